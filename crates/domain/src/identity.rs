@@ -1,0 +1,303 @@
+//! Identities and credentials.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use countersign_attest::keys::{key_id, pop_message, public_key_from_base64};
+use countersign_proto::api::{CreateIdentity, EnrollKey, UpdateIdentity};
+use countersign_proto::model::{
+    Credential, Identity, IdentityKind, IdentityStatus, KeyAlgorithm,
+};
+use ed25519_dalek::{Signature, Verifier as _};
+use time::OffsetDateTime;
+
+use crate::{check_future, check_name, check_text, ErrorCode, Refusal, Result};
+
+/// Non-human identities need an accountable owner who is an active human.
+fn check_owner(kind: IdentityKind, owner: Option<&Identity>, named: Option<&str>) -> Result<()> {
+    if kind.is_human() {
+        if named.is_some() {
+            return Err(Refusal::new(
+                ErrorCode::InvalidField,
+                "a human identity has no owner",
+            ));
+        }
+        return Ok(());
+    }
+    let Some(name) = named else {
+        return Err(Refusal::new(
+            ErrorCode::OwnerRequired,
+            format!("a {} identity needs an owner: an active human's handle", kind.as_str()),
+        ));
+    };
+    match owner {
+        None => Err(Refusal::new(
+            ErrorCode::OwnerNotActiveHuman,
+            format!("owner {name:?} is not a known identity"),
+        )),
+        Some(o) if !o.kind.is_human() || o.status != IdentityStatus::Active => Err(Refusal::new(
+            ErrorCode::OwnerNotActiveHuman,
+            format!(
+                "owner {name:?} is a {} {} identity; owners must be active humans",
+                o.status.as_str(),
+                o.kind.as_str()
+            ),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+fn check_email(email: &Option<String>) -> Result<()> {
+    if let Some(e) = email {
+        check_text("email", e, 3, 254)?;
+        let at = e.find('@');
+        if at.is_none_or(|i| i == 0 || i + 1 == e.len()) || e.contains(char::is_whitespace) {
+            return Err(Refusal::new(
+                ErrorCode::InvalidField,
+                format!("email {e:?} is not an address"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A new identity. `existing` is the identity already holding the handle, if
+/// any; `owner` is the identity named as owner, if it exists.
+pub fn create_identity(
+    input: &CreateIdentity,
+    id: String,
+    existing: Option<&Identity>,
+    owner: Option<&Identity>,
+    now: OffsetDateTime,
+) -> Result<Identity> {
+    check_name("handle", &input.handle)?;
+    if existing.is_some() {
+        return Err(Refusal::new(
+            ErrorCode::HandleTaken,
+            format!("handle {:?} is taken (handles are never reused)", input.handle),
+        ));
+    }
+    let display_name = input.display_name.clone().unwrap_or_else(|| input.handle.clone());
+    check_text("display_name", &display_name, 1, 200)?;
+    check_email(&input.email)?;
+    check_owner(input.kind, owner, input.owner.as_deref())?;
+    Ok(Identity {
+        id,
+        handle: input.handle.clone(),
+        kind: input.kind,
+        display_name,
+        email: input.email.clone(),
+        owner: input.owner.clone(),
+        shared: input.shared,
+        status: IdentityStatus::Active,
+        created_at: now,
+        updated_at: now,
+        revision: 1,
+    })
+}
+
+/// Apply a patch; answers the new record and the names of changed fields.
+pub fn update_identity(
+    current: &Identity,
+    patch: &UpdateIdentity,
+    owner: Option<&Identity>,
+    now: OffsetDateTime,
+) -> Result<(Identity, Vec<String>)> {
+    if current.status == IdentityStatus::Terminated {
+        return Err(Refusal::new(
+            ErrorCode::IdentityTerminated,
+            format!("{} is terminated and can no longer change", current.handle),
+        ));
+    }
+    let mut next = current.clone();
+    let mut changed = Vec::new();
+    if let Some(name) = &patch.display_name {
+        check_text("display_name", name, 1, 200)?;
+        if *name != next.display_name {
+            next.display_name = name.clone();
+            changed.push("display_name".to_string());
+        }
+    }
+    if patch.email.is_some() {
+        check_email(&patch.email)?;
+        if patch.email != next.email {
+            next.email = patch.email.clone();
+            changed.push("email".to_string());
+        }
+    }
+    if let Some(o) = &patch.owner {
+        if Some(o) != next.owner.as_ref() {
+            check_owner(next.kind, owner, Some(o))?;
+            next.owner = Some(o.clone());
+            changed.push("owner".to_string());
+        }
+    }
+    if let Some(shared) = patch.shared {
+        if shared != next.shared {
+            next.shared = shared;
+            changed.push("shared".to_string());
+        }
+    }
+    if !changed.is_empty() {
+        next.updated_at = now;
+        next.revision += 1;
+    }
+    Ok((next, changed))
+}
+
+/// Move an identity to `to`. Active ⇄ suspended; either → terminated, which is final.
+pub fn change_status(current: &Identity, to: IdentityStatus, now: OffsetDateTime) -> Result<Identity> {
+    use IdentityStatus::*;
+    let allowed = matches!(
+        (current.status, to),
+        (Active, Suspended) | (Suspended, Active) | (Active, Terminated) | (Suspended, Terminated)
+    );
+    if current.status == Terminated {
+        return Err(Refusal::new(
+            ErrorCode::IdentityTerminated,
+            format!("{} is terminated; termination is final", current.handle),
+        ));
+    }
+    if !allowed {
+        return Err(Refusal::new(
+            ErrorCode::InvalidTransition,
+            format!(
+                "{} is already {}; cannot move it to {}",
+                current.handle,
+                current.status.as_str(),
+                to.as_str()
+            ),
+        ));
+    }
+    let mut next = current.clone();
+    next.status = to;
+    next.updated_at = now;
+    next.revision += 1;
+    Ok(next)
+}
+
+/// A key-enrolment challenge as the server remembers it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Challenge {
+    pub challenge: String,
+    pub identity: String,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Check a key enrolment and build the credential.
+pub fn enroll_key(
+    identity: &Identity,
+    input: &EnrollKey,
+    challenge: Option<&Challenge>,
+    already_enrolled: Option<&Credential>,
+    log_index: u64,
+    now: OffsetDateTime,
+) -> Result<Credential> {
+    if identity.status != IdentityStatus::Active {
+        return Err(Refusal::new(
+            ErrorCode::ActorNotActive,
+            format!("{} is {}; only active identities enrol keys", identity.handle, identity.status.as_str()),
+        ));
+    }
+    let key = public_key_from_base64(&input.public_key)
+        .map_err(|e| Refusal::new(ErrorCode::InvalidField, format!("public_key: {e}")))?;
+    let kid = key_id(&key);
+    if let Some(c) = already_enrolled {
+        return Err(Refusal::new(
+            ErrorCode::KeyAlreadyEnrolled,
+            format!("key {kid} is already enrolled for {}; a key belongs to exactly one identity", c.identity),
+        ));
+    }
+    match challenge {
+        Some(c) if c.identity == identity.handle && c.expires_at > now => {}
+        Some(c) if c.identity != identity.handle => {
+            return Err(Refusal::new(
+                ErrorCode::ChallengeInvalid,
+                "the challenge was issued for another identity",
+            ))
+        }
+        Some(_) => {
+            return Err(Refusal::new(ErrorCode::ChallengeInvalid, "the challenge has expired"))
+        }
+        None => {
+            return Err(Refusal::new(
+                ErrorCode::ChallengeInvalid,
+                "unknown or already used challenge; request a new one",
+            ))
+        }
+    }
+    let proof = B64
+        .decode(input.proof.as_bytes())
+        .ok()
+        .and_then(|raw| Signature::from_slice(&raw).ok())
+        .ok_or_else(|| Refusal::new(ErrorCode::InvalidField, "proof must be a base64 Ed25519 signature"))?;
+    let message = pop_message(&identity.handle, &input.challenge, &input.public_key);
+    key.verify(&message, &proof).map_err(|_| {
+        Refusal::new(
+            ErrorCode::ProofOfPossessionFailed,
+            "the proof does not verify: sign the enrolment message with the private key being enrolled",
+        )
+    })?;
+    if let Some(exp) = input.expires_at {
+        check_future("expires_at", exp, now)?;
+    }
+    if let Some(label) = &input.label {
+        check_text("label", label, 1, 200)?;
+    }
+    Ok(Credential {
+        key_id: kid,
+        identity: identity.handle.clone(),
+        algorithm: KeyAlgorithm::Ed25519,
+        public_key: input.public_key.trim().to_string(),
+        assurance: input.assurance,
+        label: input.label.clone(),
+        enrolled_at: now,
+        expires_at: input.expires_at,
+        revoked_at: None,
+        revocation_reason: None,
+        log_index,
+    })
+}
+
+/// Revoke a credential.
+pub fn revoke_key(current: &Credential, reason: Option<String>, now: OffsetDateTime) -> Result<Credential> {
+    if current.revoked_at.is_some() {
+        return Err(Refusal::new(
+            ErrorCode::KeyAlreadyRevoked,
+            format!("key {} is already revoked", current.key_id),
+        ));
+    }
+    if let Some(r) = &reason {
+        check_text("reason", r, 1, 2000)?;
+    }
+    let mut next = current.clone();
+    next.revoked_at = Some(now);
+    next.revocation_reason = reason;
+    Ok(next)
+}
+
+/// Whether a credential can sign at `now`.
+pub fn credential_valid_at(c: &Credential, now: OffsetDateTime) -> Result<()> {
+    if let Some(r) = c.revoked_at {
+        if r <= now {
+            return Err(Refusal::new(
+                ErrorCode::CredentialRevoked,
+                format!("key {} was revoked at {r}", c.key_id),
+            ));
+        }
+    }
+    if now < c.enrolled_at {
+        return Err(Refusal::new(
+            ErrorCode::CredentialExpired,
+            format!("key {} is not valid before {}", c.key_id, c.enrolled_at),
+        ));
+    }
+    if let Some(e) = c.expires_at {
+        if e <= now {
+            return Err(Refusal::new(
+                ErrorCode::CredentialExpired,
+                format!("key {} expired at {e}", c.key_id),
+            ));
+        }
+    }
+    Ok(())
+}

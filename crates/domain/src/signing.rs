@@ -1,0 +1,225 @@
+//! The signing check: is this envelope an acceptable decision on this request,
+//! by this actor, with this credential, now?
+
+use countersign_attest::keys::public_key_from_base64;
+use countersign_attest::{statement_of, verify_envelope};
+use countersign_proto::model::{
+    Credential, Identity, IdentityStatus, Request, RequestState, SignatureRecord,
+};
+use countersign_proto::statement::{Envelope, Statement};
+use std::collections::BTreeSet;
+use time::OffsetDateTime;
+
+use crate::identity::credential_valid_at;
+use crate::request::{add_signature, order_respected};
+use crate::{ErrorCode, Limits, Refusal};
+
+/// What the caller learned from the envelope before loading facts. Refusals
+/// carry it so that the refusal event names who tried what.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Claimed {
+    pub request: Option<String>,
+    pub actor: Option<String>,
+    pub key_id: Option<String>,
+}
+
+/// A refusal, with what was claimed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningRefusal {
+    pub refusal: Refusal,
+    pub claimed: Claimed,
+}
+
+/// Decode the statement and read what it claims. Fails on anything that is
+/// not a well-formed Countersign approval statement.
+pub fn claims(envelope: &Envelope) -> Result<(Statement, Claimed), SigningRefusal> {
+    let statement = statement_of(envelope).map_err(|e| SigningRefusal {
+        refusal: Refusal::new(ErrorCode::StatementInvalid, e.to_string()),
+        claimed: Claimed::default(),
+    })?;
+    let p = &statement.predicate;
+    let claimed = Claimed {
+        request: Some(p.request.clone()),
+        actor: Some(p.actor.clone()),
+        key_id: Some(p.key_id.clone()),
+    };
+    let refuse = |detail: String| SigningRefusal {
+        refusal: Refusal::new(ErrorCode::StatementInvalid, detail),
+        claimed: claimed.clone(),
+    };
+    let [sig] = envelope.signatures.as_slice() else {
+        return Err(refuse(format!(
+            "envelope has {} signatures; exactly one is required",
+            envelope.signatures.len()
+        )));
+    };
+    if sig.keyid != p.key_id {
+        return Err(refuse(format!(
+            "envelope keyid {:?} differs from the predicate's keyId {:?}",
+            sig.keyid, p.key_id
+        )));
+    }
+    if let Some(reason) = &p.reason {
+        if reason.chars().count() > 4000 {
+            return Err(refuse("reason is longer than 4000 characters".into()));
+        }
+    }
+    if p.decision == countersign_proto::model::Decision::Reject
+        && p.reason.as_deref().is_none_or(|r| r.trim().is_empty())
+    {
+        return Err(refuse("a rejection must give a reason".into()));
+    }
+    Ok((statement, claimed))
+}
+
+/// The facts the check needs, loaded by the caller from what was claimed.
+pub struct SigningFacts<'a> {
+    pub credential: Option<&'a Credential>,
+    pub actor: Option<&'a Identity>,
+    pub request: Option<&'a Request>,
+}
+
+/// The result of an accepted signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    pub signature: SignatureRecord,
+    /// The request with the signature added and its new state.
+    pub request: Request,
+}
+
+/// Decide whether the envelope is accepted. The checks run in a fixed order
+/// so that a caller who cannot produce a valid signature learns nothing
+/// about the request beyond that.
+#[allow(clippy::too_many_arguments)]
+pub fn check(
+    envelope: &Envelope,
+    statement: &Statement,
+    claimed: &Claimed,
+    facts: &SigningFacts<'_>,
+    envelope_sha256: &str,
+    log_index: u64,
+    limits: &Limits,
+    now: OffsetDateTime,
+) -> Result<Accepted, SigningRefusal> {
+    let refuse = |code: ErrorCode, detail: String| SigningRefusal {
+        refusal: Refusal::new(code, detail),
+        claimed: claimed.clone(),
+    };
+    let p = &statement.predicate;
+
+    let credential = facts.credential.ok_or_else(|| {
+        refuse(
+            ErrorCode::CredentialUnknown,
+            format!("key {} is not an enrolled credential", p.key_id),
+        )
+    })?;
+    let key = public_key_from_base64(&credential.public_key)
+        .map_err(|e| refuse(ErrorCode::Internal, format!("stored key unreadable: {e}")))?;
+    verify_envelope(envelope, &key).map_err(|e| refuse(ErrorCode::SignatureInvalid, e.to_string()))?;
+    if credential.identity != p.actor {
+        return Err(refuse(
+            ErrorCode::ActorMismatch,
+            format!(
+                "key {} belongs to {:?}, not to the statement's actor {:?}",
+                credential.key_id, credential.identity, p.actor
+            ),
+        ));
+    }
+    credential_valid_at(credential, now).map_err(|r| SigningRefusal {
+        refusal: r,
+        claimed: claimed.clone(),
+    })?;
+    let actor = facts.actor.ok_or_else(|| {
+        refuse(ErrorCode::IdentityNotFound, format!("actor {:?} is not a known identity", p.actor))
+    })?;
+    if actor.status != IdentityStatus::Active {
+        return Err(refuse(
+            ErrorCode::ActorNotActive,
+            format!("{} is {}", actor.handle, actor.status.as_str()),
+        ));
+    }
+    let skew = (p.signed_at - now).abs();
+    if skew > limits.max_clock_skew {
+        return Err(refuse(
+            ErrorCode::ClockSkew,
+            format!(
+                "signedAt {} is {}s from the server's clock; at most {}s is allowed",
+                p.signed_at,
+                skew.whole_seconds(),
+                limits.max_clock_skew.whole_seconds()
+            ),
+        ));
+    }
+    let request = facts.request.ok_or_else(|| {
+        refuse(ErrorCode::RequestNotFound, format!("request {:?} does not exist", p.request))
+    })?;
+    if request.state != RequestState::Pending {
+        return Err(refuse(
+            ErrorCode::RequestNotPending,
+            format!("request {} is {}", request.id, request.state.as_str()),
+        ));
+    }
+    if request.expires_at <= now {
+        return Err(refuse(
+            ErrorCode::RequestExpired,
+            format!("request {} expired at {}", request.id, request.expires_at),
+        ));
+    }
+    let wanted: BTreeSet<&str> = request.documents.iter().map(|d| d.sha256.as_str()).collect();
+    let signed: BTreeSet<&str> = statement
+        .subject
+        .iter()
+        .filter_map(|s| s.digest.get("sha256").map(String::as_str))
+        .collect();
+    if wanted != signed || statement.subject.len() != request.documents.len() {
+        let missing: Vec<&str> = wanted.difference(&signed).copied().collect();
+        let extra: Vec<&str> = signed.difference(&wanted).copied().collect();
+        return Err(refuse(
+            ErrorCode::DigestMismatch,
+            format!(
+                "the statement's subject digests differ from the request's document versions (missing: {missing:?}, unexpected: {extra:?})"
+            ),
+        ));
+    }
+    if p.action != request.action {
+        return Err(refuse(
+            ErrorCode::ActionMismatch,
+            "the echoed entitlement action differs from the request's action".into(),
+        ));
+    }
+    if !request.approvers.iter().any(|a| *a == actor.handle) {
+        return Err(refuse(
+            ErrorCode::NotAnApprover,
+            format!("{} is not an approver of request {}", actor.handle, request.id),
+        ));
+    }
+    if request.signatures.iter().any(|s| s.actor == actor.handle) {
+        return Err(refuse(
+            ErrorCode::AlreadySigned,
+            format!("{} has already signed request {}", actor.handle, request.id),
+        ));
+    }
+    if !order_respected(request, &actor.handle) {
+        return Err(refuse(
+            ErrorCode::OutOfOrder,
+            format!(
+                "request {} is sequential; every approver listed before {} must sign first",
+                request.id, actor.handle
+            ),
+        ));
+    }
+    let signature = SignatureRecord {
+        actor: actor.handle.clone(),
+        decision: p.decision,
+        reason: p.reason.clone(),
+        key_id: credential.key_id.clone(),
+        signed_at: p.signed_at,
+        accepted_at: now,
+        envelope_sha256: envelope_sha256.to_string(),
+        log_index,
+    };
+    Ok(Accepted {
+        request: add_signature(request, signature.clone(), now),
+        signature,
+    })
+}

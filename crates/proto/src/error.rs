@@ -1,0 +1,172 @@
+//! Stable error codes and the RFC 9457 problem document.
+//!
+//! Codes are part of the API contract: clients match on them, tests assert
+//! them, and refusal events in the log record them. Never rename a code.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+macro_rules! codes {
+    ($( $(#[$doc:meta])* $variant:ident = $code:literal, $status:literal; )*) => {
+        /// A stable, machine-readable error code.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ErrorCode {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl ErrorCode {
+            /// Every code, for documentation and tests.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code as it appears on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $code,)* }
+            }
+
+            /// The HTTP status the server answers with.
+            pub fn http_status(self) -> u16 {
+                match self { $(ErrorCode::$variant => $status,)* }
+            }
+
+            /// Parse a wire code.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($code => Some(ErrorCode::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+codes! {
+    // --- generic input and protocol errors
+    /// The request body or a parameter could not be parsed.
+    BadRequest = "bad_request", 400;
+    /// A field has a value outside what it accepts.
+    InvalidField = "invalid_field", 422;
+    /// The body is larger than the configured limit.
+    PayloadTooLarge = "payload_too_large", 413;
+    /// No credentials, or credentials that do not authenticate.
+    Unauthenticated = "unauthenticated", 401;
+    /// Authenticated, but not allowed to do this.
+    Forbidden = "forbidden", 403;
+    /// No such route.
+    RouteNotFound = "route_not_found", 404;
+    /// The method is not allowed on this route.
+    MethodNotAllowed = "method_not_allowed", 405;
+    /// Something failed inside the server; details are in the server log only.
+    Internal = "internal", 500;
+    /// The store refused because its data failed an integrity check.
+    IntegrityFailure = "integrity_failure", 500;
+
+    // --- identities
+    IdentityNotFound = "identity_not_found", 404;
+    HandleTaken = "handle_taken", 409;
+    OwnerRequired = "owner_required", 422;
+    OwnerNotActiveHuman = "owner_not_active_human", 422;
+    InvalidTransition = "invalid_transition", 409;
+    IdentityTerminated = "identity_terminated", 409;
+
+    // --- credentials
+    KeyNotFound = "key_not_found", 404;
+    KeyAlreadyEnrolled = "key_already_enrolled", 409;
+    ChallengeInvalid = "challenge_invalid", 422;
+    ProofOfPossessionFailed = "proof_of_possession_failed", 422;
+    KeyAlreadyRevoked = "key_already_revoked", 409;
+
+    // --- documents
+    DocumentNotFound = "document_not_found", 404;
+    DocumentTooLarge = "document_too_large", 413;
+    ContentNotStored = "content_not_stored", 404;
+
+    // --- requests
+    RequestNotFound = "request_not_found", 404;
+    RequestNotPending = "request_not_pending", 409;
+
+    // --- signing refusals (each is also written to the log)
+    /// The DSSE envelope or its statement is not a Countersign approval.
+    StatementInvalid = "statement_invalid", 422;
+    /// The signature does not verify with the named key.
+    SignatureInvalid = "signature_invalid", 422;
+    /// The key id is not an enrolled credential.
+    CredentialUnknown = "credential_unknown", 422;
+    /// The credential was revoked before signing.
+    CredentialRevoked = "credential_revoked", 422;
+    /// The credential's validity window does not cover now.
+    CredentialExpired = "credential_expired", 422;
+    /// The credential belongs to another identity than the statement's actor.
+    ActorMismatch = "actor_mismatch", 422;
+    /// The actor is suspended or terminated.
+    ActorNotActive = "actor_not_active", 403;
+    /// The request has passed its expiry.
+    RequestExpired = "request_expired", 409;
+    /// The statement's subject digests differ from the request's documents.
+    DigestMismatch = "digest_mismatch", 422;
+    /// The echoed entitlement action differs from the request's action.
+    ActionMismatch = "action_mismatch", 422;
+    /// The actor is not one of the request's approvers.
+    NotAnApprover = "not_an_approver", 403;
+    /// The actor already signed this request.
+    AlreadySigned = "already_signed", 409;
+    /// A sequential request needs an earlier approver first.
+    OutOfOrder = "out_of_order", 409;
+    /// The statement's signed-at time is too far from the server's clock.
+    ClockSkew = "clock_skew", 422;
+
+    // --- log
+    EntryNotFound = "entry_not_found", 404;
+    TreeSizeOutOfRange = "tree_size_out_of_range", 400;
+    CheckpointNotFound = "checkpoint_not_found", 404;
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An RFC 9457 problem document, with Countersign's stable `code`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type: `urn:countersign:problem:<code>`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// A short, human-readable summary of the problem type.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// A human-readable explanation specific to this occurrence.
+    pub detail: String,
+    /// The stable error code.
+    pub code: ErrorCode,
+    /// The log index of the refusal event, where the refusal was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
+}
+
+impl Problem {
+    /// Build a problem document for a code and a detail message.
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Problem {
+            problem_type: format!("urn:countersign:problem:{}", code.as_str()),
+            title: code.as_str().replace('_', " "),
+            status: code.http_status(),
+            detail: detail.into(),
+            code,
+            log_index: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_through_their_wire_form() {
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_string(code).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(*code));
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! The records Countersign keeps: identities, credentials, documents,
+//! requests and signatures, as they appear on the wire and in log entries.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::Timestamp;
+
+/// What kind of principal an identity is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityKind {
+    /// A person.
+    Human,
+    /// A service account.
+    Service,
+    /// A CI job, Kubernetes service account or SPIFFE workload.
+    Workload,
+}
+
+impl IdentityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentityKind::Human => "human",
+            IdentityKind::Service => "service",
+            IdentityKind::Workload => "workload",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "human" => Some(IdentityKind::Human),
+            "service" => Some(IdentityKind::Service),
+            "workload" => Some(IdentityKind::Workload),
+            _ => None,
+        }
+    }
+    pub fn is_human(self) -> bool {
+        self == IdentityKind::Human
+    }
+}
+
+/// Lifecycle status of an identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityStatus {
+    Active,
+    Suspended,
+    Terminated,
+}
+
+impl IdentityStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentityStatus::Active => "active",
+            IdentityStatus::Suspended => "suspended",
+            IdentityStatus::Terminated => "terminated",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(IdentityStatus::Active),
+            "suspended" => Some(IdentityStatus::Suspended),
+            "terminated" => Some(IdentityStatus::Terminated),
+            _ => None,
+        }
+    }
+}
+
+/// A unique, attributable principal, as of some moment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Identity {
+    /// Immutable identifier.
+    pub id: String,
+    /// Unique, immutable handle (`alice`, `ci-release`).
+    pub handle: String,
+    pub kind: IdentityKind,
+    pub display_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Handle of the accountable human owner (non-human identities only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// A generic or team account that more than one person can use.
+    pub shared: bool,
+    pub status: IdentityStatus,
+    #[serde(with = "crate::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    /// When this version of the record took effect.
+    #[serde(with = "crate::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+    /// Bumped on every change.
+    pub revision: u64,
+}
+
+/// One entry of an identity's history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IdentityHistoryEntry {
+    /// The identity as it was from `at` until the next entry.
+    pub identity: Identity,
+    /// Why it changed, where given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The log entry that recorded the change.
+    pub log_index: u64,
+}
+
+/// Signature algorithm of an enrolled key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyAlgorithm {
+    Ed25519,
+}
+
+/// How well the private key is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Assurance {
+    Software,
+    Hardware,
+}
+
+impl Assurance {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Assurance::Software => "software",
+            Assurance::Hardware => "hardware",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "software" => Some(Assurance::Software),
+            "hardware" => Some(Assurance::Hardware),
+            _ => None,
+        }
+    }
+}
+
+/// An enrolled public key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Credential {
+    /// Lowercase hex SHA-256 of the raw public key; the DSSE `keyid`.
+    pub key_id: String,
+    /// Handle of the identity the key belongs to.
+    pub identity: String,
+    pub algorithm: KeyAlgorithm,
+    /// Raw public key, standard base64.
+    pub public_key: String,
+    pub assurance: Assurance,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(with = "crate::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub enrolled_at: Timestamp,
+    #[serde(default, with = "crate::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Timestamp>,
+    #[serde(default, with = "crate::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_reason: Option<String>,
+    /// Log index of the enrolment entry.
+    pub log_index: u64,
+}
+
+/// One registered version of a document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DocumentVersion {
+    /// The document's name.
+    pub document: String,
+    /// 1, 2, 3, ... in registration order.
+    pub version: u32,
+    /// Lowercase hex SHA-256 of the content.
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// Whether the bytes are stored (false when registered by digest only).
+    pub content_stored: bool,
+    #[serde(with = "crate::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub registered_at: Timestamp,
+    pub log_index: u64,
+}
+
+/// A document and all its versions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Document {
+    pub name: String,
+    pub versions: Vec<DocumentVersion>,
+}
+
+/// Business events a request can authorise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Onboarding,
+    RoleChange,
+    PrivilegedAccess,
+    Offboarding,
+    Contract,
+    Payment,
+    CodeRelease,
+    Custom,
+}
+
+impl EventKind {
+    pub const ALL: &'static [EventKind] = &[
+        EventKind::Onboarding,
+        EventKind::RoleChange,
+        EventKind::PrivilegedAccess,
+        EventKind::Offboarding,
+        EventKind::Contract,
+        EventKind::Payment,
+        EventKind::CodeRelease,
+        EventKind::Custom,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Onboarding => "onboarding",
+            EventKind::RoleChange => "role_change",
+            EventKind::PrivilegedAccess => "privileged_access",
+            EventKind::Offboarding => "offboarding",
+            EventKind::Contract => "contract",
+            EventKind::Payment => "payment",
+            EventKind::CodeRelease => "code_release",
+            EventKind::Custom => "custom",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        EventKind::ALL.iter().copied().find(|k| k.as_str() == s)
+    }
+}
+
+/// How much harm a wrong approval could do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Impact {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Impact {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Impact::Low => "low",
+            Impact::Medium => "medium",
+            Impact::High => "high",
+            Impact::Critical => "critical",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "low" => Some(Impact::Low),
+            "medium" => Some(Impact::Medium),
+            "high" => Some(Impact::High),
+            "critical" => Some(Impact::Critical),
+            _ => None,
+        }
+    }
+}
+
+/// What an entitlement action does to the subject's access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    Grant,
+    Revoke,
+    Disable,
+    Enable,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Grant => "grant",
+            Operation::Revoke => "revoke",
+            Operation::Disable => "disable",
+            Operation::Enable => "enable",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "grant" => Some(Operation::Grant),
+            "revoke" => Some(Operation::Revoke),
+            "disable" => Some(Operation::Disable),
+            "enable" => Some(Operation::Enable),
+            _ => None,
+        }
+    }
+}
+
+/// The access change a request authorises.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntitlementAction {
+    /// Target system (`github`, `okta`, `payroll`).
+    pub system: String,
+    /// Handle of the identity whose access changes.
+    pub subject: String,
+    pub operation: Operation,
+    /// The entitlement (`org:acme/role:admin`).
+    pub entitlement: String,
+}
+
+/// Whether approvers sign in list order or in any order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalOrder {
+    /// Any approver may sign at any time.
+    Parallel,
+    /// An approver may sign only after every approver listed before them has.
+    Sequential,
+}
+
+/// Lifecycle state of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestState {
+    Pending,
+    Approved,
+    Rejected,
+    Expired,
+    Withdrawn,
+}
+
+impl RequestState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestState::Pending => "pending",
+            RequestState::Approved => "approved",
+            RequestState::Rejected => "rejected",
+            RequestState::Expired => "expired",
+            RequestState::Withdrawn => "withdrawn",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(RequestState::Pending),
+            "approved" => Some(RequestState::Approved),
+            "rejected" => Some(RequestState::Rejected),
+            "expired" => Some(RequestState::Expired),
+            "withdrawn" => Some(RequestState::Withdrawn),
+            _ => None,
+        }
+    }
+}
+
+/// A document version a request binds to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RequestDocument {
+    pub document: String,
+    pub version: u32,
+    /// Lowercase hex SHA-256; what signers' statements must name.
+    pub sha256: String,
+}
+
+/// A decision an approver makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Reject => "reject",
+        }
+    }
+}
+
+/// An accepted signature on a request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SignatureRecord {
+    /// Handle of the signer.
+    pub actor: String,
+    pub decision: Decision,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub key_id: String,
+    #[serde(with = "crate::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub signed_at: Timestamp,
+    #[serde(with = "crate::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub accepted_at: Timestamp,
+    /// Lowercase hex SHA-256 of the canonical envelope JSON.
+    pub envelope_sha256: String,
+    pub log_index: u64,
+}
+
+/// An approval request, with its current state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Request {
+    pub id: String,
+    pub event_kind: EventKind,
+    pub purpose: String,
+    pub impact: Impact,
+    pub documents: Vec<RequestDocument>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<EntitlementAction>,
+    /// Handle of the requester.
+    pub requester: String,
+    /// Handle of the identity the event benefits.
+    pub beneficiary: String,
+    /// Handles of the approvers, in order.
+    pub approvers: Vec<String>,
+    pub order: ApprovalOrder,
+    /// How many approvals make the request approved.
+    pub quorum: u32,
+    #[serde(with = "crate::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[serde(with = "crate::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Timestamp,
+    pub state: RequestState,
+    /// When the request left `pending`.
+    #[serde(default, with = "crate::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub decided_at: Option<Timestamp>,
+    #[serde(default)]
+    pub signatures: Vec<SignatureRecord>,
+    /// Log index of the creation entry.
+    pub log_index: u64,
+}

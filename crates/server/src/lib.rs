@@ -1,0 +1,118 @@
+//! Countersign's HTTP API (`/v1`): an axum router over the ledger.
+//!
+//! Handlers are thin: extract, authenticate, call the ledger on a blocking
+//! thread with `now` from the [`Clock`], map the result. Every error leaves
+//! through one mapping ([`error::ApiError`]) as RFC 9457 problem+json with a
+//! stable code; internal errors are logged, never echoed.
+//!
+//! The server deliberately holds no rules (they are in the domain) and no
+//! SQL (it sees the store only through the ledger). Authentication is one
+//! seam ([`auth::Authenticator`]); today it knows the admin token, and
+//! signature submission is authenticated by the signature itself.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod auth;
+mod error;
+mod extract;
+mod routes;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use countersign_store::Ledger;
+use time::OffsetDateTime;
+
+pub use error::ApiError;
+pub use routes::openapi::ApiDoc;
+
+/// Where `now` comes from. The server reads the clock here and nowhere else.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)]
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// Server settings.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Largest JSON body accepted.
+    pub max_json_bytes: usize,
+    /// How often pending requests past their expiry are closed.
+    pub expiry_sweep: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_json_bytes: 1024 * 1024,
+            expiry_sweep: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub ledger: Arc<Ledger>,
+    pub auth: Arc<dyn auth::Authenticator>,
+    pub clock: Arc<dyn Clock>,
+    pub config: ServerConfig,
+}
+
+impl AppState {
+    /// Run a ledger operation on a blocking thread with the current time.
+    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Ledger, OffsetDateTime) -> Result<T, countersign_store::LedgerError> + Send + 'static,
+    {
+        let ledger = self.ledger.clone();
+        let now = self.clock.now();
+        match tokio::task::spawn_blocking(move || f(&ledger, now)).await {
+            Ok(r) => r.map_err(ApiError::from),
+            Err(e) => Err(ApiError::internal(format!("ledger task failed: {e}"))),
+        }
+    }
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    routes::router(state)
+}
+
+/// Serve until `shutdown` resolves, closing expired requests in the background.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sweeper = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(state.config.expiry_sweep);
+            loop {
+                tick.tick().await;
+                match state.run(|l, now| l.expire_due(now)).await {
+                    Ok(ids) if !ids.is_empty() => tracing::info!(count = ids.len(), "expired pending requests"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e.problem.detail, "expiry sweep failed"),
+                }
+            }
+        })
+    };
+    let app = router(state);
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    sweeper.abort();
+    result
+}

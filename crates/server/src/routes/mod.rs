@@ -1,0 +1,85 @@
+//! Routes of `/v1`, one module per resource.
+
+pub mod directory;
+pub mod documents;
+pub mod log;
+pub mod openapi;
+pub mod requests;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use countersign_proto::ErrorCode;
+
+use crate::{ApiError, AppState};
+
+/// Header naming the log entry a write produced.
+pub const LOG_INDEX_HEADER: &str = "countersign-log-index";
+
+/// A JSON answer with a status and, for writes, the log index header.
+pub(crate) fn answer<T: serde::Serialize>(status: StatusCode, body: &T, log_index: Option<u64>) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Some(i) = log_index {
+        if let Ok(v) = HeaderValue::from_str(&i.to_string()) {
+            response.headers_mut().insert(HeaderName::from_static(LOG_INDEX_HEADER), v);
+        }
+    }
+    response
+}
+
+pub fn router(state: AppState) -> Router {
+    let doc_limit = usize::try_from(state.ledger.limits().max_document_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    let json_limit = state.config.max_json_bytes;
+    let documents = Router::new()
+        .route("/v1/documents/{name}/content", put(documents::upload))
+        .layer(DefaultBodyLimit::max(doc_limit));
+    let api = Router::new()
+        .route("/v1/openapi.json", get(openapi::serve))
+        .route("/v1/info", get(log::info))
+        .route("/v1/identities", post(directory::create).get(directory::list))
+        .route("/v1/identities/{handle}", get(directory::show).patch(directory::update))
+        .route("/v1/identities/{handle}/history", get(directory::history))
+        .route("/v1/identities/{handle}/suspend", post(directory::suspend))
+        .route("/v1/identities/{handle}/reactivate", post(directory::reactivate))
+        .route("/v1/identities/{handle}/terminate", post(directory::terminate))
+        .route("/v1/identities/{handle}/key-challenges", post(directory::challenge))
+        .route("/v1/identities/{handle}/keys", post(directory::enroll).get(directory::keys_of))
+        .route("/v1/keys/{key_id}", get(directory::key))
+        .route("/v1/keys/{key_id}/revoke", post(directory::revoke))
+        .route("/v1/documents", get(documents::list))
+        .route("/v1/documents/{name}", get(documents::show))
+        .route("/v1/documents/{name}/versions", post(documents::register_digest))
+        .route("/v1/documents/{name}/versions/{version}/content", get(documents::content))
+        .route("/v1/requests", post(requests::create).get(requests::list))
+        .route("/v1/requests/{id}", get(requests::show))
+        .route("/v1/requests/{id}/withdraw", post(requests::withdraw))
+        .route("/v1/requests/{id}/evidence", get(requests::evidence))
+        .route("/v1/signatures", post(requests::sign))
+        .route("/v1/log/checkpoint", get(log::checkpoint))
+        .route("/v1/log/checkpoints/{size}", get(log::checkpoint_at))
+        .route("/v1/log/key", get(log::key))
+        .route("/v1/log/entries", get(log::entries))
+        .route("/v1/log/entries/{index}", get(log::entry))
+        .route("/v1/log/entries/{index}/receipt", get(log::receipt))
+        .route("/v1/log/proof/inclusion", get(log::inclusion))
+        .route("/v1/log/proof/consistency", get(log::consistency))
+        .layer(DefaultBodyLimit::max(json_limit));
+    documents
+        .merge(api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::RouteNotFound, "no such route; the API is described at /v1/openapi.json")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowed, "this method is not allowed on this route")
+}

@@ -1,0 +1,40 @@
+//! The OpenAPI 3 description, generated from the handlers' annotations.
+
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{directory, documents, log, requests};
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Countersign", description = "Identity-bound approvals over exact document state, recorded in a verifiable transparency log. Errors are RFC 9457 problem+json documents with a stable `code`."),
+    modifiers(&BearerAuth),
+    paths(
+        directory::create, directory::list, directory::show, directory::history, directory::update,
+        directory::suspend, directory::reactivate, directory::terminate,
+        directory::challenge, directory::enroll, directory::keys_of, directory::key, directory::revoke,
+        documents::upload, documents::register_digest, documents::list, documents::show, documents::content,
+        requests::create, requests::list, requests::show, requests::withdraw, requests::sign, requests::evidence,
+        log::info, log::checkpoint, log::checkpoint_at, log::key, log::entries, log::entry, log::receipt,
+        log::inclusion, log::consistency,
+    ),
+    components(schemas(countersign_proto::ErrorCode, countersign_proto::entry::LogEntry))
+)]
+pub struct ApiDoc;
+
+pub async fn serve() -> Response {
+    axum::Json(ApiDoc::openapi()).into_response()
+}

@@ -1,0 +1,669 @@
+//! SQLite implementation of Countersign's [`Store`].
+//!
+//! One database file in WAL mode with `synchronous=FULL`, so a committed
+//! transaction survives a process kill or power loss. Records are kept as
+//! JSON documents beside the columns that queries filter on; log entries are
+//! kept as the exact bytes that were hashed. Migrations are numbered SQL
+//! scripts applied in order under `PRAGMA user_version`; they are few and
+//! plain enough that a migration crate would add more than it saves.
+//!
+//! All access goes through one connection behind a mutex: writers are
+//! serialised anyway (the log is append-only with one head), and SQLite's
+//! own locking (`BEGIN IMMEDIATE`) keeps a second process from interleaving.
+//! This crate holds SQL and nothing else: no rules, no signing.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use countersign_domain::identity::Challenge;
+use countersign_proto::api::{IdentityFilter, RequestFilter};
+use countersign_proto::model::{
+    Credential, Document, DocumentVersion, Identity, IdentityHistoryEntry, Request, RequestState,
+};
+use countersign_store::{
+    EntryTerms, ReadTx, Result, Store, StoreError, StoredReceipt, WriteTx,
+};
+use countersign_tlog::Hash;
+use rusqlite::{params, Connection, OptionalExtension as _};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE identities (
+    handle TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE identity_history (
+    handle TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    reason TEXT,
+    log_index INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (handle, revision)
+);
+CREATE TABLE credentials (
+    key_id TEXT PRIMARY KEY,
+    identity TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX credentials_identity ON credentials (identity);
+CREATE TABLE challenges (
+    challenge TEXT PRIMARY KEY,
+    identity TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE document_versions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, content BLOB NOT NULL);
+CREATE TABLE requests (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    event_kind TEXT NOT NULL,
+    requester TEXT NOT NULL,
+    beneficiary TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX requests_state ON requests (state, expires_at);
+CREATE TABLE request_approvers (
+    request TEXT NOT NULL,
+    approver TEXT NOT NULL,
+    PRIMARY KEY (request, approver)
+);
+CREATE INDEX request_approvers_approver ON request_approvers (approver);
+CREATE TABLE receipts (
+    envelope_sha256 TEXT PRIMARY KEY,
+    request TEXT NOT NULL,
+    log_index INTEGER NOT NULL,
+    receipt TEXT NOT NULL
+);
+CREATE TABLE log_entries (
+    idx INTEGER PRIMARY KEY,
+    data BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    request TEXT,
+    identity TEXT,
+    key_id TEXT
+);
+CREATE INDEX log_entries_request ON log_entries (request);
+CREATE INDEX log_entries_identity ON log_entries (identity);
+CREATE INDEX log_entries_key ON log_entries (key_id);
+CREATE TABLE tree_hashes (
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
+"#];
+
+/// A Countersign store in one SQLite file.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Backend(format!("encoding record: {e}")))
+}
+
+fn from_json<T: DeserializeOwned>(what: &str, s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what} record: {e}")))
+}
+
+fn to_i64(v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Backend(format!("{v} does not fit in SQLite INTEGER")))
+}
+
+fn to_u64(v: i64) -> Result<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative index {v}")))
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database at `path` and migrate it.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path).map_err(backend)?;
+        Self::setup(conn)
+    }
+
+    /// A private in-memory database, for tests.
+    pub fn in_memory() -> Result<Self> {
+        Self::setup(Connection::open_in_memory().map_err(backend)?)
+    }
+
+    fn setup(mut conn: Connection) -> Result<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(backend)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(backend)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(backend)?;
+        let version = usize::try_from(version).unwrap_or(usize::MAX);
+        if version > MIGRATIONS.len() {
+            return Err(StoreError::Setup(format!(
+                "the database schema is version {version}, newer than this build knows ({}); upgrade Countersign",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = conn.transaction().map_err(backend)?;
+            tx.execute_batch(sql).map_err(backend)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(backend)?;
+            tx.commit().map_err(backend)?;
+        }
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Connection>> {
+        self.conn
+            .lock()
+            .map_err(|_| StoreError::Backend("database connection lock poisoned".into()))
+    }
+
+    fn begin(&self, sql: &str) -> Result<SqliteTx<'_>> {
+        let conn = self.lock()?;
+        conn.execute_batch(sql).map_err(backend)?;
+        Ok(SqliteTx { conn, open: true })
+    }
+}
+
+impl Store for SqliteStore {
+    fn read(&self) -> Result<Box<dyn ReadTx + '_>> {
+        Ok(Box::new(self.begin("BEGIN DEFERRED")?))
+    }
+
+    fn write(&self) -> Result<Box<dyn WriteTx + '_>> {
+        Ok(Box::new(self.begin("BEGIN IMMEDIATE")?))
+    }
+}
+
+struct SqliteTx<'a> {
+    conn: MutexGuard<'a, Connection>,
+    open: bool,
+}
+
+impl Drop for SqliteTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // Nothing to report to: the caller has already failed or
+            // abandoned the transaction, and rollback only discards.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl SqliteTx<'_> {
+    fn one<T: DeserializeOwned>(&self, what: &str, sql: &str, key: &str) -> Result<Option<T>> {
+        let body: Option<String> = self
+            .conn
+            .query_row(sql, [key], |r| r.get(0))
+            .optional()
+            .map_err(backend)?;
+        body.map(|b| from_json(what, &b)).transpose()
+    }
+
+    fn many<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        sql: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<T>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(backend)?;
+        let rows = stmt
+            .query_map(params, |r| r.get::<_, String>(0))
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(from_json(what, &row.map_err(backend)?)?);
+        }
+        Ok(out)
+    }
+}
+
+impl ReadTx for SqliteTx<'_> {
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(backend)
+    }
+
+    fn identity(&self, handle: &str) -> Result<Option<Identity>> {
+        self.one("identity", "SELECT body FROM identities WHERE handle = ?1", handle)
+    }
+
+    fn identities(&self, filter: &IdentityFilter) -> Result<Vec<Identity>> {
+        let kind = filter.kind.map(|k| k.as_str());
+        let status = filter.status.map(|s| s.as_str());
+        self.many(
+            "identity",
+            "SELECT body FROM identities WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR status = ?2) ORDER BY handle",
+            &[&kind, &status],
+        )
+    }
+
+    fn identity_history(&self, handle: &str) -> Result<Vec<IdentityHistoryEntry>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT body, reason, log_index FROM identity_history WHERE handle = ?1 ORDER BY revision",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([handle], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, i64>(2)?))
+            })
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (body, reason, index) = row.map_err(backend)?;
+            out.push(IdentityHistoryEntry {
+                identity: from_json("identity history", &body)?,
+                reason,
+                log_index: to_u64(index)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn credential(&self, key_id: &str) -> Result<Option<Credential>> {
+        self.one("credential", "SELECT body FROM credentials WHERE key_id = ?1", key_id)
+    }
+
+    fn credentials_of(&self, handle: &str) -> Result<Vec<Credential>> {
+        self.many(
+            "credential",
+            "SELECT body FROM credentials WHERE identity = ?1 ORDER BY rowid",
+            &[&handle],
+        )
+    }
+
+    fn challenge(&self, challenge: &str) -> Result<Option<Challenge>> {
+        let row: Option<(String, i64)> = self
+            .conn
+            .query_row(
+                "SELECT identity, expires_at FROM challenges WHERE challenge = ?1",
+                [challenge],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(backend)?;
+        row.map(|(identity, exp)| {
+            Ok(Challenge {
+                challenge: challenge.to_string(),
+                identity,
+                expires_at: OffsetDateTime::from_unix_timestamp(exp)
+                    .map_err(|e| StoreError::Corrupt(format!("challenge expiry: {e}")))?,
+            })
+        })
+        .transpose()
+    }
+
+    fn document(&self, name: &str) -> Result<Option<Document>> {
+        let versions: Vec<DocumentVersion> = self.many(
+            "document version",
+            "SELECT body FROM document_versions WHERE name = ?1 ORDER BY version",
+            &[&name],
+        )?;
+        Ok((!versions.is_empty()).then(|| Document {
+            name: name.to_string(),
+            versions,
+        }))
+    }
+
+    fn documents(&self) -> Result<Vec<Document>> {
+        let versions: Vec<DocumentVersion> = self.many(
+            "document version",
+            "SELECT body FROM document_versions ORDER BY name, version",
+            &[],
+        )?;
+        let mut out: Vec<Document> = Vec::new();
+        for v in versions {
+            match out.last_mut() {
+                Some(d) if d.name == v.document => d.versions.push(v),
+                _ => out.push(Document {
+                    name: v.document.clone(),
+                    versions: vec![v],
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
+        self.conn
+            .query_row("SELECT content FROM blobs WHERE sha256 = ?1", [sha256], |r| r.get(0))
+            .optional()
+            .map_err(backend)
+    }
+
+    fn request(&self, id: &str) -> Result<Option<Request>> {
+        self.one("request", "SELECT body FROM requests WHERE id = ?1", id)
+    }
+
+    fn requests(&self, filter: &RequestFilter) -> Result<Vec<Request>> {
+        let state = filter.state.map(|s| s.as_str());
+        let kind = filter.event_kind.map(|k| k.as_str());
+        let limit = i64::from(filter.limit.unwrap_or(100).clamp(1, 1000));
+        self.many(
+            "request",
+            "SELECT body FROM requests r WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR event_kind = ?2)
+               AND (?3 IS NULL OR requester = ?3) AND (?4 IS NULL OR beneficiary = ?4)
+               AND (?5 IS NULL OR EXISTS (SELECT 1 FROM request_approvers a WHERE a.request = r.id AND a.approver = ?5))
+             ORDER BY created_at DESC, id DESC LIMIT ?6",
+            &[&state, &kind, &filter.requester, &filter.beneficiary, &filter.approver, &limit],
+        )
+    }
+
+    fn expired_pending(&self, now: OffsetDateTime) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM requests WHERE state = 'pending' AND expires_at <= ?1 ORDER BY expires_at")
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([now.unix_timestamp()], |r| r.get::<_, String>(0))
+            .map_err(backend)?;
+        rows.collect::<std::result::Result<_, _>>().map_err(backend)
+    }
+
+    fn receipt_for_envelope(&self, envelope_sha256: &str) -> Result<Option<StoredReceipt>> {
+        let row: Option<(String, i64, String)> = self
+            .conn
+            .query_row(
+                "SELECT request, log_index, receipt FROM receipts WHERE envelope_sha256 = ?1",
+                [envelope_sha256],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(backend)?;
+        row.map(|(request, index, receipt)| {
+            Ok(StoredReceipt {
+                request,
+                log_index: to_u64(index)?,
+                receipt,
+            })
+        })
+        .transpose()
+    }
+
+    fn tree_size(&self) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_entries", [], |r| r.get(0))
+            .map_err(backend)?;
+        to_u64(n)
+    }
+
+    fn entry(&self, index: u64) -> Result<Option<Vec<u8>>> {
+        self.conn
+            .query_row("SELECT data FROM log_entries WHERE idx = ?1", [to_i64(index)?], |r| r.get(0))
+            .optional()
+            .map_err(backend)
+    }
+
+    fn entries(&self, start: u64, limit: u64) -> Result<Vec<(u64, Vec<u8>)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT idx, data FROM log_entries WHERE idx >= ?1 ORDER BY idx LIMIT ?2")
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![to_i64(start)?, to_i64(limit.min(i64::MAX as u64))?], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (i, data) = row.map_err(backend)?;
+            out.push((to_u64(i)?, data));
+        }
+        Ok(out)
+    }
+
+    fn entry_indexes_about(&self, request: &str, identities: &[String], key_ids: &[String]) -> Result<Vec<u64>> {
+        let ids = to_json(&identities)?;
+        let keys = to_json(&key_ids)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT idx FROM log_entries WHERE request = ?1
+                   OR (kind LIKE 'identity.%' AND identity IN (SELECT value FROM json_each(?2)))
+                   OR (kind LIKE 'credential.%' AND key_id IN (SELECT value FROM json_each(?3)))
+                 ORDER BY idx",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![request, ids, keys], |r| r.get::<_, i64>(0))
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(to_u64(row.map_err(backend)?)?);
+        }
+        Ok(out)
+    }
+
+    fn subtree_hash(&self, level: u8, index: u64) -> Result<Option<Hash>> {
+        let raw: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT hash FROM tree_hashes WHERE level = ?1 AND idx = ?2")
+            .and_then(|mut s| s.query_row(params![level, to_i64(index).unwrap_or(i64::MAX)], |r| r.get(0)).optional())
+            .map_err(backend)?;
+        raw.map(|r| {
+            Hash::try_from(r.as_slice())
+                .map_err(|_| StoreError::Corrupt(format!("tree hash ({level}, {index}) is not 32 bytes")))
+        })
+        .transpose()
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<(u64, String)>> {
+        let row: Option<(i64, String)> = self
+            .conn
+            .query_row("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(backend)?;
+        row.map(|(s, n)| Ok((to_u64(s)?, n))).transpose()
+    }
+
+    fn checkpoint(&self, size: u64) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT note FROM checkpoints WHERE size = ?1", [to_i64(size)?], |r| r.get(0))
+            .optional()
+            .map_err(backend)
+    }
+
+    fn checkpoints(&self) -> Result<Vec<(u64, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT size, note FROM checkpoints ORDER BY size")
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (s, n) = row.map_err(backend)?;
+            out.push((to_u64(s)?, n));
+        }
+        Ok(out)
+    }
+}
+
+impl WriteTx for SqliteTx<'_> {
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+            .map(drop)
+            .map_err(backend)
+    }
+
+    fn put_identity(&mut self, identity: &Identity, reason: Option<&str>, log_index: u64) -> Result<()> {
+        let body = to_json(identity)?;
+        self.conn
+            .execute(
+                "INSERT INTO identities (handle, kind, status, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (handle) DO UPDATE SET kind = excluded.kind, status = excluded.status, body = excluded.body",
+                params![identity.handle, identity.kind.as_str(), identity.status.as_str(), body],
+            )
+            .map_err(backend)?;
+        self.conn
+            .execute(
+                "INSERT INTO identity_history (handle, revision, reason, log_index, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![identity.handle, to_i64(identity.revision)?, reason, to_i64(log_index)?, body],
+            )
+            .map(drop)
+            .map_err(backend)
+    }
+
+    fn put_credential(&mut self, c: &Credential) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO credentials (key_id, identity, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key_id) DO UPDATE SET body = excluded.body",
+                params![c.key_id, c.identity, to_json(c)?],
+            )
+            .map(drop)
+            .map_err(backend)
+    }
+
+    fn put_challenge(&mut self, c: &Challenge) -> Result<()> {
+        // Expired challenges are useless; clear them as new ones arrive.
+        self.conn
+            .execute("DELETE FROM challenges WHERE expires_at < ?1", [c.expires_at.unix_timestamp() - 86_400])
+            .map_err(backend)?;
+        self.conn
+            .execute(
+                "INSERT INTO challenges (challenge, identity, expires_at) VALUES (?1, ?2, ?3)",
+                params![c.challenge, c.identity, c.expires_at.unix_timestamp()],
+            )
+            .map(drop)
+            .map_err(backend)
+    }
+
+    fn take_challenge(&mut self, challenge: &str) -> Result<bool> {
+        self.conn
+            .execute("DELETE FROM challenges WHERE challenge = ?1", [challenge])
+            .map(|n| n > 0)
+            .map_err(backend)
+    }
+
+    fn put_document_version(&mut self, v: &DocumentVersion, content: Option<&[u8]>) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO document_versions (name, version, sha256, body) VALUES (?1, ?2, ?3, ?4)",
+                params![v.document, v.version, v.sha256, to_json(v)?],
+            )
+            .map_err(backend)?;
+        if let Some(bytes) = content {
+            self.conn
+                .execute(
+                    "INSERT INTO blobs (sha256, content) VALUES (?1, ?2) ON CONFLICT (sha256) DO NOTHING",
+                    params![v.sha256, bytes],
+                )
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    fn put_request(&mut self, r: &Request) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO requests (id, state, event_kind, requester, beneficiary, created_at, expires_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body",
+                params![
+                    r.id,
+                    r.state.as_str(),
+                    r.event_kind.as_str(),
+                    r.requester,
+                    r.beneficiary,
+                    r.created_at.unix_timestamp_nanos() as i64,
+                    r.expires_at.unix_timestamp(),
+                    to_json(r)?
+                ],
+            )
+            .map_err(backend)?;
+        if r.state == RequestState::Pending && r.signatures.is_empty() {
+            for a in &r.approvers {
+                self.conn
+                    .execute(
+                        "INSERT INTO request_approvers (request, approver) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                        [&r.id, a],
+                    )
+                    .map_err(backend)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn put_receipt(&mut self, envelope_sha256: &str, r: &StoredReceipt) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO receipts (envelope_sha256, request, log_index, receipt) VALUES (?1, ?2, ?3, ?4)",
+                params![envelope_sha256, r.request, to_i64(r.log_index)?, r.receipt],
+            )
+            .map(drop)
+            .map_err(backend)
+    }
+
+    fn append_entry(&mut self, index: u64, entry: &[u8], terms: &EntryTerms, hashes: &[(u8, u64, Hash)]) -> Result<()> {
+        let size = self.tree_size()?;
+        if index != size {
+            return Err(StoreError::Corrupt(format!(
+                "appending entry {index} to a log of size {size}"
+            )));
+        }
+        self.conn
+            .execute(
+                "INSERT INTO log_entries (idx, data, kind, request, identity, key_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![to_i64(index)?, entry, terms.kind, terms.request, terms.identity, terms.key_id],
+            )
+            .map_err(backend)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("INSERT INTO tree_hashes (level, idx, hash) VALUES (?1, ?2, ?3)")
+            .map_err(backend)?;
+        for (level, idx, hash) in hashes {
+            stmt.execute(params![level, to_i64(*idx)?, hash.as_slice()]).map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO checkpoints (size, note) VALUES (?1, ?2)",
+                params![to_i64(size)?, note],
+            )
+            .map(drop)
+            .map_err(backend)
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        self.conn.execute_batch("COMMIT").map_err(backend)?;
+        self.open = false;
+        Ok(())
+    }
+}

@@ -1,0 +1,138 @@
+//! `countersign log audit`: recompute the tree from the stored entries and
+//! check it against every checkpoint ever issued.
+
+use countersign_proto::entry::LogEntry;
+use countersign_tlog::checkpoint::Checkpoint;
+use countersign_tlog::note::NoteVerifier;
+use countersign_tlog::MemoryTree;
+
+use crate::{Result, Store};
+
+/// One finding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditProblem {
+    /// The first log index the finding implicates, where one can be named.
+    pub index: Option<u64>,
+    pub detail: String,
+}
+
+/// What the audit found.
+#[derive(Clone, Debug, Default)]
+pub struct AuditReport {
+    /// Entry rows read.
+    pub entries_read: u64,
+    /// Checkpoints whose signature and root were checked.
+    pub checkpoints_checked: u64,
+    /// Size of the latest checkpoint.
+    pub signed_size: u64,
+    pub problems: Vec<AuditProblem>,
+}
+
+impl AuditReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The lowest index any finding implicates.
+    pub fn first_bad_index(&self) -> Option<u64> {
+        self.problems.iter().filter_map(|p| p.index).min()
+    }
+}
+
+const PAGE: u64 = 4096;
+
+fn problem(report: &mut AuditReport, index: Option<u64>, detail: String) {
+    report.problems.push(AuditProblem { index, detail });
+}
+
+/// Audit the log in `store` against checkpoints signed by `verifier`.
+/// `progress` is called with (entries read so far, total).
+pub fn audit(store: &dyn Store, verifier: &NoteVerifier, progress: &mut dyn FnMut(u64, u64)) -> Result<AuditReport> {
+    let tx = store.read()?;
+    let stored_size = tx.tree_size()?;
+    let mut report = AuditReport::default();
+    let mut tree = MemoryTree::new();
+
+    // Recompute leaf hashes from entry bytes, in index order, stopping the
+    // tree at the first gap: everything after a missing entry is unprovable.
+    let mut next = 0u64;
+    let mut broken = false;
+    loop {
+        let page = tx.entries(next, PAGE)?;
+        let Some(&(last, _)) = page.last() else { break };
+        for (index, bytes) in &page {
+            report.entries_read += 1;
+            if broken {
+                continue;
+            }
+            if *index != tree.size() {
+                problem(&mut report, Some(tree.size()), format!(
+                    "entry {} is missing (the next stored entry is {index})", tree.size()
+                ));
+                broken = true;
+                continue;
+            }
+            if let Err(e) = LogEntry::from_bytes(bytes) {
+                problem(&mut report, Some(*index), format!("entry {index} is not a valid log entry: {e}"));
+            }
+            let leaf = countersign_tlog::leaf_hash(bytes);
+            match tx.subtree_hash(0, *index)? {
+                Some(h) if h == leaf => {}
+                Some(_) => problem(&mut report, Some(*index), format!(
+                    "entry {index} does not match the leaf hash stored when it was appended"
+                )),
+                None => problem(&mut report, Some(*index), format!("no leaf hash is stored for entry {index}")),
+            }
+            tree.push(leaf);
+        }
+        progress(report.entries_read, stored_size);
+        next = last.saturating_add(1);
+    }
+
+    let checkpoints = tx.checkpoints()?;
+    let mut last_good = 0u64;
+    for (size, note) in &checkpoints {
+        report.checkpoints_checked += 1;
+        let cp = match Checkpoint::open(note, verifier) {
+            Ok(cp) => cp,
+            Err(e) => {
+                problem(&mut report, None, format!("checkpoint for size {size} does not verify: {e}"));
+                continue;
+            }
+        };
+        if cp.size != *size {
+            problem(&mut report, None, format!("checkpoint stored for size {size} is signed for size {}", cp.size));
+            continue;
+        }
+        if cp.size > tree.size() {
+            problem(&mut report, Some(tree.size()), format!(
+                "checkpoint for size {} covers entries that are not stored (only {} contiguous entries)",
+                cp.size,
+                tree.size()
+            ));
+            continue;
+        }
+        let root = countersign_tlog::tree_hash(cp.size, &tree)
+            .map_err(|e| crate::StoreError::Corrupt(e.to_string()))?;
+        if root != cp.root {
+            problem(&mut report, Some(last_good), format!(
+                "recomputed tree at size {} does not match its signed checkpoint; the first altered entry is at or after index {last_good}",
+                cp.size
+            ));
+        } else {
+            last_good = last_good.max(cp.size);
+        }
+    }
+    report.signed_size = checkpoints.iter().map(|(s, _)| *s).max().unwrap_or(0);
+    if checkpoints.is_empty() && stored_size > 0 {
+        problem(&mut report, Some(0), "the log has entries but no checkpoint".into());
+    }
+    let signed = report.signed_size;
+    if tree.size() > signed && !broken {
+        problem(&mut report, Some(signed), format!(
+            "entries {signed}..{} are not covered by any signed checkpoint (inserted rows?)",
+            tree.size() - 1
+        ));
+    }
+    Ok(report)
+}

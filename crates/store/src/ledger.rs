@@ -1,0 +1,833 @@
+//! The ledger: the single writer that turns domain decisions into stored
+//! state, log entries and signed checkpoints, atomically.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use countersign_domain::identity::{self, Challenge};
+use countersign_domain::request::{self as rules, RequestFacts};
+use countersign_domain::signing::{self, SigningFacts, SigningRefusal};
+use countersign_domain::{Limits, Refusal};
+use countersign_proto::api::{
+    CreateIdentity, CreateRequest, EnrollKey, KeyChallenge, RegisterDigest, SignatureReceipt,
+    UpdateIdentity,
+};
+use countersign_proto::entry::{Event, LogEntry, ENTRY_VERSION};
+use countersign_proto::model::{
+    Credential, DocumentVersion, Identity, IdentityHistoryEntry, IdentityStatus, Request,
+    RequestState,
+};
+use countersign_proto::statement::Envelope;
+use countersign_proto::ErrorCode;
+use countersign_tlog::checkpoint::Checkpoint;
+use countersign_tlog::note::{NoteSigner, NoteVerifier};
+use countersign_tlog::proof::TlogProof;
+use rand_core::{OsRng, RngCore as _};
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+
+use crate::{EntryTerms, Hashes, ReadTx, Store, StoreError, StoredReceipt, WriteTx};
+
+/// Operator settings the ledger needs.
+#[derive(Clone, Debug)]
+pub struct LedgerConfig {
+    pub limits: Limits,
+}
+
+/// Why a ledger operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// A rule refused. Where the refusal itself was recorded, `log_index` says where.
+    #[error("{refusal}")]
+    Refused {
+        refusal: Refusal,
+        log_index: Option<u64>,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The stored log does not match what was signed. Writing stops.
+    #[error("log integrity: {0}")]
+    Integrity(String),
+}
+
+impl From<Refusal> for LedgerError {
+    fn from(refusal: Refusal) -> Self {
+        LedgerError::Refused {
+            refusal,
+            log_index: None,
+        }
+    }
+}
+
+impl From<countersign_tlog::Error> for LedgerError {
+    fn from(e: countersign_tlog::Error) -> Self {
+        LedgerError::Integrity(e.to_string())
+    }
+}
+
+type Result<T> = std::result::Result<T, LedgerError>;
+
+fn refused(code: ErrorCode, detail: impl Into<String>) -> LedgerError {
+    LedgerError::Refused {
+        refusal: Refusal::new(code, detail),
+        log_index: None,
+    }
+}
+
+/// A record together with the log index of the entry that recorded it.
+#[derive(Clone, Debug)]
+pub struct Receipted<T> {
+    pub value: T,
+    pub log_index: u64,
+}
+
+/// The single writer of a Countersign store.
+pub struct Ledger {
+    store: Arc<dyn Store>,
+    signer: NoteSigner,
+    verifier: NoteVerifier,
+    config: LedgerConfig,
+}
+
+/// A fresh random identifier with a type prefix.
+fn new_id(prefix: &str) -> String {
+    let mut raw = [0u8; 12];
+    OsRng.fill_bytes(&mut raw);
+    format!("{prefix}_{}", hex::encode(raw))
+}
+
+fn terms_of(event: &Event) -> EntryTerms {
+    let kind = event.kind().to_string();
+    let mut t = EntryTerms {
+        kind,
+        ..EntryTerms::default()
+    };
+    match event {
+        Event::LogCreated { .. } => {}
+        Event::IdentityCreated { identity }
+        | Event::IdentityUpdated { identity, .. }
+        | Event::IdentityStatusChanged { identity, .. } => t.identity = Some(identity.handle.clone()),
+        Event::CredentialEnrolled { credential } => {
+            t.identity = Some(credential.identity.clone());
+            t.key_id = Some(credential.key_id.clone());
+        }
+        Event::CredentialRevoked {
+            key_id, identity, ..
+        } => {
+            t.identity = Some(identity.clone());
+            t.key_id = Some(key_id.clone());
+        }
+        Event::DocumentRegistered { .. } => {}
+        Event::RequestCreated { request } => t.request = Some(request.id.clone()),
+        Event::RequestClosed { request, .. } => t.request = Some(request.clone()),
+        Event::SignatureAccepted {
+            request,
+            actor,
+            key_id,
+            ..
+        } => {
+            t.request = Some(request.clone());
+            t.identity = Some(actor.clone());
+            t.key_id = Some(key_id.clone());
+        }
+        Event::SignatureRefused {
+            request,
+            actor,
+            key_id,
+            ..
+        } => {
+            t.request = request.clone();
+            t.identity = actor.clone();
+            t.key_id = key_id.clone();
+        }
+    }
+    t
+}
+
+impl Ledger {
+    /// Open the ledger over a store. An empty store gets its first entry
+    /// (`log.created`) and checkpoint; a non-empty one must match its latest
+    /// signed checkpoint, or the ledger refuses to open.
+    pub fn open(
+        store: Arc<dyn Store>,
+        signer: NoteSigner,
+        config: LedgerConfig,
+        now: OffsetDateTime,
+    ) -> Result<Self> {
+        let verifier = signer.verifier();
+        let ledger = Ledger {
+            store,
+            signer,
+            verifier,
+            config,
+        };
+        let latest = {
+            let tx = ledger.store.read()?;
+            ledger.check_head(&*tx)?
+        };
+        if latest.is_none() {
+            let mut tx = ledger.store.write()?;
+            if tx.tree_size()? == 0 {
+                ledger.append(
+                    &mut *tx,
+                    Event::LogCreated {
+                        origin: ledger.signer.name().to_string(),
+                        verifier_key: ledger.verifier.to_vkey(),
+                    },
+                    now,
+                )?;
+                ledger.seal(&mut *tx)?;
+                tx.commit()?;
+            }
+        }
+        Ok(ledger)
+    }
+
+    /// Check that the stored tree matches the latest signed checkpoint.
+    fn check_head(&self, tx: &dyn ReadTx) -> Result<Option<Checkpoint>> {
+        let size = tx.tree_size()?;
+        let Some((cp_size, note)) = tx.latest_checkpoint()? else {
+            if size == 0 {
+                return Ok(None);
+            }
+            return Err(LedgerError::Integrity(format!(
+                "the log has {size} entries but no checkpoint"
+            )));
+        };
+        let cp = Checkpoint::open(&note, &self.verifier)
+            .map_err(|e| LedgerError::Integrity(format!("latest checkpoint: {e}")))?;
+        if cp.size != cp_size || cp.size != size {
+            return Err(LedgerError::Integrity(format!(
+                "the log has {size} entries but the latest checkpoint covers {}",
+                cp.size
+            )));
+        }
+        let root = countersign_tlog::tree_hash(size, &Hashes(tx))?;
+        if root != cp.root {
+            return Err(LedgerError::Integrity(format!(
+                "stored tree hash at size {size} differs from the signed checkpoint; run `countersign log audit`"
+            )));
+        }
+        Ok(Some(cp))
+    }
+
+    /// The log's verifier key.
+    pub fn verifier(&self) -> &NoteVerifier {
+        &self.verifier
+    }
+
+    /// The store, for reads.
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.config.limits
+    }
+
+    /// Append one event; answers its index. The caller seals before commit.
+    fn append(&self, tx: &mut dyn WriteTx, event: Event, now: OffsetDateTime) -> Result<u64> {
+        let index = tx.tree_size()?;
+        let terms = terms_of(&event);
+        let entry = LogEntry {
+            v: ENTRY_VERSION,
+            at: now,
+            event,
+        };
+        let bytes = entry
+            .to_bytes()
+            .map_err(|e| StoreError::Backend(format!("encoding log entry: {e}")))?;
+        let leaf = countersign_tlog::leaf_hash(&bytes);
+        let hashes = countersign_tlog::hashes_to_store(index, leaf, &Hashes(&*tx))?;
+        tx.append_entry(index, &bytes, &terms, &hashes)?;
+        Ok(index)
+    }
+
+    /// Sign a checkpoint for the current tree, after proving it consistent
+    /// with the latest one signed. This is what keeps the log from forking:
+    /// if stored hashes were altered, the proof fails and nothing is signed.
+    fn seal(&self, tx: &mut dyn WriteTx) -> Result<(u64, String)> {
+        let size = tx.tree_size()?;
+        let root = countersign_tlog::tree_hash(size, &Hashes(&*tx))?;
+        if let Some((_, note)) = tx.latest_checkpoint()? {
+            let old = Checkpoint::open(&note, &self.verifier)
+                .map_err(|e| LedgerError::Integrity(format!("latest checkpoint: {e}")))?;
+            let proof = countersign_tlog::consistency_proof(old.size, size, &Hashes(&*tx))?;
+            countersign_tlog::verify_consistency(old.size, size, &old.root, &root, &proof)
+                .map_err(|e| {
+                    LedgerError::Integrity(format!(
+                        "refusing to sign a checkpoint at size {size} inconsistent with the one at size {}: {e}",
+                        old.size
+                    ))
+                })?;
+        }
+        let checkpoint = Checkpoint {
+            origin: self.signer.name().to_string(),
+            size,
+            root,
+            extensions: Vec::new(),
+        };
+        let note = checkpoint.sign(&self.signer)?;
+        tx.put_checkpoint(size, &note)?;
+        Ok((size, note))
+    }
+
+    /// A C2SP tlog-proof for entry `index` against the given checkpoint.
+    fn receipt(&self, tx: &dyn ReadTx, index: u64, size: u64, note: &str) -> Result<String> {
+        let hashes = countersign_tlog::inclusion_proof(index, size, &Hashes(tx))?;
+        Ok(TlogProof {
+            index,
+            extra: None,
+            hashes,
+            checkpoint: note.to_string(),
+        }
+        .encode())
+    }
+
+    /// Record a single event in its own transaction (used for refusals).
+    fn record_alone(&self, event: Event, now: OffsetDateTime) -> Result<u64> {
+        let mut tx = self.store.write()?;
+        let index = self.append(&mut *tx, event, now)?;
+        self.seal(&mut *tx)?;
+        tx.commit()?;
+        Ok(index)
+    }
+
+    // ----------------------------------------------------------- identities
+
+    fn load_identity(tx: &dyn ReadTx, handle: &str) -> Result<Identity> {
+        tx.identity(handle)?.ok_or_else(|| {
+            refused(ErrorCode::IdentityNotFound, format!("no identity with handle {handle:?}"))
+        })
+    }
+
+    pub fn create_identity(&self, input: &CreateIdentity, now: OffsetDateTime) -> Result<Receipted<Identity>> {
+        let mut tx = self.store.write()?;
+        let existing = tx.identity(&input.handle)?;
+        let owner = match &input.owner {
+            Some(o) => tx.identity(o)?,
+            None => None,
+        };
+        let identity = identity::create_identity(input, new_id("idn"), existing.as_ref(), owner.as_ref(), now)?;
+        let index = tx.tree_size()?;
+        tx.put_identity(&identity, None, index)?;
+        self.append(&mut *tx, Event::IdentityCreated { identity: identity.clone() }, now)?;
+        self.seal(&mut *tx)?;
+        tx.commit()?;
+        Ok(Receipted { value: identity, log_index: index })
+    }
+
+    pub fn update_identity(
+        &self,
+        handle: &str,
+        patch: &UpdateIdentity,
+        now: OffsetDateTime,
+    ) -> Result<Receipted<Identity>> {
+        let mut tx = self.store.write()?;
+        let current = Self::load_identity(&*tx, handle)?;
+        let owner = match &patch.owner {
+            Some(o) => tx.identity(o)?,
+            None => None,
+        };
+        let (next, changed) = identity::update_identity(&current, patch, owner.as_ref(), now)?;
+        if changed.is_empty() {
+            let index = tx.identity_history(handle)?.last().map(|h| h.log_index).unwrap_or(0);
+            return Ok(Receipted { value: current, log_index: index });
+        }
+        let index = tx.tree_size()?;
+        tx.put_identity(&next, None, index)?;
+        self.append(&mut *tx, Event::IdentityUpdated { identity: next.clone(), changed }, now)?;
+        self.seal(&mut *tx)?;
+        tx.commit()?;
+        Ok(Receipted { value: next, log_index: index })
+    }
+
+    /// Suspend, reactivate or terminate. Terminating revokes every key.
+    pub fn change_status(
+        &self,
+        handle: &str,
+        to: IdentityStatus,
+        reason: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<Receipted<Identity>> {
+        if let Some(r) = &reason {
+            countersign_domain::check_text("reason", r, 1, 2000)?;
+        }
+        let mut tx = self.store.write()?;
+        let current = Self::load_identity(&*tx, handle)?;
+        let next = identity::change_status(&current, to, now)?;
+        let mut revoked_keys = Vec::new();
+        if to == IdentityStatus::Terminated {
+            for c in tx.credentials_of(handle)? {
+                if c.revoked_at.is_none() {
+                    let r = identity::revoke_key(&c, Some("identity terminated".into()), now)?;
+                    tx.put_credential(&r)?;
+                    revoked_keys.push(r.key_id);
+                }
+            }
+        }
+        let index = tx.tree_size()?;
+        tx.put_identity(&next, reason.as_deref(), index)?;
+        self.append(
+            &mut *tx,
+            Event::IdentityStatusChanged {
+                identity: next.clone(),
+                previous: current.status,
+                reason,
+                revoked_keys,
+            },
+            now,
+        )?;
+        self.seal(&mut *tx)?;
+        tx.commit()?;
+        Ok(Receipted { value: next, log_index: index })
+    }
+
+    /// The identity as it was at `at` (the latest version that took effect at or before it).
+    pub fn identity_at(&self, handle: &str, at: OffsetDateTime) -> Result<Identity> {
+        let tx = self.store.read()?;
+        let history = tx.identity_history(handle)?;
+        if history.is_empty() {
+            return Err(refused(ErrorCode::IdentityNotFound, format!("no identity with handle {handle:?}")));
+        }
+        history
+            .into_iter()
+            .rev()
+            .find(|h| h.identity.updated_at <= at)
+            .map(|h| h.identity)
+            .ok_or_else(|| refused(ErrorCode::IdentityNotFound, format!("{handle:?} did not exist at {at}")))
+    }
+
+    pub fn identity_history(&self, handle: &str) -> Result<Vec<IdentityHistoryEntry>> {
+        let tx = self.store.read()?;
+        let history = tx.identity_history(handle)?;
+        if history.is_empty() {
+            return Err(refused(ErrorCode::IdentityNotFound, format!("no identity with handle {handle:?}")));
+        }
+        Ok(history)
+    }
+
+    // ----------------------------------------------------------- credentials
+
+    pub fn key_challenge(&self, handle: &str, now: OffsetDateTime) -> Result<KeyChallenge> {
+        let mut tx = self.store.write()?;
+        let identity = Self::load_identity(&*tx, handle)?;
+        if identity.status != IdentityStatus::Active {
+            return Err(refused(
+                ErrorCode::ActorNotActive,
+                format!("{handle} is {}; only active identities enrol keys", identity.status.as_str()),
+            ));
+        }
+        let mut raw = [0u8; 32];
+        OsRng.fill_bytes(&mut raw);
+        let challenge = Challenge {
+            challenge: B64.encode(raw),
+            identity: handle.to_string(),
+            expires_at: now + self.config.limits.challenge_lifetime,
+        };
+        tx.put_challenge(&challenge)?;
+        tx.commit()?;
+        Ok(KeyChallenge {
+            challenge: challenge.challenge,
+            expires_at: challenge.expires_at,
+        })
+    }
+
+    pub fn enroll_key(&self, handle: &str, input: &EnrollKey, now: OffsetDateTime) -> Result<Receipted<Credential>> {
+        let mut tx = self.store.write()?;
+        let identity = Self::load_identity(&*tx, handle)?;
+        let challenge = tx.challenge(&input.challenge)?;
+        let existing = countersign_attest::keys::public_key_from_base64(&input.public_key)
+            .ok()
+            .map(|k| tx.credential(&countersign_attest::key_id(&k)))
+            .transpose()?
+            .flatten();
+        let index = tx.tree_size()?;
+        let credential = identity::enroll_key(&identity, input, challenge.as_ref(), existing.as_ref(), index, now)?;
+        tx.take_challenge(&input.challenge)?;
+        tx.put_credential(&credential)?;
+        self.append(&mut *tx, Event::CredentialEnrolled { credential: credential.clone() }, now)?;
+        self.seal(&mut *tx)?;
+        tx.commit()?;
+        Ok(Receipted { value: credential, log_index: index })
+    }
+
+    pub fn revoke_key(&self, key_id: &str, reason: Option<String>, now: OffsetDateTime) -> Result<Receipted<Credential>> {
+        let mut tx = self.store.write()?;
+        let current = tx
+            .credential(key_id)?
+            .ok_or_else(|| refused(ErrorCode::KeyNotFound, format!("no key {key_id}")))?;
+        let next = identity::revoke_key(&current, reason.clone(), now)?;
+        let index = tx.tree_size()?;
+        tx.put_credential(&next)?;
+        self.append(
+            &mut *tx,
+            Event::CredentialRevoked {
+                key_id: key_id.to_string(),
+                identity: next.identity.clone(),
+                reason,
+            },
+            now,
+        )?;
+        self.seal(&mut *tx)?;
+        tx.commit()?;
+        Ok(Receipted { value: next, log_index: index })
+    }
+
+    // ----------------------------------------------------------- documents
+
+    /// Register content; the same content as the latest version answers that
+    /// version and records nothing.
+    pub fn register_content(
+        &self,
+        name: &str,
+        content: &[u8],
+        media_type: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<(DocumentVersion, bool)> {
+        if content.len() as u64 > self.config.limits.max_document_bytes {
+            return Err(refused(
+                ErrorCode::DocumentTooLarge,
+                format!("document is {} bytes; the limit is {}", content.len(), self.config.limits.max_document_bytes),
+            ));
+        }
+        let sha256 = hex::encode(Sha256::digest(content));
+        self.register(name, sha256, Some(content.len() as u64), media_type, Some(content), now)
+    }
+
+    /// Register a version by digest only.
+    pub fn register_digest(&self, name: &str, input: &RegisterDigest, now: OffsetDateTime) -> Result<(DocumentVersion, bool)> {
+        countersign_domain::check_sha256("sha256", &input.sha256)?;
+        self.register(name, input.sha256.clone(), input.size, input.media_type.clone(), None, now)
+    }
+
+    fn register(
+        &self,
+        name: &str,
+        sha256: String,
+        size: Option<u64>,
+        media_type: Option<String>,
+        content: Option<&[u8]>,
+        now: OffsetDateTime,
+    ) -> Result<(DocumentVersion, bool)> {
+        countersign_domain::check_name("document name", name)?;
+        if let Some(m) = &media_type {
+            countersign_domain::check_text("media_type", m, 1, 200)?;
+        }
+        let mut tx = self.store.write()?;
+        let latest = tx.document(name)?.and_then(|d| d.versions.last().cloned());
+        if let Some(v) = &latest {
+            if v.sha256 == sha256 && (v.content_stored || content.is_none()) {
+                return Ok((v.clone(), false));
+            }
+        }
+        let index = tx.tree_size()?;
+        let version = DocumentVersion {
+            document: name.to_string(),
+            version: latest.as_ref().map(|v| v.version + 1).unwrap_or(1),
+            sha256,
+            size,
+            media_type,
+            content_stored: content.is_some(),
+            registered_at: now,
+            log_index: index,
+        };
+        tx.put_document_version(&version, content)?;
+        self.append(&mut *tx, Event::DocumentRegistered { version: version.clone() }, now)?;
+        self.seal(&mut *tx)?;
+        tx.commit()?;
+        Ok((version, true))
+    }
+
+    // ----------------------------------------------------------- requests
+
+    pub fn create_request(&self, input: &CreateRequest, now: OffsetDateTime) -> Result<Request> {
+        let mut tx = self.store.write()?;
+        let mut documents = Vec::new();
+        for d in &input.documents {
+            let doc = tx.document(&d.document)?;
+            documents.push(doc.and_then(|doc| match d.version {
+                Some(n) => doc.versions.into_iter().find(|v| v.version == n),
+                None => doc.versions.into_iter().last(),
+            }));
+        }
+        let mut handles: Vec<&str> = vec![&input.requester, &input.beneficiary];
+        handles.extend(input.approvers.iter().map(String::as_str));
+        if let Some(a) = &input.action {
+            handles.push(&a.subject);
+        }
+        let mut known = HashMap::new();
+        for h in handles {
+            if let Some(i) = tx.identity(h)? {
+                known.insert(h.to_string(), i);
+            }
+        }
+        let lookup = |h: &str| known.get(h).cloned();
+        let facts = RequestFacts {
+            documents,
+            identity: &lookup,
+        };
+        let index = tx.tree_size()?;
+        let request = rules::create_request(input, new_id("req"), &facts, &self.config.limits, index, now)?;
+        tx.put_request(&request)?;
+        self.append(&mut *tx, Event::RequestCreated { request: request.clone() }, now)?;
+        self.seal(&mut *tx)?;
+        tx.commit()?;
+        Ok(request)
+    }
+
+    /// The request as stored, with the state shown at `now`.
+    pub fn request(&self, id: &str, now: OffsetDateTime) -> Result<Request> {
+        let tx = self.store.read()?;
+        let mut r = tx
+            .request(id)?
+            .ok_or_else(|| refused(ErrorCode::RequestNotFound, format!("request {id:?} does not exist")))?;
+        r.state = rules::effective_state(&r, now);
+        Ok(r)
+    }
+
+    pub fn withdraw(&self, id: &str, reason: Option<String>, now: OffsetDateTime) -> Result<Receipted<Request>> {
+        if let Some(r) = &reason {
+            countersign_domain::check_text("reason", r, 1, 2000)?;
+        }
+        self.close(id, RequestState::Withdrawn, reason, now)
+    }
+
+    fn close(&self, id: &str, to: RequestState, reason: Option<String>, now: OffsetDateTime) -> Result<Receipted<Request>> {
+        let mut tx = self.store.write()?;
+        let current = tx
+            .request(id)?
+            .ok_or_else(|| refused(ErrorCode::RequestNotFound, format!("request {id:?} does not exist")))?;
+        let next = rules::close(&current, to, now)?;
+        tx.put_request(&next)?;
+        let index = self.append(
+            &mut *tx,
+            Event::RequestClosed {
+                request: id.to_string(),
+                state: to,
+                reason,
+            },
+            now,
+        )?;
+        self.seal(&mut *tx)?;
+        tx.commit()?;
+        Ok(Receipted { value: next, log_index: index })
+    }
+
+    /// Record the expiry of every pending request past its deadline.
+    pub fn expire_due(&self, now: OffsetDateTime) -> Result<Vec<String>> {
+        let due = self.store.read()?.expired_pending(now)?;
+        let mut done = Vec::new();
+        for id in due {
+            match self.close(&id, RequestState::Expired, Some("expired".into()), now) {
+                Ok(_) => done.push(id),
+                Err(LedgerError::Refused { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+
+    // ----------------------------------------------------------- signing
+
+    /// Accept or refuse a signed approval. A refusal is recorded in the log
+    /// and answered with its index; re-submitting an accepted envelope
+    /// answers the original receipt and records nothing.
+    pub fn submit_signature(&self, envelope: &Envelope, now: OffsetDateTime) -> Result<SignatureReceipt> {
+        let digest = countersign_attest::envelope_digest(envelope)
+            .map_err(|e| refused(ErrorCode::StatementInvalid, e.to_string()))?;
+        if let Some(r) = self.replay(&digest, now)? {
+            return Ok(r);
+        }
+        let outcome = {
+            let mut tx = self.store.write()?;
+            if tx.receipt_for_envelope(&digest)?.is_some() {
+                drop(tx);
+                return self.replay(&digest, now)?.ok_or_else(|| {
+                    LedgerError::Integrity("receipt vanished during submission".into())
+                });
+            }
+            match self.try_accept(&mut *tx, envelope, &digest, now)? {
+                Ok(receipt) => {
+                    tx.commit()?;
+                    return Ok(receipt);
+                }
+                Err(refusal) => refusal,
+            }
+        };
+        let SigningRefusal { refusal, claimed } = outcome;
+        let keep_envelope = refusal.code != ErrorCode::StatementInvalid;
+        let index = self.record_alone(
+            Event::SignatureRefused {
+                code: refusal.code,
+                detail: refusal.detail.clone(),
+                request: claimed.request,
+                actor: claimed.actor,
+                key_id: claimed.key_id,
+                envelope_sha256: Some(digest),
+                envelope: keep_envelope.then(|| envelope.clone()),
+            },
+            now,
+        )?;
+        Err(LedgerError::Refused {
+            refusal,
+            log_index: Some(index),
+        })
+    }
+
+    fn try_accept(
+        &self,
+        tx: &mut dyn WriteTx,
+        envelope: &Envelope,
+        digest: &str,
+        now: OffsetDateTime,
+    ) -> Result<std::result::Result<SignatureReceipt, SigningRefusal>> {
+        let (statement, claimed) = match signing::claims(envelope) {
+            Ok(c) => c,
+            Err(r) => return Ok(Err(r)),
+        };
+        let p = &statement.predicate;
+        let credential = tx.credential(&p.key_id)?;
+        let actor = tx.identity(&p.actor)?;
+        let request = tx.request(&p.request)?;
+        let index = tx.tree_size()?;
+        let facts = SigningFacts {
+            credential: credential.as_ref(),
+            actor: actor.as_ref(),
+            request: request.as_ref(),
+        };
+        let accepted = match signing::check(
+            envelope,
+            &statement,
+            &claimed,
+            &facts,
+            digest,
+            index,
+            &self.config.limits,
+            now,
+        ) {
+            Ok(a) => a,
+            Err(r) => return Ok(Err(r)),
+        };
+        tx.put_request(&accepted.request)?;
+        let appended = self.append(
+            tx,
+            Event::SignatureAccepted {
+                request: accepted.request.id.clone(),
+                actor: accepted.signature.actor.clone(),
+                decision: accepted.signature.decision,
+                key_id: accepted.signature.key_id.clone(),
+                envelope_sha256: digest.to_string(),
+                envelope: envelope.clone(),
+                request_state: accepted.request.state,
+            },
+            now,
+        )?;
+        let (size, note) = self.seal(tx)?;
+        let receipt = self.receipt(&*tx, appended, size, &note)?;
+        tx.put_receipt(
+            digest,
+            &StoredReceipt {
+                request: accepted.request.id.clone(),
+                log_index: appended,
+                receipt: receipt.clone(),
+            },
+        )?;
+        let entry = tx
+            .entry(appended)?
+            .ok_or_else(|| LedgerError::Integrity(format!("entry {appended} vanished")))?;
+        Ok(Ok(SignatureReceipt {
+            request: accepted.request.id,
+            request_state: accepted.request.state,
+            log_index: appended,
+            receipt,
+            entry: String::from_utf8_lossy(&entry).into_owned(),
+        }))
+    }
+
+    fn replay(&self, digest: &str, now: OffsetDateTime) -> Result<Option<SignatureReceipt>> {
+        let tx = self.store.read()?;
+        let Some(stored) = tx.receipt_for_envelope(digest)? else {
+            return Ok(None);
+        };
+        let entry = tx
+            .entry(stored.log_index)?
+            .ok_or_else(|| LedgerError::Integrity(format!("entry {} is missing", stored.log_index)))?;
+        let state = tx
+            .request(&stored.request)?
+            .map(|r| rules::effective_state(&r, now))
+            .unwrap_or(RequestState::Pending);
+        Ok(Some(SignatureReceipt {
+            request: stored.request,
+            request_state: state,
+            log_index: stored.log_index,
+            receipt: stored.receipt,
+            entry: String::from_utf8_lossy(&entry).into_owned(),
+        }))
+    }
+
+    // ----------------------------------------------------------- log reads
+
+    /// A receipt for any entry against the latest checkpoint.
+    pub fn entry_receipt(&self, index: u64) -> Result<String> {
+        let tx = self.store.read()?;
+        let (size, note) = tx
+            .latest_checkpoint()?
+            .ok_or_else(|| LedgerError::Integrity("no checkpoint".into()))?;
+        if index >= size {
+            return Err(refused(
+                ErrorCode::EntryNotFound,
+                format!("entry {index} is not covered by the latest checkpoint (size {size})"),
+            ));
+        }
+        self.receipt(&*tx, index, size, &note)
+    }
+
+    /// The latest checkpoint (size, signed note).
+    pub fn latest_checkpoint(&self) -> Result<(u64, String)> {
+        self.store
+            .read()?
+            .latest_checkpoint()?
+            .ok_or_else(|| LedgerError::Integrity("no checkpoint".into()))
+    }
+
+    fn size_in_range(&self, tx: &dyn ReadTx, size: Option<u64>) -> Result<u64> {
+        let (latest, _) = tx
+            .latest_checkpoint()?
+            .ok_or_else(|| LedgerError::Integrity("no checkpoint".into()))?;
+        let size = size.unwrap_or(latest);
+        if size == 0 || size > latest {
+            return Err(refused(
+                ErrorCode::TreeSizeOutOfRange,
+                format!("tree size {size} is outside 1..={latest}"),
+            ));
+        }
+        Ok(size)
+    }
+
+    pub fn inclusion_proof(&self, index: u64, size: Option<u64>) -> Result<(u64, Vec<countersign_tlog::Hash>)> {
+        let tx = self.store.read()?;
+        let size = self.size_in_range(&*tx, size)?;
+        if index >= size {
+            return Err(refused(
+                ErrorCode::TreeSizeOutOfRange,
+                format!("index {index} is not below tree size {size}"),
+            ));
+        }
+        Ok((size, countersign_tlog::inclusion_proof(index, size, &Hashes(&*tx))?))
+    }
+
+    pub fn consistency_proof(&self, old: u64, new: Option<u64>) -> Result<(u64, Vec<countersign_tlog::Hash>)> {
+        let tx = self.store.read()?;
+        let new = self.size_in_range(&*tx, new)?;
+        if old == 0 || old > new {
+            return Err(refused(
+                ErrorCode::TreeSizeOutOfRange,
+                format!("old size {old} must be between 1 and the new size {new}"),
+            ));
+        }
+        Ok((new, countersign_tlog::consistency_proof(old, new, &Hashes(&*tx))?))
+    }
+}

@@ -1,0 +1,160 @@
+//! Storage for Countersign, and the ledger that writes to it.
+//!
+//! [`Store`] is the seam between Countersign and a database: a backend
+//! crate (`countersign-store-sqlite`, later PostgreSQL) implements it with
+//! its own schema and migrations. The trait speaks in domain records and
+//! log leaves; it holds no rules.
+//!
+//! [`Ledger`] is the one writer: every state change runs inside a single
+//! store transaction that also appends the change's log entry, the new
+//! complete-subtree hashes and a freshly signed checkpoint, so a change is
+//! never visible without its audit record and an acknowledged change is
+//! durable together with a checkpoint covering it.
+//!
+//! This crate deliberately knows nothing of HTTP, SQL or the system clock:
+//! callers pass `now`.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod audit;
+pub mod evidence;
+mod ledger;
+
+pub use ledger::{Ledger, LedgerConfig, LedgerError, Receipted};
+
+use countersign_domain::identity::Challenge;
+use countersign_proto::api::{IdentityFilter, RequestFilter};
+use countersign_proto::model::{
+    Credential, Document, DocumentVersion, Identity, IdentityHistoryEntry, Request,
+};
+use countersign_tlog::Hash;
+use time::OffsetDateTime;
+
+/// Errors a backend reports.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed (IO, locking, constraint the caller should have prevented).
+    #[error("storage backend: {0}")]
+    Backend(String),
+    /// Stored data is not what the backend wrote (unparseable record, gap in the log).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The data directory or database was created by a newer version, or not initialised.
+    #[error("{0}")]
+    Setup(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Search terms stored beside a log entry so evidence can find it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EntryTerms {
+    /// The event type (`signature.accepted`).
+    pub kind: String,
+    pub request: Option<String>,
+    /// The identity handle the entry is about.
+    pub identity: Option<String>,
+    pub key_id: Option<String>,
+}
+
+/// A receipt remembered for an accepted envelope, to answer re-submissions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredReceipt {
+    pub request: String,
+    pub log_index: u64,
+    pub receipt: String,
+}
+
+/// Reads. A read transaction sees one consistent state.
+pub trait ReadTx {
+    fn meta(&self, key: &str) -> Result<Option<String>>;
+
+    fn identity(&self, handle: &str) -> Result<Option<Identity>>;
+    fn identities(&self, filter: &IdentityFilter) -> Result<Vec<Identity>>;
+    /// Every version of an identity, oldest first.
+    fn identity_history(&self, handle: &str) -> Result<Vec<IdentityHistoryEntry>>;
+
+    fn credential(&self, key_id: &str) -> Result<Option<Credential>>;
+    fn credentials_of(&self, handle: &str) -> Result<Vec<Credential>>;
+    fn challenge(&self, challenge: &str) -> Result<Option<Challenge>>;
+
+    fn document(&self, name: &str) -> Result<Option<Document>>;
+    fn documents(&self) -> Result<Vec<Document>>;
+    fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>>;
+
+    fn request(&self, id: &str) -> Result<Option<Request>>;
+    fn requests(&self, filter: &RequestFilter) -> Result<Vec<Request>>;
+    /// Ids of pending requests whose expiry is at or before `now`.
+    fn expired_pending(&self, now: OffsetDateTime) -> Result<Vec<String>>;
+    fn receipt_for_envelope(&self, envelope_sha256: &str) -> Result<Option<StoredReceipt>>;
+
+    /// Number of log entries.
+    fn tree_size(&self) -> Result<u64>;
+    fn entry(&self, index: u64) -> Result<Option<Vec<u8>>>;
+    /// Entries `[start, start+limit)` that exist, in index order.
+    fn entries(&self, start: u64, limit: u64) -> Result<Vec<(u64, Vec<u8>)>>;
+    /// Indexes of the entries about `request`, the `identity.*` entries about
+    /// any of `identities`, and the `credential.*` entries about any of `key_ids`.
+    fn entry_indexes_about(
+        &self,
+        request: &str,
+        identities: &[String],
+        key_ids: &[String],
+    ) -> Result<Vec<u64>>;
+    /// A stored complete-subtree hash.
+    fn subtree_hash(&self, level: u8, index: u64) -> Result<Option<Hash>>;
+    /// The latest signed checkpoint: (tree size, signed note).
+    fn latest_checkpoint(&self) -> Result<Option<(u64, String)>>;
+    fn checkpoint(&self, size: u64) -> Result<Option<String>>;
+    /// Every checkpoint ever issued, by size.
+    fn checkpoints(&self) -> Result<Vec<(u64, String)>>;
+}
+
+/// Writes, inside one transaction that holds the store's write lock.
+/// Dropping it without [`WriteTx::commit`] rolls everything back.
+pub trait WriteTx: ReadTx {
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
+    /// Insert or replace the identity and append it to its history.
+    fn put_identity(&mut self, identity: &Identity, reason: Option<&str>, log_index: u64) -> Result<()>;
+    fn put_credential(&mut self, credential: &Credential) -> Result<()>;
+    fn put_challenge(&mut self, challenge: &Challenge) -> Result<()>;
+    /// Remove a challenge; answers whether it existed.
+    fn take_challenge(&mut self, challenge: &str) -> Result<bool>;
+    fn put_document_version(&mut self, version: &DocumentVersion, content: Option<&[u8]>) -> Result<()>;
+    fn put_request(&mut self, request: &Request) -> Result<()>;
+    fn put_receipt(&mut self, envelope_sha256: &str, receipt: &StoredReceipt) -> Result<()>;
+    /// Append log entry `index` (which must equal the tree size) with the
+    /// complete-subtree hashes it completes.
+    fn append_entry(
+        &mut self,
+        index: u64,
+        entry: &[u8],
+        terms: &EntryTerms,
+        hashes: &[(u8, u64, Hash)],
+    ) -> Result<()>;
+    fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<()>;
+    /// Make everything durable (the backend syncs to disk before answering).
+    fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// A storage backend.
+pub trait Store: Send + Sync {
+    fn read(&self) -> Result<Box<dyn ReadTx + '_>>;
+    /// Begin a write transaction; waits for other writers.
+    fn write(&self) -> Result<Box<dyn WriteTx + '_>>;
+}
+
+/// Adapts a transaction's stored hashes to the log library.
+pub struct Hashes<'a>(pub &'a dyn ReadTx);
+
+impl countersign_tlog::HashSource for Hashes<'_> {
+    fn subtree_hash(&self, level: u8, index: u64) -> countersign_tlog::Result<Hash> {
+        match self.0.subtree_hash(level, index) {
+            Ok(Some(h)) => Ok(h),
+            Ok(None) => Err(countersign_tlog::Error::Source(format!(
+                "stored hash missing: level {level} index {index}"
+            ))),
+            Err(e) => Err(countersign_tlog::Error::Source(e.to_string())),
+        }
+    }
+}
