@@ -1,1 +1,974 @@
-fn main() {}
+//! `countersign`: run the server, administer it, sign approvals, and verify
+//! evidence offline.
+//!
+//! Exit codes: 0 success; 1 the operation failed, was refused, or a
+//! verification or audit found a problem; 2 the command line is wrong.
+
+mod client;
+mod local;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use countersign_attest::keys::{public_key_to_base64, signing_key_from_pem, signing_key_to_pem};
+use countersign_proto::api::*;
+use countersign_proto::evidence::EvidenceBundle;
+use countersign_proto::model::*;
+use countersign_proto::statement::{ApprovalPredicate, Statement, Subject, APPROVAL_PREDICATE_TYPE, STATEMENT_TYPE};
+use countersign_tlog::checkpoint::Checkpoint;
+use countersign_tlog::note::NoteVerifier;
+use countersign_tlog::proof::TlogProof;
+use ed25519_dalek::{Signer as _, SigningKey};
+use reqwest::Method;
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use client::{seg, Client};
+use local::DataDir;
+
+#[derive(Parser)]
+#[command(name = "countersign", version, about = "Identity-bound approvals over exact document state, in a verifiable transparency log")]
+struct Cli {
+    /// Data directory (server-side commands).
+    #[arg(long, global = true, env = "COUNTERSIGN_DATA", default_value = "countersign-data")]
+    data: PathBuf,
+    /// Server URL (client commands).
+    #[arg(long, global = true, env = "COUNTERSIGN_URL", default_value = "http://127.0.0.1:8440")]
+    server: String,
+    /// Bearer token (client commands).
+    #[arg(long, global = true, env = "COUNTERSIGN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the data directory, the log's signing key and the admin token.
+    Init {
+        /// The log's origin line (and key name), e.g. `countersign.example.com/log`.
+        #[arg(long, env = "COUNTERSIGN_ORIGIN", default_value = "countersign.localhost/log")]
+        origin: String,
+    },
+    /// Run the server (initialises the data directory on first run).
+    Serve {
+        #[arg(long, env = "COUNTERSIGN_LISTEN", default_value = "127.0.0.1:8440")]
+        listen: String,
+        #[arg(long, env = "COUNTERSIGN_ORIGIN", default_value = "countersign.localhost/log")]
+        origin: String,
+        /// Largest document upload, in bytes.
+        #[arg(long, env = "COUNTERSIGN_MAX_DOCUMENT_BYTES", default_value_t = 25 * 1024 * 1024)]
+        max_document_bytes: u64,
+    },
+    /// Generate an Ed25519 signing key (PKCS#8 PEM, mode 0600).
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Identities: people, service accounts, workloads.
+    #[command(subcommand)]
+    Identity(IdentityCmd),
+    /// Enrol and revoke signing keys.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Register and fetch documents.
+    #[command(subcommand)]
+    Doc(DocCmd),
+    /// Approval requests.
+    #[command(subcommand)]
+    Request(RequestCmd),
+    /// Sign a request (approve or reject) with a local key and save the receipt.
+    Sign(SignArgs),
+    /// Evidence bundles.
+    #[command(subcommand)]
+    Evidence(EvidenceCmd),
+    /// Verify an evidence bundle offline: no server, no database.
+    Verify {
+        bundle: PathBuf,
+        /// A document file whose SHA-256 must be one the signers signed.
+        #[arg(long)]
+        document: Vec<PathBuf>,
+        /// The log's verifier key (vkey) to pin instead of trusting the bundle's.
+        #[arg(long, env = "COUNTERSIGN_LOG_KEY")]
+        log_key: Option<String>,
+    },
+    /// The transparency log.
+    #[command(subcommand)]
+    Log(LogCmd),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KindArg {
+    Human,
+    Service,
+    Workload,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StatusArg {
+    Active,
+    Suspended,
+    Terminated,
+}
+
+#[derive(Subcommand)]
+enum IdentityCmd {
+    Create {
+        handle: String,
+        #[arg(long, value_enum)]
+        kind: KindArg,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        /// Accountable human (required for service and workload identities).
+        #[arg(long)]
+        owner: Option<String>,
+        /// Marks a generic or team account.
+        #[arg(long)]
+        shared: bool,
+    },
+    List {
+        #[arg(long, value_enum)]
+        kind: Option<KindArg>,
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+    },
+    Show {
+        handle: String,
+        /// Show the identity as it was at this RFC 3339 time.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    History {
+        handle: String,
+    },
+    Update {
+        handle: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long)]
+        shared: Option<bool>,
+    },
+    Suspend {
+        handle: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    Reactivate {
+        handle: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    Terminate {
+        handle: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AssuranceArg {
+    Software,
+    Hardware,
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// Enrol a key: fetches a challenge and proves possession of the private key.
+    Enroll {
+        #[arg(long)]
+        identity: String,
+        /// PKCS#8 PEM private key file (from `countersign keygen`).
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long, value_enum, default_value = "software")]
+        assurance: AssuranceArg,
+        /// RFC 3339 expiry.
+        #[arg(long)]
+        expires: Option<String>,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    Revoke {
+        key_id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    List {
+        identity: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DocCmd {
+    /// Register a file's content (or, with --sha256, a digest only) as the next version.
+    Add {
+        name: String,
+        file: Option<PathBuf>,
+        #[arg(long, conflicts_with = "file")]
+        sha256: Option<String>,
+        #[arg(long)]
+        media_type: Option<String>,
+    },
+    Show {
+        name: String,
+        /// Download this version's content to --out.
+        #[arg(long, requires = "out")]
+        version: Option<u32>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    List,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EventArg {
+    Onboarding,
+    RoleChange,
+    PrivilegedAccess,
+    Offboarding,
+    Contract,
+    Payment,
+    CodeRelease,
+    Custom,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ImpactArg {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StateArg {
+    Pending,
+    Approved,
+    Rejected,
+    Expired,
+    Withdrawn,
+}
+
+#[derive(Subcommand)]
+enum RequestCmd {
+    Create(CreateArgs),
+    Show {
+        id: String,
+    },
+    List {
+        #[arg(long, value_enum)]
+        state: Option<StateArg>,
+        #[arg(long, value_enum)]
+        event: Option<EventArg>,
+        #[arg(long)]
+        approver: Option<String>,
+        #[arg(long)]
+        requester: Option<String>,
+        #[arg(long)]
+        beneficiary: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    Withdraw {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Args)]
+struct CreateArgs {
+    #[arg(long, value_enum)]
+    event: EventArg,
+    #[arg(long)]
+    purpose: String,
+    #[arg(long, value_enum)]
+    impact: ImpactArg,
+    /// Document to approve: NAME or NAME@VERSION (repeatable; default latest version).
+    #[arg(long = "doc", required = true)]
+    docs: Vec<String>,
+    /// Entitlement action as SYSTEM:SUBJECT:OPERATION:ENTITLEMENT (operation: grant, revoke, disable, enable).
+    #[arg(long)]
+    action: Option<String>,
+    #[arg(long)]
+    requester: String,
+    #[arg(long)]
+    beneficiary: String,
+    /// Approver handle (repeatable; order matters with --sequential).
+    #[arg(long = "approver", required = true)]
+    approvers: Vec<String>,
+    /// Approvers sign in the order given.
+    #[arg(long)]
+    sequential: bool,
+    /// Approvals needed (default: all approvers).
+    #[arg(long)]
+    quorum: Option<u32>,
+    /// Lifetime such as 90s, 30m, 24h or 7d (default 7d).
+    #[arg(long)]
+    expires_in: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DecisionArg {
+    Approve,
+    Reject,
+}
+
+#[derive(Args)]
+struct SignArgs {
+    request: String,
+    /// Handle of the signer.
+    #[arg(long = "as")]
+    actor: String,
+    /// PKCS#8 PEM private key file.
+    #[arg(long)]
+    key: PathBuf,
+    #[arg(long, value_enum, default_value = "approve")]
+    decision: DecisionArg,
+    #[arg(long)]
+    reason: Option<String>,
+    /// Where to save the receipt (default REQUEST-ACTOR.receipt).
+    #[arg(long)]
+    receipt: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum EvidenceCmd {
+    /// Write the evidence bundle of a request to a file.
+    Export {
+        request: String,
+        /// Output file (default REQUEST.evidence.json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogCmd {
+    /// Fetch and verify the latest checkpoint.
+    Checkpoint,
+    /// Fetch and verify a receipt (C2SP tlog-proof) for an entry.
+    Prove {
+        index: u64,
+    },
+    /// Fetch and verify a consistency proof between two checkpoints.
+    Consistency {
+        old: u64,
+        new: Option<u64>,
+    },
+    /// Recompute the tree from the database and check every checkpoint (local, reads --data).
+    Audit,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("COUNTERSIGN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[allow(clippy::disallowed_methods)]
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> String) -> Result<bool> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        println!("{}", human(value));
+    }
+    Ok(true)
+}
+
+fn ts(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+}
+
+fn parse_time(field: &str, s: &str) -> Result<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).with_context(|| format!("{field} must be an RFC 3339 time like 2026-12-31T17:00:00Z"))
+}
+
+fn parse_duration(s: &str) -> Result<u64> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().with_context(|| format!("duration {s:?} must look like 90s, 30m, 24h or 7d"))?;
+    let mult = match unit {
+        "s" | "" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => bail!("duration {s:?} must end in s, m, h or d"),
+    };
+    n.checked_mul(mult).context("duration is too long")
+}
+
+fn identity_line(i: &Identity) -> String {
+    let mut s = format!("{} ({}, {})", i.handle, i.kind.as_str(), i.status.as_str());
+    if i.display_name != i.handle {
+        s.push_str(&format!(" {}", i.display_name));
+    }
+    if let Some(e) = &i.email {
+        s.push_str(&format!(" <{e}>"));
+    }
+    if let Some(o) = &i.owner {
+        s.push_str(&format!(" owner={o}"));
+    }
+    if i.shared {
+        s.push_str(" shared");
+    }
+    s
+}
+
+fn request_text(r: &Request) -> String {
+    let mut s = format!(
+        "{}  {}  {} impact  {}\n  purpose: {}\n  requester: {}  beneficiary: {}\n",
+        r.id,
+        r.state.as_str(),
+        r.impact.as_str(),
+        r.event_kind.as_str(),
+        r.purpose,
+        r.requester,
+        r.beneficiary
+    );
+    for d in &r.documents {
+        s.push_str(&format!("  document: {}@v{} sha256:{}\n", d.document, d.version, d.sha256));
+    }
+    if let Some(a) = &r.action {
+        s.push_str(&format!(
+            "  action: {} {} {} on {}\n",
+            a.operation.as_str(),
+            a.entitlement,
+            a.subject,
+            a.system
+        ));
+    }
+    let order = match r.order {
+        ApprovalOrder::Parallel => "parallel",
+        ApprovalOrder::Sequential => "sequential",
+    };
+    s.push_str(&format!(
+        "  approvers ({order}, {} of {}): {}\n  expires: {}",
+        r.quorum,
+        r.approvers.len(),
+        r.approvers.join(", "),
+        ts(r.expires_at)
+    ));
+    for sig in &r.signatures {
+        s.push_str(&format!(
+            "\n  signed: {} {} at {} (log index {})",
+            sig.actor,
+            sig.decision.as_str(),
+            ts(sig.accepted_at),
+            sig.log_index
+        ));
+    }
+    s
+}
+
+fn read_key(path: &Path) -> Result<SigningKey> {
+    let pem = std::fs::read_to_string(path).with_context(|| format!("reading key file {}", path.display()))?;
+    signing_key_from_pem(&pem).with_context(|| format!("key file {}", path.display()))
+}
+
+fn log_verifier(c: &Client) -> Result<NoteVerifier> {
+    let vkey = c.get_text("/v1/log/key")?;
+    NoteVerifier::from_vkey(vkey.trim()).context("the server's log key is not a valid vkey")
+}
+
+fn run(cli: Cli) -> Result<bool> {
+    let json = cli.json;
+    let dir = DataDir(cli.data.clone());
+    let client = || Client::new(&cli.server, cli.token.clone());
+    match cli.command {
+        Command::Init { origin } => {
+            let token = local::init(&dir, &origin)?;
+            let out = serde_json::json!({"data": dir.0, "origin": origin, "admin_token": token});
+            print(json, &out, |_| {
+                format!(
+                    "Initialised {} (log origin {origin}).\nAdmin token (shown once, stored only as a hash):\n\n    {token}\n\nexport COUNTERSIGN_TOKEN={token}",
+                    dir.0.display()
+                )
+            })
+        }
+        Command::Serve { listen, origin, max_document_bytes } => {
+            let limits = countersign_domain::Limits {
+                max_document_bytes,
+                ..Default::default()
+            };
+            local::serve(&dir, local::ServeOptions { listen, origin, limits })?;
+            Ok(true)
+        }
+        Command::Keygen { out } => {
+            let key = SigningKey::generate(&mut rand_core::OsRng);
+            let pem = signing_key_to_pem(&key)?;
+            write_new_private(&out, &pem)?;
+            let v = serde_json::json!({
+                "file": out,
+                "public_key": public_key_to_base64(&key.verifying_key()),
+                "key_id": countersign_attest::key_id(&key.verifying_key()),
+            });
+            print(json, &v, |v| format!("wrote {}\npublic key: {}\nkey id: {}", out.display(), v["public_key"].as_str().unwrap_or(""), v["key_id"].as_str().unwrap_or("")))
+        }
+        Command::Identity(cmd) => identity(&client()?, json, cmd),
+        Command::Key(cmd) => key(&client()?, json, cmd),
+        Command::Doc(cmd) => doc(&client()?, json, cmd),
+        Command::Request(cmd) => request(&client()?, json, cmd),
+        Command::Sign(args) => sign(&client()?, json, args),
+        Command::Evidence(EvidenceCmd::Export { request, out }) => {
+            let c = client()?;
+            let bundle: EvidenceBundle = c.get(&format!("/v1/requests/{}/evidence", seg(&request)))?;
+            let out = out.unwrap_or_else(|| PathBuf::from(format!("{request}.evidence.json")));
+            std::fs::write(&out, serde_json::to_vec_pretty(&bundle)?)
+                .with_context(|| format!("writing {}", out.display()))?;
+            let v = serde_json::json!({"file": out, "request": request, "entries": bundle.entries.len()});
+            print(json, &v, |_| format!("wrote {} ({} log entries, request {})", out.display(), bundle.entries.len(), bundle.request.state.as_str()))
+        }
+        Command::Verify { bundle, document, log_key } => verify(json, &bundle, &document, log_key),
+        Command::Log(cmd) => log(&dir, &client()?, json, cmd),
+    }
+}
+
+fn write_new_private(path: &Path, contents: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+fn identity(c: &Client, json: bool, cmd: IdentityCmd) -> Result<bool> {
+    let kind = |k: KindArg| match k {
+        KindArg::Human => IdentityKind::Human,
+        KindArg::Service => IdentityKind::Service,
+        KindArg::Workload => IdentityKind::Workload,
+    };
+    let status = |s: StatusArg| match s {
+        StatusArg::Active => IdentityStatus::Active,
+        StatusArg::Suspended => IdentityStatus::Suspended,
+        StatusArg::Terminated => IdentityStatus::Terminated,
+    };
+    match cmd {
+        IdentityCmd::Create { handle, kind: k, name, email, owner, shared } => {
+            let body = CreateIdentity { handle, kind: kind(k), display_name: name, email, owner, shared };
+            let i: Identity = c.send_json(Method::POST, "/v1/identities", &body)?;
+            print(json, &i, |i| format!("created {}", identity_line(i)))
+        }
+        IdentityCmd::List { kind: k, status: s } => {
+            let mut q = Vec::new();
+            if let Some(k) = k {
+                q.push(format!("kind={}", kind(k).as_str()));
+            }
+            if let Some(s) = s {
+                q.push(format!("status={}", status(s).as_str()));
+            }
+            let list: IdentityList = c.get(&format!("/v1/identities?{}", q.join("&")))?;
+            print(json, &list, |l| l.identities.iter().map(identity_line).collect::<Vec<_>>().join("\n"))
+        }
+        IdentityCmd::Show { handle, at } => {
+            let path = match at {
+                Some(at) => format!("/v1/identities/{}?at={}", seg(&handle), seg(&ts(parse_time("--at", &at)?))),
+                None => format!("/v1/identities/{}", seg(&handle)),
+            };
+            let i: Identity = c.get(&path)?;
+            print(json, &i, |i| format!("{}\n  id: {}\n  revision {} since {}", identity_line(i), i.id, i.revision, ts(i.updated_at)))
+        }
+        IdentityCmd::History { handle } => {
+            let h: Vec<IdentityHistoryEntry> = c.get(&format!("/v1/identities/{}/history", seg(&handle)))?;
+            print(json, &h, |h| {
+                h.iter()
+                    .map(|e| {
+                        format!(
+                            "{}  rev {}  {}{}  (log index {})",
+                            ts(e.identity.updated_at),
+                            e.identity.revision,
+                            identity_line(&e.identity),
+                            e.reason.as_ref().map(|r| format!(" reason: {r}")).unwrap_or_default(),
+                            e.log_index
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        IdentityCmd::Update { handle, name, email, owner, shared } => {
+            let body = UpdateIdentity { display_name: name, email, owner, shared };
+            let i: Identity = c.send_json(Method::PATCH, &format!("/v1/identities/{}", seg(&handle)), &body)?;
+            print(json, &i, |i| format!("updated {}", identity_line(i)))
+        }
+        IdentityCmd::Suspend { handle, reason } => transition(c, json, &handle, "suspend", reason),
+        IdentityCmd::Reactivate { handle, reason } => transition(c, json, &handle, "reactivate", reason),
+        IdentityCmd::Terminate { handle, reason } => transition(c, json, &handle, "terminate", reason),
+    }
+}
+
+fn transition(c: &Client, json: bool, handle: &str, verb: &str, reason: Option<String>) -> Result<bool> {
+    let i: Identity = c.send_json(Method::POST, &format!("/v1/identities/{}/{verb}", seg(handle)), &StatusChange { reason })?;
+    print(json, &i, |i| identity_line(i))
+}
+
+fn credential_line(k: &Credential) -> String {
+    let mut s = format!("{}  {}  {}", k.key_id, k.identity, k.assurance.as_str());
+    if let Some(e) = k.expires_at {
+        s.push_str(&format!("  expires {}", ts(e)));
+    }
+    if let Some(r) = k.revoked_at {
+        s.push_str(&format!("  REVOKED {}", ts(r)));
+    }
+    s
+}
+
+fn key(c: &Client, json: bool, cmd: KeyCmd) -> Result<bool> {
+    match cmd {
+        KeyCmd::Enroll { identity, key, assurance, expires, label } => {
+            let sk = read_key(&key)?;
+            let public_key = public_key_to_base64(&sk.verifying_key());
+            let ch: KeyChallenge = c.send_json(Method::POST, &format!("/v1/identities/{}/key-challenges", seg(&identity)), &serde_json::json!({}))?;
+            let proof = sk.sign(&countersign_attest::pop_message(&identity, &ch.challenge, &public_key));
+            let body = EnrollKey {
+                public_key,
+                challenge: ch.challenge,
+                proof: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, proof.to_bytes()),
+                assurance: match assurance {
+                    AssuranceArg::Software => Assurance::Software,
+                    AssuranceArg::Hardware => Assurance::Hardware,
+                },
+                label,
+                expires_at: expires.map(|e| parse_time("--expires", &e)).transpose()?,
+            };
+            let k: Credential = c.send_json(Method::POST, &format!("/v1/identities/{}/keys", seg(&identity)), &body)?;
+            print(json, &k, |k| format!("enrolled {}", credential_line(k)))
+        }
+        KeyCmd::Revoke { key_id, reason } => {
+            let k: Credential = c.send_json(Method::POST, &format!("/v1/keys/{}/revoke", seg(&key_id)), &RevokeKey { reason })?;
+            print(json, &k, |k| format!("revoked {}", credential_line(k)))
+        }
+        KeyCmd::List { identity } => {
+            let ks: Vec<Credential> = c.get(&format!("/v1/identities/{}/keys", seg(&identity)))?;
+            print(json, &ks, |ks| ks.iter().map(credential_line).collect::<Vec<_>>().join("\n"))
+        }
+    }
+}
+
+fn version_line(v: &DocumentVersion) -> String {
+    format!(
+        "{}@v{}  sha256:{}{}{}",
+        v.document,
+        v.version,
+        v.sha256,
+        v.size.map(|s| format!("  {s} bytes")).unwrap_or_default(),
+        if v.content_stored { "" } else { "  (digest only)" }
+    )
+}
+
+fn doc(c: &Client, json: bool, cmd: DocCmd) -> Result<bool> {
+    match cmd {
+        DocCmd::Add { name, file, sha256, media_type } => {
+            let v: DocumentVersion = match (file, sha256) {
+                (Some(f), None) => {
+                    let bytes = std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
+                    c.put_bytes(&format!("/v1/documents/{}/content", seg(&name)), bytes, media_type.as_deref())?
+                }
+                (None, Some(d)) => c.send_json(
+                    Method::POST,
+                    &format!("/v1/documents/{}/versions", seg(&name)),
+                    &RegisterDigest { sha256: d, size: None, media_type },
+                )?,
+                _ => bail!("give a FILE or --sha256 DIGEST"),
+            };
+            print(json, &v, |v| format!("registered {}", version_line(v)))
+        }
+        DocCmd::Show { name, version, out } => {
+            let d: Document = c.get(&format!("/v1/documents/{}", seg(&name)))?;
+            if let (Some(v), Some(out)) = (version, out) {
+                let bytes = c.get_bytes(&format!("/v1/documents/{}/versions/{v}/content", seg(&name)))?;
+                std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
+                eprintln!("wrote {}", out.display());
+            }
+            print(json, &d, |d| d.versions.iter().map(version_line).collect::<Vec<_>>().join("\n"))
+        }
+        DocCmd::List => {
+            let ds: Vec<Document> = c.get("/v1/documents")?;
+            print(json, &ds, |ds| {
+                ds.iter()
+                    .filter_map(|d| d.versions.last().map(version_line))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+    }
+}
+
+fn parse_action(s: &str) -> Result<EntitlementAction> {
+    let parts: Vec<&str> = s.splitn(4, ':').collect();
+    let [system, subject, op, entitlement] = parts.as_slice() else {
+        bail!("--action must be SYSTEM:SUBJECT:OPERATION:ENTITLEMENT, e.g. github:alice:grant:org/acme");
+    };
+    let operation = Operation::parse(op).with_context(|| format!("operation {op:?} must be grant, revoke, disable or enable"))?;
+    Ok(EntitlementAction {
+        system: system.to_string(),
+        subject: subject.to_string(),
+        operation,
+        entitlement: entitlement.to_string(),
+    })
+}
+
+fn request(c: &Client, json: bool, cmd: RequestCmd) -> Result<bool> {
+    match cmd {
+        RequestCmd::Create(a) => {
+            let documents = a
+                .docs
+                .iter()
+                .map(|d| match d.rsplit_once('@') {
+                    Some((name, v)) => Ok(DocumentRef {
+                        document: name.to_string(),
+                        version: Some(v.trim_start_matches('v').parse().with_context(|| format!("--doc {d:?}: version must be a number"))?),
+                    }),
+                    None => Ok(DocumentRef { document: d.clone(), version: None }),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let body = CreateRequest {
+                event_kind: event_kind(a.event),
+                purpose: a.purpose,
+                impact: match a.impact {
+                    ImpactArg::Low => Impact::Low,
+                    ImpactArg::Medium => Impact::Medium,
+                    ImpactArg::High => Impact::High,
+                    ImpactArg::Critical => Impact::Critical,
+                },
+                documents,
+                action: a.action.as_deref().map(parse_action).transpose()?,
+                requester: a.requester,
+                beneficiary: a.beneficiary,
+                approvers: a.approvers,
+                order: if a.sequential { ApprovalOrder::Sequential } else { ApprovalOrder::Parallel },
+                quorum: a.quorum,
+                expires_at: None,
+                expires_in_seconds: a.expires_in.as_deref().map(parse_duration).transpose()?,
+            };
+            let r: Request = c.send_json(Method::POST, "/v1/requests", &body)?;
+            if json {
+                print(json, &r, |_| String::new())
+            } else {
+                println!("{}", r.id);
+                eprintln!("{}", request_text(&r));
+                Ok(true)
+            }
+        }
+        RequestCmd::Show { id } => {
+            let r: Request = c.get(&format!("/v1/requests/{}", seg(&id)))?;
+            print(json, &r, request_text)
+        }
+        RequestCmd::List { state, event, approver, requester, beneficiary, limit } => {
+            let mut q = Vec::new();
+            if let Some(s) = state {
+                let s = match s {
+                    StateArg::Pending => "pending",
+                    StateArg::Approved => "approved",
+                    StateArg::Rejected => "rejected",
+                    StateArg::Expired => "expired",
+                    StateArg::Withdrawn => "withdrawn",
+                };
+                q.push(format!("state={s}"));
+            }
+            if let Some(e) = event {
+                q.push(format!("event_kind={}", event_kind(e).as_str()));
+            }
+            for (k, v) in [("approver", approver), ("requester", requester), ("beneficiary", beneficiary)] {
+                if let Some(v) = v {
+                    q.push(format!("{k}={}", seg(&v)));
+                }
+            }
+            if let Some(l) = limit {
+                q.push(format!("limit={l}"));
+            }
+            let list: RequestList = c.get(&format!("/v1/requests?{}", q.join("&")))?;
+            print(json, &list, |l| {
+                l.requests
+                    .iter()
+                    .map(|r| format!("{}  {:<9} {:<17} {:<8} {}", r.id, r.state.as_str(), r.event_kind.as_str(), r.impact.as_str(), r.purpose))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        RequestCmd::Withdraw { id, reason } => {
+            let r: Request = c.send_json(Method::POST, &format!("/v1/requests/{}/withdraw", seg(&id)), &Withdraw { reason })?;
+            print(json, &r, request_text)
+        }
+    }
+}
+
+fn event_kind(e: EventArg) -> EventKind {
+    match e {
+        EventArg::Onboarding => EventKind::Onboarding,
+        EventArg::RoleChange => EventKind::RoleChange,
+        EventArg::PrivilegedAccess => EventKind::PrivilegedAccess,
+        EventArg::Offboarding => EventKind::Offboarding,
+        EventArg::Contract => EventKind::Contract,
+        EventArg::Payment => EventKind::Payment,
+        EventArg::CodeRelease => EventKind::CodeRelease,
+        EventArg::Custom => EventKind::Custom,
+    }
+}
+
+/// Build the statement a signer signs for a request.
+pub fn approval_statement(r: &Request, actor: &str, decision: Decision, reason: Option<String>, key_id: String, signed_at: OffsetDateTime) -> Statement {
+    Statement {
+        statement_type: STATEMENT_TYPE.into(),
+        subject: r
+            .documents
+            .iter()
+            .map(|d| Subject {
+                name: format!("{}@v{}", d.document, d.version),
+                digest: BTreeMap::from([("sha256".to_string(), d.sha256.clone())]),
+            })
+            .collect(),
+        predicate_type: APPROVAL_PREDICATE_TYPE.into(),
+        predicate: ApprovalPredicate {
+            request: r.id.clone(),
+            decision,
+            reason,
+            actor: actor.to_string(),
+            action: r.action.clone(),
+            signed_at,
+            key_id,
+        },
+    }
+}
+
+fn sign(c: &Client, json: bool, a: SignArgs) -> Result<bool> {
+    let sk = read_key(&a.key)?;
+    let r: Request = c.get(&format!("/v1/requests/{}", seg(&a.request)))?;
+    let decision = match a.decision {
+        DecisionArg::Approve => Decision::Approve,
+        DecisionArg::Reject => Decision::Reject,
+    };
+    let statement = approval_statement(&r, &a.actor, decision, a.reason, countersign_attest::key_id(&sk.verifying_key()), now());
+    let envelope = countersign_attest::sign_statement(&statement, &sk)?;
+    let receipt: SignatureReceipt = c.send_json(Method::POST, "/v1/signatures", &envelope)?;
+    // Check the receipt before trusting it: it must prove the returned entry
+    // is in a checkpoint signed by the log's key.
+    let verifier = log_verifier(c)?;
+    let proof = TlogProof::parse(&receipt.receipt).context("the receipt is not a C2SP tlog-proof")?;
+    let cp = proof
+        .verify(receipt.entry.as_bytes(), &verifier)
+        .context("the receipt does not verify against the log key")?;
+    let path = a.receipt.unwrap_or_else(|| PathBuf::from(format!("{}-{}.receipt", a.request, a.actor)));
+    std::fs::write(&path, &receipt.receipt).with_context(|| format!("writing {}", path.display()))?;
+    print(json, &receipt, |rc| {
+        format!(
+            "{} signed {} ({}): request is now {}\nlog index {} included in checkpoint of size {}; receipt saved to {}",
+            a.actor,
+            rc.request,
+            decision.as_str(),
+            rc.request_state.as_str(),
+            rc.log_index,
+            cp.size,
+            path.display()
+        )
+    })
+}
+
+fn verify(json: bool, bundle: &Path, documents: &[PathBuf], log_key: Option<String>) -> Result<bool> {
+    let bytes = std::fs::read(bundle).with_context(|| format!("reading {}", bundle.display()))?;
+    let mut docs = Vec::new();
+    for d in documents {
+        docs.push((d.display().to_string(), std::fs::read(d).with_context(|| format!("reading {}", d.display()))?));
+    }
+    let options = countersign_verify::Options { pinned_log_key: log_key, documents: docs };
+    let report = countersign_verify::verify_bundle(&bytes, &options);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"ok": report.ok(), "report": report}))?);
+    } else {
+        for c in &report.checks {
+            println!("{} {:<28} {}", if c.ok { "ok  " } else { "FAIL" }, c.name, c.detail);
+        }
+        for w in &report.warnings {
+            println!("warn {w}");
+        }
+        let failed = report.checks.iter().filter(|c| !c.ok).count();
+        if report.ok() {
+            println!("VERIFIED: {} checks passed", report.checks.len());
+        } else {
+            println!("NOT VERIFIED: {failed} of {} checks failed", report.checks.len());
+        }
+    }
+    Ok(report.ok())
+}
+
+fn log(dir: &DataDir, c: &Client, json: bool, cmd: LogCmd) -> Result<bool> {
+    match cmd {
+        LogCmd::Audit => local::audit(dir, json),
+        LogCmd::Checkpoint => {
+            let verifier = log_verifier(c)?;
+            let note = c.get_text("/v1/log/checkpoint")?;
+            let cp = Checkpoint::open(&note, &verifier).context("the checkpoint does not verify with the log key")?;
+            let v = serde_json::json!({"origin": cp.origin, "size": cp.size, "root": hex::encode(cp.root), "note": note, "log_key": verifier.to_vkey()});
+            print(json, &v, |_| format!("{note}\n(verified with {})", verifier.to_vkey()))
+        }
+        LogCmd::Prove { index } => {
+            let verifier = log_verifier(c)?;
+            let receipt = c.get_text(&format!("/v1/log/entries/{index}/receipt"))?;
+            let entry: EntryView = c.get(&format!("/v1/log/entries/{index}"))?;
+            let proof = TlogProof::parse(&receipt).context("the receipt is not a C2SP tlog-proof")?;
+            let cp = proof.verify(entry.entry.as_bytes(), &verifier).context("the receipt does not verify")?;
+            let v = serde_json::json!({"index": index, "tree_size": cp.size, "receipt": receipt, "entry": entry.entry});
+            print(json, &v, |_| format!("{receipt}\n(entry {index} verified in checkpoint of size {})", cp.size))
+        }
+        LogCmd::Consistency { old, new } => {
+            let verifier = log_verifier(c)?;
+            let path = match new {
+                Some(n) => format!("/v1/log/proof/consistency?old={old}&new={n}"),
+                None => format!("/v1/log/proof/consistency?old={old}"),
+            };
+            let p: ConsistencyProof = c.get(&path)?;
+            let old_cp = Checkpoint::open(&c.get_text(&format!("/v1/log/checkpoints/{old}"))?, &verifier)?;
+            let new_cp = Checkpoint::open(&c.get_text(&format!("/v1/log/checkpoints/{}", p.new_size))?, &verifier)?;
+            let hashes = p
+                .hashes
+                .iter()
+                .map(|h| {
+                    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, h)
+                        .ok()
+                        .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+                        .context("proof hash is not 32 bytes of base64")
+                })
+                .collect::<Result<Vec<_>>>()?;
+            countersign_tlog::verify_consistency(old_cp.size, new_cp.size, &old_cp.root, &new_cp.root, &hashes)
+                .context("the consistency proof does not verify: the log has forked or been rewritten")?;
+            print(json, &p, |p| format!("consistent: checkpoint {} is a prefix of checkpoint {} ({} proof hashes)", p.old_size, p.new_size, p.hashes.len()))
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Commands that work on the data directory itself: init, serve, log audit.
+//! This is the one place that names the concrete storage backend.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _, Result};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use countersign_server::auth::{token_hash, AdminToken};
+use countersign_server::{AppState, Clock as _, ServerConfig, SystemClock};
+use countersign_store::{Ledger, LedgerConfig, Store};
+use countersign_store_sqlite::SqliteStore;
+use countersign_tlog::note::NoteSigner;
+use rand_core::{OsRng, RngCore as _};
+
+pub const DB_FILE: &str = "countersign.db";
+pub const KEY_FILE: &str = "log.key";
+const ADMIN_TOKEN_META: &str = "admin_token_sha256";
+
+pub struct DataDir(pub PathBuf);
+
+impl DataDir {
+    fn db(&self) -> PathBuf {
+        self.0.join(DB_FILE)
+    }
+    fn key(&self) -> PathBuf {
+        self.0.join(KEY_FILE)
+    }
+    pub fn initialised(&self) -> bool {
+        self.db().exists() && self.key().exists()
+    }
+
+    fn open_store(&self) -> Result<Arc<SqliteStore>> {
+        Ok(Arc::new(
+            SqliteStore::open(&self.db()).with_context(|| format!("opening {}", self.db().display()))?,
+        ))
+    }
+
+    fn signer(&self) -> Result<NoteSigner> {
+        let skey = fs::read_to_string(self.key())
+            .with_context(|| format!("reading the log key {}", self.key().display()))?;
+        NoteSigner::from_skey(skey.trim()).with_context(|| format!("parsing the log key {}", self.key().display()))
+    }
+
+    /// Open the ledger, checking the stored log against its latest checkpoint.
+    pub fn ledger(&self, limits: countersign_domain::Limits) -> Result<Ledger> {
+        if !self.initialised() {
+            bail!("{} is not initialised; run `countersign init` first", self.0.display());
+        }
+        let store = self.open_store()?;
+        Ledger::open(store, self.signer()?, LedgerConfig { limits }, SystemClock.now())
+            .context("opening the ledger")
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// Create the data directory, the log key and the admin token. Answers the token.
+pub fn init(dir: &DataDir, origin: &str) -> Result<String> {
+    if dir.db().exists() || dir.key().exists() {
+        bail!("{} is already initialised; refusing to overwrite it", dir.0.display());
+    }
+    if !countersign_tlog::note::is_valid_key_name(origin) {
+        bail!("origin {origin:?} is not a valid log name: no spaces and no '+'");
+    }
+    fs::create_dir_all(&dir.0).with_context(|| format!("creating {}", dir.0.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(&dir.0, fs::Permissions::from_mode(0o700))?;
+    }
+    let key = ed25519_dalek::SigningKey::generate(&mut OsRng);
+    let signer = NoteSigner::new(origin, key).context("creating the log key")?;
+    write_private(&dir.key(), &format!("{}\n", signer.to_skey()))?;
+
+    let mut raw = [0u8; 32];
+    OsRng.fill_bytes(&mut raw);
+    let token = format!("cs_admin_{}", URL_SAFE_NO_PAD.encode(raw));
+    let store = dir.open_store()?;
+    {
+        let mut tx = store.write()?;
+        tx.set_meta(ADMIN_TOKEN_META, &token_hash(&token))?;
+        tx.set_meta("origin", origin)?;
+        tx.commit()?;
+    }
+    Ledger::open(store, signer, LedgerConfig { limits: Default::default() }, SystemClock.now())
+        .context("writing the first log entry")?;
+    Ok(token)
+}
+
+pub struct ServeOptions {
+    pub listen: String,
+    pub origin: String,
+    pub limits: countersign_domain::Limits,
+}
+
+/// Run the server until Ctrl-C or SIGTERM.
+pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
+    if !dir.initialised() {
+        let token = init(dir, &opts.origin)?;
+        eprintln!(
+            "Initialised {} (log origin {}).\nAdmin token (shown once, stored only as a hash):\n\n    {token}\n",
+            dir.0.display(),
+            opts.origin
+        );
+    }
+    let ledger = Arc::new(dir.ledger(opts.limits)?);
+    let admin = {
+        let tx = ledger.store().read()?;
+        tx.meta(ADMIN_TOKEN_META)?
+            .context("the database has no admin token; was it initialised by `countersign init`?")?
+    };
+    let state = AppState {
+        ledger: ledger.clone(),
+        auth: Arc::new(AdminToken { sha256: admin }),
+        clock: Arc::new(SystemClock),
+        config: ServerConfig::default(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&opts.listen)
+            .await
+            .with_context(|| format!("binding {}", opts.listen))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, origin = ledger.verifier().name(), "countersign listening");
+        eprintln!("countersign listening on http://{addr} (log {})", ledger.verifier().name());
+        countersign_server::serve(listener, state, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// `log audit`: recompute the tree from the stored entries.
+pub fn audit(dir: &DataDir, json: bool) -> Result<bool> {
+    if !dir.initialised() {
+        bail!("{} is not initialised; nothing to audit", dir.0.display());
+    }
+    let store = dir.open_store()?;
+    let verifier = dir.signer()?.verifier();
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut progress = |done: u64, total: u64| {
+        if tty && !json {
+            eprint!("\raudit: {done}/{total} entries");
+        }
+    };
+    let report = countersign_store::audit::audit(&*store, &verifier, &mut progress)?;
+    if tty && !json {
+        eprintln!();
+    }
+    if json {
+        let problems: Vec<_> = report
+            .problems
+            .iter()
+            .map(|p| serde_json::json!({"index": p.index, "detail": p.detail}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "ok": report.ok(),
+                "entries": report.entries_read,
+                "checkpoints": report.checkpoints_checked,
+                "signed_size": report.signed_size,
+                "first_bad_index": report.first_bad_index(),
+                "problems": problems,
+            }))?
+        );
+    } else if report.ok() {
+        println!(
+            "ok: {} entries recomputed; {} checkpoints verified (latest size {})",
+            report.entries_read, report.checkpoints_checked, report.signed_size
+        );
+    } else {
+        println!(
+            "FAILED: the log does not match its checkpoints; first bad index: {}",
+            report.first_bad_index().map_or("unknown".into(), |i| i.to_string())
+        );
+        for p in &report.problems {
+            println!("  - {}", p.detail);
+        }
+    }
+    Ok(report.ok())
+}

@@ -1,0 +1,1281 @@
+//! The evidence-bundle verifier: one pass over the bundle, recording a
+//! [`Check`](crate::Check) for every finding.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use countersign_attest::keys::public_key_from_base64;
+use countersign_attest::{envelope_digest, key_id, statement_of, verify_envelope};
+use countersign_domain::identity::credential_valid_at;
+use countersign_domain::request::{order_respected, state_from_signatures};
+use countersign_proto::entry::{Event, LogEntry, ENTRY_VERSION};
+use countersign_proto::evidence::{EvidenceBundle, EvidenceEntry, EVIDENCE_FORMAT};
+use countersign_proto::model::{
+    ApprovalOrder, Credential, Decision, IdentityStatus, Request, RequestState, SignatureRecord,
+};
+use countersign_proto::statement::{Envelope, Statement};
+use countersign_tlog::checkpoint::Checkpoint;
+use countersign_tlog::note::NoteVerifier;
+use countersign_tlog::{leaf_hash, verify_inclusion, Hash};
+use sha2::{Digest as _, Sha256};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::{Options, Report};
+
+/// No tree this verifier can meet needs a longer inclusion proof.
+const MAX_PROOF_HASHES: usize = 64;
+
+/// A log entry whose inclusion in the checkpoint has been verified.
+struct Entry {
+    index: u64,
+    at: OffsetDateTime,
+    event: Event,
+}
+
+/// RFC 3339, or the debug form for dates RFC 3339 cannot express.
+fn ts(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+}
+
+/// A hostile string cut to a readable length.
+fn short(s: &str) -> String {
+    const MAX: usize = 120;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(MAX).collect();
+        out.push('…');
+        out
+    }
+}
+
+fn vkey_name(v: &NoteVerifier) -> String {
+    format!("{}+{:08x}", v.name(), v.key_id())
+}
+
+pub(crate) fn verify(json: &[u8], options: &Options) -> Report {
+    let mut r = Report::default();
+    let bundle: EvidenceBundle = match serde_json::from_slice(json) {
+        Ok(b) => b,
+        Err(e) => {
+            r.fail("bundle.parse", format!("the input is not an evidence bundle: {e}"));
+            return r;
+        }
+    };
+    r.request = Some(bundle.request.id.clone());
+    r.pass(
+        "bundle.parse",
+        format!(
+            "evidence bundle for request {} exported at {} with {} log entries",
+            short(&bundle.request.id),
+            ts(bundle.exported_at),
+            bundle.entries.len()
+        ),
+    );
+    if bundle.format == EVIDENCE_FORMAT {
+        r.pass("bundle.format", format!("format is {EVIDENCE_FORMAT}"));
+    } else {
+        r.fail(
+            "bundle.format",
+            format!(
+                "format is {:?}, expected {EVIDENCE_FORMAT:?}",
+                short(&bundle.format)
+            ),
+        );
+    }
+
+    let Some(key) = trusted_key(&bundle, options, &mut r) else {
+        r.warn("the remaining checks were skipped: there is no usable log key");
+        return r;
+    };
+    let checkpoint = match Checkpoint::open(&bundle.checkpoint, &key) {
+        Ok(cp) => {
+            r.pass(
+                "checkpoint.signature",
+                format!(
+                    "checkpoint signed by {}: origin {}, tree size {}, root {}",
+                    vkey_name(&key),
+                    cp.origin,
+                    cp.size,
+                    B64.encode(cp.root)
+                ),
+            );
+            cp
+        }
+        Err(e) => {
+            r.fail(
+                "checkpoint.signature",
+                format!(
+                    "the checkpoint does not verify with log key {}: {e}",
+                    vkey_name(&key)
+                ),
+            );
+            r.warn("the remaining checks were skipped: without a verified checkpoint no log entry can be trusted");
+            return r;
+        }
+    };
+
+    let entries = check_entries(&bundle, &checkpoint, &mut r);
+    check_log_created(&bundle, &entries, &key, &mut r);
+    RequestVerifier::new(&bundle, &entries, options).run(&mut r);
+    r
+}
+
+/// The log key to verify with: the pinned one if given, else the bundle's.
+fn trusted_key(bundle: &EvidenceBundle, options: &Options, r: &mut Report) -> Option<NoteVerifier> {
+    let shipped = match NoteVerifier::from_vkey(bundle.log_key.trim()) {
+        Ok(v) => {
+            r.pass("log_key.parse", format!("the bundle's log key is {}", v.to_vkey()));
+            Some(v)
+        }
+        Err(e) => {
+            r.fail(
+                "log_key.parse",
+                format!(
+                    "the bundle's log key {:?} is not a signed-note verifier key: {e}",
+                    short(&bundle.log_key)
+                ),
+            );
+            None
+        }
+    };
+    let Some(pinned) = &options.pinned_log_key else {
+        if let Some(v) = &shipped {
+            r.warn(format!(
+                "the log key {} was taken from the bundle itself; pass the log's published key (--log-key) to verify against a key you trust",
+                v.to_vkey()
+            ));
+        }
+        return shipped;
+    };
+    match NoteVerifier::from_vkey(pinned.trim()) {
+        Err(e) => {
+            r.fail(
+                "log_key.pinned",
+                format!(
+                    "the pinned log key {:?} is not a signed-note verifier key: {e}",
+                    short(pinned)
+                ),
+            );
+            None
+        }
+        Ok(pinned) => {
+            if shipped.as_ref() == Some(&pinned) {
+                r.pass(
+                    "log_key.pinned",
+                    format!("the bundle's log key is the pinned key {}", pinned.to_vkey()),
+                );
+            } else {
+                r.fail(
+                    "log_key.pinned",
+                    format!(
+                        "the bundle's log key {:?} is not the pinned key {}",
+                        short(&bundle.log_key),
+                        pinned.to_vkey()
+                    ),
+                );
+            }
+            Some(pinned)
+        }
+    }
+}
+
+/// Check order, inclusion and syntax of every shipped entry; answers the
+/// entries that can be trusted, by index.
+fn check_entries(bundle: &EvidenceBundle, cp: &Checkpoint, r: &mut Report) -> BTreeMap<u64, Entry> {
+    let misordered: Vec<(usize, u64, u64)> = bundle
+        .entries
+        .windows(2)
+        .enumerate()
+        .filter_map(|(pos, pair)| match pair {
+            [a, b] if b.index <= a.index => Some((pos + 1, a.index, b.index)),
+            _ => None,
+        })
+        .collect();
+    match misordered.first() {
+        None => r.pass(
+            "bundle.order",
+            format!("{} entries, in increasing index order", bundle.entries.len()),
+        ),
+        Some((pos, before, after)) => r.fail(
+            "bundle.order",
+            format!(
+                "entries are not in increasing index order: index {after} follows index {before} at position {pos} ({} such place{})",
+                misordered.len(),
+                if misordered.len() == 1 { "" } else { "s" }
+            ),
+        ),
+    }
+
+    let mut trusted = BTreeMap::new();
+    for ee in &bundle.entries {
+        let n = ee.index;
+        let parsed = LogEntry::from_bytes(ee.entry.as_bytes());
+        let kind = parsed.as_ref().map(|e| e.event.kind()).unwrap_or("unparseable");
+        let included = inclusion(ee, cp);
+        match &included {
+            Ok(()) => r.pass(
+                "entry.inclusion",
+                format!(
+                    "entry {n} ({kind}) is included in the checkpoint at tree size {}",
+                    cp.size
+                ),
+            ),
+            Err(why) => r.fail("entry.inclusion", format!("entry {n} ({kind}) {why}")),
+        }
+        match parsed {
+            Err(e) => r.fail("entry.parse", format!("entry {n} is not a valid log entry: {e}")),
+            Ok(e) if e.v != ENTRY_VERSION => r.fail(
+                "entry.parse",
+                format!(
+                    "entry {n} has entry format version {}; this verifier understands {ENTRY_VERSION}",
+                    e.v
+                ),
+            ),
+            Ok(e) => {
+                if included.is_ok() {
+                    // Two included entries with one index have the same bytes.
+                    trusted.entry(n).or_insert(Entry {
+                        index: n,
+                        at: e.at,
+                        event: e.event,
+                    });
+                }
+            }
+        }
+    }
+    trusted
+}
+
+fn inclusion(ee: &EvidenceEntry, cp: &Checkpoint) -> Result<(), String> {
+    if ee.index >= cp.size {
+        return Err(format!("is beyond the checkpoint's tree size {}", cp.size));
+    }
+    if ee.proof.len() > MAX_PROOF_HASHES {
+        return Err(format!(
+            "has an inclusion proof of {} hashes, more than any tree needs",
+            ee.proof.len()
+        ));
+    }
+    let mut hashes: Vec<Hash> = Vec::with_capacity(ee.proof.len());
+    for (k, h) in ee.proof.iter().enumerate() {
+        let raw = B64
+            .decode(h.as_bytes())
+            .map_err(|e| format!("has proof hash {k} that is not base64: {e}"))?;
+        let hash: Hash = raw
+            .as_slice()
+            .try_into()
+            .map_err(|_| format!("has proof hash {k} of {} bytes, expected 32", raw.len()))?;
+        hashes.push(hash);
+    }
+    verify_inclusion(ee.index, cp.size, &leaf_hash(ee.entry.as_bytes()), &hashes, &cp.root)
+        .map_err(|e| format!("is not included in the checkpoint at tree size {}: {e}", cp.size))
+}
+
+fn check_log_created(
+    bundle: &EvidenceBundle,
+    entries: &BTreeMap<u64, Entry>,
+    key: &NoteVerifier,
+    r: &mut Report,
+) {
+    match entries.get(&0).map(|e| &e.event) {
+        Some(Event::LogCreated {
+            origin,
+            verifier_key,
+        }) => {
+            let named = NoteVerifier::from_vkey(verifier_key.trim());
+            if named.as_ref().ok() != Some(key) {
+                r.fail(
+                    "log.created",
+                    format!(
+                        "entry 0 names verifier key {:?}, not the log key {}",
+                        short(verifier_key),
+                        key.to_vkey()
+                    ),
+                );
+            } else if origin != key.name() {
+                r.fail(
+                    "log.created",
+                    format!(
+                        "entry 0 names origin {:?}, not the log key's name {:?}",
+                        short(origin),
+                        key.name()
+                    ),
+                );
+            } else {
+                r.pass(
+                    "log.created",
+                    format!("entry 0 creates log {origin} with verifier key {}", vkey_name(key)),
+                );
+            }
+        }
+        Some(other) => r.fail(
+            "log.created",
+            format!("entry 0 is a {} entry, not log.created", other.kind()),
+        ),
+        None => {
+            if !bundle.entries.iter().any(|e| e.index == 0) {
+                r.warn("entry 0 (log.created) is not in the bundle, so the log's own record of its key was not checked");
+            }
+        }
+    }
+    for e in entries.values() {
+        if e.index != 0 && matches!(e.event, Event::LogCreated { .. }) {
+            r.fail(
+                "log.created",
+                format!("entry {} is a log.created entry; only entry 0 may be", e.index),
+            );
+        }
+    }
+}
+
+/// What the log recorded about one accepted signature, for cross-checks.
+struct Accepted<'a> {
+    actor: &'a str,
+    decision: Decision,
+    key_id: &'a str,
+    envelope_sha256: &'a str,
+    at: OffsetDateTime,
+    statement: Option<Statement>,
+}
+
+/// The state a request is in while replaying its entries.
+struct Decided {
+    index: u64,
+    at: OffsetDateTime,
+    state: RequestState,
+}
+
+struct RequestVerifier<'a> {
+    bundle: &'a EvidenceBundle,
+    entries: &'a BTreeMap<u64, Entry>,
+    options: &'a Options,
+    /// Enrolments by key id, in index order.
+    enrolled: HashMap<&'a str, Vec<(u64, &'a Credential)>>,
+    /// Revocations by key id: indexes, in order.
+    revoked: HashMap<&'a str, Vec<u64>>,
+    /// Identity records by handle: (index, status), in index order.
+    identity: HashMap<&'a str, Vec<(u64, IdentityStatus)>>,
+}
+
+impl<'a> RequestVerifier<'a> {
+    fn new(bundle: &'a EvidenceBundle, entries: &'a BTreeMap<u64, Entry>, options: &'a Options) -> Self {
+        let mut enrolled: HashMap<&str, Vec<(u64, &Credential)>> = HashMap::new();
+        let mut revoked: HashMap<&str, Vec<u64>> = HashMap::new();
+        let mut identity: HashMap<&str, Vec<(u64, IdentityStatus)>> = HashMap::new();
+        for e in entries.values() {
+            match &e.event {
+                Event::CredentialEnrolled { credential } => enrolled
+                    .entry(credential.key_id.as_str())
+                    .or_default()
+                    .push((e.index, credential)),
+                Event::CredentialRevoked { key_id, .. } => {
+                    revoked.entry(key_id.as_str()).or_default().push(e.index)
+                }
+                Event::IdentityStatusChanged {
+                    identity: i,
+                    revoked_keys,
+                    ..
+                } => {
+                    identity
+                        .entry(i.handle.as_str())
+                        .or_default()
+                        .push((e.index, i.status));
+                    for k in revoked_keys {
+                        revoked.entry(k.as_str()).or_default().push(e.index);
+                    }
+                }
+                Event::IdentityCreated { identity: i } | Event::IdentityUpdated { identity: i, .. } => identity
+                    .entry(i.handle.as_str())
+                    .or_default()
+                    .push((e.index, i.status)),
+                _ => {}
+            }
+        }
+        RequestVerifier {
+            bundle,
+            entries,
+            options,
+            enrolled,
+            revoked,
+            identity,
+        }
+    }
+
+    fn run(&self, r: &mut Report) {
+        let (base, created_at_index) = self.created(r);
+        self.check_documents(&base, created_at_index, r);
+        let (accepted, decided, replayed) = self.replay(&base, r);
+        self.check_view_signatures(&accepted, r);
+        self.check_state(&base, decided.as_ref(), replayed, r);
+        self.check_files(&base, &accepted, r);
+        if accepted.is_empty() {
+            r.warn(format!(
+                "the log holds no accepted signature for request {}",
+                short(&self.bundle.request.id)
+            ));
+        }
+    }
+
+    /// Find the `request.created` entry and compare the view with it.
+    /// Answers the request as created (signatures cleared, pending) and the
+    /// creating entry's index.
+    fn created(&self, r: &mut Report) -> (Request, Option<u64>) {
+        let view = &self.bundle.request;
+        let id = view.id.as_str();
+        let created: Vec<(u64, &Request)> = self
+            .entries
+            .values()
+            .filter_map(|e| match &e.event {
+                Event::RequestCreated { request } if request.id == id => Some((e.index, request)),
+                _ => None,
+            })
+            .collect();
+        let (index, request) = match created.as_slice() {
+            [] => {
+                r.fail(
+                    "request.created",
+                    format!(
+                        "no request.created entry for request {} is in the bundle",
+                        short(id)
+                    ),
+                );
+                return (as_created(view), None);
+            }
+            [(index, request)] => {
+                if request.log_index == *index {
+                    r.pass(
+                        "request.created",
+                        format!("request {} was created by entry {index}", short(id)),
+                    );
+                } else {
+                    r.fail(
+                        "request.created",
+                        format!(
+                            "entry {index} creates request {} but records log index {}",
+                            short(id),
+                            request.log_index
+                        ),
+                    );
+                }
+                (*index, *request)
+            }
+            [(index, request), ..] => {
+                let all: Vec<String> = created.iter().map(|(i, _)| i.to_string()).collect();
+                r.fail(
+                    "request.created",
+                    format!(
+                        "request {} is created by more than one entry: {}",
+                        short(id),
+                        all.join(", ")
+                    ),
+                );
+                (*index, *request)
+            }
+        };
+        let differing = differing_fields(view, request, index);
+        if differing.is_empty() {
+            r.pass(
+                "request.view",
+                format!("the bundle's request view agrees with entry {index} on every immutable field"),
+            );
+        } else {
+            r.fail(
+                "request.view",
+                format!(
+                    "the bundle's request view differs from the request.created entry {index} in: {}",
+                    differing.join(", ")
+                ),
+            );
+        }
+        (as_created(request), Some(index))
+    }
+
+    fn check_documents(&self, base: &Request, created: Option<u64>, r: &mut Report) {
+        for d in &base.documents {
+            let registered: Vec<(u64, &str)> = self
+                .entries
+                .values()
+                .filter_map(|e| match &e.event {
+                    Event::DocumentRegistered { version }
+                        if version.document == d.document && version.version == d.version =>
+                    {
+                        Some((e.index, version.sha256.as_str()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let name = format!("document {} version {}", short(&d.document), d.version);
+            let matching = registered.iter().find(|(_, sha)| *sha == d.sha256);
+            match matching {
+                Some((i, _)) if created.is_none_or(|c| *i < c) => r.pass(
+                    "document.registered",
+                    format!("{name} (sha256 {}) was registered by entry {i}", d.sha256),
+                ),
+                Some((i, _)) => r.fail(
+                    "document.registered",
+                    format!(
+                        "{name} was registered by entry {i}, after the request that names it (entry {})",
+                        created.unwrap_or_default()
+                    ),
+                ),
+                None => match registered.first() {
+                    Some((i, sha)) => r.fail(
+                        "document.registered",
+                        format!(
+                            "{name}: the request names sha256 {} but entry {i} registered sha256 {}",
+                            d.sha256,
+                            short(sha)
+                        ),
+                    ),
+                    None => r.fail(
+                        "document.registered",
+                        format!(
+                            "no document.registered entry for {name} (sha256 {}) is in the bundle",
+                            d.sha256
+                        ),
+                    ),
+                },
+            }
+        }
+    }
+
+    /// Walk the request's entries in index order, checking every accepted
+    /// signature and closing and replaying the state. Answers the accepted
+    /// signatures by index, the entry that decided the request, and the
+    /// state the replay ends in.
+    fn replay(&self, base: &Request, r: &mut Report) -> (BTreeMap<u64, Accepted<'a>>, Option<Decided>, RequestState) {
+        let id = base.id.as_str();
+        let mut replay = base.clone();
+        let mut accepted = BTreeMap::new();
+        let mut signed_by: HashMap<&str, u64> = HashMap::new();
+        let mut decided: Option<Decided> = None;
+        for e in self.entries.values() {
+            match &e.event {
+                Event::SignatureAccepted {
+                    request,
+                    actor,
+                    decision,
+                    key_id,
+                    envelope_sha256,
+                    envelope,
+                    request_state,
+                } if request == id => {
+                    let sig = SignatureEntry {
+                        index: e.index,
+                        at: e.at,
+                        actor,
+                        decision: *decision,
+                        key_id,
+                        envelope_sha256,
+                        envelope,
+                        request_state: *request_state,
+                    };
+                    let statement =
+                        self.check_signature(&sig, base, &mut replay, &mut signed_by, &mut decided, r);
+                    accepted.insert(
+                        e.index,
+                        Accepted {
+                            actor,
+                            decision: *decision,
+                            key_id,
+                            envelope_sha256,
+                            at: e.at,
+                            statement,
+                        },
+                    );
+                }
+                Event::RequestClosed { request, state, .. } if request == id => {
+                    check_close(e, *state, base, &mut decided, r);
+                    replay.state = decided.as_ref().map_or(replay.state, |d| d.state);
+                }
+                Event::SignatureRefused {
+                    code,
+                    detail,
+                    request: Some(request),
+                    actor,
+                    key_id,
+                    ..
+                } if request == id => {
+                    let key = key_id.as_deref().map(|k| format!(" with key {}", short(k))).unwrap_or_default();
+                    r.pass(
+                        "signature.refused",
+                        format!(
+                            "refused attempt at entry {}: code {code} by actor {}{key}: {}",
+                            e.index,
+                            actor.as_deref().map_or("(unknown)".to_string(), short),
+                            short(detail)
+                        ),
+                    );
+                }
+                _ => {}
+            }
+        }
+        (accepted, decided, replay.state)
+    }
+
+    /// Every check on one accepted signature. Answers its statement, if it
+    /// decodes.
+    fn check_signature(
+        &self,
+        sig: &SignatureEntry<'a>,
+        base: &Request,
+        replay: &mut Request,
+        signed_by: &mut HashMap<&'a str, u64>,
+        decided: &mut Option<Decided>,
+        r: &mut Report,
+    ) -> Option<Statement> {
+        let n = sig.index;
+        let actor = sig.actor;
+        let who = format!("entry {n} (signature by {})", short(actor));
+
+        // The recorded digest is the envelope's.
+        r.check(
+            "signature.digest",
+            match envelope_digest(sig.envelope) {
+                Ok(d) if d == sig.envelope_sha256 => Ok(format!("{who}: envelope digest {d} matches the entry")),
+                Ok(d) => Err(format!(
+                    "{who}: the envelope's digest is {d} but the entry records {}",
+                    short(sig.envelope_sha256)
+                )),
+                Err(e) => Err(format!("{who}: cannot compute the envelope digest: {e}")),
+            },
+        );
+
+        // A well-formed approval statement with one signature by the entry's key.
+        let statement = match statement_of(sig.envelope) {
+            Ok(s) => {
+                r.check(
+                    "signature.statement",
+                    match sig.envelope.signatures.as_slice() {
+                        [s] if s.keyid == sig.key_id => Ok(format!(
+                            "{who}: the envelope holds an approval statement signed once by key {}",
+                            sig.key_id
+                        )),
+                        [s] => Err(format!(
+                            "{who}: the envelope's signature names key {:?}, the entry names key {}",
+                            short(&s.keyid),
+                            short(sig.key_id)
+                        )),
+                        sigs => Err(format!(
+                            "{who}: the envelope has {} signatures; exactly one is required",
+                            sigs.len()
+                        )),
+                    },
+                );
+                Some(s)
+            }
+            Err(e) => {
+                r.fail(
+                    "signature.statement",
+                    format!("{who}: the envelope is not a valid approval statement: {e}"),
+                );
+                None
+            }
+        };
+
+        // The key was enrolled, earlier, for this actor.
+        let credential = self.credential(sig, &who, r);
+
+        // ... and was neither revoked nor expired when the signature was recorded.
+        if let Some((_, c)) = credential {
+            let revoked_by = self
+                .revoked
+                .get(sig.key_id)
+                .and_then(|v| v.iter().find(|i| **i < n));
+            r.check(
+                "signature.credential_status",
+                match revoked_by {
+                    Some(m) => Err(format!(
+                        "{who}: key {} was revoked by entry {m}, before this signature",
+                        short(sig.key_id)
+                    )),
+                    None => match credential_valid_at(c, sig.at) {
+                        Ok(()) => Ok(format!(
+                            "{who}: key {} was neither revoked nor expired at {}",
+                            short(sig.key_id),
+                            ts(sig.at)
+                        )),
+                        Err(refusal) => Err(format!(
+                            "{who}: {} (the signature was recorded at {})",
+                            refusal.detail,
+                            ts(sig.at)
+                        )),
+                    },
+                },
+            );
+        }
+
+        // The DSSE signature verifies with the enrolled key.
+        let public = credential.and_then(|(_, c)| public_key_from_base64(&c.public_key).ok());
+        r.check(
+            "signature.envelope",
+            match &public {
+                Some(k) => match verify_envelope(sig.envelope, k) {
+                    Ok(_) => Ok(format!(
+                        "{who}: the DSSE signature verifies with the enrolled key {}",
+                        short(sig.key_id)
+                    )),
+                    Err(e) => Err(format!(
+                        "{who}: the DSSE signature does not verify with the enrolled key {}: {e}",
+                        short(sig.key_id)
+                    )),
+                },
+                None => Err(format!(
+                    "{who}: there is no usable enrolled public key for key {} to verify the DSSE signature with",
+                    short(sig.key_id)
+                )),
+            },
+        );
+
+        if let Some(st) = &statement {
+            self.check_statement(sig, st, base, &who, r);
+        }
+
+        // The actor was active when signing.
+        let status = self
+            .identity
+            .get(actor)
+            .and_then(|v| v.iter().rev().find(|(i, _)| *i < n));
+        r.check(
+            "signature.identity",
+            match status {
+                None => Err(format!(
+                    "{who}: no identity entry for {} before index {n} is in the bundle",
+                    short(actor)
+                )),
+                Some((m, IdentityStatus::Active)) => Ok(format!(
+                    "{who}: {} was active when signing (entry {m})",
+                    short(actor)
+                )),
+                Some((m, s)) => Err(format!(
+                    "{who}: {} was {} when signing (entry {m})",
+                    short(actor),
+                    s.as_str()
+                )),
+            },
+        );
+
+        // An approver who had not signed before, in order.
+        let position = base.approvers.iter().position(|a| a == actor);
+        r.check(
+            "signature.approver",
+            match (position, signed_by.get(actor)) {
+                (None, _) => Err(format!(
+                    "{who}: {} is not an approver of request {}",
+                    short(actor),
+                    short(&base.id)
+                )),
+                (Some(_), Some(m)) => Err(format!(
+                    "{who}: {} already signed this request at entry {m}",
+                    short(actor)
+                )),
+                (Some(p), None) => Ok(format!(
+                    "{who}: {} is approver {} of {} and had not signed before",
+                    short(actor),
+                    p + 1,
+                    base.approvers.len()
+                )),
+            },
+        );
+        if base.order == ApprovalOrder::Sequential {
+            r.check(
+                "signature.order",
+                if position.is_none() || order_respected(replay, actor) {
+                    Ok(format!(
+                        "{who}: every approver listed before {} had signed",
+                        short(actor)
+                    ))
+                } else {
+                    let missing: Vec<&str> = base
+                        .approvers
+                        .iter()
+                        .take_while(|a| a.as_str() != actor)
+                        .filter(|a| !signed_by.contains_key(a.as_str()))
+                        .map(String::as_str)
+                        .collect();
+                    Err(format!(
+                        "{who}: the request is sequential but {} had not signed before {}",
+                        missing.join(", "),
+                        short(actor)
+                    ))
+                },
+            );
+        }
+
+        // The request was still open.
+        r.check(
+            "signature.pending",
+            match decided.as_ref() {
+                Some(d) => Err(format!(
+                    "{who}: the request was already {} (entry {}) when this signature was accepted",
+                    d.state.as_str(),
+                    d.index
+                )),
+                None if sig.at >= base.expires_at => Err(format!(
+                    "{who}: recorded at {}, when the request had expired (at {})",
+                    ts(sig.at),
+                    ts(base.expires_at)
+                )),
+                None => Ok(format!("{who}: the request was pending and unexpired")),
+            },
+        );
+
+        // Replaying the quorum rules gives the recorded state.
+        signed_by.entry(actor).or_insert(n);
+        replay.signatures.push(SignatureRecord {
+            actor: actor.to_string(),
+            decision: sig.decision,
+            reason: statement.as_ref().and_then(|s| s.predicate.reason.clone()),
+            key_id: sig.key_id.to_string(),
+            signed_at: statement.as_ref().map_or(sig.at, |s| s.predicate.signed_at),
+            accepted_at: sig.at,
+            envelope_sha256: sig.envelope_sha256.to_string(),
+            log_index: n,
+        });
+        let computed = state_from_signatures(replay);
+        let rule = format!(
+            "quorum {} of {} approvers, {} signature{}",
+            base.quorum,
+            base.approvers.len(),
+            replay.signatures.len(),
+            if replay.signatures.len() == 1 { "" } else { "s" }
+        );
+        r.check(
+            "signature.state",
+            if computed == sig.request_state {
+                Ok(format!("{who}: replaying the signatures ({rule}) gives {}", computed.as_str()))
+            } else {
+                Err(format!(
+                    "{who}: replaying the signatures ({rule}) gives {}, but the entry records {}",
+                    computed.as_str(),
+                    sig.request_state.as_str()
+                ))
+            },
+        );
+        if decided.is_none() {
+            replay.state = computed;
+            if computed != RequestState::Pending {
+                *decided = Some(Decided {
+                    index: n,
+                    at: sig.at,
+                    state: computed,
+                });
+            }
+        }
+        statement
+    }
+
+    /// The enrolment of the signature's key, checked against the actor.
+    fn credential(&self, sig: &SignatureEntry<'a>, who: &str, r: &mut Report) -> Option<(u64, &'a Credential)> {
+        let n = sig.index;
+        let all = self.enrolled.get(sig.key_id).map(Vec::as_slice).unwrap_or_default();
+        let earlier: Vec<&(u64, &Credential)> = all.iter().filter(|(i, _)| *i < n).collect();
+        let Some(&&(m, c)) = earlier.first() else {
+            let later = all
+                .first()
+                .map(|(i, _)| format!(" (entry {i} enrols it only later)"))
+                .unwrap_or_default();
+            r.fail(
+                "signature.credential",
+                format!(
+                    "{who}: no credential.enrolled entry for key {} before index {n} is in the bundle{later}",
+                    short(sig.key_id)
+                ),
+            );
+            return None;
+        };
+        let result = if let Some((i, other)) = earlier.iter().find(|(_, c)| c.identity != sig.actor) {
+            Err(format!(
+                "{who}: key {} is enrolled for {} (entry {i}), not for the signer {}",
+                short(sig.key_id),
+                short(&other.identity),
+                short(sig.actor)
+            ))
+        } else {
+            match public_key_from_base64(&c.public_key) {
+                Err(e) => Err(format!(
+                    "{who}: the public key enrolled by entry {m} is unreadable: {e}"
+                )),
+                Ok(k) if key_id(&k) != c.key_id => Err(format!(
+                    "{who}: entry {m} enrols a public key whose key id is {}, not {}",
+                    key_id(&k),
+                    short(&c.key_id)
+                )),
+                Ok(_) => Ok(format!(
+                    "{who}: key {} was enrolled for {} by entry {m}",
+                    short(sig.key_id),
+                    short(sig.actor)
+                )),
+            }
+        };
+        r.check("signature.credential", result);
+        Some((m, c))
+    }
+
+    /// What the statement says against the entry and the request.
+    fn check_statement(&self, sig: &SignatureEntry<'a>, st: &Statement, base: &Request, who: &str, r: &mut Report) {
+        let p = &st.predicate;
+        let mut differ = Vec::new();
+        if p.actor != sig.actor {
+            differ.push(format!("actor {:?} (entry: {:?})", short(&p.actor), short(sig.actor)));
+        }
+        if p.request != base.id {
+            differ.push(format!("request {:?} (expected {:?})", short(&p.request), short(&base.id)));
+        }
+        if p.decision != sig.decision {
+            differ.push(format!(
+                "decision {} (entry: {})",
+                p.decision.as_str(),
+                sig.decision.as_str()
+            ));
+        }
+        if p.key_id != sig.key_id {
+            differ.push(format!("keyId {:?} (entry: {:?})", short(&p.key_id), short(sig.key_id)));
+        }
+        r.check(
+            "signature.predicate",
+            if differ.is_empty() {
+                Ok(format!(
+                    "{who}: the statement says {} {}s request {} with key {}",
+                    short(&p.actor),
+                    p.decision.as_str(),
+                    short(&p.request),
+                    short(&p.key_id)
+                ))
+            } else {
+                Err(format!("{who}: the statement's predicate has {}", differ.join("; ")))
+            },
+        );
+
+        let wanted: std::collections::BTreeSet<&str> =
+            base.documents.iter().map(|d| d.sha256.as_str()).collect();
+        let signed: std::collections::BTreeSet<&str> = st
+            .subject
+            .iter()
+            .filter_map(|s| s.digest.get("sha256").map(String::as_str))
+            .collect();
+        r.check(
+            "signature.subject",
+            if wanted == signed && st.subject.len() == base.documents.len() {
+                Ok(format!(
+                    "{who}: the statement's {} subject digest{} are the request's documents",
+                    signed.len(),
+                    if signed.len() == 1 { "" } else { "s" }
+                ))
+            } else {
+                let missing: Vec<&str> = wanted.difference(&signed).copied().collect();
+                let extra: Vec<String> = signed.difference(&wanted).map(|d| short(d)).collect();
+                Err(format!(
+                    "{who}: the statement's {} subjects differ from the request's {} documents (missing: [{}], unexpected: [{}])",
+                    st.subject.len(),
+                    base.documents.len(),
+                    missing.join(", "),
+                    extra.join(", ")
+                ))
+            },
+        );
+
+        r.check(
+            "signature.action",
+            if p.action == base.action {
+                Ok(match &base.action {
+                    Some(a) => format!(
+                        "{who}: the statement echoes the action {} {} {} on {}",
+                        a.operation.as_str(),
+                        short(&a.entitlement),
+                        short(&a.subject),
+                        short(&a.system)
+                    ),
+                    None => format!("{who}: neither the request nor the statement names an action"),
+                })
+            } else {
+                Err(format!(
+                    "{who}: the statement's echoed action {} differs from the request's {}",
+                    describe_action(p.action.as_ref()),
+                    describe_action(base.action.as_ref())
+                ))
+            },
+        );
+    }
+
+    /// The view's signatures against the accepted entries, both ways.
+    fn check_view_signatures(&self, accepted: &BTreeMap<u64, Accepted<'a>>, r: &mut Report) {
+        let mut listed: HashSet<u64> = HashSet::new();
+        for rec in &self.bundle.request.signatures {
+            let i = rec.log_index;
+            let by = format!("signature by {} recorded at log index {i}", short(&rec.actor));
+            if !listed.insert(i) {
+                r.fail("signature.recorded", format!("{by} is listed twice in the request's signatures"));
+                continue;
+            }
+            let Some(a) = accepted.get(&i) else {
+                let what = match self.entries.get(&i) {
+                    Some(e) => format!(
+                        " as a signature.accepted entry for this request (entry {i} is a {} entry)",
+                        e.event.kind()
+                    ),
+                    None => String::new(),
+                };
+                r.fail("signature.recorded", format!("{by} is not in the bundle{what}"));
+                continue;
+            };
+            let mut differ = Vec::new();
+            if rec.actor != a.actor {
+                differ.push(format!("actor (entry: {})", short(a.actor)));
+            }
+            if rec.key_id != a.key_id {
+                differ.push(format!("key_id (entry: {})", short(a.key_id)));
+            }
+            if rec.envelope_sha256 != a.envelope_sha256 {
+                differ.push(format!("envelope_sha256 (entry: {})", short(a.envelope_sha256)));
+            }
+            if rec.decision != a.decision {
+                differ.push(format!("decision (entry: {})", a.decision.as_str()));
+            }
+            if rec.accepted_at != a.at {
+                differ.push(format!("accepted_at (entry: {})", ts(a.at)));
+            }
+            if let Some(st) = &a.statement {
+                if rec.signed_at != st.predicate.signed_at {
+                    differ.push(format!("signed_at (statement: {})", ts(st.predicate.signed_at)));
+                }
+                if rec.reason != st.predicate.reason {
+                    differ.push("reason".to_string());
+                }
+            }
+            r.check(
+                "signature.recorded",
+                if differ.is_empty() {
+                    Ok(format!("{by} matches the signature.accepted entry"))
+                } else {
+                    Err(format!("{by} differs from the entry in: {}", differ.join(", ")))
+                },
+            );
+        }
+        let mut missing = false;
+        for (n, a) in accepted {
+            if !listed.contains(n) {
+                missing = true;
+                r.fail(
+                    "signature.listed",
+                    format!(
+                        "the signature by {} accepted at entry {n} is missing from the request's signatures",
+                        short(a.actor)
+                    ),
+                );
+            }
+        }
+        if !missing {
+            r.pass(
+                "signature.listed",
+                format!(
+                    "all {} accepted signature{} in the log are listed in the request's signatures",
+                    accepted.len(),
+                    if accepted.len() == 1 { "" } else { "s" }
+                ),
+            );
+        }
+    }
+
+    fn check_state(&self, base: &Request, decided: Option<&Decided>, implied: RequestState, r: &mut Report) {
+        let view = &self.bundle.request;
+        let by = decided
+            .map(|d| format!(" (decided by entry {})", d.index))
+            .unwrap_or_default();
+        if view.state == implied {
+            r.pass(
+                "request.state",
+                format!("the request is {}{by}, as its log entries imply", implied.as_str()),
+            );
+        } else if implied == RequestState::Pending
+            && view.state == RequestState::Expired
+            && base.expires_at <= self.bundle.exported_at
+        {
+            r.pass(
+                "request.state",
+                format!(
+                    "the request is pending in the log and was past its expiry ({}) at export ({}), so it shows as expired",
+                    ts(base.expires_at),
+                    ts(self.bundle.exported_at)
+                ),
+            );
+        } else {
+            r.fail(
+                "request.state",
+                format!(
+                    "the bundle says the request is {}, but its log entries make it {}{by}",
+                    view.state.as_str(),
+                    implied.as_str()
+                ),
+            );
+        }
+        match (decided, view.decided_at) {
+            (Some(d), Some(at)) if d.at != at => r.warn(format!(
+                "the request view says it was decided at {}, but entry {} recorded it at {}",
+                ts(at),
+                d.index,
+                ts(d.at)
+            )),
+            (Some(d), None) if view.state == d.state => r.warn(format!(
+                "the request view gives no decision time, but entry {} decided it at {}",
+                d.index,
+                ts(d.at)
+            )),
+            (None, Some(at)) => r.warn(format!(
+                "the request view says it was decided at {}, but no entry in the bundle decides it",
+                ts(at)
+            )),
+            _ => {}
+        }
+    }
+
+    /// The auditor's files against the digests that were signed.
+    fn check_files(&self, base: &Request, accepted: &BTreeMap<u64, Accepted<'a>>, r: &mut Report) {
+        let mut signed: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for a in accepted.values() {
+            if let Some(st) = &a.statement {
+                for s in &st.subject {
+                    if let Some(d) = s.digest.get("sha256") {
+                        let actors = signed.entry(d.as_str()).or_default();
+                        if !actors.contains(&a.actor) {
+                            actors.push(a.actor);
+                        }
+                    }
+                }
+            }
+        }
+        for (label, content) in &self.options.documents {
+            let digest = hex::encode(Sha256::digest(content));
+            let doc = base.documents.iter().find(|d| d.sha256 == digest);
+            let name = doc.map(|d| format!("{} version {}", short(&d.document), d.version));
+            match (signed.get(digest.as_str()), name) {
+                (Some(actors), name) => r.pass(
+                    "document.file",
+                    format!(
+                        "{} (sha256 {digest}) is {}, signed by {}",
+                        short(label),
+                        name.unwrap_or_else(|| "a signed subject".into()),
+                        actors.iter().map(|a| short(a)).collect::<Vec<_>>().join(", ")
+                    ),
+                ),
+                (None, Some(name)) => r.fail(
+                    "document.file",
+                    format!(
+                        "{} (sha256 {digest}) is {name} of the request, but no accepted signature in the bundle covers it",
+                        short(label)
+                    ),
+                ),
+                (None, None) => r.fail(
+                    "document.file",
+                    format!(
+                        "{} has sha256 {digest}, which matches no document signed in this bundle",
+                        short(label)
+                    ),
+                ),
+            }
+        }
+    }
+}
+
+/// One `signature.accepted` entry, borrowed.
+struct SignatureEntry<'a> {
+    index: u64,
+    at: OffsetDateTime,
+    actor: &'a str,
+    decision: Decision,
+    key_id: &'a str,
+    envelope_sha256: &'a str,
+    envelope: &'a Envelope,
+    request_state: RequestState,
+}
+
+fn check_close(e: &Entry, to: RequestState, base: &Request, decided: &mut Option<Decided>, r: &mut Report) {
+    let n = e.index;
+    let result = match (decided.as_ref(), to) {
+        (Some(d), _) => Err(format!(
+            "entry {n} closes the request as {} but it was already {} (entry {})",
+            to.as_str(),
+            d.state.as_str(),
+            d.index
+        )),
+        (None, RequestState::Withdrawn) if e.at < base.expires_at => {
+            Ok(format!("entry {n} withdraws the request at {}", ts(e.at)))
+        }
+        (None, RequestState::Withdrawn) => Err(format!(
+            "entry {n} withdraws the request at {}, after it expired at {}",
+            ts(e.at),
+            ts(base.expires_at)
+        )),
+        (None, RequestState::Expired) if e.at >= base.expires_at => Ok(format!(
+            "entry {n} records the request's expiry (due {})",
+            ts(base.expires_at)
+        )),
+        (None, RequestState::Expired) => Err(format!(
+            "entry {n} records the request as expired at {}, before its expiry {}",
+            ts(e.at),
+            ts(base.expires_at)
+        )),
+        (None, other) => Err(format!(
+            "entry {n} closes the request as {}; only withdrawn and expired are closings",
+            other.as_str()
+        )),
+    };
+    r.check("request.closed", result);
+    if decided.is_none() {
+        *decided = Some(Decided {
+            index: n,
+            at: e.at,
+            state: to,
+        });
+    }
+}
+
+/// The request as it was created: no signatures, pending.
+fn as_created(request: &Request) -> Request {
+    let mut base = request.clone();
+    base.signatures.clear();
+    base.state = RequestState::Pending;
+    base.decided_at = None;
+    base
+}
+
+/// Immutable fields on which the view differs from the creating entry.
+fn differing_fields(view: &Request, created: &Request, index: u64) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut cmp = |name: &'static str, same: bool| {
+        if !same {
+            out.push(name);
+        }
+    };
+    cmp("id", view.id == created.id);
+    cmp("event_kind", view.event_kind == created.event_kind);
+    cmp("purpose", view.purpose == created.purpose);
+    cmp("impact", view.impact == created.impact);
+    cmp("documents", view.documents == created.documents);
+    cmp("action", view.action == created.action);
+    cmp("requester", view.requester == created.requester);
+    cmp("beneficiary", view.beneficiary == created.beneficiary);
+    cmp("approvers", view.approvers == created.approvers);
+    cmp("order", view.order == created.order);
+    cmp("quorum", view.quorum == created.quorum);
+    cmp("created_at", view.created_at == created.created_at);
+    cmp("expires_at", view.expires_at == created.expires_at);
+    cmp("log_index", view.log_index == index);
+    out
+}
+
+fn describe_action(a: Option<&countersign_proto::model::EntitlementAction>) -> String {
+    match a {
+        None => "(none)".to_string(),
+        Some(a) => format!(
+            "{} {} {} on {}",
+            a.operation.as_str(),
+            short(&a.entitlement),
+            short(&a.subject),
+            short(&a.system)
+        ),
+    }
+}
