@@ -106,7 +106,9 @@ pub fn envelope_digest(envelope: &Envelope) -> Result<String> {
 
 /// Whether `s` is 64 lowercase hex digits.
 pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]
@@ -132,7 +134,10 @@ mod tests {
         digest.insert("sha256".to_string(), "ab".repeat(32));
         Statement {
             statement_type: STATEMENT_TYPE.into(),
-            subject: vec![Subject { name: "offer".into(), digest }],
+            subject: vec![Subject {
+                name: "offer".into(),
+                digest,
+            }],
             predicate_type: APPROVAL_PREDICATE_TYPE.into(),
             predicate: ApprovalPredicate {
                 request: "req_1".into(),

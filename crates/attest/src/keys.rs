@@ -58,7 +58,10 @@ mod tests {
         let key = SigningKey::generate(&mut rand_core::OsRng);
         let pem = signing_key_to_pem(&key).unwrap();
         assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
-        assert_eq!(signing_key_from_pem(&pem).unwrap().to_bytes(), key.to_bytes());
+        assert_eq!(
+            signing_key_from_pem(&pem).unwrap().to_bytes(),
+            key.to_bytes()
+        );
         let b64 = public_key_to_base64(&key.verifying_key());
         assert_eq!(public_key_from_base64(&b64).unwrap(), key.verifying_key());
         assert!(public_key_from_base64("AAAA").is_err());

@@ -85,16 +85,29 @@ impl Client {
             .to_vec())
     }
 
-    pub fn send_json<B: Serialize, T: DeserializeOwned>(&self, method: Method, path: &str, body: &B) -> Result<T> {
+    pub fn send_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
         self.send(self.request(method, path).json(body))?
             .json()
             .context("reading the server's answer")
     }
 
-    pub fn put_bytes<T: DeserializeOwned>(&self, path: &str, body: Vec<u8>, media_type: Option<&str>) -> Result<T> {
+    pub fn put_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        media_type: Option<&str>,
+    ) -> Result<T> {
         let r = self
             .request(Method::PUT, path)
-            .header("content-type", media_type.unwrap_or("application/octet-stream"))
+            .header(
+                "content-type",
+                media_type.unwrap_or("application/octet-stream"),
+            )
             .body(body);
         self.send(r)?.json().context("reading the server's answer")
     }

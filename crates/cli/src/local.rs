@@ -34,25 +34,34 @@ impl DataDir {
     }
 
     fn open_store(&self) -> Result<Arc<SqliteStore>> {
-        Ok(Arc::new(
-            SqliteStore::open(&self.db()).with_context(|| format!("opening {}", self.db().display()))?,
-        ))
+        Ok(Arc::new(SqliteStore::open(&self.db()).with_context(
+            || format!("opening {}", self.db().display()),
+        )?))
     }
 
     fn signer(&self) -> Result<NoteSigner> {
         let skey = fs::read_to_string(self.key())
             .with_context(|| format!("reading the log key {}", self.key().display()))?;
-        NoteSigner::from_skey(skey.trim()).with_context(|| format!("parsing the log key {}", self.key().display()))
+        NoteSigner::from_skey(skey.trim())
+            .with_context(|| format!("parsing the log key {}", self.key().display()))
     }
 
     /// Open the ledger, checking the stored log against its latest checkpoint.
     pub fn ledger(&self, limits: countersign_domain::Limits) -> Result<Ledger> {
         if !self.initialised() {
-            bail!("{} is not initialised; run `countersign init` first", self.0.display());
+            bail!(
+                "{} is not initialised; run `countersign init` first",
+                self.0.display()
+            );
         }
         let store = self.open_store()?;
-        Ledger::open(store, self.signer()?, LedgerConfig { limits }, SystemClock.now())
-            .context("opening the ledger")
+        Ledger::open(
+            store,
+            self.signer()?,
+            LedgerConfig { limits },
+            SystemClock.now(),
+        )
+        .context("opening the ledger")
     }
 }
 
@@ -75,7 +84,10 @@ fn write_private(path: &Path, contents: &str) -> Result<()> {
 /// Create the data directory, the log key and the admin token. Answers the token.
 pub fn init(dir: &DataDir, origin: &str) -> Result<String> {
     if dir.db().exists() || dir.key().exists() {
-        bail!("{} is already initialised; refusing to overwrite it", dir.0.display());
+        bail!(
+            "{} is already initialised; refusing to overwrite it",
+            dir.0.display()
+        );
     }
     if !countersign_tlog::note::is_valid_key_name(origin) {
         bail!("origin {origin:?} is not a valid log name: no spaces and no '+'");
@@ -100,8 +112,15 @@ pub fn init(dir: &DataDir, origin: &str) -> Result<String> {
         tx.set_meta("origin", origin)?;
         tx.commit()?;
     }
-    Ledger::open(store, signer, LedgerConfig { limits: Default::default() }, SystemClock.now())
-        .context("writing the first log entry")?;
+    Ledger::open(
+        store,
+        signer,
+        LedgerConfig {
+            limits: Default::default(),
+        },
+        SystemClock.now(),
+    )
+    .context("writing the first log entry")?;
     Ok(token)
 }
 
@@ -143,7 +162,10 @@ pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
             .with_context(|| format!("binding {}", opts.listen))?;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, origin = ledger.verifier().name(), "countersign listening");
-        eprintln!("countersign listening on http://{addr} (log {})", ledger.verifier().name());
+        eprintln!(
+            "countersign listening on http://{addr} (log {})",
+            ledger.verifier().name()
+        );
         countersign_server::serve(listener, state, shutdown_signal()).await?;
         Ok(())
     })
@@ -209,7 +231,9 @@ pub fn audit(dir: &DataDir, json: bool) -> Result<bool> {
     } else {
         println!(
             "FAILED: the log does not match its checkpoints; first bad index: {}",
-            report.first_bad_index().map_or("unknown".into(), |i| i.to_string())
+            report
+                .first_bad_index()
+                .map_or("unknown".into(), |i| i.to_string())
         );
         for p in &report.problems {
             println!("  - {}", p.detail);

@@ -17,7 +17,9 @@ use countersign_attest::keys::{public_key_to_base64, signing_key_from_pem, signi
 use countersign_proto::api::*;
 use countersign_proto::evidence::EvidenceBundle;
 use countersign_proto::model::*;
-use countersign_proto::statement::{ApprovalPredicate, Statement, Subject, APPROVAL_PREDICATE_TYPE, STATEMENT_TYPE};
+use countersign_proto::statement::{
+    ApprovalPredicate, Statement, Subject, APPROVAL_PREDICATE_TYPE, STATEMENT_TYPE,
+};
 use countersign_tlog::checkpoint::Checkpoint;
 use countersign_tlog::note::NoteVerifier;
 use countersign_tlog::proof::TlogProof;
@@ -31,13 +33,27 @@ use client::{seg, Client};
 use local::DataDir;
 
 #[derive(Parser)]
-#[command(name = "countersign", version, about = "Identity-bound approvals over exact document state, in a verifiable transparency log")]
+#[command(
+    name = "countersign",
+    version,
+    about = "Identity-bound approvals over exact document state, in a verifiable transparency log"
+)]
 struct Cli {
     /// Data directory (server-side commands).
-    #[arg(long, global = true, env = "COUNTERSIGN_DATA", default_value = "countersign-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "COUNTERSIGN_DATA",
+        default_value = "countersign-data"
+    )]
     data: PathBuf,
     /// Server URL (client commands).
-    #[arg(long, global = true, env = "COUNTERSIGN_URL", default_value = "http://127.0.0.1:8440")]
+    #[arg(
+        long,
+        global = true,
+        env = "COUNTERSIGN_URL",
+        default_value = "http://127.0.0.1:8440"
+    )]
     server: String,
     /// Bearer token (client commands).
     #[arg(long, global = true, env = "COUNTERSIGN_TOKEN", hide_env_values = true)]
@@ -54,14 +70,22 @@ enum Command {
     /// Create the data directory, the log's signing key and the admin token.
     Init {
         /// The log's origin line (and key name), e.g. `countersign.example.com/log`.
-        #[arg(long, env = "COUNTERSIGN_ORIGIN", default_value = "countersign.localhost/log")]
+        #[arg(
+            long,
+            env = "COUNTERSIGN_ORIGIN",
+            default_value = "countersign.localhost/log"
+        )]
         origin: String,
     },
     /// Run the server (initialises the data directory on first run).
     Serve {
         #[arg(long, env = "COUNTERSIGN_LISTEN", default_value = "127.0.0.1:8440")]
         listen: String,
-        #[arg(long, env = "COUNTERSIGN_ORIGIN", default_value = "countersign.localhost/log")]
+        #[arg(
+            long,
+            env = "COUNTERSIGN_ORIGIN",
+            default_value = "countersign.localhost/log"
+        )]
         origin: String,
         /// Largest document upload, in bytes.
         #[arg(long, env = "COUNTERSIGN_MAX_DOCUMENT_BYTES", default_value_t = 25 * 1024 * 1024)]
@@ -361,14 +385,9 @@ enum LogCmd {
     /// Fetch and verify the latest checkpoint.
     Checkpoint,
     /// Fetch and verify a receipt (C2SP tlog-proof) for an entry.
-    Prove {
-        index: u64,
-    },
+    Prove { index: u64 },
     /// Fetch and verify a consistency proof between two checkpoints.
-    Consistency {
-        old: u64,
-        new: Option<u64>,
-    },
+    Consistency { old: u64, new: Option<u64> },
     /// Recompute the tree from the database and check every checkpoint (local, reads --data).
     Audit,
 }
@@ -411,12 +430,15 @@ fn ts(t: OffsetDateTime) -> String {
 }
 
 fn parse_time(field: &str, s: &str) -> Result<OffsetDateTime> {
-    OffsetDateTime::parse(s, &Rfc3339).with_context(|| format!("{field} must be an RFC 3339 time like 2026-12-31T17:00:00Z"))
+    OffsetDateTime::parse(s, &Rfc3339)
+        .with_context(|| format!("{field} must be an RFC 3339 time like 2026-12-31T17:00:00Z"))
 }
 
 fn parse_duration(s: &str) -> Result<u64> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().with_context(|| format!("duration {s:?} must look like 90s, 30m, 24h or 7d"))?;
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("duration {s:?} must look like 90s, 30m, 24h or 7d"))?;
     let mult = match unit {
         "s" | "" => 1,
         "m" => 60,
@@ -456,7 +478,10 @@ fn request_text(r: &Request) -> String {
         r.beneficiary
     );
     for d in &r.documents {
-        s.push_str(&format!("  document: {}@v{} sha256:{}\n", d.document, d.version, d.sha256));
+        s.push_str(&format!(
+            "  document: {}@v{} sha256:{}\n",
+            d.document, d.version, d.sha256
+        ));
     }
     if let Some(a) = &r.action {
         s.push_str(&format!(
@@ -491,7 +516,8 @@ fn request_text(r: &Request) -> String {
 }
 
 fn read_key(path: &Path) -> Result<SigningKey> {
-    let pem = std::fs::read_to_string(path).with_context(|| format!("reading key file {}", path.display()))?;
+    let pem = std::fs::read_to_string(path)
+        .with_context(|| format!("reading key file {}", path.display()))?;
     signing_key_from_pem(&pem).with_context(|| format!("key file {}", path.display()))
 }
 
@@ -515,12 +541,23 @@ fn run(cli: Cli) -> Result<bool> {
                 )
             })
         }
-        Command::Serve { listen, origin, max_document_bytes } => {
+        Command::Serve {
+            listen,
+            origin,
+            max_document_bytes,
+        } => {
             let limits = countersign_domain::Limits {
                 max_document_bytes,
                 ..Default::default()
             };
-            local::serve(&dir, local::ServeOptions { listen, origin, limits })?;
+            local::serve(
+                &dir,
+                local::ServeOptions {
+                    listen,
+                    origin,
+                    limits,
+                },
+            )?;
             Ok(true)
         }
         Command::Keygen { out } => {
@@ -532,7 +569,14 @@ fn run(cli: Cli) -> Result<bool> {
                 "public_key": public_key_to_base64(&key.verifying_key()),
                 "key_id": countersign_attest::key_id(&key.verifying_key()),
             });
-            print(json, &v, |v| format!("wrote {}\npublic key: {}\nkey id: {}", out.display(), v["public_key"].as_str().unwrap_or(""), v["key_id"].as_str().unwrap_or("")))
+            print(json, &v, |v| {
+                format!(
+                    "wrote {}\npublic key: {}\nkey id: {}",
+                    out.display(),
+                    v["public_key"].as_str().unwrap_or(""),
+                    v["key_id"].as_str().unwrap_or("")
+                )
+            })
         }
         Command::Identity(cmd) => identity(&client()?, json, cmd),
         Command::Key(cmd) => key(&client()?, json, cmd),
@@ -541,14 +585,26 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Sign(args) => sign(&client()?, json, args),
         Command::Evidence(EvidenceCmd::Export { request, out }) => {
             let c = client()?;
-            let bundle: EvidenceBundle = c.get(&format!("/v1/requests/{}/evidence", seg(&request)))?;
+            let bundle: EvidenceBundle =
+                c.get(&format!("/v1/requests/{}/evidence", seg(&request)))?;
             let out = out.unwrap_or_else(|| PathBuf::from(format!("{request}.evidence.json")));
             std::fs::write(&out, serde_json::to_vec_pretty(&bundle)?)
                 .with_context(|| format!("writing {}", out.display()))?;
             let v = serde_json::json!({"file": out, "request": request, "entries": bundle.entries.len()});
-            print(json, &v, |_| format!("wrote {} ({} log entries, request {})", out.display(), bundle.entries.len(), bundle.request.state.as_str()))
+            print(json, &v, |_| {
+                format!(
+                    "wrote {} ({} log entries, request {})",
+                    out.display(),
+                    bundle.entries.len(),
+                    bundle.request.state.as_str()
+                )
+            })
         }
-        Command::Verify { bundle, document, log_key } => verify(json, &bundle, &document, log_key),
+        Command::Verify {
+            bundle,
+            document,
+            log_key,
+        } => verify(json, &bundle, &document, log_key),
         Command::Log(cmd) => log(&dir, &client()?, json, cmd),
     }
 }
@@ -581,8 +637,22 @@ fn identity(c: &Client, json: bool, cmd: IdentityCmd) -> Result<bool> {
         StatusArg::Terminated => IdentityStatus::Terminated,
     };
     match cmd {
-        IdentityCmd::Create { handle, kind: k, name, email, owner, shared } => {
-            let body = CreateIdentity { handle, kind: kind(k), display_name: name, email, owner, shared };
+        IdentityCmd::Create {
+            handle,
+            kind: k,
+            name,
+            email,
+            owner,
+            shared,
+        } => {
+            let body = CreateIdentity {
+                handle,
+                kind: kind(k),
+                display_name: name,
+                email,
+                owner,
+                shared,
+            };
             let i: Identity = c.send_json(Method::POST, "/v1/identities", &body)?;
             print(json, &i, |i| format!("created {}", identity_line(i)))
         }
@@ -595,18 +665,37 @@ fn identity(c: &Client, json: bool, cmd: IdentityCmd) -> Result<bool> {
                 q.push(format!("status={}", status(s).as_str()));
             }
             let list: IdentityList = c.get(&format!("/v1/identities?{}", q.join("&")))?;
-            print(json, &list, |l| l.identities.iter().map(identity_line).collect::<Vec<_>>().join("\n"))
+            print(json, &list, |l| {
+                l.identities
+                    .iter()
+                    .map(identity_line)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
         }
         IdentityCmd::Show { handle, at } => {
             let path = match at {
-                Some(at) => format!("/v1/identities/{}?at={}", seg(&handle), seg(&ts(parse_time("--at", &at)?))),
+                Some(at) => format!(
+                    "/v1/identities/{}?at={}",
+                    seg(&handle),
+                    seg(&ts(parse_time("--at", &at)?))
+                ),
                 None => format!("/v1/identities/{}", seg(&handle)),
             };
             let i: Identity = c.get(&path)?;
-            print(json, &i, |i| format!("{}\n  id: {}\n  revision {} since {}", identity_line(i), i.id, i.revision, ts(i.updated_at)))
+            print(json, &i, |i| {
+                format!(
+                    "{}\n  id: {}\n  revision {} since {}",
+                    identity_line(i),
+                    i.id,
+                    i.revision,
+                    ts(i.updated_at)
+                )
+            })
         }
         IdentityCmd::History { handle } => {
-            let h: Vec<IdentityHistoryEntry> = c.get(&format!("/v1/identities/{}/history", seg(&handle)))?;
+            let h: Vec<IdentityHistoryEntry> =
+                c.get(&format!("/v1/identities/{}/history", seg(&handle)))?;
             print(json, &h, |h| {
                 h.iter()
                     .map(|e| {
@@ -615,7 +704,10 @@ fn identity(c: &Client, json: bool, cmd: IdentityCmd) -> Result<bool> {
                             ts(e.identity.updated_at),
                             e.identity.revision,
                             identity_line(&e.identity),
-                            e.reason.as_ref().map(|r| format!(" reason: {r}")).unwrap_or_default(),
+                            e.reason
+                                .as_ref()
+                                .map(|r| format!(" reason: {r}"))
+                                .unwrap_or_default(),
                             e.log_index
                         )
                     })
@@ -623,20 +715,49 @@ fn identity(c: &Client, json: bool, cmd: IdentityCmd) -> Result<bool> {
                     .join("\n")
             })
         }
-        IdentityCmd::Update { handle, name, email, owner, shared } => {
-            let body = UpdateIdentity { display_name: name, email, owner, shared };
-            let i: Identity = c.send_json(Method::PATCH, &format!("/v1/identities/{}", seg(&handle)), &body)?;
+        IdentityCmd::Update {
+            handle,
+            name,
+            email,
+            owner,
+            shared,
+        } => {
+            let body = UpdateIdentity {
+                display_name: name,
+                email,
+                owner,
+                shared,
+            };
+            let i: Identity = c.send_json(
+                Method::PATCH,
+                &format!("/v1/identities/{}", seg(&handle)),
+                &body,
+            )?;
             print(json, &i, |i| format!("updated {}", identity_line(i)))
         }
         IdentityCmd::Suspend { handle, reason } => transition(c, json, &handle, "suspend", reason),
-        IdentityCmd::Reactivate { handle, reason } => transition(c, json, &handle, "reactivate", reason),
-        IdentityCmd::Terminate { handle, reason } => transition(c, json, &handle, "terminate", reason),
+        IdentityCmd::Reactivate { handle, reason } => {
+            transition(c, json, &handle, "reactivate", reason)
+        }
+        IdentityCmd::Terminate { handle, reason } => {
+            transition(c, json, &handle, "terminate", reason)
+        }
     }
 }
 
-fn transition(c: &Client, json: bool, handle: &str, verb: &str, reason: Option<String>) -> Result<bool> {
-    let i: Identity = c.send_json(Method::POST, &format!("/v1/identities/{}/{verb}", seg(handle)), &StatusChange { reason })?;
-    print(json, &i, |i| identity_line(i))
+fn transition(
+    c: &Client,
+    json: bool,
+    handle: &str,
+    verb: &str,
+    reason: Option<String>,
+) -> Result<bool> {
+    let i: Identity = c.send_json(
+        Method::POST,
+        &format!("/v1/identities/{}/{verb}", seg(handle)),
+        &StatusChange { reason },
+    )?;
+    print(json, &i, identity_line)
 }
 
 fn credential_line(k: &Credential) -> String {
@@ -652,15 +773,32 @@ fn credential_line(k: &Credential) -> String {
 
 fn key(c: &Client, json: bool, cmd: KeyCmd) -> Result<bool> {
     match cmd {
-        KeyCmd::Enroll { identity, key, assurance, expires, label } => {
+        KeyCmd::Enroll {
+            identity,
+            key,
+            assurance,
+            expires,
+            label,
+        } => {
             let sk = read_key(&key)?;
             let public_key = public_key_to_base64(&sk.verifying_key());
-            let ch: KeyChallenge = c.send_json(Method::POST, &format!("/v1/identities/{}/key-challenges", seg(&identity)), &serde_json::json!({}))?;
-            let proof = sk.sign(&countersign_attest::pop_message(&identity, &ch.challenge, &public_key));
+            let ch: KeyChallenge = c.send_json(
+                Method::POST,
+                &format!("/v1/identities/{}/key-challenges", seg(&identity)),
+                &serde_json::json!({}),
+            )?;
+            let proof = sk.sign(&countersign_attest::pop_message(
+                &identity,
+                &ch.challenge,
+                &public_key,
+            ));
             let body = EnrollKey {
                 public_key,
                 challenge: ch.challenge,
-                proof: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, proof.to_bytes()),
+                proof: base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    proof.to_bytes(),
+                ),
                 assurance: match assurance {
                     AssuranceArg::Software => Assurance::Software,
                     AssuranceArg::Hardware => Assurance::Hardware,
@@ -668,16 +806,29 @@ fn key(c: &Client, json: bool, cmd: KeyCmd) -> Result<bool> {
                 label,
                 expires_at: expires.map(|e| parse_time("--expires", &e)).transpose()?,
             };
-            let k: Credential = c.send_json(Method::POST, &format!("/v1/identities/{}/keys", seg(&identity)), &body)?;
+            let k: Credential = c.send_json(
+                Method::POST,
+                &format!("/v1/identities/{}/keys", seg(&identity)),
+                &body,
+            )?;
             print(json, &k, |k| format!("enrolled {}", credential_line(k)))
         }
         KeyCmd::Revoke { key_id, reason } => {
-            let k: Credential = c.send_json(Method::POST, &format!("/v1/keys/{}/revoke", seg(&key_id)), &RevokeKey { reason })?;
+            let k: Credential = c.send_json(
+                Method::POST,
+                &format!("/v1/keys/{}/revoke", seg(&key_id)),
+                &RevokeKey { reason },
+            )?;
             print(json, &k, |k| format!("revoked {}", credential_line(k)))
         }
         KeyCmd::List { identity } => {
             let ks: Vec<Credential> = c.get(&format!("/v1/identities/{}/keys", seg(&identity)))?;
-            print(json, &ks, |ks| ks.iter().map(credential_line).collect::<Vec<_>>().join("\n"))
+            print(json, &ks, |ks| {
+                ks.iter()
+                    .map(credential_line)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
         }
     }
 }
@@ -689,22 +840,40 @@ fn version_line(v: &DocumentVersion) -> String {
         v.version,
         v.sha256,
         v.size.map(|s| format!("  {s} bytes")).unwrap_or_default(),
-        if v.content_stored { "" } else { "  (digest only)" }
+        if v.content_stored {
+            ""
+        } else {
+            "  (digest only)"
+        }
     )
 }
 
 fn doc(c: &Client, json: bool, cmd: DocCmd) -> Result<bool> {
     match cmd {
-        DocCmd::Add { name, file, sha256, media_type } => {
+        DocCmd::Add {
+            name,
+            file,
+            sha256,
+            media_type,
+        } => {
             let v: DocumentVersion = match (file, sha256) {
                 (Some(f), None) => {
-                    let bytes = std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
-                    c.put_bytes(&format!("/v1/documents/{}/content", seg(&name)), bytes, media_type.as_deref())?
+                    let bytes =
+                        std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
+                    c.put_bytes(
+                        &format!("/v1/documents/{}/content", seg(&name)),
+                        bytes,
+                        media_type.as_deref(),
+                    )?
                 }
                 (None, Some(d)) => c.send_json(
                     Method::POST,
                     &format!("/v1/documents/{}/versions", seg(&name)),
-                    &RegisterDigest { sha256: d, size: None, media_type },
+                    &RegisterDigest {
+                        sha256: d,
+                        size: None,
+                        media_type,
+                    },
                 )?,
                 _ => bail!("give a FILE or --sha256 DIGEST"),
             };
@@ -713,11 +882,21 @@ fn doc(c: &Client, json: bool, cmd: DocCmd) -> Result<bool> {
         DocCmd::Show { name, version, out } => {
             let d: Document = c.get(&format!("/v1/documents/{}", seg(&name)))?;
             if let (Some(v), Some(out)) = (version, out) {
-                let bytes = c.get_bytes(&format!("/v1/documents/{}/versions/{v}/content", seg(&name)))?;
-                std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
+                let bytes = c.get_bytes(&format!(
+                    "/v1/documents/{}/versions/{v}/content",
+                    seg(&name)
+                ))?;
+                std::fs::write(&out, bytes)
+                    .with_context(|| format!("writing {}", out.display()))?;
                 eprintln!("wrote {}", out.display());
             }
-            print(json, &d, |d| d.versions.iter().map(version_line).collect::<Vec<_>>().join("\n"))
+            print(json, &d, |d| {
+                d.versions
+                    .iter()
+                    .map(version_line)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
         }
         DocCmd::List => {
             let ds: Vec<Document> = c.get("/v1/documents")?;
@@ -736,7 +915,8 @@ fn parse_action(s: &str) -> Result<EntitlementAction> {
     let [system, subject, op, entitlement] = parts.as_slice() else {
         bail!("--action must be SYSTEM:SUBJECT:OPERATION:ENTITLEMENT, e.g. github:alice:grant:org/acme");
     };
-    let operation = Operation::parse(op).with_context(|| format!("operation {op:?} must be grant, revoke, disable or enable"))?;
+    let operation = Operation::parse(op)
+        .with_context(|| format!("operation {op:?} must be grant, revoke, disable or enable"))?;
     Ok(EntitlementAction {
         system: system.to_string(),
         subject: subject.to_string(),
@@ -748,17 +928,22 @@ fn parse_action(s: &str) -> Result<EntitlementAction> {
 fn request(c: &Client, json: bool, cmd: RequestCmd) -> Result<bool> {
     match cmd {
         RequestCmd::Create(a) => {
-            let documents = a
-                .docs
-                .iter()
-                .map(|d| match d.rsplit_once('@') {
-                    Some((name, v)) => Ok(DocumentRef {
-                        document: name.to_string(),
-                        version: Some(v.trim_start_matches('v').parse().with_context(|| format!("--doc {d:?}: version must be a number"))?),
-                    }),
-                    None => Ok(DocumentRef { document: d.clone(), version: None }),
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let documents =
+                a.docs
+                    .iter()
+                    .map(|d| match d.rsplit_once('@') {
+                        Some((name, v)) => Ok(DocumentRef {
+                            document: name.to_string(),
+                            version: Some(v.trim_start_matches('v').parse().with_context(
+                                || format!("--doc {d:?}: version must be a number"),
+                            )?),
+                        }),
+                        None => Ok(DocumentRef {
+                            document: d.clone(),
+                            version: None,
+                        }),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
             let body = CreateRequest {
                 event_kind: event_kind(a.event),
                 purpose: a.purpose,
@@ -773,7 +958,11 @@ fn request(c: &Client, json: bool, cmd: RequestCmd) -> Result<bool> {
                 requester: a.requester,
                 beneficiary: a.beneficiary,
                 approvers: a.approvers,
-                order: if a.sequential { ApprovalOrder::Sequential } else { ApprovalOrder::Parallel },
+                order: if a.sequential {
+                    ApprovalOrder::Sequential
+                } else {
+                    ApprovalOrder::Parallel
+                },
                 quorum: a.quorum,
                 expires_at: None,
                 expires_in_seconds: a.expires_in.as_deref().map(parse_duration).transpose()?,
@@ -791,7 +980,14 @@ fn request(c: &Client, json: bool, cmd: RequestCmd) -> Result<bool> {
             let r: Request = c.get(&format!("/v1/requests/{}", seg(&id)))?;
             print(json, &r, request_text)
         }
-        RequestCmd::List { state, event, approver, requester, beneficiary, limit } => {
+        RequestCmd::List {
+            state,
+            event,
+            approver,
+            requester,
+            beneficiary,
+            limit,
+        } => {
             let mut q = Vec::new();
             if let Some(s) = state {
                 let s = match s {
@@ -806,7 +1002,11 @@ fn request(c: &Client, json: bool, cmd: RequestCmd) -> Result<bool> {
             if let Some(e) = event {
                 q.push(format!("event_kind={}", event_kind(e).as_str()));
             }
-            for (k, v) in [("approver", approver), ("requester", requester), ("beneficiary", beneficiary)] {
+            for (k, v) in [
+                ("approver", approver),
+                ("requester", requester),
+                ("beneficiary", beneficiary),
+            ] {
                 if let Some(v) = v {
                     q.push(format!("{k}={}", seg(&v)));
                 }
@@ -818,13 +1018,26 @@ fn request(c: &Client, json: bool, cmd: RequestCmd) -> Result<bool> {
             print(json, &list, |l| {
                 l.requests
                     .iter()
-                    .map(|r| format!("{}  {:<9} {:<17} {:<8} {}", r.id, r.state.as_str(), r.event_kind.as_str(), r.impact.as_str(), r.purpose))
+                    .map(|r| {
+                        format!(
+                            "{}  {:<9} {:<17} {:<8} {}",
+                            r.id,
+                            r.state.as_str(),
+                            r.event_kind.as_str(),
+                            r.impact.as_str(),
+                            r.purpose
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             })
         }
         RequestCmd::Withdraw { id, reason } => {
-            let r: Request = c.send_json(Method::POST, &format!("/v1/requests/{}/withdraw", seg(&id)), &Withdraw { reason })?;
+            let r: Request = c.send_json(
+                Method::POST,
+                &format!("/v1/requests/{}/withdraw", seg(&id)),
+                &Withdraw { reason },
+            )?;
             print(json, &r, request_text)
         }
     }
@@ -844,7 +1057,14 @@ fn event_kind(e: EventArg) -> EventKind {
 }
 
 /// Build the statement a signer signs for a request.
-pub fn approval_statement(r: &Request, actor: &str, decision: Decision, reason: Option<String>, key_id: String, signed_at: OffsetDateTime) -> Statement {
+pub fn approval_statement(
+    r: &Request,
+    actor: &str,
+    decision: Decision,
+    reason: Option<String>,
+    key_id: String,
+    signed_at: OffsetDateTime,
+) -> Statement {
     Statement {
         statement_type: STATEMENT_TYPE.into(),
         subject: r
@@ -875,18 +1095,29 @@ fn sign(c: &Client, json: bool, a: SignArgs) -> Result<bool> {
         DecisionArg::Approve => Decision::Approve,
         DecisionArg::Reject => Decision::Reject,
     };
-    let statement = approval_statement(&r, &a.actor, decision, a.reason, countersign_attest::key_id(&sk.verifying_key()), now());
+    let statement = approval_statement(
+        &r,
+        &a.actor,
+        decision,
+        a.reason,
+        countersign_attest::key_id(&sk.verifying_key()),
+        now(),
+    );
     let envelope = countersign_attest::sign_statement(&statement, &sk)?;
     let receipt: SignatureReceipt = c.send_json(Method::POST, "/v1/signatures", &envelope)?;
     // Check the receipt before trusting it: it must prove the returned entry
     // is in a checkpoint signed by the log's key.
     let verifier = log_verifier(c)?;
-    let proof = TlogProof::parse(&receipt.receipt).context("the receipt is not a C2SP tlog-proof")?;
+    let proof =
+        TlogProof::parse(&receipt.receipt).context("the receipt is not a C2SP tlog-proof")?;
     let cp = proof
         .verify(receipt.entry.as_bytes(), &verifier)
         .context("the receipt does not verify against the log key")?;
-    let path = a.receipt.unwrap_or_else(|| PathBuf::from(format!("{}-{}.receipt", a.request, a.actor)));
-    std::fs::write(&path, &receipt.receipt).with_context(|| format!("writing {}", path.display()))?;
+    let path = a
+        .receipt
+        .unwrap_or_else(|| PathBuf::from(format!("{}-{}.receipt", a.request, a.actor)));
+    std::fs::write(&path, &receipt.receipt)
+        .with_context(|| format!("writing {}", path.display()))?;
     print(json, &receipt, |rc| {
         format!(
             "{} signed {} ({}): request is now {}\nlog index {} included in checkpoint of size {}; receipt saved to {}",
@@ -901,19 +1132,40 @@ fn sign(c: &Client, json: bool, a: SignArgs) -> Result<bool> {
     })
 }
 
-fn verify(json: bool, bundle: &Path, documents: &[PathBuf], log_key: Option<String>) -> Result<bool> {
+fn verify(
+    json: bool,
+    bundle: &Path,
+    documents: &[PathBuf],
+    log_key: Option<String>,
+) -> Result<bool> {
     let bytes = std::fs::read(bundle).with_context(|| format!("reading {}", bundle.display()))?;
     let mut docs = Vec::new();
     for d in documents {
-        docs.push((d.display().to_string(), std::fs::read(d).with_context(|| format!("reading {}", d.display()))?));
+        docs.push((
+            d.display().to_string(),
+            std::fs::read(d).with_context(|| format!("reading {}", d.display()))?,
+        ));
     }
-    let options = countersign_verify::Options { pinned_log_key: log_key, documents: docs };
+    let options = countersign_verify::Options {
+        pinned_log_key: log_key,
+        documents: docs,
+    };
     let report = countersign_verify::verify_bundle(&bytes, &options);
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"ok": report.ok(), "report": report}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"ok": report.ok(), "report": report})
+            )?
+        );
     } else {
         for c in &report.checks {
-            println!("{} {:<28} {}", if c.ok { "ok  " } else { "FAIL" }, c.name, c.detail);
+            println!(
+                "{} {:<28} {}",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            );
         }
         for w in &report.warnings {
             println!("warn {w}");
@@ -922,7 +1174,10 @@ fn verify(json: bool, bundle: &Path, documents: &[PathBuf], log_key: Option<Stri
         if report.ok() {
             println!("VERIFIED: {} checks passed", report.checks.len());
         } else {
-            println!("NOT VERIFIED: {failed} of {} checks failed", report.checks.len());
+            println!(
+                "NOT VERIFIED: {failed} of {} checks failed",
+                report.checks.len()
+            );
         }
     }
     Ok(report.ok())
@@ -934,18 +1189,29 @@ fn log(dir: &DataDir, c: &Client, json: bool, cmd: LogCmd) -> Result<bool> {
         LogCmd::Checkpoint => {
             let verifier = log_verifier(c)?;
             let note = c.get_text("/v1/log/checkpoint")?;
-            let cp = Checkpoint::open(&note, &verifier).context("the checkpoint does not verify with the log key")?;
+            let cp = Checkpoint::open(&note, &verifier)
+                .context("the checkpoint does not verify with the log key")?;
             let v = serde_json::json!({"origin": cp.origin, "size": cp.size, "root": hex::encode(cp.root), "note": note, "log_key": verifier.to_vkey()});
-            print(json, &v, |_| format!("{note}\n(verified with {})", verifier.to_vkey()))
+            print(json, &v, |_| {
+                format!("{note}\n(verified with {})", verifier.to_vkey())
+            })
         }
         LogCmd::Prove { index } => {
             let verifier = log_verifier(c)?;
             let receipt = c.get_text(&format!("/v1/log/entries/{index}/receipt"))?;
             let entry: EntryView = c.get(&format!("/v1/log/entries/{index}"))?;
-            let proof = TlogProof::parse(&receipt).context("the receipt is not a C2SP tlog-proof")?;
-            let cp = proof.verify(entry.entry.as_bytes(), &verifier).context("the receipt does not verify")?;
+            let proof =
+                TlogProof::parse(&receipt).context("the receipt is not a C2SP tlog-proof")?;
+            let cp = proof
+                .verify(entry.entry.as_bytes(), &verifier)
+                .context("the receipt does not verify")?;
             let v = serde_json::json!({"index": index, "tree_size": cp.size, "receipt": receipt, "entry": entry.entry});
-            print(json, &v, |_| format!("{receipt}\n(entry {index} verified in checkpoint of size {})", cp.size))
+            print(json, &v, |_| {
+                format!(
+                    "{receipt}\n(entry {index} verified in checkpoint of size {})",
+                    cp.size
+                )
+            })
         }
         LogCmd::Consistency { old, new } => {
             let verifier = log_verifier(c)?;
@@ -954,8 +1220,14 @@ fn log(dir: &DataDir, c: &Client, json: bool, cmd: LogCmd) -> Result<bool> {
                 None => format!("/v1/log/proof/consistency?old={old}"),
             };
             let p: ConsistencyProof = c.get(&path)?;
-            let old_cp = Checkpoint::open(&c.get_text(&format!("/v1/log/checkpoints/{old}"))?, &verifier)?;
-            let new_cp = Checkpoint::open(&c.get_text(&format!("/v1/log/checkpoints/{}", p.new_size))?, &verifier)?;
+            let old_cp = Checkpoint::open(
+                &c.get_text(&format!("/v1/log/checkpoints/{old}"))?,
+                &verifier,
+            )?;
+            let new_cp = Checkpoint::open(
+                &c.get_text(&format!("/v1/log/checkpoints/{}", p.new_size))?,
+                &verifier,
+            )?;
             let hashes = p
                 .hashes
                 .iter()
@@ -966,9 +1238,24 @@ fn log(dir: &DataDir, c: &Client, json: bool, cmd: LogCmd) -> Result<bool> {
                         .context("proof hash is not 32 bytes of base64")
                 })
                 .collect::<Result<Vec<_>>>()?;
-            countersign_tlog::verify_consistency(old_cp.size, new_cp.size, &old_cp.root, &new_cp.root, &hashes)
-                .context("the consistency proof does not verify: the log has forked or been rewritten")?;
-            print(json, &p, |p| format!("consistent: checkpoint {} is a prefix of checkpoint {} ({} proof hashes)", p.old_size, p.new_size, p.hashes.len()))
+            countersign_tlog::verify_consistency(
+                old_cp.size,
+                new_cp.size,
+                &old_cp.root,
+                &new_cp.root,
+                &hashes,
+            )
+            .context(
+                "the consistency proof does not verify: the log has forked or been rewritten",
+            )?;
+            print(json, &p, |p| {
+                format!(
+                    "consistent: checkpoint {} is a prefix of checkpoint {} ({} proof hashes)",
+                    p.old_size,
+                    p.new_size,
+                    p.hashes.len()
+                )
+            })
         }
     }
 }

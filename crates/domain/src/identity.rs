@@ -4,9 +4,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use countersign_attest::keys::{key_id, pop_message, public_key_from_base64};
 use countersign_proto::api::{CreateIdentity, EnrollKey, UpdateIdentity};
-use countersign_proto::model::{
-    Credential, Identity, IdentityKind, IdentityStatus, KeyAlgorithm,
-};
+use countersign_proto::model::{Credential, Identity, IdentityKind, IdentityStatus, KeyAlgorithm};
 use ed25519_dalek::{Signature, Verifier as _};
 use time::OffsetDateTime;
 
@@ -26,7 +24,10 @@ fn check_owner(kind: IdentityKind, owner: Option<&Identity>, named: Option<&str>
     let Some(name) = named else {
         return Err(Refusal::new(
             ErrorCode::OwnerRequired,
-            format!("a {} identity needs an owner: an active human's handle", kind.as_str()),
+            format!(
+                "a {} identity needs an owner: an active human's handle",
+                kind.as_str()
+            ),
         ));
     };
     match owner {
@@ -73,10 +74,16 @@ pub fn create_identity(
     if existing.is_some() {
         return Err(Refusal::new(
             ErrorCode::HandleTaken,
-            format!("handle {:?} is taken (handles are never reused)", input.handle),
+            format!(
+                "handle {:?} is taken (handles are never reused)",
+                input.handle
+            ),
         ));
     }
-    let display_name = input.display_name.clone().unwrap_or_else(|| input.handle.clone());
+    let display_name = input
+        .display_name
+        .clone()
+        .unwrap_or_else(|| input.handle.clone());
     check_text("display_name", &display_name, 1, 200)?;
     check_email(&input.email)?;
     check_owner(input.kind, owner, input.owner.as_deref())?;
@@ -145,7 +152,11 @@ pub fn update_identity(
 }
 
 /// Move an identity to `to`. Active ⇄ suspended; either → terminated, which is final.
-pub fn change_status(current: &Identity, to: IdentityStatus, now: OffsetDateTime) -> Result<Identity> {
+pub fn change_status(
+    current: &Identity,
+    to: IdentityStatus,
+    now: OffsetDateTime,
+) -> Result<Identity> {
     use IdentityStatus::*;
     let allowed = matches!(
         (current.status, to),
@@ -195,7 +206,11 @@ pub fn enroll_key(
     if identity.status != IdentityStatus::Active {
         return Err(Refusal::new(
             ErrorCode::ActorNotActive,
-            format!("{} is {}; only active identities enrol keys", identity.handle, identity.status.as_str()),
+            format!(
+                "{} is {}; only active identities enrol keys",
+                identity.handle,
+                identity.status.as_str()
+            ),
         ));
     }
     let key = public_key_from_base64(&input.public_key)
@@ -204,7 +219,10 @@ pub fn enroll_key(
     if let Some(c) = already_enrolled {
         return Err(Refusal::new(
             ErrorCode::KeyAlreadyEnrolled,
-            format!("key {kid} is already enrolled for {}; a key belongs to exactly one identity", c.identity),
+            format!(
+                "key {kid} is already enrolled for {}; a key belongs to exactly one identity",
+                c.identity
+            ),
         ));
     }
     match challenge {
@@ -216,7 +234,10 @@ pub fn enroll_key(
             ))
         }
         Some(_) => {
-            return Err(Refusal::new(ErrorCode::ChallengeInvalid, "the challenge has expired"))
+            return Err(Refusal::new(
+                ErrorCode::ChallengeInvalid,
+                "the challenge has expired",
+            ))
         }
         None => {
             return Err(Refusal::new(
@@ -229,7 +250,12 @@ pub fn enroll_key(
         .decode(input.proof.as_bytes())
         .ok()
         .and_then(|raw| Signature::from_slice(&raw).ok())
-        .ok_or_else(|| Refusal::new(ErrorCode::InvalidField, "proof must be a base64 Ed25519 signature"))?;
+        .ok_or_else(|| {
+            Refusal::new(
+                ErrorCode::InvalidField,
+                "proof must be a base64 Ed25519 signature",
+            )
+        })?;
     let message = pop_message(&identity.handle, &input.challenge, &input.public_key);
     key.verify(&message, &proof).map_err(|_| {
         Refusal::new(
@@ -259,7 +285,11 @@ pub fn enroll_key(
 }
 
 /// Revoke a credential.
-pub fn revoke_key(current: &Credential, reason: Option<String>, now: OffsetDateTime) -> Result<Credential> {
+pub fn revoke_key(
+    current: &Credential,
+    reason: Option<String>,
+    now: OffsetDateTime,
+) -> Result<Credential> {
     if current.revoked_at.is_some() {
         return Err(Refusal::new(
             ErrorCode::KeyAlreadyRevoked,

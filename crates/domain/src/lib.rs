@@ -79,7 +79,10 @@ pub fn check_text(field: &str, value: &str, min: usize, max: usize) -> Result<()
             format!("{field} must be {min} to {max} characters"),
         ));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return Err(Refusal::new(
             ErrorCode::InvalidField,
             format!("{field} contains control characters"),

@@ -44,7 +44,10 @@ pub fn create_request(
         ));
     }
     if input.documents.len() > 64 {
-        return Err(Refusal::new(ErrorCode::InvalidField, "at most 64 documents"));
+        return Err(Refusal::new(
+            ErrorCode::InvalidField,
+            "at most 64 documents",
+        ));
     }
     let mut documents = Vec::with_capacity(input.documents.len());
     let mut seen = HashSet::new();
@@ -61,7 +64,10 @@ pub fn create_request(
         if !seen.insert((v.document.clone(), v.version)) {
             return Err(Refusal::new(
                 ErrorCode::InvalidField,
-                format!("document {:?} version {} is named twice", v.document, v.version),
+                format!(
+                    "document {:?} version {} is named twice",
+                    v.document, v.version
+                ),
             ));
         }
         documents.push(RequestDocument {
@@ -78,10 +84,16 @@ pub fn create_request(
         known(facts, "action.subject", &action.subject)?;
     }
     if input.approvers.is_empty() {
-        return Err(Refusal::new(ErrorCode::InvalidField, "approvers must not be empty"));
+        return Err(Refusal::new(
+            ErrorCode::InvalidField,
+            "approvers must not be empty",
+        ));
     }
     if input.approvers.len() > 32 {
-        return Err(Refusal::new(ErrorCode::InvalidField, "at most 32 approvers"));
+        return Err(Refusal::new(
+            ErrorCode::InvalidField,
+            "at most 32 approvers",
+        ));
     }
     let mut unique = HashSet::new();
     for a in &input.approvers {
@@ -167,7 +179,11 @@ fn count(signatures: &[SignatureRecord], d: Decision) -> u32 {
 }
 
 /// Record a signature on a request and move it to the resulting state.
-pub fn add_signature(request: &Request, signature: SignatureRecord, now: OffsetDateTime) -> Request {
+pub fn add_signature(
+    request: &Request,
+    signature: SignatureRecord,
+    now: OffsetDateTime,
+) -> Request {
     let mut next = request.clone();
     next.signatures.push(signature);
     next.state = state_from_signatures(&next);
@@ -213,7 +229,11 @@ pub fn order_respected(request: &Request, actor: &str) -> bool {
     if request.order == ApprovalOrder::Parallel {
         return true;
     }
-    let signed: HashSet<&str> = request.signatures.iter().map(|s| s.actor.as_str()).collect();
+    let signed: HashSet<&str> = request
+        .signatures
+        .iter()
+        .map(|s| s.actor.as_str())
+        .collect();
     request
         .approvers
         .iter()

@@ -115,7 +115,8 @@ pub fn check(
     })?;
     let key = public_key_from_base64(&credential.public_key)
         .map_err(|e| refuse(ErrorCode::Internal, format!("stored key unreadable: {e}")))?;
-    verify_envelope(envelope, &key).map_err(|e| refuse(ErrorCode::SignatureInvalid, e.to_string()))?;
+    verify_envelope(envelope, &key)
+        .map_err(|e| refuse(ErrorCode::SignatureInvalid, e.to_string()))?;
     if credential.identity != p.actor {
         return Err(refuse(
             ErrorCode::ActorMismatch,
@@ -130,7 +131,10 @@ pub fn check(
         claimed: claimed.clone(),
     })?;
     let actor = facts.actor.ok_or_else(|| {
-        refuse(ErrorCode::IdentityNotFound, format!("actor {:?} is not a known identity", p.actor))
+        refuse(
+            ErrorCode::IdentityNotFound,
+            format!("actor {:?} is not a known identity", p.actor),
+        )
     })?;
     if actor.status != IdentityStatus::Active {
         return Err(refuse(
@@ -151,7 +155,10 @@ pub fn check(
         ));
     }
     let request = facts.request.ok_or_else(|| {
-        refuse(ErrorCode::RequestNotFound, format!("request {:?} does not exist", p.request))
+        refuse(
+            ErrorCode::RequestNotFound,
+            format!("request {:?} does not exist", p.request),
+        )
     })?;
     if request.state != RequestState::Pending {
         return Err(refuse(
@@ -165,7 +172,11 @@ pub fn check(
             format!("request {} expired at {}", request.id, request.expires_at),
         ));
     }
-    let wanted: BTreeSet<&str> = request.documents.iter().map(|d| d.sha256.as_str()).collect();
+    let wanted: BTreeSet<&str> = request
+        .documents
+        .iter()
+        .map(|d| d.sha256.as_str())
+        .collect();
     let signed: BTreeSet<&str> = statement
         .subject
         .iter()
@@ -187,10 +198,13 @@ pub fn check(
             "the echoed entitlement action differs from the request's action".into(),
         ));
     }
-    if !request.approvers.iter().any(|a| *a == actor.handle) {
+    if !request.approvers.contains(&actor.handle) {
         return Err(refuse(
             ErrorCode::NotAnApprover,
-            format!("{} is not an approver of request {}", actor.handle, request.id),
+            format!(
+                "{} is not an approver of request {}",
+                actor.handle, request.id
+            ),
         ));
     }
     if request.signatures.iter().any(|s| s.actor == actor.handle) {

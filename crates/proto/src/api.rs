@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::model::{
-    ApprovalOrder, Assurance, EntitlementAction, EventKind, Identity, IdentityKind,
-    IdentityStatus, Impact, Request, RequestState,
+    ApprovalOrder, Assurance, EntitlementAction, EventKind, Identity, IdentityKind, IdentityStatus,
+    Impact, Request, RequestState,
 };
 use crate::Timestamp;
 

@@ -48,14 +48,20 @@ impl Authenticator for AdminToken {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(|| {
-                ApiError::new(ErrorCode::Unauthenticated, "Authorization must be `Bearer <token>`")
+                ApiError::new(
+                    ErrorCode::Unauthenticated,
+                    "Authorization must be `Bearer <token>`",
+                )
             })?;
         // Comparing digests rather than tokens: timing reveals nothing useful
         // about the token, since the digest's prefix is not controllable.
         if token_hash(token) == self.sha256 {
             Ok(Caller::Admin)
         } else {
-            Err(ApiError::new(ErrorCode::Unauthenticated, "the bearer token is not valid"))
+            Err(ApiError::new(
+                ErrorCode::Unauthenticated,
+                "the bearer token is not valid",
+            ))
         }
     }
 }
@@ -66,7 +72,10 @@ pub struct Admin;
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         match state.auth.authenticate(&parts.headers)? {
             Caller::Admin => Ok(Admin),
             Caller::Anonymous => Err(ApiError::new(

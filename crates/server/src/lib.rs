@@ -75,7 +75,9 @@ impl AppState {
     pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&Ledger, OffsetDateTime) -> Result<T, countersign_store::LedgerError> + Send + 'static,
+        F: FnOnce(&Ledger, OffsetDateTime) -> Result<T, countersign_store::LedgerError>
+            + Send
+            + 'static,
     {
         let ledger = self.ledger.clone();
         let now = self.clock.now();
@@ -104,7 +106,9 @@ pub async fn serve(
             loop {
                 tick.tick().await;
                 match state.run(|l, now| l.expire_due(now)).await {
-                    Ok(ids) if !ids.is_empty() => tracing::info!(count = ids.len(), "expired pending requests"),
+                    Ok(ids) if !ids.is_empty() => {
+                        tracing::info!(count = ids.len(), "expired pending requests")
+                    }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e.problem.detail, "expiry sweep failed"),
                 }
@@ -112,7 +116,9 @@ pub async fn serve(
         })
     };
     let app = router(state);
-    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
     sweeper.abort();
     result
 }

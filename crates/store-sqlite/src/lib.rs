@@ -22,9 +22,7 @@ use countersign_proto::api::{IdentityFilter, RequestFilter};
 use countersign_proto::model::{
     Credential, Document, DocumentVersion, Identity, IdentityHistoryEntry, Request, RequestState,
 };
-use countersign_store::{
-    EntryTerms, ReadTx, Result, Store, StoreError, StoredReceipt, WriteTx,
-};
+use countersign_store::{EntryTerms, ReadTx, Result, Store, StoreError, StoredReceipt, WriteTx};
 use countersign_tlog::Hash;
 use rusqlite::{params, Connection, OptionalExtension as _};
 use serde::de::DeserializeOwned;
@@ -147,7 +145,8 @@ impl SqliteStore {
     }
 
     fn setup(mut conn: Connection) -> Result<Self> {
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(backend)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
         )
@@ -165,7 +164,8 @@ impl SqliteStore {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
             let tx = conn.transaction().map_err(backend)?;
             tx.execute_batch(sql).map_err(backend)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(backend)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(backend)?;
             tx.commit().map_err(backend)?;
         }
         Ok(SqliteStore {
@@ -248,7 +248,11 @@ impl ReadTx for SqliteTx<'_> {
     }
 
     fn identity(&self, handle: &str) -> Result<Option<Identity>> {
-        self.one("identity", "SELECT body FROM identities WHERE handle = ?1", handle)
+        self.one(
+            "identity",
+            "SELECT body FROM identities WHERE handle = ?1",
+            handle,
+        )
     }
 
     fn identities(&self, filter: &IdentityFilter) -> Result<Vec<Identity>> {
@@ -270,7 +274,11 @@ impl ReadTx for SqliteTx<'_> {
             .map_err(backend)?;
         let rows = stmt
             .query_map([handle], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, i64>(2)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
             })
             .map_err(backend)?;
         let mut out = Vec::new();
@@ -286,7 +294,11 @@ impl ReadTx for SqliteTx<'_> {
     }
 
     fn credential(&self, key_id: &str) -> Result<Option<Credential>> {
-        self.one("credential", "SELECT body FROM credentials WHERE key_id = ?1", key_id)
+        self.one(
+            "credential",
+            "SELECT body FROM credentials WHERE key_id = ?1",
+            key_id,
+        )
     }
 
     fn credentials_of(&self, handle: &str) -> Result<Vec<Credential>> {
@@ -351,7 +363,11 @@ impl ReadTx for SqliteTx<'_> {
 
     fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
         self.conn
-            .query_row("SELECT content FROM blobs WHERE sha256 = ?1", [sha256], |r| r.get(0))
+            .query_row(
+                "SELECT content FROM blobs WHERE sha256 = ?1",
+                [sha256],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(backend)
     }
@@ -408,14 +424,22 @@ impl ReadTx for SqliteTx<'_> {
     fn tree_size(&self) -> Result<u64> {
         let n: i64 = self
             .conn
-            .query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_entries", [], |r| r.get(0))
+            .query_row(
+                "SELECT COALESCE(MAX(idx) + 1, 0) FROM log_entries",
+                [],
+                |r| r.get(0),
+            )
             .map_err(backend)?;
         to_u64(n)
     }
 
     fn entry(&self, index: u64) -> Result<Option<Vec<u8>>> {
         self.conn
-            .query_row("SELECT data FROM log_entries WHERE idx = ?1", [to_i64(index)?], |r| r.get(0))
+            .query_row(
+                "SELECT data FROM log_entries WHERE idx = ?1",
+                [to_i64(index)?],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(backend)
     }
@@ -423,12 +447,15 @@ impl ReadTx for SqliteTx<'_> {
     fn entries(&self, start: u64, limit: u64) -> Result<Vec<(u64, Vec<u8>)>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT idx, data FROM log_entries WHERE idx >= ?1 ORDER BY idx LIMIT ?2")
+            .prepare_cached(
+                "SELECT idx, data FROM log_entries WHERE idx >= ?1 ORDER BY idx LIMIT ?2",
+            )
             .map_err(backend)?;
         let rows = stmt
-            .query_map(params![to_i64(start)?, to_i64(limit.min(i64::MAX as u64))?], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-            })
+            .query_map(
+                params![to_i64(start)?, to_i64(limit.min(i64::MAX as u64))?],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+            )
             .map_err(backend)?;
         let mut out = Vec::new();
         for row in rows {
@@ -438,7 +465,12 @@ impl ReadTx for SqliteTx<'_> {
         Ok(out)
     }
 
-    fn entry_indexes_about(&self, request: &str, identities: &[String], key_ids: &[String]) -> Result<Vec<u64>> {
+    fn entry_indexes_about(
+        &self,
+        request: &str,
+        identities: &[String],
+        key_ids: &[String],
+    ) -> Result<Vec<u64>> {
         let ids = to_json(&identities)?;
         let keys = to_json(&key_ids)?;
         let mut stmt = self
@@ -464,11 +496,17 @@ impl ReadTx for SqliteTx<'_> {
         let raw: Option<Vec<u8>> = self
             .conn
             .prepare_cached("SELECT hash FROM tree_hashes WHERE level = ?1 AND idx = ?2")
-            .and_then(|mut s| s.query_row(params![level, to_i64(index).unwrap_or(i64::MAX)], |r| r.get(0)).optional())
+            .and_then(|mut s| {
+                s.query_row(params![level, to_i64(index).unwrap_or(i64::MAX)], |r| {
+                    r.get(0)
+                })
+                .optional()
+            })
             .map_err(backend)?;
         raw.map(|r| {
-            Hash::try_from(r.as_slice())
-                .map_err(|_| StoreError::Corrupt(format!("tree hash ({level}, {index}) is not 32 bytes")))
+            Hash::try_from(r.as_slice()).map_err(|_| {
+                StoreError::Corrupt(format!("tree hash ({level}, {index}) is not 32 bytes"))
+            })
         })
         .transpose()
     }
@@ -476,9 +514,11 @@ impl ReadTx for SqliteTx<'_> {
     fn latest_checkpoint(&self) -> Result<Option<(u64, String)>> {
         let row: Option<(i64, String)> = self
             .conn
-            .query_row("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .map_err(backend)?;
         row.map(|(s, n)| Ok((to_u64(s)?, n))).transpose()
@@ -486,7 +526,11 @@ impl ReadTx for SqliteTx<'_> {
 
     fn checkpoint(&self, size: u64) -> Result<Option<String>> {
         self.conn
-            .query_row("SELECT note FROM checkpoints WHERE size = ?1", [to_i64(size)?], |r| r.get(0))
+            .query_row(
+                "SELECT note FROM checkpoints WHERE size = ?1",
+                [to_i64(size)?],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(backend)
     }
@@ -519,7 +563,12 @@ impl WriteTx for SqliteTx<'_> {
             .map_err(backend)
     }
 
-    fn put_identity(&mut self, identity: &Identity, reason: Option<&str>, log_index: u64) -> Result<()> {
+    fn put_identity(
+        &mut self,
+        identity: &Identity,
+        reason: Option<&str>,
+        log_index: u64,
+    ) -> Result<()> {
         let body = to_json(identity)?;
         self.conn
             .execute(
@@ -551,7 +600,10 @@ impl WriteTx for SqliteTx<'_> {
     fn put_challenge(&mut self, c: &Challenge) -> Result<()> {
         // Expired challenges are useless; clear them as new ones arrive.
         self.conn
-            .execute("DELETE FROM challenges WHERE expires_at < ?1", [c.expires_at.unix_timestamp() - 86_400])
+            .execute(
+                "DELETE FROM challenges WHERE expires_at < ?1",
+                [c.expires_at.unix_timestamp() - 86_400],
+            )
             .map_err(backend)?;
         self.conn
             .execute(
@@ -628,7 +680,13 @@ impl WriteTx for SqliteTx<'_> {
             .map_err(backend)
     }
 
-    fn append_entry(&mut self, index: u64, entry: &[u8], terms: &EntryTerms, hashes: &[(u8, u64, Hash)]) -> Result<()> {
+    fn append_entry(
+        &mut self,
+        index: u64,
+        entry: &[u8],
+        terms: &EntryTerms,
+        hashes: &[(u8, u64, Hash)],
+    ) -> Result<()> {
         let size = self.tree_size()?;
         if index != size {
             return Err(StoreError::Corrupt(format!(
@@ -646,7 +704,8 @@ impl WriteTx for SqliteTx<'_> {
             .prepare_cached("INSERT INTO tree_hashes (level, idx, hash) VALUES (?1, ?2, ?3)")
             .map_err(backend)?;
         for (level, idx, hash) in hashes {
-            stmt.execute(params![level, to_i64(*idx)?, hash.as_slice()]).map_err(backend)?;
+            stmt.execute(params![level, to_i64(*idx)?, hash.as_slice()])
+                .map_err(backend)?;
         }
         Ok(())
     }

@@ -47,7 +47,11 @@ fn problem(report: &mut AuditReport, index: Option<u64>, detail: String) {
 
 /// Audit the log in `store` against checkpoints signed by `verifier`.
 /// `progress` is called with (entries read so far, total).
-pub fn audit(store: &dyn Store, verifier: &NoteVerifier, progress: &mut dyn FnMut(u64, u64)) -> Result<AuditReport> {
+pub fn audit(
+    store: &dyn Store,
+    verifier: &NoteVerifier,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<AuditReport> {
     let tx = store.read()?;
     let stored_size = tx.tree_size()?;
     let mut report = AuditReport::default();
@@ -66,22 +70,39 @@ pub fn audit(store: &dyn Store, verifier: &NoteVerifier, progress: &mut dyn FnMu
                 continue;
             }
             if *index != tree.size() {
-                problem(&mut report, Some(tree.size()), format!(
-                    "entry {} is missing (the next stored entry is {index})", tree.size()
-                ));
+                problem(
+                    &mut report,
+                    Some(tree.size()),
+                    format!(
+                        "entry {} is missing (the next stored entry is {index})",
+                        tree.size()
+                    ),
+                );
                 broken = true;
                 continue;
             }
             if let Err(e) = LogEntry::from_bytes(bytes) {
-                problem(&mut report, Some(*index), format!("entry {index} is not a valid log entry: {e}"));
+                problem(
+                    &mut report,
+                    Some(*index),
+                    format!("entry {index} is not a valid log entry: {e}"),
+                );
             }
             let leaf = countersign_tlog::leaf_hash(bytes);
             match tx.subtree_hash(0, *index)? {
                 Some(h) if h == leaf => {}
-                Some(_) => problem(&mut report, Some(*index), format!(
-                    "entry {index} does not match the leaf hash stored when it was appended"
-                )),
-                None => problem(&mut report, Some(*index), format!("no leaf hash is stored for entry {index}")),
+                Some(_) => problem(
+                    &mut report,
+                    Some(*index),
+                    format!(
+                        "entry {index} does not match the leaf hash stored when it was appended"
+                    ),
+                ),
+                None => problem(
+                    &mut report,
+                    Some(*index),
+                    format!("no leaf hash is stored for entry {index}"),
+                ),
             }
             tree.push(leaf);
         }
@@ -96,12 +117,23 @@ pub fn audit(store: &dyn Store, verifier: &NoteVerifier, progress: &mut dyn FnMu
         let cp = match Checkpoint::open(note, verifier) {
             Ok(cp) => cp,
             Err(e) => {
-                problem(&mut report, None, format!("checkpoint for size {size} does not verify: {e}"));
+                problem(
+                    &mut report,
+                    None,
+                    format!("checkpoint for size {size} does not verify: {e}"),
+                );
                 continue;
             }
         };
         if cp.size != *size {
-            problem(&mut report, None, format!("checkpoint stored for size {size} is signed for size {}", cp.size));
+            problem(
+                &mut report,
+                None,
+                format!(
+                    "checkpoint stored for size {size} is signed for size {}",
+                    cp.size
+                ),
+            );
             continue;
         }
         if cp.size > tree.size() {
@@ -125,14 +157,22 @@ pub fn audit(store: &dyn Store, verifier: &NoteVerifier, progress: &mut dyn FnMu
     }
     report.signed_size = checkpoints.iter().map(|(s, _)| *s).max().unwrap_or(0);
     if checkpoints.is_empty() && stored_size > 0 {
-        problem(&mut report, Some(0), "the log has entries but no checkpoint".into());
+        problem(
+            &mut report,
+            Some(0),
+            "the log has entries but no checkpoint".into(),
+        );
     }
     let signed = report.signed_size;
     if tree.size() > signed && !broken {
-        problem(&mut report, Some(signed), format!(
-            "entries {signed}..{} are not covered by any signed checkpoint (inserted rows?)",
-            tree.size() - 1
-        ));
+        problem(
+            &mut report,
+            Some(signed),
+            format!(
+                "entries {signed}..{} are not covered by any signed checkpoint (inserted rows?)",
+                tree.size() - 1
+            ),
+        );
     }
     Ok(report)
 }

@@ -9,20 +9,29 @@ use std::collections::BTreeSet;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use countersign_domain::Refusal;
 use countersign_proto::evidence::{EvidenceBundle, EvidenceEntry, EVIDENCE_FORMAT};
 use countersign_proto::ErrorCode;
-use countersign_domain::Refusal;
 use time::OffsetDateTime;
 
 use crate::{Hashes, Ledger, LedgerError};
 
 /// Build the evidence bundle for `request_id` against the latest checkpoint.
-pub fn export(ledger: &Ledger, request_id: &str, now: OffsetDateTime) -> Result<EvidenceBundle, LedgerError> {
+pub fn export(
+    ledger: &Ledger,
+    request_id: &str,
+    now: OffsetDateTime,
+) -> Result<EvidenceBundle, LedgerError> {
     let tx = ledger.store().read()?;
-    let mut request = tx.request(request_id)?.ok_or_else(|| LedgerError::Refused {
-        refusal: Refusal::new(ErrorCode::RequestNotFound, format!("request {request_id:?} does not exist")),
-        log_index: None,
-    })?;
+    let mut request = tx
+        .request(request_id)?
+        .ok_or_else(|| LedgerError::Refused {
+            refusal: Refusal::new(
+                ErrorCode::RequestNotFound,
+                format!("request {request_id:?} does not exist"),
+            ),
+            log_index: None,
+        })?;
     request.state = countersign_domain::request::effective_state(&request, now);
     let (size, checkpoint) = tx
         .latest_checkpoint()?
@@ -35,7 +44,11 @@ pub fn export(ledger: &Ledger, request_id: &str, now: OffsetDateTime) -> Result<
     if let Some(a) = &request.action {
         identities.insert(a.subject.clone());
     }
-    let key_ids: BTreeSet<String> = request.signatures.iter().map(|s| s.key_id.clone()).collect();
+    let key_ids: BTreeSet<String> = request
+        .signatures
+        .iter()
+        .map(|s| s.key_id.clone())
+        .collect();
     let identities: Vec<String> = identities.into_iter().collect();
     let key_ids: Vec<String> = key_ids.into_iter().collect();
 
@@ -58,7 +71,9 @@ pub fn export(ledger: &Ledger, request_id: &str, now: OffsetDateTime) -> Result<
 
     let mut entries = Vec::new();
     for index in indexes.into_iter().filter(|i| *i < size) {
-        let Some(bytes) = tx.entry(index)? else { continue };
+        let Some(bytes) = tx.entry(index)? else {
+            continue;
+        };
         let proof = countersign_tlog::inclusion_proof(index, size, &Hashes(&*tx))?;
         entries.push(EvidenceEntry {
             index,

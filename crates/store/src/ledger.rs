@@ -108,7 +108,9 @@ fn terms_of(event: &Event) -> EntryTerms {
         Event::LogCreated { .. } => {}
         Event::IdentityCreated { identity }
         | Event::IdentityUpdated { identity, .. }
-        | Event::IdentityStatusChanged { identity, .. } => t.identity = Some(identity.handle.clone()),
+        | Event::IdentityStatusChanged { identity, .. } => {
+            t.identity = Some(identity.handle.clone())
+        }
         Event::CredentialEnrolled { credential } => {
             t.identity = Some(credential.identity.clone());
             t.key_id = Some(credential.key_id.clone());
@@ -299,24 +301,46 @@ impl Ledger {
 
     fn load_identity(tx: &dyn ReadTx, handle: &str) -> Result<Identity> {
         tx.identity(handle)?.ok_or_else(|| {
-            refused(ErrorCode::IdentityNotFound, format!("no identity with handle {handle:?}"))
+            refused(
+                ErrorCode::IdentityNotFound,
+                format!("no identity with handle {handle:?}"),
+            )
         })
     }
 
-    pub fn create_identity(&self, input: &CreateIdentity, now: OffsetDateTime) -> Result<Receipted<Identity>> {
+    pub fn create_identity(
+        &self,
+        input: &CreateIdentity,
+        now: OffsetDateTime,
+    ) -> Result<Receipted<Identity>> {
         let mut tx = self.store.write()?;
         let existing = tx.identity(&input.handle)?;
         let owner = match &input.owner {
             Some(o) => tx.identity(o)?,
             None => None,
         };
-        let identity = identity::create_identity(input, new_id("idn"), existing.as_ref(), owner.as_ref(), now)?;
+        let identity = identity::create_identity(
+            input,
+            new_id("idn"),
+            existing.as_ref(),
+            owner.as_ref(),
+            now,
+        )?;
         let index = tx.tree_size()?;
         tx.put_identity(&identity, None, index)?;
-        self.append(&mut *tx, Event::IdentityCreated { identity: identity.clone() }, now)?;
+        self.append(
+            &mut *tx,
+            Event::IdentityCreated {
+                identity: identity.clone(),
+            },
+            now,
+        )?;
         self.seal(&mut *tx)?;
         tx.commit()?;
-        Ok(Receipted { value: identity, log_index: index })
+        Ok(Receipted {
+            value: identity,
+            log_index: index,
+        })
     }
 
     pub fn update_identity(
@@ -333,15 +357,32 @@ impl Ledger {
         };
         let (next, changed) = identity::update_identity(&current, patch, owner.as_ref(), now)?;
         if changed.is_empty() {
-            let index = tx.identity_history(handle)?.last().map(|h| h.log_index).unwrap_or(0);
-            return Ok(Receipted { value: current, log_index: index });
+            let index = tx
+                .identity_history(handle)?
+                .last()
+                .map(|h| h.log_index)
+                .unwrap_or(0);
+            return Ok(Receipted {
+                value: current,
+                log_index: index,
+            });
         }
         let index = tx.tree_size()?;
         tx.put_identity(&next, None, index)?;
-        self.append(&mut *tx, Event::IdentityUpdated { identity: next.clone(), changed }, now)?;
+        self.append(
+            &mut *tx,
+            Event::IdentityUpdated {
+                identity: next.clone(),
+                changed,
+            },
+            now,
+        )?;
         self.seal(&mut *tx)?;
         tx.commit()?;
-        Ok(Receipted { value: next, log_index: index })
+        Ok(Receipted {
+            value: next,
+            log_index: index,
+        })
     }
 
     /// Suspend, reactivate or terminate. Terminating revokes every key.
@@ -382,7 +423,10 @@ impl Ledger {
         )?;
         self.seal(&mut *tx)?;
         tx.commit()?;
-        Ok(Receipted { value: next, log_index: index })
+        Ok(Receipted {
+            value: next,
+            log_index: index,
+        })
     }
 
     /// The identity as it was at `at` (the latest version that took effect at or before it).
@@ -390,21 +434,32 @@ impl Ledger {
         let tx = self.store.read()?;
         let history = tx.identity_history(handle)?;
         if history.is_empty() {
-            return Err(refused(ErrorCode::IdentityNotFound, format!("no identity with handle {handle:?}")));
+            return Err(refused(
+                ErrorCode::IdentityNotFound,
+                format!("no identity with handle {handle:?}"),
+            ));
         }
         history
             .into_iter()
             .rev()
             .find(|h| h.identity.updated_at <= at)
             .map(|h| h.identity)
-            .ok_or_else(|| refused(ErrorCode::IdentityNotFound, format!("{handle:?} did not exist at {at}")))
+            .ok_or_else(|| {
+                refused(
+                    ErrorCode::IdentityNotFound,
+                    format!("{handle:?} did not exist at {at}"),
+                )
+            })
     }
 
     pub fn identity_history(&self, handle: &str) -> Result<Vec<IdentityHistoryEntry>> {
         let tx = self.store.read()?;
         let history = tx.identity_history(handle)?;
         if history.is_empty() {
-            return Err(refused(ErrorCode::IdentityNotFound, format!("no identity with handle {handle:?}")));
+            return Err(refused(
+                ErrorCode::IdentityNotFound,
+                format!("no identity with handle {handle:?}"),
+            ));
         }
         Ok(history)
     }
@@ -417,7 +472,10 @@ impl Ledger {
         if identity.status != IdentityStatus::Active {
             return Err(refused(
                 ErrorCode::ActorNotActive,
-                format!("{handle} is {}; only active identities enrol keys", identity.status.as_str()),
+                format!(
+                    "{handle} is {}; only active identities enrol keys",
+                    identity.status.as_str()
+                ),
             ));
         }
         let mut raw = [0u8; 32];
@@ -435,7 +493,12 @@ impl Ledger {
         })
     }
 
-    pub fn enroll_key(&self, handle: &str, input: &EnrollKey, now: OffsetDateTime) -> Result<Receipted<Credential>> {
+    pub fn enroll_key(
+        &self,
+        handle: &str,
+        input: &EnrollKey,
+        now: OffsetDateTime,
+    ) -> Result<Receipted<Credential>> {
         let mut tx = self.store.write()?;
         let identity = Self::load_identity(&*tx, handle)?;
         let challenge = tx.challenge(&input.challenge)?;
@@ -445,16 +508,37 @@ impl Ledger {
             .transpose()?
             .flatten();
         let index = tx.tree_size()?;
-        let credential = identity::enroll_key(&identity, input, challenge.as_ref(), existing.as_ref(), index, now)?;
+        let credential = identity::enroll_key(
+            &identity,
+            input,
+            challenge.as_ref(),
+            existing.as_ref(),
+            index,
+            now,
+        )?;
         tx.take_challenge(&input.challenge)?;
         tx.put_credential(&credential)?;
-        self.append(&mut *tx, Event::CredentialEnrolled { credential: credential.clone() }, now)?;
+        self.append(
+            &mut *tx,
+            Event::CredentialEnrolled {
+                credential: credential.clone(),
+            },
+            now,
+        )?;
         self.seal(&mut *tx)?;
         tx.commit()?;
-        Ok(Receipted { value: credential, log_index: index })
+        Ok(Receipted {
+            value: credential,
+            log_index: index,
+        })
     }
 
-    pub fn revoke_key(&self, key_id: &str, reason: Option<String>, now: OffsetDateTime) -> Result<Receipted<Credential>> {
+    pub fn revoke_key(
+        &self,
+        key_id: &str,
+        reason: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<Receipted<Credential>> {
         let mut tx = self.store.write()?;
         let current = tx
             .credential(key_id)?
@@ -473,7 +557,10 @@ impl Ledger {
         )?;
         self.seal(&mut *tx)?;
         tx.commit()?;
-        Ok(Receipted { value: next, log_index: index })
+        Ok(Receipted {
+            value: next,
+            log_index: index,
+        })
     }
 
     // ----------------------------------------------------------- documents
@@ -490,17 +577,40 @@ impl Ledger {
         if content.len() as u64 > self.config.limits.max_document_bytes {
             return Err(refused(
                 ErrorCode::DocumentTooLarge,
-                format!("document is {} bytes; the limit is {}", content.len(), self.config.limits.max_document_bytes),
+                format!(
+                    "document is {} bytes; the limit is {}",
+                    content.len(),
+                    self.config.limits.max_document_bytes
+                ),
             ));
         }
         let sha256 = hex::encode(Sha256::digest(content));
-        self.register(name, sha256, Some(content.len() as u64), media_type, Some(content), now)
+        self.register(
+            name,
+            sha256,
+            Some(content.len() as u64),
+            media_type,
+            Some(content),
+            now,
+        )
     }
 
     /// Register a version by digest only.
-    pub fn register_digest(&self, name: &str, input: &RegisterDigest, now: OffsetDateTime) -> Result<(DocumentVersion, bool)> {
+    pub fn register_digest(
+        &self,
+        name: &str,
+        input: &RegisterDigest,
+        now: OffsetDateTime,
+    ) -> Result<(DocumentVersion, bool)> {
         countersign_domain::check_sha256("sha256", &input.sha256)?;
-        self.register(name, input.sha256.clone(), input.size, input.media_type.clone(), None, now)
+        self.register(
+            name,
+            input.sha256.clone(),
+            input.size,
+            input.media_type.clone(),
+            None,
+            now,
+        )
     }
 
     fn register(
@@ -535,7 +645,13 @@ impl Ledger {
             log_index: index,
         };
         tx.put_document_version(&version, content)?;
-        self.append(&mut *tx, Event::DocumentRegistered { version: version.clone() }, now)?;
+        self.append(
+            &mut *tx,
+            Event::DocumentRegistered {
+                version: version.clone(),
+            },
+            now,
+        )?;
         self.seal(&mut *tx)?;
         tx.commit()?;
         Ok((version, true))
@@ -570,9 +686,22 @@ impl Ledger {
             identity: &lookup,
         };
         let index = tx.tree_size()?;
-        let request = rules::create_request(input, new_id("req"), &facts, &self.config.limits, index, now)?;
+        let request = rules::create_request(
+            input,
+            new_id("req"),
+            &facts,
+            &self.config.limits,
+            index,
+            now,
+        )?;
         tx.put_request(&request)?;
-        self.append(&mut *tx, Event::RequestCreated { request: request.clone() }, now)?;
+        self.append(
+            &mut *tx,
+            Event::RequestCreated {
+                request: request.clone(),
+            },
+            now,
+        )?;
         self.seal(&mut *tx)?;
         tx.commit()?;
         Ok(request)
@@ -581,25 +710,42 @@ impl Ledger {
     /// The request as stored, with the state shown at `now`.
     pub fn request(&self, id: &str, now: OffsetDateTime) -> Result<Request> {
         let tx = self.store.read()?;
-        let mut r = tx
-            .request(id)?
-            .ok_or_else(|| refused(ErrorCode::RequestNotFound, format!("request {id:?} does not exist")))?;
+        let mut r = tx.request(id)?.ok_or_else(|| {
+            refused(
+                ErrorCode::RequestNotFound,
+                format!("request {id:?} does not exist"),
+            )
+        })?;
         r.state = rules::effective_state(&r, now);
         Ok(r)
     }
 
-    pub fn withdraw(&self, id: &str, reason: Option<String>, now: OffsetDateTime) -> Result<Receipted<Request>> {
+    pub fn withdraw(
+        &self,
+        id: &str,
+        reason: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<Receipted<Request>> {
         if let Some(r) = &reason {
             countersign_domain::check_text("reason", r, 1, 2000)?;
         }
         self.close(id, RequestState::Withdrawn, reason, now)
     }
 
-    fn close(&self, id: &str, to: RequestState, reason: Option<String>, now: OffsetDateTime) -> Result<Receipted<Request>> {
+    fn close(
+        &self,
+        id: &str,
+        to: RequestState,
+        reason: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<Receipted<Request>> {
         let mut tx = self.store.write()?;
-        let current = tx
-            .request(id)?
-            .ok_or_else(|| refused(ErrorCode::RequestNotFound, format!("request {id:?} does not exist")))?;
+        let current = tx.request(id)?.ok_or_else(|| {
+            refused(
+                ErrorCode::RequestNotFound,
+                format!("request {id:?} does not exist"),
+            )
+        })?;
         let next = rules::close(&current, to, now)?;
         tx.put_request(&next)?;
         let index = self.append(
@@ -613,7 +759,10 @@ impl Ledger {
         )?;
         self.seal(&mut *tx)?;
         tx.commit()?;
-        Ok(Receipted { value: next, log_index: index })
+        Ok(Receipted {
+            value: next,
+            log_index: index,
+        })
     }
 
     /// Record the expiry of every pending request past its deadline.
@@ -635,7 +784,11 @@ impl Ledger {
     /// Accept or refuse a signed approval. A refusal is recorded in the log
     /// and answered with its index; re-submitting an accepted envelope
     /// answers the original receipt and records nothing.
-    pub fn submit_signature(&self, envelope: &Envelope, now: OffsetDateTime) -> Result<SignatureReceipt> {
+    pub fn submit_signature(
+        &self,
+        envelope: &Envelope,
+        now: OffsetDateTime,
+    ) -> Result<SignatureReceipt> {
         let digest = countersign_attest::envelope_digest(envelope)
             .map_err(|e| refused(ErrorCode::StatementInvalid, e.to_string()))?;
         if let Some(r) = self.replay(&digest, now)? {
@@ -752,9 +905,9 @@ impl Ledger {
         let Some(stored) = tx.receipt_for_envelope(digest)? else {
             return Ok(None);
         };
-        let entry = tx
-            .entry(stored.log_index)?
-            .ok_or_else(|| LedgerError::Integrity(format!("entry {} is missing", stored.log_index)))?;
+        let entry = tx.entry(stored.log_index)?.ok_or_else(|| {
+            LedgerError::Integrity(format!("entry {} is missing", stored.log_index))
+        })?;
         let state = tx
             .request(&stored.request)?
             .map(|r| rules::effective_state(&r, now))
@@ -807,7 +960,11 @@ impl Ledger {
         Ok(size)
     }
 
-    pub fn inclusion_proof(&self, index: u64, size: Option<u64>) -> Result<(u64, Vec<countersign_tlog::Hash>)> {
+    pub fn inclusion_proof(
+        &self,
+        index: u64,
+        size: Option<u64>,
+    ) -> Result<(u64, Vec<countersign_tlog::Hash>)> {
         let tx = self.store.read()?;
         let size = self.size_in_range(&*tx, size)?;
         if index >= size {
@@ -816,10 +973,17 @@ impl Ledger {
                 format!("index {index} is not below tree size {size}"),
             ));
         }
-        Ok((size, countersign_tlog::inclusion_proof(index, size, &Hashes(&*tx))?))
+        Ok((
+            size,
+            countersign_tlog::inclusion_proof(index, size, &Hashes(&*tx))?,
+        ))
     }
 
-    pub fn consistency_proof(&self, old: u64, new: Option<u64>) -> Result<(u64, Vec<countersign_tlog::Hash>)> {
+    pub fn consistency_proof(
+        &self,
+        old: u64,
+        new: Option<u64>,
+    ) -> Result<(u64, Vec<countersign_tlog::Hash>)> {
         let tx = self.store.read()?;
         let new = self.size_in_range(&*tx, new)?;
         if old == 0 || old > new {
@@ -828,6 +992,9 @@ impl Ledger {
                 format!("old size {old} must be between 1 and the new size {new}"),
             ));
         }
-        Ok((new, countersign_tlog::consistency_proof(old, new, &Hashes(&*tx))?))
+        Ok((
+            new,
+            countersign_tlog::consistency_proof(old, new, &Hashes(&*tx))?,
+        ))
     }
 }

@@ -115,12 +115,21 @@ pub trait ReadTx {
 pub trait WriteTx: ReadTx {
     fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
     /// Insert or replace the identity and append it to its history.
-    fn put_identity(&mut self, identity: &Identity, reason: Option<&str>, log_index: u64) -> Result<()>;
+    fn put_identity(
+        &mut self,
+        identity: &Identity,
+        reason: Option<&str>,
+        log_index: u64,
+    ) -> Result<()>;
     fn put_credential(&mut self, credential: &Credential) -> Result<()>;
     fn put_challenge(&mut self, challenge: &Challenge) -> Result<()>;
     /// Remove a challenge; answers whether it existed.
     fn take_challenge(&mut self, challenge: &str) -> Result<bool>;
-    fn put_document_version(&mut self, version: &DocumentVersion, content: Option<&[u8]>) -> Result<()>;
+    fn put_document_version(
+        &mut self,
+        version: &DocumentVersion,
+        content: Option<&[u8]>,
+    ) -> Result<()>;
     fn put_request(&mut self, request: &Request) -> Result<()>;
     fn put_receipt(&mut self, envelope_sha256: &str, receipt: &StoredReceipt) -> Result<()>;
     /// Append log entry `index` (which must equal the tree size) with the

@@ -60,7 +60,10 @@ pub(crate) fn verify(json: &[u8], options: &Options) -> Report {
     let bundle: EvidenceBundle = match serde_json::from_slice(json) {
         Ok(b) => b,
         Err(e) => {
-            r.fail("bundle.parse", format!("the input is not an evidence bundle: {e}"));
+            r.fail(
+                "bundle.parse",
+                format!("the input is not an evidence bundle: {e}"),
+            );
             return r;
         }
     };
@@ -127,7 +130,10 @@ pub(crate) fn verify(json: &[u8], options: &Options) -> Report {
 fn trusted_key(bundle: &EvidenceBundle, options: &Options, r: &mut Report) -> Option<NoteVerifier> {
     let shipped = match NoteVerifier::from_vkey(bundle.log_key.trim()) {
         Ok(v) => {
-            r.pass("log_key.parse", format!("the bundle's log key is {}", v.to_vkey()));
+            r.pass(
+                "log_key.parse",
+                format!("the bundle's log key is {}", v.to_vkey()),
+            );
             Some(v)
         }
         Err(e) => {
@@ -165,7 +171,10 @@ fn trusted_key(bundle: &EvidenceBundle, options: &Options, r: &mut Report) -> Op
             if shipped.as_ref() == Some(&pinned) {
                 r.pass(
                     "log_key.pinned",
-                    format!("the bundle's log key is the pinned key {}", pinned.to_vkey()),
+                    format!(
+                        "the bundle's log key is the pinned key {}",
+                        pinned.to_vkey()
+                    ),
                 );
             } else {
                 r.fail(
@@ -213,7 +222,10 @@ fn check_entries(bundle: &EvidenceBundle, cp: &Checkpoint, r: &mut Report) -> BT
     for ee in &bundle.entries {
         let n = ee.index;
         let parsed = LogEntry::from_bytes(ee.entry.as_bytes());
-        let kind = parsed.as_ref().map(|e| e.event.kind()).unwrap_or("unparseable");
+        let kind = parsed
+            .as_ref()
+            .map(|e| e.event.kind())
+            .unwrap_or("unparseable");
         let included = inclusion(ee, cp);
         match &included {
             Ok(()) => r.pass(
@@ -270,8 +282,19 @@ fn inclusion(ee: &EvidenceEntry, cp: &Checkpoint) -> Result<(), String> {
             .map_err(|_| format!("has proof hash {k} of {} bytes, expected 32", raw.len()))?;
         hashes.push(hash);
     }
-    verify_inclusion(ee.index, cp.size, &leaf_hash(ee.entry.as_bytes()), &hashes, &cp.root)
-        .map_err(|e| format!("is not included in the checkpoint at tree size {}: {e}", cp.size))
+    verify_inclusion(
+        ee.index,
+        cp.size,
+        &leaf_hash(ee.entry.as_bytes()),
+        &hashes,
+        &cp.root,
+    )
+    .map_err(|e| {
+        format!(
+            "is not included in the checkpoint at tree size {}: {e}",
+            cp.size
+        )
+    })
 }
 
 fn check_log_created(
@@ -307,7 +330,10 @@ fn check_log_created(
             } else {
                 r.pass(
                     "log.created",
-                    format!("entry 0 creates log {origin} with verifier key {}", vkey_name(key)),
+                    format!(
+                        "entry 0 creates log {origin} with verifier key {}",
+                        vkey_name(key)
+                    ),
                 );
             }
         }
@@ -325,7 +351,10 @@ fn check_log_created(
         if e.index != 0 && matches!(e.event, Event::LogCreated { .. }) {
             r.fail(
                 "log.created",
-                format!("entry {} is a log.created entry; only entry 0 may be", e.index),
+                format!(
+                    "entry {} is a log.created entry; only entry 0 may be",
+                    e.index
+                ),
             );
         }
     }
@@ -361,7 +390,11 @@ struct RequestVerifier<'a> {
 }
 
 impl<'a> RequestVerifier<'a> {
-    fn new(bundle: &'a EvidenceBundle, entries: &'a BTreeMap<u64, Entry>, options: &'a Options) -> Self {
+    fn new(
+        bundle: &'a EvidenceBundle,
+        entries: &'a BTreeMap<u64, Entry>,
+        options: &'a Options,
+    ) -> Self {
         let mut enrolled: HashMap<&str, Vec<(u64, &Credential)>> = HashMap::new();
         let mut revoked: HashMap<&str, Vec<u64>> = HashMap::new();
         let mut identity: HashMap<&str, Vec<(u64, IdentityStatus)>> = HashMap::new();
@@ -387,7 +420,8 @@ impl<'a> RequestVerifier<'a> {
                         revoked.entry(k.as_str()).or_default().push(e.index);
                     }
                 }
-                Event::IdentityCreated { identity: i } | Event::IdentityUpdated { identity: i, .. } => identity
+                Event::IdentityCreated { identity: i }
+                | Event::IdentityUpdated { identity: i, .. } => identity
                     .entry(i.handle.as_str())
                     .or_default()
                     .push((e.index, i.status)),
@@ -479,7 +513,9 @@ impl<'a> RequestVerifier<'a> {
         if differing.is_empty() {
             r.pass(
                 "request.view",
-                format!("the bundle's request view agrees with entry {index} on every immutable field"),
+                format!(
+                    "the bundle's request view agrees with entry {index} on every immutable field"
+                ),
             );
         } else {
             r.fail(
@@ -546,7 +582,11 @@ impl<'a> RequestVerifier<'a> {
     /// signature and closing and replaying the state. Answers the accepted
     /// signatures by index, the entry that decided the request, and the
     /// state the replay ends in.
-    fn replay(&self, base: &Request, r: &mut Report) -> (BTreeMap<u64, Accepted<'a>>, Option<Decided>, RequestState) {
+    fn replay(
+        &self,
+        base: &Request,
+        r: &mut Report,
+    ) -> (BTreeMap<u64, Accepted<'a>>, Option<Decided>, RequestState) {
         let id = base.id.as_str();
         let mut replay = base.clone();
         let mut accepted = BTreeMap::new();
@@ -573,8 +613,14 @@ impl<'a> RequestVerifier<'a> {
                         envelope,
                         request_state: *request_state,
                     };
-                    let statement =
-                        self.check_signature(&sig, base, &mut replay, &mut signed_by, &mut decided, r);
+                    let statement = self.check_signature(
+                        &sig,
+                        base,
+                        &mut replay,
+                        &mut signed_by,
+                        &mut decided,
+                        r,
+                    );
                     accepted.insert(
                         e.index,
                         Accepted {
@@ -599,7 +645,10 @@ impl<'a> RequestVerifier<'a> {
                     key_id,
                     ..
                 } if request == id => {
-                    let key = key_id.as_deref().map(|k| format!(" with key {}", short(k))).unwrap_or_default();
+                    let key = key_id
+                        .as_deref()
+                        .map(|k| format!(" with key {}", short(k)))
+                        .unwrap_or_default();
                     r.pass(
                         "signature.refused",
                         format!(
@@ -635,7 +684,9 @@ impl<'a> RequestVerifier<'a> {
         r.check(
             "signature.digest",
             match envelope_digest(sig.envelope) {
-                Ok(d) if d == sig.envelope_sha256 => Ok(format!("{who}: envelope digest {d} matches the entry")),
+                Ok(d) if d == sig.envelope_sha256 => {
+                    Ok(format!("{who}: envelope digest {d} matches the entry"))
+                }
                 Ok(d) => Err(format!(
                     "{who}: the envelope's digest is {d} but the entry records {}",
                     short(sig.envelope_sha256)
@@ -841,12 +892,19 @@ impl<'a> RequestVerifier<'a> {
             base.quorum,
             base.approvers.len(),
             replay.signatures.len(),
-            if replay.signatures.len() == 1 { "" } else { "s" }
+            if replay.signatures.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
         );
         r.check(
             "signature.state",
             if computed == sig.request_state {
-                Ok(format!("{who}: replaying the signatures ({rule}) gives {}", computed.as_str()))
+                Ok(format!(
+                    "{who}: replaying the signatures ({rule}) gives {}",
+                    computed.as_str()
+                ))
             } else {
                 Err(format!(
                     "{who}: replaying the signatures ({rule}) gives {}, but the entry records {}",
@@ -869,9 +927,18 @@ impl<'a> RequestVerifier<'a> {
     }
 
     /// The enrolment of the signature's key, checked against the actor.
-    fn credential(&self, sig: &SignatureEntry<'a>, who: &str, r: &mut Report) -> Option<(u64, &'a Credential)> {
+    fn credential(
+        &self,
+        sig: &SignatureEntry<'a>,
+        who: &str,
+        r: &mut Report,
+    ) -> Option<(u64, &'a Credential)> {
         let n = sig.index;
-        let all = self.enrolled.get(sig.key_id).map(Vec::as_slice).unwrap_or_default();
+        let all = self
+            .enrolled
+            .get(sig.key_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let earlier: Vec<&(u64, &Credential)> = all.iter().filter(|(i, _)| *i < n).collect();
         let Some(&&(m, c)) = earlier.first() else {
             let later = all
@@ -887,7 +954,8 @@ impl<'a> RequestVerifier<'a> {
             );
             return None;
         };
-        let result = if let Some((i, other)) = earlier.iter().find(|(_, c)| c.identity != sig.actor) {
+        let result = if let Some((i, other)) = earlier.iter().find(|(_, c)| c.identity != sig.actor)
+        {
             Err(format!(
                 "{who}: key {} is enrolled for {} (entry {i}), not for the signer {}",
                 short(sig.key_id),
@@ -916,14 +984,29 @@ impl<'a> RequestVerifier<'a> {
     }
 
     /// What the statement says against the entry and the request.
-    fn check_statement(&self, sig: &SignatureEntry<'a>, st: &Statement, base: &Request, who: &str, r: &mut Report) {
+    fn check_statement(
+        &self,
+        sig: &SignatureEntry<'a>,
+        st: &Statement,
+        base: &Request,
+        who: &str,
+        r: &mut Report,
+    ) {
         let p = &st.predicate;
         let mut differ = Vec::new();
         if p.actor != sig.actor {
-            differ.push(format!("actor {:?} (entry: {:?})", short(&p.actor), short(sig.actor)));
+            differ.push(format!(
+                "actor {:?} (entry: {:?})",
+                short(&p.actor),
+                short(sig.actor)
+            ));
         }
         if p.request != base.id {
-            differ.push(format!("request {:?} (expected {:?})", short(&p.request), short(&base.id)));
+            differ.push(format!(
+                "request {:?} (expected {:?})",
+                short(&p.request),
+                short(&base.id)
+            ));
         }
         if p.decision != sig.decision {
             differ.push(format!(
@@ -933,7 +1016,11 @@ impl<'a> RequestVerifier<'a> {
             ));
         }
         if p.key_id != sig.key_id {
-            differ.push(format!("keyId {:?} (entry: {:?})", short(&p.key_id), short(sig.key_id)));
+            differ.push(format!(
+                "keyId {:?} (entry: {:?})",
+                short(&p.key_id),
+                short(sig.key_id)
+            ));
         }
         r.check(
             "signature.predicate",
@@ -946,7 +1033,10 @@ impl<'a> RequestVerifier<'a> {
                     short(&p.key_id)
                 ))
             } else {
-                Err(format!("{who}: the statement's predicate has {}", differ.join("; ")))
+                Err(format!(
+                    "{who}: the statement's predicate has {}",
+                    differ.join("; ")
+                ))
             },
         );
 
@@ -1006,9 +1096,15 @@ impl<'a> RequestVerifier<'a> {
         let mut listed: HashSet<u64> = HashSet::new();
         for rec in &self.bundle.request.signatures {
             let i = rec.log_index;
-            let by = format!("signature by {} recorded at log index {i}", short(&rec.actor));
+            let by = format!(
+                "signature by {} recorded at log index {i}",
+                short(&rec.actor)
+            );
             if !listed.insert(i) {
-                r.fail("signature.recorded", format!("{by} is listed twice in the request's signatures"));
+                r.fail(
+                    "signature.recorded",
+                    format!("{by} is listed twice in the request's signatures"),
+                );
                 continue;
             }
             let Some(a) = accepted.get(&i) else {
@@ -1019,7 +1115,10 @@ impl<'a> RequestVerifier<'a> {
                     ),
                     None => String::new(),
                 };
-                r.fail("signature.recorded", format!("{by} is not in the bundle{what}"));
+                r.fail(
+                    "signature.recorded",
+                    format!("{by} is not in the bundle{what}"),
+                );
                 continue;
             };
             let mut differ = Vec::new();
@@ -1030,7 +1129,10 @@ impl<'a> RequestVerifier<'a> {
                 differ.push(format!("key_id (entry: {})", short(a.key_id)));
             }
             if rec.envelope_sha256 != a.envelope_sha256 {
-                differ.push(format!("envelope_sha256 (entry: {})", short(a.envelope_sha256)));
+                differ.push(format!(
+                    "envelope_sha256 (entry: {})",
+                    short(a.envelope_sha256)
+                ));
             }
             if rec.decision != a.decision {
                 differ.push(format!("decision (entry: {})", a.decision.as_str()));
@@ -1040,7 +1142,10 @@ impl<'a> RequestVerifier<'a> {
             }
             if let Some(st) = &a.statement {
                 if rec.signed_at != st.predicate.signed_at {
-                    differ.push(format!("signed_at (statement: {})", ts(st.predicate.signed_at)));
+                    differ.push(format!(
+                        "signed_at (statement: {})",
+                        ts(st.predicate.signed_at)
+                    ));
                 }
                 if rec.reason != st.predicate.reason {
                     differ.push("reason".to_string());
@@ -1051,7 +1156,10 @@ impl<'a> RequestVerifier<'a> {
                 if differ.is_empty() {
                     Ok(format!("{by} matches the signature.accepted entry"))
                 } else {
-                    Err(format!("{by} differs from the entry in: {}", differ.join(", ")))
+                    Err(format!(
+                        "{by} differs from the entry in: {}",
+                        differ.join(", ")
+                    ))
                 },
             );
         }
@@ -1080,7 +1188,13 @@ impl<'a> RequestVerifier<'a> {
         }
     }
 
-    fn check_state(&self, base: &Request, decided: Option<&Decided>, implied: RequestState, r: &mut Report) {
+    fn check_state(
+        &self,
+        base: &Request,
+        decided: Option<&Decided>,
+        implied: RequestState,
+        r: &mut Report,
+    ) {
         let view = &self.bundle.request;
         let by = decided
             .map(|d| format!(" (decided by entry {})", d.index))
@@ -1088,7 +1202,10 @@ impl<'a> RequestVerifier<'a> {
         if view.state == implied {
             r.pass(
                 "request.state",
-                format!("the request is {}{by}, as its log entries imply", implied.as_str()),
+                format!(
+                    "the request is {}{by}, as its log entries imply",
+                    implied.as_str()
+                ),
             );
         } else if implied == RequestState::Pending
             && view.state == RequestState::Expired
@@ -1192,7 +1309,13 @@ struct SignatureEntry<'a> {
     request_state: RequestState,
 }
 
-fn check_close(e: &Entry, to: RequestState, base: &Request, decided: &mut Option<Decided>, r: &mut Report) {
+fn check_close(
+    e: &Entry,
+    to: RequestState,
+    base: &Request,
+    decided: &mut Option<Decided>,
+    r: &mut Report,
+) {
     let n = e.index;
     let result = match (decided.as_ref(), to) {
         (Some(d), _) => Err(format!(

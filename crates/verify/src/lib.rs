@@ -137,7 +137,8 @@ pub fn verify_receipt(
 ) -> Result<Checkpoint, String> {
     let verifier = NoteVerifier::from_vkey(log_key_vkey.trim())
         .map_err(|e| format!("the log key is not a signed-note verifier key: {e}"))?;
-    let proof = TlogProof::parse(receipt).map_err(|e| format!("the receipt does not parse: {e}"))?;
+    let proof =
+        TlogProof::parse(receipt).map_err(|e| format!("the receipt does not parse: {e}"))?;
     proof.verify(entry, &verifier).map_err(|e| {
         format!(
             "the receipt does not prove this entry at index {} with log key {}: {e}",

@@ -1,1 +1,873 @@
+//! Tests against real bundles exported from a real ledger.
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use countersign_attest::keys::public_key_to_base64;
+use countersign_proto::api::{
+    CreateIdentity, CreateRequest, DocumentRef, EnrollKey, SignatureReceipt,
+};
+use countersign_proto::entry::{Event, LogEntry};
+use countersign_proto::evidence::EvidenceBundle;
+use countersign_proto::model::{
+    ApprovalOrder, Assurance, Decision, EntitlementAction, EventKind, IdentityKind, IdentityStatus,
+    Impact, Operation, Request, RequestState,
+};
+use countersign_proto::statement::{
+    ApprovalPredicate, Statement, Subject, APPROVAL_PREDICATE_TYPE, STATEMENT_TYPE,
+};
+use countersign_store::{Ledger, LedgerConfig, LedgerError};
+use countersign_store_sqlite::SqliteStore;
+use countersign_tlog::checkpoint::Checkpoint;
+use countersign_tlog::note::NoteSigner;
+use countersign_tlog::{inclusion_proof, leaf_hash, MemoryTree};
+use ed25519_dalek::{Signer as _, SigningKey};
+use rand_core::OsRng;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+use crate::{verify_bundle, verify_receipt, Check, Options, Report};
+
+const NOW: OffsetDateTime = datetime!(2026-03-02 10:00 UTC);
+const ORIGIN: &str = "test.example/log";
+const OFFER: &[u8] = b"Offer letter for dana: senior engineer, start 2026-04-01.\n";
+const POLICY: &[u8] = b"Access policy v3: admins need two approvals.\n";
+
+struct Fixture {
+    ledger: Ledger,
+    signer: NoteSigner,
+    keys: HashMap<String, SigningKey>,
+    request: Request,
+}
+
+fn at(minutes: i64) -> OffsetDateTime {
+    NOW + Duration::minutes(minutes)
+}
+
+fn create_identity(ledger: &Ledger, handle: &str, now: OffsetDateTime) {
+    ledger
+        .create_identity(
+            &CreateIdentity {
+                handle: handle.into(),
+                kind: IdentityKind::Human,
+                display_name: None,
+                email: None,
+                owner: None,
+                shared: false,
+            },
+            now,
+        )
+        .unwrap();
+}
+
+fn enroll(ledger: &Ledger, handle: &str, now: OffsetDateTime) -> SigningKey {
+    let key = SigningKey::generate(&mut OsRng);
+    let public_key = public_key_to_base64(&key.verifying_key());
+    let challenge = ledger.key_challenge(handle, now).unwrap().challenge;
+    let proof = key.sign(&countersign_attest::pop_message(
+        handle,
+        &challenge,
+        &public_key,
+    ));
+    ledger
+        .enroll_key(
+            handle,
+            &EnrollKey {
+                public_key,
+                challenge,
+                proof: B64.encode(proof.to_bytes()),
+                assurance: Assurance::Software,
+                label: None,
+                expires_at: None,
+            },
+            now,
+        )
+        .unwrap();
+    key
+}
+
+fn statement(
+    request: &Request,
+    actor: &str,
+    key: &SigningKey,
+    decision: Decision,
+    now: OffsetDateTime,
+) -> Statement {
+    Statement {
+        statement_type: STATEMENT_TYPE.into(),
+        subject: request
+            .documents
+            .iter()
+            .map(|d| Subject {
+                name: d.document.clone(),
+                digest: BTreeMap::from([("sha256".to_string(), d.sha256.clone())]),
+            })
+            .collect(),
+        predicate_type: APPROVAL_PREDICATE_TYPE.into(),
+        predicate: ApprovalPredicate {
+            request: request.id.clone(),
+            decision,
+            reason: (decision == Decision::Reject).then(|| "not justified".to_string()),
+            actor: actor.into(),
+            action: request.action.clone(),
+            signed_at: now,
+            key_id: countersign_attest::key_id(&key.verifying_key()),
+        },
+    }
+}
+
+impl Fixture {
+    /// alice requests; bob and carol approve (quorum 2, given order).
+    fn new(order: ApprovalOrder) -> Fixture {
+        let signer = NoteSigner::new(ORIGIN, SigningKey::generate(&mut OsRng)).unwrap();
+        let store = SqliteStore::in_memory().unwrap();
+        let ledger = Ledger::open(
+            Arc::new(store),
+            signer.clone(),
+            LedgerConfig {
+                limits: Default::default(),
+            },
+            NOW,
+        )
+        .unwrap();
+        let mut keys = HashMap::new();
+        for h in ["alice", "bob", "carol", "dana", "mallory"] {
+            create_identity(&ledger, h, at(1));
+        }
+        for h in ["bob", "carol", "mallory"] {
+            keys.insert(h.to_string(), enroll(&ledger, h, at(2)));
+        }
+        ledger
+            .register_content("offer", OFFER, Some("text/plain".into()), at(3))
+            .unwrap();
+        ledger
+            .register_content("policy", POLICY, None, at(3))
+            .unwrap();
+        let request = ledger
+            .create_request(
+                &CreateRequest {
+                    event_kind: EventKind::PrivilegedAccess,
+                    purpose: "Grant dana admin on the acme org".into(),
+                    impact: Impact::High,
+                    documents: vec![
+                        DocumentRef {
+                            document: "offer".into(),
+                            version: None,
+                        },
+                        DocumentRef {
+                            document: "policy".into(),
+                            version: Some(1),
+                        },
+                    ],
+                    action: Some(EntitlementAction {
+                        system: "github".into(),
+                        subject: "dana".into(),
+                        operation: Operation::Grant,
+                        entitlement: "org:acme/role:admin".into(),
+                    }),
+                    requester: "alice".into(),
+                    beneficiary: "dana".into(),
+                    approvers: vec!["bob".into(), "carol".into()],
+                    order,
+                    quorum: Some(2),
+                    expires_at: None,
+                    expires_in_seconds: Some(86_400),
+                },
+                at(4),
+            )
+            .unwrap();
+        Fixture {
+            ledger,
+            signer,
+            keys,
+            request,
+        }
+    }
+
+    fn sign_as(
+        &self,
+        actor: &str,
+        key_of: &str,
+        decision: Decision,
+        now: OffsetDateTime,
+    ) -> Result<SignatureReceipt, LedgerError> {
+        let key = &self.keys[key_of];
+        let envelope = countersign_attest::sign_statement(
+            &statement(&self.request, actor, key, decision, now),
+            key,
+        )
+        .unwrap();
+        self.ledger.submit_signature(&envelope, now)
+    }
+
+    fn sign(&self, actor: &str, now: OffsetDateTime) -> SignatureReceipt {
+        self.sign_as(actor, actor, Decision::Approve, now).unwrap()
+    }
+
+    /// A fully approved request: bob then carol.
+    fn approved() -> Fixture {
+        let f = Fixture::new(ApprovalOrder::Parallel);
+        f.sign("bob", at(10));
+        f.sign("carol", at(11));
+        f
+    }
+
+    fn export(&self, now: OffsetDateTime) -> EvidenceBundle {
+        countersign_store::evidence::export(&self.ledger, &self.request.id, now).unwrap()
+    }
+
+    fn vkey(&self) -> String {
+        self.signer.verifier().to_vkey()
+    }
+
+    /// Rewrite the whole log through `edit`, rebuild the tree and re-sign
+    /// the checkpoint with the real log key: what a log operator gone
+    /// rogue could ship. Every proof in the bundle is valid afterwards.
+    fn reseal(&self, bundle: &mut EvidenceBundle, edit: impl Fn(u64, &mut LogEntry)) {
+        let tx = self.ledger.store().read().unwrap();
+        let size = tx.tree_size().unwrap();
+        let mut tree = MemoryTree::new();
+        let mut all = Vec::new();
+        for i in 0..size {
+            let mut e = LogEntry::from_bytes(&tx.entry(i).unwrap().unwrap()).unwrap();
+            edit(i, &mut e);
+            let bytes = e.to_bytes().unwrap();
+            tree.push(leaf_hash(&bytes));
+            all.push(bytes);
+        }
+        bundle.checkpoint = Checkpoint {
+            origin: ORIGIN.into(),
+            size,
+            root: tree.root(),
+            extensions: vec![],
+        }
+        .sign(&self.signer)
+        .unwrap();
+        for ee in &mut bundle.entries {
+            ee.entry = String::from_utf8(all[ee.index as usize].clone()).unwrap();
+            ee.proof = inclusion_proof(ee.index, size, &tree)
+                .unwrap()
+                .iter()
+                .map(|h| B64.encode(h))
+                .collect();
+        }
+    }
+}
+
+fn json(bundle: &EvidenceBundle) -> Vec<u8> {
+    serde_json::to_vec(bundle).unwrap()
+}
+
+fn pinned(f: &Fixture) -> Options {
+    Options {
+        pinned_log_key: Some(f.vkey()),
+        documents: vec![],
+    }
+}
+
+fn failures(report: &Report) -> Vec<&Check> {
+    report.failures().collect()
+}
+
+/// The report fails, and some failing check has `name` and a detail
+/// containing every one of `needles`.
+#[track_caller]
+fn assert_fails(report: &Report, name: &str, needles: &[&str]) {
+    assert!(!report.ok(), "report passed: {report:#?}");
+    let found = report
+        .failures()
+        .any(|c| c.name == name && needles.iter().all(|n| c.detail.contains(n)));
+    assert!(
+        found,
+        "no failing {name} check mentioning {needles:?}; failures: {:#?}",
+        failures(report)
+    );
+}
+
+fn index_of(bundle: &EvidenceBundle, kind: &str, actor: Option<&str>) -> u64 {
+    bundle
+        .entries
+        .iter()
+        .find(|e| {
+            let entry = LogEntry::from_bytes(e.entry.as_bytes()).unwrap();
+            entry.event.kind() == kind
+                && match (&entry.event, actor) {
+                    (Event::SignatureAccepted { actor: a, .. }, Some(want)) => a == want,
+                    (_, Some(_)) => false,
+                    (_, None) => true,
+                }
+        })
+        .unwrap()
+        .index
+}
+
+#[test]
+fn a_valid_two_approver_bundle_passes() {
+    let f = Fixture::approved();
+    let bundle = f.export(at(20));
+    assert_eq!(bundle.request.state, RequestState::Approved);
+    let options = Options {
+        pinned_log_key: Some(f.vkey()),
+        documents: vec![
+            ("offer.txt".into(), OFFER.to_vec()),
+            ("policy.txt".into(), POLICY.to_vec()),
+        ],
+    };
+    let report = verify_bundle(&json(&bundle), &options);
+    assert!(report.ok(), "{:#?}", failures(&report));
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert_eq!(report.request.as_deref(), Some(bundle.request.id.as_str()));
+    let names: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();
+    for want in [
+        "bundle.parse",
+        "bundle.format",
+        "log_key.parse",
+        "log_key.pinned",
+        "checkpoint.signature",
+        "bundle.order",
+        "entry.inclusion",
+        "log.created",
+        "request.created",
+        "request.view",
+        "document.registered",
+        "signature.digest",
+        "signature.statement",
+        "signature.credential",
+        "signature.credential_status",
+        "signature.envelope",
+        "signature.predicate",
+        "signature.subject",
+        "signature.action",
+        "signature.identity",
+        "signature.approver",
+        "signature.pending",
+        "signature.state",
+        "signature.recorded",
+        "signature.listed",
+        "request.state",
+        "document.file",
+    ] {
+        assert!(names.contains(&want), "no {want} check in {names:?}");
+    }
+    let files: Vec<&Check> = report
+        .checks
+        .iter()
+        .filter(|c| c.name == "document.file")
+        .collect();
+    assert_eq!(files.len(), 2);
+    assert!(files[0].detail.contains("offer version 1") && files[0].detail.contains("bob, carol"));
+    let states: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| c.name == "signature.state")
+        .map(|c| c.detail.as_str())
+        .collect();
+    assert!(states[0].ends_with("gives pending"), "{states:?}");
+    assert!(states[1].ends_with("gives approved"), "{states:?}");
+    assert!(report
+        .summary()
+        .starts_with(&format!("{0} of {0} checks passed", report.checks.len())));
+
+    // Without a pinned key it still passes, with a warning about the key.
+    let report = verify_bundle(&json(&bundle), &Options::default());
+    assert!(report.ok(), "{:#?}", failures(&report));
+    assert_eq!(report.warnings.len(), 1);
+    assert!(report.warnings[0].contains("taken from the bundle itself"));
+    // The JSON form is what `--json` prints.
+    let value = serde_json::to_value(&report).unwrap();
+    assert!(value["checks"].as_array().unwrap().len() > 20);
+}
+
+#[test]
+fn a_sequential_pending_bundle_with_a_refusal_passes() {
+    let f = Fixture::new(ApprovalOrder::Sequential);
+    // carol may not sign before bob: refused, and recorded.
+    let refused = f
+        .sign_as("carol", "carol", Decision::Approve, at(9))
+        .unwrap_err();
+    assert!(matches!(
+        refused,
+        LedgerError::Refused {
+            log_index: Some(_),
+            ..
+        }
+    ));
+    f.sign("bob", at(10));
+    let bundle = f.export(at(12));
+    assert_eq!(bundle.request.state, RequestState::Pending);
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert!(report.ok(), "{:#?}", failures(&report));
+    let refusal = report
+        .checks
+        .iter()
+        .find(|c| c.name == "signature.refused")
+        .unwrap();
+    assert!(refusal.ok);
+    assert!(
+        refusal.detail.contains("out_of_order") && refusal.detail.contains("carol"),
+        "{}",
+        refusal.detail
+    );
+    assert!(report
+        .checks
+        .iter()
+        .any(|c| c.name == "signature.order" && c.ok));
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+}
+
+#[test]
+fn an_expired_pending_request_may_show_as_expired() {
+    let f = Fixture::new(ApprovalOrder::Parallel);
+    f.sign("bob", at(10));
+    let bundle = f.export(at(3 * 24 * 60));
+    assert_eq!(bundle.request.state, RequestState::Expired);
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert!(report.ok(), "{:#?}", failures(&report));
+
+    // But "expired" before the expiry is a forgery.
+    let mut early = f.export(at(20));
+    early.request.state = RequestState::Expired;
+    let report = verify_bundle(&json(&early), &pinned(&f));
+    assert_fails(
+        &report,
+        "request.state",
+        &["says the request is expired", "make it pending"],
+    );
+}
+
+#[test]
+fn later_suspension_and_revocation_do_not_undo_earlier_signatures() {
+    let f = Fixture::approved();
+    let bob_key = countersign_attest::key_id(&f.keys["bob"].verifying_key());
+    f.ledger
+        .revoke_key(&bob_key, Some("laptop lost".into()), at(30))
+        .unwrap();
+    f.ledger
+        .change_status("carol", IdentityStatus::Terminated, None, at(31))
+        .unwrap();
+    let bundle = f.export(at(40));
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert!(report.ok(), "{:#?}", failures(&report));
+}
+
+#[test]
+fn a_modified_entry_byte_fails_inclusion() {
+    let f = Fixture::approved();
+    let mut bundle = f.export(at(20));
+    let n = index_of(&bundle, "signature.accepted", Some("carol"));
+    let e = bundle.entries.iter_mut().find(|e| e.index == n).unwrap();
+    e.entry = e.entry.replacen("\"carol\"", "\"carox\"", 1);
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "entry.inclusion",
+        &[&format!("entry {n} (signature.accepted) is not included")],
+    );
+    // The tampered entry is not trusted, so carol's signature is unproven.
+    assert_fails(
+        &report,
+        "signature.recorded",
+        &[&format!(
+            "signature by carol recorded at log index {n} is not in the bundle"
+        )],
+    );
+}
+
+#[test]
+fn a_reordered_bundle_fails() {
+    let f = Fixture::approved();
+    let mut bundle = f.export(at(20));
+    bundle.entries.swap(2, 3);
+    let (a, b) = (bundle.entries[3].index, bundle.entries[2].index);
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "bundle.order",
+        &[&format!("index {a} follows index {b}")],
+    );
+
+    // Swapping the bytes (not the whole entries) breaks both proofs.
+    let mut bundle = f.export(at(20));
+    let tmp = bundle.entries[2].entry.clone();
+    bundle.entries[2].entry = bundle.entries[3].entry.clone();
+    bundle.entries[3].entry = tmp;
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(&report, "entry.inclusion", &[&format!("entry {b} (")]);
+    assert_fails(&report, "entry.inclusion", &[&format!("entry {a} (")]);
+}
+
+#[test]
+fn a_removed_entry_fails() {
+    let f = Fixture::approved();
+    let mut bundle = f.export(at(20));
+    let n = index_of(&bundle, "signature.accepted", Some("bob"));
+    bundle.entries.retain(|e| e.index != n);
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "signature.recorded",
+        &[&format!(
+            "signature by bob recorded at log index {n} is not in the bundle"
+        )],
+    );
+
+    // Without carol's enrolment, her signature has no credential.
+    let mut bundle = f.export(at(20));
+    let carol_key = countersign_attest::key_id(&f.keys["carol"].verifying_key());
+    let enrolment = bundle
+        .entries
+        .iter()
+        .find(|e| e.entry.contains("credential.enrolled") && e.entry.contains(&carol_key))
+        .unwrap()
+        .index;
+    bundle.entries.retain(|e| e.index != enrolment);
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "signature.credential",
+        &[
+            "signature by carol",
+            &carol_key,
+            "no credential.enrolled entry",
+        ],
+    );
+    assert_fails(&report, "signature.envelope", &["signature by carol"]);
+}
+
+#[test]
+fn a_modified_checkpoint_fails() {
+    let f = Fixture::approved();
+    let mut bundle = f.export(at(20));
+    let size = bundle.entries.last().unwrap().index + 1;
+    bundle.checkpoint =
+        bundle
+            .checkpoint
+            .replacen(&format!("\n{size}\n"), &format!("\n{}\n", size + 1), 1);
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "checkpoint.signature",
+        &["does not verify", "invalid signature"],
+    );
+    assert!(report.warnings.iter().any(|w| w.contains("skipped")));
+    assert!(!report.checks.iter().any(|c| c.name == "entry.inclusion"));
+}
+
+#[test]
+fn a_wrong_pinned_key_fails() {
+    let f = Fixture::approved();
+    let bundle = f.export(at(20));
+    let other = NoteSigner::new(ORIGIN, SigningKey::generate(&mut OsRng))
+        .unwrap()
+        .verifier()
+        .to_vkey();
+    let options = Options {
+        pinned_log_key: Some(other.clone()),
+        documents: vec![],
+    };
+    let report = verify_bundle(&json(&bundle), &options);
+    assert_fails(
+        &report,
+        "log_key.pinned",
+        &[&f.vkey(), &format!("is not the pinned key {other}")],
+    );
+    assert_fails(&report, "checkpoint.signature", &["does not verify"]);
+
+    // A pinned key that is not a key at all.
+    let options = Options {
+        pinned_log_key: Some("not a key".into()),
+        documents: vec![],
+    };
+    let report = verify_bundle(&json(&bundle), &options);
+    assert_fails(
+        &report,
+        "log_key.pinned",
+        &["is not a signed-note verifier key"],
+    );
+}
+
+#[test]
+fn a_forged_request_view_fails() {
+    let f = Fixture::approved();
+    let good = f.export(at(20));
+
+    let mut bundle = good.clone();
+    bundle.request.purpose = "Grant dana read-only access".into();
+    bundle.request.quorum = 1;
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "request.view",
+        &["differs from the request.created entry", "purpose, quorum"],
+    );
+
+    // An extra signature that the log never accepted.
+    let mut bundle = good.clone();
+    let mut extra = bundle.request.signatures[0].clone();
+    extra.actor = "mallory".into();
+    extra.log_index = 17;
+    bundle.request.signatures.push(extra);
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "signature.recorded",
+        &["signature by mallory recorded at log index 17 is not in the bundle"],
+    );
+
+    // A listed signature whose fields were altered.
+    let mut bundle = good.clone();
+    bundle.request.signatures[0].decision = Decision::Reject;
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "signature.recorded",
+        &["signature by bob", "differs from the entry in: decision"],
+    );
+
+    // A missing signature: the view hides carol's approval.
+    let mut bundle = good.clone();
+    let carol = bundle.request.signatures.pop().unwrap();
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "signature.listed",
+        &[&format!(
+            "signature by carol accepted at entry {} is missing",
+            carol.log_index
+        )],
+    );
+
+    // A state the log does not support.
+    let mut bundle = good;
+    bundle.request.state = RequestState::Rejected;
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "request.state",
+        &["says the request is rejected", "make it approved"],
+    );
+}
+
+#[test]
+fn a_document_file_that_does_not_match_fails() {
+    let f = Fixture::approved();
+    let bundle = f.export(at(20));
+    let forged = b"Offer letter for dana: principal engineer, start 2026-04-01.\n".to_vec();
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&forged));
+    let options = Options {
+        pinned_log_key: Some(f.vkey()),
+        documents: vec![
+            ("offer.txt".into(), OFFER.to_vec()),
+            ("offer-v2.txt".into(), forged),
+        ],
+    };
+    let report = verify_bundle(&json(&bundle), &options);
+    assert_eq!(failures(&report).len(), 1, "{:#?}", failures(&report));
+    assert_fails(
+        &report,
+        "document.file",
+        &["offer-v2.txt", &digest, "matches no document signed"],
+    );
+}
+
+#[test]
+fn a_document_of_an_unsigned_request_is_not_covered() {
+    let f = Fixture::new(ApprovalOrder::Parallel);
+    let bundle = f.export(at(20));
+    let options = Options {
+        pinned_log_key: Some(f.vkey()),
+        documents: vec![("offer.txt".into(), OFFER.to_vec())],
+    };
+    let report = verify_bundle(&json(&bundle), &options);
+    assert_fails(
+        &report,
+        "document.file",
+        &["offer.txt", "offer version 1", "no accepted signature"],
+    );
+    assert!(report
+        .warnings
+        .iter()
+        .any(|w| w.contains("no accepted signature")));
+}
+
+#[test]
+fn a_credential_enrolled_for_a_different_identity_fails() {
+    let f = Fixture::approved();
+    let mut bundle = f.export(at(20));
+    let bob_key = countersign_attest::key_id(&f.keys["bob"].verifying_key());
+    let key = bob_key.clone();
+    f.reseal(&mut bundle, move |_, e| {
+        if let Event::CredentialEnrolled { credential } = &mut e.event {
+            if credential.key_id == key {
+                credential.identity = "mallory".into();
+            }
+        }
+    });
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "signature.credential",
+        &[
+            "signature by bob",
+            &format!("key {bob_key} is enrolled for mallory"),
+            "not for the signer bob",
+        ],
+    );
+    // Everything else about the resealed log still checks out.
+    assert_eq!(failures(&report).len(), 1, "{:#?}", failures(&report));
+}
+
+#[test]
+fn a_rogue_log_is_caught_by_the_replay() {
+    let f = Fixture::approved();
+    let good = f.export(at(20));
+    let bob_at = index_of(&good, "signature.accepted", Some("bob"));
+
+    // The first approval claims to have approved the request on its own.
+    let mut bundle = good.clone();
+    f.reseal(&mut bundle, move |i, e| {
+        if let Event::SignatureAccepted { request_state, .. } = &mut e.event {
+            if i == bob_at {
+                *request_state = RequestState::Approved;
+            }
+        }
+    });
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "signature.state",
+        &[
+            &format!("entry {bob_at} (signature by bob)"),
+            "gives pending, but the entry records approved",
+        ],
+    );
+
+    // bob was suspended when he signed.
+    let mut bundle = good.clone();
+    f.reseal(&mut bundle, |_, e| {
+        if let Event::IdentityCreated { identity } = &mut e.event {
+            if identity.handle == "bob" {
+                identity.status = IdentityStatus::Suspended;
+            }
+        }
+    });
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "signature.identity",
+        &["signature by bob", "bob was suspended when signing"],
+    );
+
+    // The recorded envelope digest is not the envelope's.
+    let mut bundle = good.clone();
+    f.reseal(&mut bundle, move |i, e| {
+        if let Event::SignatureAccepted {
+            envelope_sha256, ..
+        } = &mut e.event
+        {
+            if i == bob_at {
+                *envelope_sha256 = "00".repeat(32);
+            }
+        }
+    });
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "signature.digest",
+        &[
+            &format!("entry {bob_at}"),
+            &format!("entry records {}", "00".repeat(32)),
+        ],
+    );
+
+    // The request as created had only one approver, so bob is an intruder.
+    let mut bundle = good;
+    f.reseal(&mut bundle, |_, e| {
+        if let Event::RequestCreated { request } = &mut e.event {
+            request.approvers = vec!["carol".into()];
+            request.quorum = 1;
+        }
+    });
+    bundle.request.approvers = vec!["carol".into()];
+    bundle.request.quorum = 1;
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(&report, "signature.approver", &["bob is not an approver"]);
+}
+
+#[test]
+fn garbage_input_is_a_failed_report_not_a_panic() {
+    let f = Fixture::approved();
+    let good = json(&f.export(at(20)));
+    let text = String::from_utf8(good.clone()).unwrap();
+    let huge_index = {
+        let first = f.export(at(20)).entries[1].index;
+        text.replacen(
+            &format!("\"index\":{first},"),
+            "\"index\":18446744073709551615,",
+            1,
+        )
+    };
+    let inputs: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        b"not json".to_vec(),
+        b"{}".to_vec(),
+        b"[]".to_vec(),
+        b"null".to_vec(),
+        vec![0xff, 0xfe, 0x00],
+        good[..good.len() / 2].to_vec(),
+        text.replacen("\"quorum\":2", "\"quorum\":1e400", 1)
+            .into_bytes(),
+        text.replacen("\"quorum\":2", "\"quorum\":99999999999999999999999999", 1)
+            .into_bytes(),
+        text.replacen("\"index\":0", "\"index\":-1", 1).into_bytes(),
+        huge_index.into_bytes(),
+        "[".repeat(100_000).into_bytes(),
+        format!("{{\"format\":{}}}", "[".repeat(10_000)).into_bytes(),
+    ];
+    for input in &inputs {
+        let report = verify_bundle(input, &pinned(&f));
+        assert!(
+            !report.ok(),
+            "accepted {:?}",
+            String::from_utf8_lossy(&input[..input.len().min(80)])
+        );
+        assert!(!report.checks.is_empty());
+    }
+
+    // Flip bytes all over a valid bundle: never a panic.
+    let step = (good.len() / 400).max(1);
+    for pos in (0..good.len()).step_by(step) {
+        for flip in [0x01u8, 0x20] {
+            let mut bad = good.clone();
+            bad[pos] ^= flip;
+            let report = verify_bundle(&bad, &pinned(&f));
+            assert!(!report.checks.is_empty());
+        }
+    }
+}
+
+#[test]
+fn receipts_verify_offline() {
+    let f = Fixture::new(ApprovalOrder::Parallel);
+    let receipt = f.sign("bob", at(10));
+    let cp = verify_receipt(&receipt.receipt, receipt.entry.as_bytes(), &f.vkey()).unwrap();
+    assert_eq!(cp.origin, ORIGIN);
+    assert!(cp.size > receipt.log_index);
+
+    let tampered = receipt.entry.replacen("\"bob\"", "\"bod\"", 1);
+    let err = verify_receipt(&receipt.receipt, tampered.as_bytes(), &f.vkey()).unwrap_err();
+    assert!(
+        err.contains(&format!("index {}", receipt.log_index)),
+        "{err}"
+    );
+
+    let other = NoteSigner::new(ORIGIN, SigningKey::generate(&mut OsRng))
+        .unwrap()
+        .verifier()
+        .to_vkey();
+    assert!(verify_receipt(&receipt.receipt, receipt.entry.as_bytes(), &other).is_err());
+    assert!(verify_receipt("garbage", receipt.entry.as_bytes(), &f.vkey()).is_err());
+    assert!(verify_receipt(&receipt.receipt, receipt.entry.as_bytes(), "garbage").is_err());
+}

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use countersign_domain::Refusal;
 use countersign_proto::api::{
     AtQuery, CreateIdentity, EnrollKey, IdentityFilter, IdentityList, KeyChallenge, RevokeKey,
     StatusChange, UpdateIdentity,
@@ -10,7 +11,6 @@ use countersign_proto::api::{
 use countersign_proto::model::{Credential, Identity, IdentityHistoryEntry, IdentityStatus};
 use countersign_proto::{ErrorCode, Problem};
 use countersign_store::LedgerError;
-use countersign_domain::Refusal;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -22,7 +22,11 @@ use crate::{ApiError, AppState};
 fn not_found(what: &str) -> LedgerError {
     LedgerError::Refused {
         refusal: Refusal::new(
-            if what.starts_with("key") { ErrorCode::KeyNotFound } else { ErrorCode::IdentityNotFound },
+            if what.starts_with("key") {
+                ErrorCode::KeyNotFound
+            } else {
+                ErrorCode::IdentityNotFound
+            },
             format!("no {what}"),
         ),
         log_index: None,
@@ -32,15 +36,25 @@ fn not_found(what: &str) -> LedgerError {
 #[utoipa::path(post, path = "/v1/identities", tag = "identities", request_body = CreateIdentity,
     security(("bearer" = [])),
     responses((status = 201, body = Identity), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn create(_: Admin, State(s): State<AppState>, Json(input): Json<CreateIdentity>) -> Result<Response, ApiError> {
+pub async fn create(
+    _: Admin,
+    State(s): State<AppState>,
+    Json(input): Json<CreateIdentity>,
+) -> Result<Response, ApiError> {
     let r = s.run(move |l, now| l.create_identity(&input, now)).await?;
     Ok(answer(StatusCode::CREATED, &r.value, Some(r.log_index)))
 }
 
 #[utoipa::path(get, path = "/v1/identities", tag = "identities", params(IdentityFilter),
     security(("bearer" = [])), responses((status = 200, body = IdentityList)))]
-pub async fn list(_: Admin, State(s): State<AppState>, Query(filter): Query<IdentityFilter>) -> Result<Response, ApiError> {
-    let identities = s.run(move |l, _| Ok(l.store().read()?.identities(&filter)?)).await?;
+pub async fn list(
+    _: Admin,
+    State(s): State<AppState>,
+    Query(filter): Query<IdentityFilter>,
+) -> Result<Response, ApiError> {
+    let identities = s
+        .run(move |l, _| Ok(l.store().read()?.identities(&filter)?))
+        .await?;
     Ok(answer(StatusCode::OK, &IdentityList { identities }, None))
 }
 
@@ -54,14 +68,21 @@ pub async fn show(
 ) -> Result<Response, ApiError> {
     let at = match q.at {
         Some(t) => Some(OffsetDateTime::parse(&t, &Rfc3339).map_err(|e| {
-            ApiError::new(ErrorCode::BadRequest, format!("at must be an RFC 3339 time: {e}"))
+            ApiError::new(
+                ErrorCode::BadRequest,
+                format!("at must be an RFC 3339 time: {e}"),
+            )
         })?),
         None => None,
     };
     let identity = s
         .run(move |l, _| match at {
             Some(at) => l.identity_at(&handle, at),
-            None => l.store().read()?.identity(&handle)?.ok_or_else(|| not_found(&format!("identity {handle:?}"))),
+            None => l
+                .store()
+                .read()?
+                .identity(&handle)?
+                .ok_or_else(|| not_found(&format!("identity {handle:?}"))),
         })
         .await?;
     Ok(answer(StatusCode::OK, &identity, None))
@@ -69,7 +90,11 @@ pub async fn show(
 
 #[utoipa::path(get, path = "/v1/identities/{handle}/history", tag = "identities", params(("handle" = String, Path)),
     security(("bearer" = [])), responses((status = 200, body = [IdentityHistoryEntry]), (status = 404, body = Problem)))]
-pub async fn history(_: Admin, State(s): State<AppState>, Path(handle): Path<String>) -> Result<Response, ApiError> {
+pub async fn history(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(handle): Path<String>,
+) -> Result<Response, ApiError> {
     let h = s.run(move |l, _| l.identity_history(&handle)).await?;
     Ok(answer(StatusCode::OK, &h, None))
 }
@@ -83,39 +108,67 @@ pub async fn update(
     Path(handle): Path<String>,
     Json(patch): Json<UpdateIdentity>,
 ) -> Result<Response, ApiError> {
-    let r = s.run(move |l, now| l.update_identity(&handle, &patch, now)).await?;
+    let r = s
+        .run(move |l, now| l.update_identity(&handle, &patch, now))
+        .await?;
     Ok(answer(StatusCode::OK, &r.value, Some(r.log_index)))
 }
 
-async fn transition(s: AppState, handle: String, to: IdentityStatus, body: StatusChange) -> Result<Response, ApiError> {
-    let r = s.run(move |l, now| l.change_status(&handle, to, body.reason, now)).await?;
+async fn transition(
+    s: AppState,
+    handle: String,
+    to: IdentityStatus,
+    body: StatusChange,
+) -> Result<Response, ApiError> {
+    let r = s
+        .run(move |l, now| l.change_status(&handle, to, body.reason, now))
+        .await?;
     Ok(answer(StatusCode::OK, &r.value, Some(r.log_index)))
 }
 
 #[utoipa::path(post, path = "/v1/identities/{handle}/suspend", tag = "identities", params(("handle" = String, Path)),
     request_body = StatusChange, security(("bearer" = [])),
     responses((status = 200, body = Identity), (status = 409, body = Problem)))]
-pub async fn suspend(_: Admin, State(s): State<AppState>, Path(handle): Path<String>, Json(b): Json<StatusChange>) -> Result<Response, ApiError> {
+pub async fn suspend(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(handle): Path<String>,
+    Json(b): Json<StatusChange>,
+) -> Result<Response, ApiError> {
     transition(s, handle, IdentityStatus::Suspended, b).await
 }
 
 #[utoipa::path(post, path = "/v1/identities/{handle}/reactivate", tag = "identities", params(("handle" = String, Path)),
     request_body = StatusChange, security(("bearer" = [])),
     responses((status = 200, body = Identity), (status = 409, body = Problem)))]
-pub async fn reactivate(_: Admin, State(s): State<AppState>, Path(handle): Path<String>, Json(b): Json<StatusChange>) -> Result<Response, ApiError> {
+pub async fn reactivate(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(handle): Path<String>,
+    Json(b): Json<StatusChange>,
+) -> Result<Response, ApiError> {
     transition(s, handle, IdentityStatus::Active, b).await
 }
 
 #[utoipa::path(post, path = "/v1/identities/{handle}/terminate", tag = "identities", params(("handle" = String, Path)),
     request_body = StatusChange, security(("bearer" = [])),
     responses((status = 200, body = Identity), (status = 409, body = Problem)))]
-pub async fn terminate(_: Admin, State(s): State<AppState>, Path(handle): Path<String>, Json(b): Json<StatusChange>) -> Result<Response, ApiError> {
+pub async fn terminate(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(handle): Path<String>,
+    Json(b): Json<StatusChange>,
+) -> Result<Response, ApiError> {
     transition(s, handle, IdentityStatus::Terminated, b).await
 }
 
 #[utoipa::path(post, path = "/v1/identities/{handle}/key-challenges", tag = "credentials", params(("handle" = String, Path)),
     security(("bearer" = [])), responses((status = 201, body = KeyChallenge), (status = 404, body = Problem)))]
-pub async fn challenge(_: Admin, State(s): State<AppState>, Path(handle): Path<String>) -> Result<Response, ApiError> {
+pub async fn challenge(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(handle): Path<String>,
+) -> Result<Response, ApiError> {
     let c = s.run(move |l, now| l.key_challenge(&handle, now)).await?;
     Ok(answer(StatusCode::CREATED, &c, None))
 }
@@ -129,13 +182,19 @@ pub async fn enroll(
     Path(handle): Path<String>,
     Json(input): Json<EnrollKey>,
 ) -> Result<Response, ApiError> {
-    let r = s.run(move |l, now| l.enroll_key(&handle, &input, now)).await?;
+    let r = s
+        .run(move |l, now| l.enroll_key(&handle, &input, now))
+        .await?;
     Ok(answer(StatusCode::CREATED, &r.value, Some(r.log_index)))
 }
 
 #[utoipa::path(get, path = "/v1/identities/{handle}/keys", tag = "credentials", params(("handle" = String, Path)),
     security(("bearer" = [])), responses((status = 200, body = [Credential]), (status = 404, body = Problem)))]
-pub async fn keys_of(_: Admin, State(s): State<AppState>, Path(handle): Path<String>) -> Result<Response, ApiError> {
+pub async fn keys_of(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(handle): Path<String>,
+) -> Result<Response, ApiError> {
     let keys = s
         .run(move |l, _| {
             let tx = l.store().read()?;
@@ -150,9 +209,18 @@ pub async fn keys_of(_: Admin, State(s): State<AppState>, Path(handle): Path<Str
 
 #[utoipa::path(get, path = "/v1/keys/{key_id}", tag = "credentials", params(("key_id" = String, Path)),
     security(("bearer" = [])), responses((status = 200, body = Credential), (status = 404, body = Problem)))]
-pub async fn key(_: Admin, State(s): State<AppState>, Path(key_id): Path<String>) -> Result<Response, ApiError> {
+pub async fn key(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(key_id): Path<String>,
+) -> Result<Response, ApiError> {
     let c = s
-        .run(move |l, _| l.store().read()?.credential(&key_id)?.ok_or_else(|| not_found(&format!("key {key_id}"))))
+        .run(move |l, _| {
+            l.store()
+                .read()?
+                .credential(&key_id)?
+                .ok_or_else(|| not_found(&format!("key {key_id}")))
+        })
         .await?;
     Ok(answer(StatusCode::OK, &c, None))
 }
@@ -166,6 +234,8 @@ pub async fn revoke(
     Path(key_id): Path<String>,
     Json(b): Json<RevokeKey>,
 ) -> Result<Response, ApiError> {
-    let r = s.run(move |l, now| l.revoke_key(&key_id, b.reason, now)).await?;
+    let r = s
+        .run(move |l, now| l.revoke_key(&key_id, b.reason, now))
+        .await?;
     Ok(answer(StatusCode::OK, &r.value, Some(r.log_index)))
 }

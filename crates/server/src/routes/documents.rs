@@ -24,7 +24,11 @@ fn missing(code: ErrorCode, detail: String) -> LedgerError {
 }
 
 fn registered(version: DocumentVersion, created: bool) -> Response {
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let index = created.then_some(version.log_index);
     answer(status, &version, index)
 }
@@ -44,7 +48,10 @@ pub async fn upload(
     let limit = s.ledger.limits().max_document_bytes;
     let body = body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(ErrorCode::DocumentTooLarge, format!("the document exceeds the limit of {limit} bytes"))
+            ApiError::new(
+                ErrorCode::DocumentTooLarge,
+                format!("the document exceeds the limit of {limit} bytes"),
+            )
         } else {
             ApiError::new(ErrorCode::BadRequest, r.body_text())
         }
@@ -54,7 +61,9 @@ pub async fn upload(
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty())
         .map(str::to_string);
-    let (version, created) = s.run(move |l, now| l.register_content(&name, &body, media_type, now)).await?;
+    let (version, created) = s
+        .run(move |l, now| l.register_content(&name, &body, media_type, now))
+        .await?;
     Ok(registered(version, created))
 }
 
@@ -67,7 +76,9 @@ pub async fn register_digest(
     Path(name): Path<String>,
     Json(input): Json<RegisterDigest>,
 ) -> Result<Response, ApiError> {
-    let (version, created) = s.run(move |l, now| l.register_digest(&name, &input, now)).await?;
+    let (version, created) = s
+        .run(move |l, now| l.register_digest(&name, &input, now))
+        .await?;
     Ok(registered(version, created))
 }
 
@@ -80,13 +91,16 @@ pub async fn list(_: Admin, State(s): State<AppState>) -> Result<Response, ApiEr
 
 #[utoipa::path(get, path = "/v1/documents/{name}", tag = "documents", params(("name" = String, Path)),
     security(("bearer" = [])), responses((status = 200, body = Document), (status = 404, body = Problem)))]
-pub async fn show(_: Admin, State(s): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn show(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     let doc = s
         .run(move |l, _| {
-            l.store()
-                .read()?
-                .document(&name)?
-                .ok_or_else(|| missing(ErrorCode::DocumentNotFound, format!("no document {name:?}")))
+            l.store().read()?.document(&name)?.ok_or_else(|| {
+                missing(ErrorCode::DocumentNotFound, format!("no document {name:?}"))
+            })
         })
         .await?;
     Ok(answer(StatusCode::OK, &doc, None))
@@ -107,7 +121,12 @@ pub async fn content(
             let v = tx
                 .document(&name)?
                 .and_then(|d| d.versions.into_iter().find(|v| v.version == version))
-                .ok_or_else(|| missing(ErrorCode::DocumentNotFound, format!("document {name:?} has no version {version}")))?;
+                .ok_or_else(|| {
+                    missing(
+                        ErrorCode::DocumentNotFound,
+                        format!("document {name:?} has no version {version}"),
+                    )
+                })?;
             if !v.content_stored {
                 return Err(missing(
                     ErrorCode::ContentNotStored,
@@ -127,7 +146,10 @@ pub async fn content(
             v.document, v.version
         ))));
     }
-    let media = v.media_type.clone().unwrap_or_else(|| "application/octet-stream".into());
+    let media = v
+        .media_type
+        .clone()
+        .unwrap_or_else(|| "application/octet-stream".into());
     let mut response = bytes.into_response();
     if let Ok(h) = HeaderValue::from_str(&media) {
         response.headers_mut().insert(header::CONTENT_TYPE, h);

@@ -19,8 +19,10 @@ use crate::{ApiError, AppState};
 
 fn text(body: String) -> Response {
     let mut r = (StatusCode::OK, body).into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 
@@ -67,13 +69,18 @@ pub async fn checkpoint(State(s): State<AppState>) -> Result<Response, ApiError>
 /// The checkpoint issued at a given tree size.
 #[utoipa::path(get, path = "/v1/log/checkpoints/{size}", tag = "log", params(("size" = u64, Path)),
     responses((status = 200, content_type = "text/plain", body = String), (status = 404, body = Problem)))]
-pub async fn checkpoint_at(State(s): State<AppState>, Path(size): Path<u64>) -> Result<Response, ApiError> {
+pub async fn checkpoint_at(
+    State(s): State<AppState>,
+    Path(size): Path<u64>,
+) -> Result<Response, ApiError> {
     let note = s
         .run(move |l, _| {
-            l.store()
-                .read()?
-                .checkpoint(size)?
-                .ok_or_else(|| refused(ErrorCode::CheckpointNotFound, format!("no checkpoint was issued at size {size}")))
+            l.store().read()?.checkpoint(size)?.ok_or_else(|| {
+                refused(
+                    ErrorCode::CheckpointNotFound,
+                    format!("no checkpoint was issued at size {size}"),
+                )
+            })
         })
         .await?;
     Ok(text(note))
@@ -86,15 +93,26 @@ pub async fn key(State(s): State<AppState>) -> Response {
 }
 
 #[utoipa::path(get, path = "/v1/log/entries", tag = "log", params(EntryRange), responses((status = 200, body = EntryPage)))]
-pub async fn entries(State(s): State<AppState>, Query(q): Query<EntryRange>) -> Result<Response, ApiError> {
+pub async fn entries(
+    State(s): State<AppState>,
+    Query(q): Query<EntryRange>,
+) -> Result<Response, ApiError> {
     let page = s
         .run(move |l, _| {
             let tx = l.store().read()?;
             let (size, _) = tx.latest_checkpoint()?.unwrap_or((0, String::new()));
             let start = q.start.unwrap_or(0);
-            let limit = u64::from(q.limit.unwrap_or(100).clamp(1, 1000)).min(size.saturating_sub(start));
-            let entries = tx.entries(start, limit)?.iter().map(|(i, b)| view(*i, b)).collect();
-            Ok(EntryPage { entries, tree_size: size })
+            let limit =
+                u64::from(q.limit.unwrap_or(100).clamp(1, 1000)).min(size.saturating_sub(start));
+            let entries = tx
+                .entries(start, limit)?
+                .iter()
+                .map(|(i, b)| view(*i, b))
+                .collect();
+            Ok(EntryPage {
+                entries,
+                tree_size: size,
+            })
         })
         .await?;
     Ok(answer(StatusCode::OK, &page, None))
@@ -102,14 +120,20 @@ pub async fn entries(State(s): State<AppState>, Query(q): Query<EntryRange>) -> 
 
 #[utoipa::path(get, path = "/v1/log/entries/{index}", tag = "log", params(("index" = u64, Path)),
     responses((status = 200, body = EntryView), (status = 404, body = Problem)))]
-pub async fn entry(State(s): State<AppState>, Path(index): Path<u64>) -> Result<Response, ApiError> {
+pub async fn entry(
+    State(s): State<AppState>,
+    Path(index): Path<u64>,
+) -> Result<Response, ApiError> {
     let v = s
         .run(move |l, _| {
             let tx = l.store().read()?;
             let (size, _) = tx.latest_checkpoint()?.unwrap_or((0, String::new()));
             match tx.entry(index)? {
                 Some(b) if index < size => Ok(view(index, &b)),
-                _ => Err(refused(ErrorCode::EntryNotFound, format!("no entry {index} (tree size {size})"))),
+                _ => Err(refused(
+                    ErrorCode::EntryNotFound,
+                    format!("no entry {index} (tree size {size})"),
+                )),
             }
         })
         .await?;
@@ -119,15 +143,23 @@ pub async fn entry(State(s): State<AppState>, Path(index): Path<u64>) -> Result<
 /// A C2SP tlog-proof receipt for an entry against the latest checkpoint.
 #[utoipa::path(get, path = "/v1/log/entries/{index}/receipt", tag = "log", params(("index" = u64, Path)),
     responses((status = 200, content_type = "text/plain", body = String), (status = 404, body = Problem)))]
-pub async fn receipt(State(s): State<AppState>, Path(index): Path<u64>) -> Result<Response, ApiError> {
+pub async fn receipt(
+    State(s): State<AppState>,
+    Path(index): Path<u64>,
+) -> Result<Response, ApiError> {
     let r = s.run(move |l, _| l.entry_receipt(index)).await?;
     Ok(text(r))
 }
 
 #[utoipa::path(get, path = "/v1/log/proof/inclusion", tag = "log", params(InclusionQuery),
     responses((status = 200, body = InclusionProof), (status = 400, body = Problem)))]
-pub async fn inclusion(State(s): State<AppState>, Query(q): Query<InclusionQuery>) -> Result<Response, ApiError> {
-    let (size, hashes) = s.run(move |l, _| l.inclusion_proof(q.index, q.size)).await?;
+pub async fn inclusion(
+    State(s): State<AppState>,
+    Query(q): Query<InclusionQuery>,
+) -> Result<Response, ApiError> {
+    let (size, hashes) = s
+        .run(move |l, _| l.inclusion_proof(q.index, q.size))
+        .await?;
     Ok(answer(
         StatusCode::OK,
         &InclusionProof {
@@ -141,7 +173,10 @@ pub async fn inclusion(State(s): State<AppState>, Query(q): Query<InclusionQuery
 
 #[utoipa::path(get, path = "/v1/log/proof/consistency", tag = "log", params(ConsistencyQuery),
     responses((status = 200, body = ConsistencyProof), (status = 400, body = Problem)))]
-pub async fn consistency(State(s): State<AppState>, Query(q): Query<ConsistencyQuery>) -> Result<Response, ApiError> {
+pub async fn consistency(
+    State(s): State<AppState>,
+    Query(q): Query<ConsistencyQuery>,
+) -> Result<Response, ApiError> {
     let (new, hashes) = s.run(move |l, _| l.consistency_proof(q.old, q.new)).await?;
     Ok(answer(
         StatusCode::OK,

@@ -19,11 +19,17 @@ use crate::{ApiError, AppState};
 pub const LOG_INDEX_HEADER: &str = "countersign-log-index";
 
 /// A JSON answer with a status and, for writes, the log index header.
-pub(crate) fn answer<T: serde::Serialize>(status: StatusCode, body: &T, log_index: Option<u64>) -> Response {
+pub(crate) fn answer<T: serde::Serialize>(
+    status: StatusCode,
+    body: &T,
+    log_index: Option<u64>,
+) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     if let Some(i) = log_index {
         if let Ok(v) = HeaderValue::from_str(&i.to_string()) {
-            response.headers_mut().insert(HeaderName::from_static(LOG_INDEX_HEADER), v);
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static(LOG_INDEX_HEADER), v);
         }
     }
     response
@@ -40,20 +46,44 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/v1/openapi.json", get(openapi::serve))
         .route("/v1/info", get(log::info))
-        .route("/v1/identities", post(directory::create).get(directory::list))
-        .route("/v1/identities/{handle}", get(directory::show).patch(directory::update))
+        .route(
+            "/v1/identities",
+            post(directory::create).get(directory::list),
+        )
+        .route(
+            "/v1/identities/{handle}",
+            get(directory::show).patch(directory::update),
+        )
         .route("/v1/identities/{handle}/history", get(directory::history))
         .route("/v1/identities/{handle}/suspend", post(directory::suspend))
-        .route("/v1/identities/{handle}/reactivate", post(directory::reactivate))
-        .route("/v1/identities/{handle}/terminate", post(directory::terminate))
-        .route("/v1/identities/{handle}/key-challenges", post(directory::challenge))
-        .route("/v1/identities/{handle}/keys", post(directory::enroll).get(directory::keys_of))
+        .route(
+            "/v1/identities/{handle}/reactivate",
+            post(directory::reactivate),
+        )
+        .route(
+            "/v1/identities/{handle}/terminate",
+            post(directory::terminate),
+        )
+        .route(
+            "/v1/identities/{handle}/key-challenges",
+            post(directory::challenge),
+        )
+        .route(
+            "/v1/identities/{handle}/keys",
+            post(directory::enroll).get(directory::keys_of),
+        )
         .route("/v1/keys/{key_id}", get(directory::key))
         .route("/v1/keys/{key_id}/revoke", post(directory::revoke))
         .route("/v1/documents", get(documents::list))
         .route("/v1/documents/{name}", get(documents::show))
-        .route("/v1/documents/{name}/versions", post(documents::register_digest))
-        .route("/v1/documents/{name}/versions/{version}/content", get(documents::content))
+        .route(
+            "/v1/documents/{name}/versions",
+            post(documents::register_digest),
+        )
+        .route(
+            "/v1/documents/{name}/versions/{version}/content",
+            get(documents::content),
+        )
         .route("/v1/requests", post(requests::create).get(requests::list))
         .route("/v1/requests/{id}", get(requests::show))
         .route("/v1/requests/{id}/withdraw", post(requests::withdraw))
@@ -77,9 +107,15 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(ErrorCode::RouteNotFound, "no such route; the API is described at /v1/openapi.json")
+    ApiError::new(
+        ErrorCode::RouteNotFound,
+        "no such route; the API is described at /v1/openapi.json",
+    )
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(ErrorCode::MethodNotAllowed, "this method is not allowed on this route")
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "this method is not allowed on this route",
+    )
 }

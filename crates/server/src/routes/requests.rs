@@ -3,7 +3,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use countersign_proto::api::{CreateRequest, RequestFilter, RequestList, SignatureReceipt, Withdraw};
+use countersign_proto::api::{
+    CreateRequest, RequestFilter, RequestList, SignatureReceipt, Withdraw,
+};
 use countersign_proto::evidence::EvidenceBundle;
 use countersign_proto::model::Request;
 use countersign_proto::statement::Envelope;
@@ -16,7 +18,11 @@ use crate::{ApiError, AppState};
 
 #[utoipa::path(post, path = "/v1/requests", tag = "requests", request_body = CreateRequest, security(("bearer" = [])),
     responses((status = 201, body = Request), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn create(_: Admin, State(s): State<AppState>, Json(input): Json<CreateRequest>) -> Result<Response, ApiError> {
+pub async fn create(
+    _: Admin,
+    State(s): State<AppState>,
+    Json(input): Json<CreateRequest>,
+) -> Result<Response, ApiError> {
     let r = s.run(move |l, now| l.create_request(&input, now)).await?;
     let index = r.log_index;
     Ok(answer(StatusCode::CREATED, &r, Some(index)))
@@ -24,7 +30,11 @@ pub async fn create(_: Admin, State(s): State<AppState>, Json(input): Json<Creat
 
 #[utoipa::path(get, path = "/v1/requests", tag = "requests", params(RequestFilter), security(("bearer" = [])),
     responses((status = 200, body = RequestList)))]
-pub async fn list(_: Admin, State(s): State<AppState>, Query(filter): Query<RequestFilter>) -> Result<Response, ApiError> {
+pub async fn list(
+    _: Admin,
+    State(s): State<AppState>,
+    Query(filter): Query<RequestFilter>,
+) -> Result<Response, ApiError> {
     let requests = s
         .run(move |l, now| {
             let mut rs = l.store().read()?.requests(&filter)?;
@@ -39,7 +49,11 @@ pub async fn list(_: Admin, State(s): State<AppState>, Query(filter): Query<Requ
 
 #[utoipa::path(get, path = "/v1/requests/{id}", tag = "requests", params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = Request), (status = 404, body = Problem)))]
-pub async fn show(_: Admin, State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn show(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let r = s.run(move |l, now| l.request(&id, now)).await?;
     Ok(answer(StatusCode::OK, &r, None))
 }
@@ -53,7 +67,9 @@ pub async fn withdraw(
     Path(id): Path<String>,
     Json(body): Json<Withdraw>,
 ) -> Result<Response, ApiError> {
-    let r = s.run(move |l, now| l.withdraw(&id, body.reason, now)).await?;
+    let r = s
+        .run(move |l, now| l.withdraw(&id, body.reason, now))
+        .await?;
     Ok(answer(StatusCode::OK, &r.value, Some(r.log_index)))
 }
 
@@ -63,17 +79,32 @@ pub async fn withdraw(
 #[utoipa::path(post, path = "/v1/signatures", tag = "requests", request_body = Envelope,
     responses((status = 201, body = SignatureReceipt), (status = 200, description = "the same envelope was already accepted", body = SignatureReceipt),
         (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn sign(State(s): State<AppState>, Json(envelope): Json<Envelope>) -> Result<Response, ApiError> {
+pub async fn sign(
+    State(s): State<AppState>,
+    Json(envelope): Json<Envelope>,
+) -> Result<Response, ApiError> {
     let size_before = s.run(|l, _| Ok(l.latest_checkpoint()?.0)).await?;
-    let receipt = s.run(move |l, now| l.submit_signature(&envelope, now)).await?;
-    let status = if receipt.log_index >= size_before { StatusCode::CREATED } else { StatusCode::OK };
+    let receipt = s
+        .run(move |l, now| l.submit_signature(&envelope, now))
+        .await?;
+    let status = if receipt.log_index >= size_before {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let index = receipt.log_index;
     Ok(answer(status, &receipt, Some(index)))
 }
 
 #[utoipa::path(get, path = "/v1/requests/{id}/evidence", tag = "requests", params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = EvidenceBundle), (status = 404, body = Problem)))]
-pub async fn evidence(_: Admin, State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let bundle = s.run(move |l, now| countersign_store::evidence::export(l, &id, now)).await?;
+pub async fn evidence(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let bundle = s
+        .run(move |l, now| countersign_store::evidence::export(l, &id, now))
+        .await?;
     Ok(answer(StatusCode::OK, &bundle, None))
 }

@@ -1,0 +1,420 @@
+//! Real faults: rows edited, deleted, reordered and inserted in the SQLite
+//! file of a stopped server; the server killed with SIGKILL mid-submission.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use countersign_proto::api::{EntryView, SignatureReceipt};
+use countersign_proto::evidence::EvidenceBundle;
+use countersign_proto::model::*;
+use countersign_tlog::checkpoint::Checkpoint;
+use countersign_tlog::note::NoteVerifier;
+use countersign_tlog::proof::TlogProof;
+use rusqlite::Connection;
+use serde_json::{json, Value};
+
+use crate::harness::*;
+
+/// An approved two-signature request; answers the server, the request id and
+/// the log indexes of bob's and carol's signatures.
+fn approved() -> (TestServer, String, u64, u64) {
+    let s = TestServer::start();
+    for h in ["alice", "bob", "carol", "dave"] {
+        s.human(h);
+    }
+    let bob = s.enroll("bob", None);
+    let carol = s.enroll("carol", None);
+    s.document("offer-letter", b"Offer letter for Dave\n");
+    let r = s.request(&request_body(
+        "offer-letter",
+        "alice",
+        "dave",
+        &["bob", "carol"],
+    ));
+    let (_, b) = s.submit(&sign(
+        &statement(&r, "bob", &bob, Decision::Approve, s.now()),
+        &bob,
+    ));
+    let (_, c) = s.submit(&sign(
+        &statement(&r, "carol", &carol, Decision::Approve, s.now()),
+        &carol,
+    ));
+    let b = b["log_index"].as_u64().unwrap();
+    let c = c["log_index"].as_u64().unwrap();
+    (s, r.id, b, c)
+}
+
+fn audit(s: &TestServer) -> (i32, Value) {
+    let out = Command::new(binary())
+        .args(["log", "audit", "--json", "--data"])
+        .arg(s.dir.path())
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), v)
+}
+
+fn verify(s: &TestServer, id: &str) -> countersign_verify::Report {
+    let bundle: EvidenceBundle = s.get(&format!("/v1/requests/{id}/evidence"));
+    let bytes = serde_json::to_vec(&bundle).unwrap();
+    countersign_verify::verify_bundle(
+        &bytes,
+        &countersign_verify::Options {
+            pinned_log_key: Some(s.log_key.clone()),
+            documents: vec![],
+        },
+    )
+}
+
+fn entry_data(db: &Connection, idx: u64) -> Vec<u8> {
+    db.query_row(
+        "SELECT data FROM log_entries WHERE idx = ?1",
+        [idx as i64],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn an_untouched_log_audits_clean_and_its_evidence_verifies() {
+    let (mut s, id, _, _) = approved();
+    assert!(verify(&s, &id).ok());
+    s.stop();
+    let (code, v) = audit(&s);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["entries"], v["signed_size"]);
+}
+
+#[test]
+fn an_edited_entry_is_caught_by_audit_and_by_offline_verify() {
+    let (mut s, id, bob, _) = approved();
+    s.stop();
+    {
+        let db = Connection::open(s.db_path()).unwrap();
+        let data = String::from_utf8(entry_data(&db, bob))
+            .unwrap()
+            .replace("\"decision\":\"approve\"", "\"decision\":\"reject\"");
+        db.execute(
+            "UPDATE log_entries SET data = ?1 WHERE idx = ?2",
+            rusqlite::params![data.as_bytes(), bob as i64],
+        )
+        .unwrap();
+    }
+    let (code, v) = audit(&s);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["first_bad_index"], bob, "{v}");
+    s.boot();
+    let report = verify(&s, &id);
+    assert!(!report.ok());
+    assert!(
+        report
+            .failures()
+            .any(|c| c.detail.contains(&format!("entry {bob}"))),
+        "{:#?}",
+        report.checks
+    );
+}
+
+#[test]
+fn a_deleted_entry_is_caught_by_audit_and_by_offline_verify() {
+    let (mut s, id, bob, _) = approved();
+    s.stop();
+    Connection::open(s.db_path())
+        .unwrap()
+        .execute("DELETE FROM log_entries WHERE idx = ?1", [bob as i64])
+        .unwrap();
+    let (code, v) = audit(&s);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["first_bad_index"], bob, "{v}");
+    s.boot();
+    let report = verify(&s, &id);
+    assert!(!report.ok());
+    assert!(
+        report
+            .failures()
+            .any(|c| c.detail.contains(&bob.to_string())),
+        "{:#?}",
+        report.checks
+    );
+}
+
+#[test]
+fn reordered_entries_are_caught_by_audit_and_by_offline_verify() {
+    let (mut s, id, bob, carol) = approved();
+    s.stop();
+    {
+        let db = Connection::open(s.db_path()).unwrap();
+        let (b, c) = (entry_data(&db, bob), entry_data(&db, carol));
+        db.execute(
+            "UPDATE log_entries SET data = ?1 WHERE idx = ?2",
+            rusqlite::params![c, bob as i64],
+        )
+        .unwrap();
+        db.execute(
+            "UPDATE log_entries SET data = ?1 WHERE idx = ?2",
+            rusqlite::params![b, carol as i64],
+        )
+        .unwrap();
+    }
+    let (code, v) = audit(&s);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["first_bad_index"], bob.min(carol), "{v}");
+    s.boot();
+    assert!(!verify(&s, &id).ok());
+}
+
+#[test]
+fn an_inserted_entry_is_caught_and_the_server_refuses_to_sign_over_it() {
+    let (mut s, _, _, _) = approved();
+    s.stop();
+    let size = {
+        let db = Connection::open(s.db_path()).unwrap();
+        let size: i64 = db
+            .query_row("SELECT MAX(idx) + 1 FROM log_entries", [], |r| r.get(0))
+            .unwrap();
+        db.execute(
+            "INSERT INTO log_entries (idx, data, kind) VALUES (?1, ?2, 'identity.created')",
+            rusqlite::params![size, br#"{"v":1,"at":"2026-01-01T00:00:00Z","type":"log.created","origin":"x","verifier_key":"y"}"#.to_vec()],
+        )
+        .unwrap();
+        size as u64
+    };
+    let (code, v) = audit(&s);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["first_bad_index"], size, "{v}");
+    // The ledger will not open over a log that disagrees with its checkpoint.
+    let store =
+        std::sync::Arc::new(countersign_store_sqlite::SqliteStore::open(&s.db_path()).unwrap());
+    let signer = countersign_tlog::note::NoteSigner::from_skey(
+        std::fs::read_to_string(s.dir.path().join("log.key"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let opened = countersign_store::Ledger::open(
+        store,
+        signer,
+        countersign_store::LedgerConfig {
+            limits: Default::default(),
+        },
+        s.now(),
+    );
+    assert!(matches!(
+        opened,
+        Err(countersign_store::LedgerError::Integrity(_))
+    ));
+}
+
+/// Kills the child on drop so a failing test leaves no server behind.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn_server(dir: &std::path::Path) -> (Server, String) {
+    let port = free_port();
+    let child = Command::new(binary())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reqwest::blocking::get(format!("{base}/v1/info")).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Server(child), base)
+}
+
+#[test]
+fn receipts_survive_sigkill_and_later_checkpoints_stay_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = Command::new(binary())
+        .args(["init", "--json", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    let token = serde_json::from_slice::<Value>(&init.stdout).unwrap()["admin_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (server, base) = spawn_server(dir.path());
+
+    // Set up through a harness-like client against the real binary.
+    let http = reqwest::blocking::Client::new();
+    let post = |path: &str, body: Value| -> Value {
+        let r = http
+            .post(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().unwrap()
+    };
+    for h in ["alice", "bob", "dave"] {
+        post("/v1/identities", json!({"handle": h, "kind": "human"}));
+    }
+    let bob = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+    let pk = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        bob.verifying_key().as_bytes(),
+    );
+    let ch = post("/v1/identities/bob/key-challenges", json!({}));
+    let ch = ch["challenge"].as_str().unwrap().to_string();
+    let proof =
+        ed25519_dalek::Signer::sign(&bob, &countersign_attest::pop_message("bob", &ch, &pk));
+    post(
+        "/v1/identities/bob/keys",
+        json!({"public_key": pk, "challenge": ch, "assurance": "software",
+        "proof": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, proof.to_bytes())}),
+    );
+    let doc = http
+        .put(format!("{base}/v1/documents/contract/content"))
+        .bearer_auth(&token)
+        .body("terms")
+        .send()
+        .unwrap();
+    assert!(doc.status().is_success());
+    let requests: Vec<Request> = (0..60)
+        .map(|_| {
+            serde_json::from_value(post(
+                "/v1/requests",
+                serde_json::to_value(request_body("contract", "alice", "dave", &["bob"])).unwrap(),
+            ))
+            .unwrap()
+        })
+        .collect();
+
+    // Four clients submit signatures; the server is killed mid-stream.
+    let receipts: Arc<Mutex<Vec<SignatureReceipt>>> = Arc::default();
+    let threads: Vec<_> = requests
+        .chunks(15)
+        .map(|chunk| {
+            let (chunk, base, key, receipts) =
+                (chunk.to_vec(), base.clone(), bob.clone(), receipts.clone());
+            std::thread::spawn(move || {
+                let http = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .unwrap();
+                for r in chunk {
+                    let env = sign(
+                        &statement(&r, "bob", &key, Decision::Approve, wall_clock()),
+                        &key,
+                    );
+                    match http.post(format!("{base}/v1/signatures")).json(&env).send() {
+                        Ok(resp) if resp.status().as_u16() == 201 => {
+                            receipts.lock().unwrap().push(resp.json().unwrap())
+                        }
+                        Ok(resp) => panic!("unexpected answer {}", resp.status()),
+                        Err(_) => return, // the server is gone
+                    }
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while receipts.lock().unwrap().len() < 12 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(server); // SIGKILL
+    for t in threads {
+        t.join().unwrap();
+    }
+    let receipts = receipts.lock().unwrap().clone();
+    assert!(
+        receipts.len() >= 12,
+        "only {} receipts before the kill",
+        receipts.len()
+    );
+
+    // Restart: every receipt still verifies, its entry is still there, and
+    // its checkpoint is a prefix of the new one.
+    let (_server, base) = spawn_server(dir.path());
+    let verifier = NoteVerifier::from_vkey(
+        reqwest::blocking::get(format!("{base}/v1/log/key"))
+            .unwrap()
+            .text()
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let latest = Checkpoint::open(
+        &reqwest::blocking::get(format!("{base}/v1/log/checkpoint"))
+            .unwrap()
+            .text()
+            .unwrap(),
+        &verifier,
+    )
+    .unwrap();
+    for r in &receipts {
+        let old = TlogProof::parse(&r.receipt)
+            .unwrap()
+            .verify(r.entry.as_bytes(), &verifier)
+            .unwrap();
+        let stored: EntryView =
+            reqwest::blocking::get(format!("{base}/v1/log/entries/{}", r.log_index))
+                .unwrap()
+                .json()
+                .unwrap();
+        assert_eq!(
+            stored.entry, r.entry,
+            "entry {} changed after the crash",
+            r.log_index
+        );
+        let p: countersign_proto::api::ConsistencyProof = reqwest::blocking::get(format!(
+            "{base}/v1/log/proof/consistency?old={}&new={}",
+            old.size, latest.size
+        ))
+        .unwrap()
+        .json()
+        .unwrap();
+        let hashes: Vec<[u8; 32]> = p
+            .hashes
+            .iter()
+            .map(|h| {
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, h)
+                    .unwrap()
+                    .try_into()
+                    .unwrap()
+            })
+            .collect();
+        countersign_tlog::verify_consistency(
+            old.size,
+            latest.size,
+            &old.root,
+            &latest.root,
+            &hashes,
+        )
+        .unwrap();
+    }
+    let audit = Command::new(binary())
+        .args(["log", "audit", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        audit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&audit.stdout)
+    );
+}

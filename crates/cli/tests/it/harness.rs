@@ -1,0 +1,355 @@
+//! Starting servers and talking to them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use countersign_proto::api::*;
+use countersign_proto::model::*;
+use countersign_proto::statement::{
+    ApprovalPredicate, Envelope, Statement, Subject, APPROVAL_PREDICATE_TYPE, STATEMENT_TYPE,
+};
+use countersign_server::auth::{token_hash, AdminToken};
+use countersign_server::{AppState, Clock, ServerConfig};
+use countersign_store::{Ledger, LedgerConfig};
+use countersign_store_sqlite::SqliteStore;
+use countersign_tlog::note::NoteSigner;
+use ed25519_dalek::{Signer as _, SigningKey};
+use reqwest::blocking::Client;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+pub const TOKEN: &str = "cs_admin_test-token";
+pub const ORIGIN: &str = "test.countersign.localhost/log";
+
+/// A clock the test moves by hand.
+pub struct TestClock(pub Mutex<OffsetDateTime>);
+
+impl Clock for TestClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+#[allow(clippy::disallowed_methods)]
+pub fn wall_clock() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// An in-process server on 127.0.0.1:0 over a SQLite file in a temp dir.
+pub struct TestServer {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub clock: Arc<TestClock>,
+    pub http: Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    pub log_key: String,
+    skey: String,
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let signer = NoteSigner::new(ORIGIN, SigningKey::generate(&mut rand_core::OsRng)).unwrap();
+        let skey = signer.to_skey();
+        // Lay the data directory out as `countersign init` does, so the
+        // binary's local commands (`log audit`) work on it.
+        std::fs::write(dir.path().join("log.key"), format!("{skey}\n")).unwrap();
+        let clock = Arc::new(TestClock(Mutex::new(wall_clock())));
+        let mut s = TestServer {
+            base: String::new(),
+            dir,
+            clock,
+            http: Client::new(),
+            shutdown: None,
+            thread: None,
+            log_key: signer.verifier().to_vkey(),
+            skey,
+        };
+        s.boot();
+        s
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("countersign.db")
+    }
+
+    /// Start (or restart) serving the same database.
+    pub fn boot(&mut self) {
+        let store = Arc::new(SqliteStore::open(&self.db_path()).unwrap());
+        let signer = NoteSigner::from_skey(&self.skey).unwrap();
+        let ledger = Arc::new(
+            Ledger::open(
+                store,
+                signer,
+                LedgerConfig {
+                    limits: Default::default(),
+                },
+                self.now(),
+            )
+            .unwrap(),
+        );
+        let state = AppState {
+            ledger,
+            auth: Arc::new(AdminToken {
+                sha256: token_hash(TOKEN),
+            }),
+            clock: self.clock.clone(),
+            config: ServerConfig {
+                expiry_sweep: std::time::Duration::from_secs(3600),
+                ..Default::default()
+            },
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                countersign_server::serve(listener, state, async move {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        let addr = addr_rx.recv().unwrap();
+        self.base = format!("http://{addr}");
+        self.shutdown = Some(tx);
+        self.thread = Some(thread);
+    }
+
+    /// Stop serving; the database file stays.
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    pub fn advance(&self, d: time::Duration) {
+        *self.clock.0.lock().unwrap() += d;
+    }
+
+    pub fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        token: bool,
+    ) -> (u16, Value) {
+        let mut r = self.http.request(method, format!("{}{path}", self.base));
+        if token {
+            r = r.bearer_auth(TOKEN);
+        }
+        if let Some(b) = body {
+            r = r.json(b);
+        }
+        let resp = r.send().unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> T {
+        let (status, v) = self.call(
+            reqwest::Method::POST,
+            path,
+            Some(&serde_json::to_value(body).unwrap()),
+            true,
+        );
+        assert!(status < 300, "POST {path} answered {status}: {v}");
+        serde_json::from_value(v).unwrap()
+    }
+
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> T {
+        let (status, v) = self.call(reqwest::Method::GET, path, None, true);
+        assert!(status < 300, "GET {path} answered {status}: {v}");
+        serde_json::from_value(v).unwrap()
+    }
+
+    pub fn text(&self, path: &str) -> String {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    }
+
+    pub fn tree_size(&self) -> u64 {
+        let info: ServerInfo = self.get("/v1/info");
+        info.tree_size
+    }
+
+    pub fn entry(&self, index: u64) -> Value {
+        let e: EntryView = self.get(&format!("/v1/log/entries/{index}"));
+        serde_json::from_str(&e.entry).unwrap()
+    }
+
+    pub fn human(&self, handle: &str) -> Identity {
+        self.post(
+            "/v1/identities",
+            &CreateIdentity {
+                handle: handle.into(),
+                kind: IdentityKind::Human,
+                display_name: None,
+                email: None,
+                owner: None,
+                shared: false,
+            },
+        )
+    }
+
+    pub fn enroll(&self, handle: &str, expires_at: Option<OffsetDateTime>) -> SigningKey {
+        let key = SigningKey::generate(&mut rand_core::OsRng);
+        let public_key = B64.encode(key.verifying_key().as_bytes());
+        let ch: KeyChallenge = self.post(
+            &format!("/v1/identities/{handle}/key-challenges"),
+            &serde_json::json!({}),
+        );
+        let proof = key.sign(&countersign_attest::pop_message(
+            handle,
+            &ch.challenge,
+            &public_key,
+        ));
+        let _: Credential = self.post(
+            &format!("/v1/identities/{handle}/keys"),
+            &EnrollKey {
+                public_key,
+                challenge: ch.challenge,
+                proof: B64.encode(proof.to_bytes()),
+                assurance: Assurance::Software,
+                label: None,
+                expires_at,
+            },
+        );
+        key
+    }
+
+    pub fn document(&self, name: &str, content: &[u8]) -> DocumentVersion {
+        let resp = self
+            .http
+            .put(format!("{}/v1/documents/{name}/content", self.base))
+            .bearer_auth(TOKEN)
+            .body(content.to_vec())
+            .send()
+            .unwrap();
+        assert!(
+            resp.status().is_success(),
+            "upload answered {}",
+            resp.status()
+        );
+        resp.json().unwrap()
+    }
+
+    pub fn request(&self, body: &CreateRequest) -> Request {
+        self.post("/v1/requests", body)
+    }
+
+    /// Submit an envelope; answers (status, body).
+    pub fn submit(&self, envelope: &Envelope) -> (u16, Value) {
+        self.call(
+            reqwest::Method::POST,
+            "/v1/signatures",
+            Some(&serde_json::to_value(envelope).unwrap()),
+            false,
+        )
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A request body with sensible defaults.
+pub fn request_body(
+    doc: &str,
+    requester: &str,
+    beneficiary: &str,
+    approvers: &[&str],
+) -> CreateRequest {
+    CreateRequest {
+        event_kind: EventKind::Onboarding,
+        purpose: "Onboard a new engineer".into(),
+        impact: Impact::Medium,
+        documents: vec![DocumentRef {
+            document: doc.into(),
+            version: None,
+        }],
+        action: Some(EntitlementAction {
+            system: "github".into(),
+            subject: beneficiary.into(),
+            operation: Operation::Grant,
+            entitlement: "org/acme/team/eng".into(),
+        }),
+        requester: requester.into(),
+        beneficiary: beneficiary.into(),
+        approvers: approvers.iter().map(|s| s.to_string()).collect(),
+        order: ApprovalOrder::Parallel,
+        quorum: None,
+        expires_at: None,
+        expires_in_seconds: Some(3600),
+    }
+}
+
+/// The statement an honest client builds for `request`.
+pub fn statement(
+    request: &Request,
+    actor: &str,
+    key: &SigningKey,
+    decision: Decision,
+    signed_at: OffsetDateTime,
+) -> Statement {
+    Statement {
+        statement_type: STATEMENT_TYPE.into(),
+        subject: request
+            .documents
+            .iter()
+            .map(|d| Subject {
+                name: format!("{}@v{}", d.document, d.version),
+                digest: BTreeMap::from([("sha256".to_string(), d.sha256.clone())]),
+            })
+            .collect(),
+        predicate_type: APPROVAL_PREDICATE_TYPE.into(),
+        predicate: ApprovalPredicate {
+            request: request.id.clone(),
+            decision,
+            reason: (decision == Decision::Reject).then(|| "not justified".to_string()),
+            actor: actor.into(),
+            action: request.action.clone(),
+            signed_at,
+            key_id: countersign_attest::key_id(&key.verifying_key()),
+        },
+    }
+}
+
+pub fn sign(st: &Statement, key: &SigningKey) -> Envelope {
+    countersign_attest::sign_statement(st, key).unwrap()
+}
+
+/// Path to the real binary.
+pub fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_countersign"))
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real server on an ephemeral loopback port, a real
+//! SQLite file, real keys and signatures, driven over HTTP. One test binary
+//! for the whole workspace's end-to-end behaviour.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod faults;
+mod harness;
+mod refusals;
+mod walkthrough;
