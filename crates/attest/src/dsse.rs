@@ -2,8 +2,10 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use countersign_proto::model::{Decision, Request};
 use countersign_proto::statement::{
-    Envelope, EnvelopeSignature, Statement, APPROVAL_PREDICATE_TYPE, PAYLOAD_TYPE, STATEMENT_TYPE,
+    ApprovalPredicate, Envelope, EnvelopeSignature, Statement, Subject, APPROVAL_PREDICATE_TYPE,
+    PAYLOAD_TYPE, STATEMENT_TYPE,
 };
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use sha2::{Digest as _, Sha256};
@@ -24,6 +26,43 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     out.push(b' ');
     out.extend_from_slice(payload);
     out
+}
+
+/// The statement an approver signs for `request`: one subject per document
+/// version (`name@vN` with its SHA-256), and the approval predicate echoing
+/// the request's entitlement action.
+pub fn approval_statement(
+    request: &Request,
+    actor: &str,
+    decision: Decision,
+    reason: Option<String>,
+    key_id: String,
+    signed_at: time::OffsetDateTime,
+) -> Statement {
+    Statement {
+        statement_type: STATEMENT_TYPE.into(),
+        subject: request
+            .documents
+            .iter()
+            .map(|d| Subject {
+                name: format!("{}@v{}", d.document, d.version),
+                digest: std::collections::BTreeMap::from([(
+                    "sha256".to_string(),
+                    d.sha256.clone(),
+                )]),
+            })
+            .collect(),
+        predicate_type: APPROVAL_PREDICATE_TYPE.into(),
+        predicate: ApprovalPredicate {
+            request: request.id.clone(),
+            decision,
+            reason,
+            actor: actor.to_string(),
+            action: request.action.clone(),
+            signed_at,
+            key_id,
+        },
+    }
 }
 
 /// Serialize `statement`, sign its PAE with `key` and wrap it in an envelope.
@@ -114,8 +153,6 @@ pub fn is_sha256_hex(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use countersign_proto::model::Decision;
-    use countersign_proto::statement::{ApprovalPredicate, Subject};
     use std::collections::BTreeMap;
 
     /// The example from the DSSE v1 protocol specification

@@ -15,7 +15,9 @@
 pub mod dsse;
 pub mod keys;
 
-pub use dsse::{envelope_digest, pae, sign_statement, statement_of, verify_envelope};
+pub use dsse::{
+    approval_statement, envelope_digest, pae, sign_statement, statement_of, verify_envelope,
+};
 pub use keys::{key_id, pop_message};
 
 /// Errors from building or checking statements.

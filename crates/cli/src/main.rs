@@ -7,7 +7,6 @@
 mod client;
 mod local;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -17,9 +16,6 @@ use countersign_attest::keys::{public_key_to_base64, signing_key_from_pem, signi
 use countersign_proto::api::*;
 use countersign_proto::evidence::EvidenceBundle;
 use countersign_proto::model::*;
-use countersign_proto::statement::{
-    ApprovalPredicate, Statement, Subject, APPROVAL_PREDICATE_TYPE, STATEMENT_TYPE,
-};
 use countersign_tlog::checkpoint::Checkpoint;
 use countersign_tlog::note::NoteVerifier;
 use countersign_tlog::proof::TlogProof;
@@ -1056,38 +1052,6 @@ fn event_kind(e: EventArg) -> EventKind {
     }
 }
 
-/// Build the statement a signer signs for a request.
-pub fn approval_statement(
-    r: &Request,
-    actor: &str,
-    decision: Decision,
-    reason: Option<String>,
-    key_id: String,
-    signed_at: OffsetDateTime,
-) -> Statement {
-    Statement {
-        statement_type: STATEMENT_TYPE.into(),
-        subject: r
-            .documents
-            .iter()
-            .map(|d| Subject {
-                name: format!("{}@v{}", d.document, d.version),
-                digest: BTreeMap::from([("sha256".to_string(), d.sha256.clone())]),
-            })
-            .collect(),
-        predicate_type: APPROVAL_PREDICATE_TYPE.into(),
-        predicate: ApprovalPredicate {
-            request: r.id.clone(),
-            decision,
-            reason,
-            actor: actor.to_string(),
-            action: r.action.clone(),
-            signed_at,
-            key_id,
-        },
-    }
-}
-
 fn sign(c: &Client, json: bool, a: SignArgs) -> Result<bool> {
     let sk = read_key(&a.key)?;
     let r: Request = c.get(&format!("/v1/requests/{}", seg(&a.request)))?;
@@ -1095,7 +1059,7 @@ fn sign(c: &Client, json: bool, a: SignArgs) -> Result<bool> {
         DecisionArg::Approve => Decision::Approve,
         DecisionArg::Reject => Decision::Reject,
     };
-    let statement = approval_statement(
+    let statement = countersign_attest::approval_statement(
         &r,
         &a.actor,
         decision,

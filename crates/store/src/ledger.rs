@@ -288,13 +288,23 @@ impl Ledger {
         .encode())
     }
 
-    /// Record a single event in its own transaction (used for refusals).
-    fn record_alone(&self, event: Event, now: OffsetDateTime) -> Result<u64> {
-        let mut tx = self.store.write()?;
+    /// Append `event`, seal a checkpoint over it and commit; answers the
+    /// entry's index. Every single-event write ends here.
+    fn finish(
+        &self,
+        mut tx: Box<dyn WriteTx + '_>,
+        event: Event,
+        now: OffsetDateTime,
+    ) -> Result<u64> {
         let index = self.append(&mut *tx, event, now)?;
         self.seal(&mut *tx)?;
         tx.commit()?;
         Ok(index)
+    }
+
+    /// Record a single event in its own transaction (used for refusals).
+    fn record_alone(&self, event: Event, now: OffsetDateTime) -> Result<u64> {
+        self.finish(self.store.write()?, event, now)
     }
 
     // ----------------------------------------------------------- identities
@@ -328,15 +338,13 @@ impl Ledger {
         )?;
         let index = tx.tree_size()?;
         tx.put_identity(&identity, None, index)?;
-        self.append(
-            &mut *tx,
+        self.finish(
+            tx,
             Event::IdentityCreated {
                 identity: identity.clone(),
             },
             now,
         )?;
-        self.seal(&mut *tx)?;
-        tx.commit()?;
         Ok(Receipted {
             value: identity,
             log_index: index,
@@ -369,16 +377,14 @@ impl Ledger {
         }
         let index = tx.tree_size()?;
         tx.put_identity(&next, None, index)?;
-        self.append(
-            &mut *tx,
+        self.finish(
+            tx,
             Event::IdentityUpdated {
                 identity: next.clone(),
                 changed,
             },
             now,
         )?;
-        self.seal(&mut *tx)?;
-        tx.commit()?;
         Ok(Receipted {
             value: next,
             log_index: index,
@@ -411,8 +417,8 @@ impl Ledger {
         }
         let index = tx.tree_size()?;
         tx.put_identity(&next, reason.as_deref(), index)?;
-        self.append(
-            &mut *tx,
+        self.finish(
+            tx,
             Event::IdentityStatusChanged {
                 identity: next.clone(),
                 previous: current.status,
@@ -421,8 +427,6 @@ impl Ledger {
             },
             now,
         )?;
-        self.seal(&mut *tx)?;
-        tx.commit()?;
         Ok(Receipted {
             value: next,
             log_index: index,
@@ -518,15 +522,13 @@ impl Ledger {
         )?;
         tx.take_challenge(&input.challenge)?;
         tx.put_credential(&credential)?;
-        self.append(
-            &mut *tx,
+        self.finish(
+            tx,
             Event::CredentialEnrolled {
                 credential: credential.clone(),
             },
             now,
         )?;
-        self.seal(&mut *tx)?;
-        tx.commit()?;
         Ok(Receipted {
             value: credential,
             log_index: index,
@@ -546,8 +548,8 @@ impl Ledger {
         let next = identity::revoke_key(&current, reason.clone(), now)?;
         let index = tx.tree_size()?;
         tx.put_credential(&next)?;
-        self.append(
-            &mut *tx,
+        self.finish(
+            tx,
             Event::CredentialRevoked {
                 key_id: key_id.to_string(),
                 identity: next.identity.clone(),
@@ -555,8 +557,6 @@ impl Ledger {
             },
             now,
         )?;
-        self.seal(&mut *tx)?;
-        tx.commit()?;
         Ok(Receipted {
             value: next,
             log_index: index,
@@ -645,15 +645,13 @@ impl Ledger {
             log_index: index,
         };
         tx.put_document_version(&version, content)?;
-        self.append(
-            &mut *tx,
+        self.finish(
+            tx,
             Event::DocumentRegistered {
                 version: version.clone(),
             },
             now,
         )?;
-        self.seal(&mut *tx)?;
-        tx.commit()?;
         Ok((version, true))
     }
 
@@ -695,15 +693,13 @@ impl Ledger {
             now,
         )?;
         tx.put_request(&request)?;
-        self.append(
-            &mut *tx,
+        self.finish(
+            tx,
             Event::RequestCreated {
                 request: request.clone(),
             },
             now,
         )?;
-        self.seal(&mut *tx)?;
-        tx.commit()?;
         Ok(request)
     }
 
@@ -748,8 +744,8 @@ impl Ledger {
         })?;
         let next = rules::close(&current, to, now)?;
         tx.put_request(&next)?;
-        let index = self.append(
-            &mut *tx,
+        let index = self.finish(
+            tx,
             Event::RequestClosed {
                 request: id.to_string(),
                 state: to,
@@ -757,8 +753,6 @@ impl Ledger {
             },
             now,
         )?;
-        self.seal(&mut *tx)?;
-        tx.commit()?;
         Ok(Receipted {
             value: next,
             log_index: index,

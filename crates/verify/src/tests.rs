@@ -1,6 +1,6 @@
 //! Tests against real bundles exported from a real ledger.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -15,9 +15,7 @@ use countersign_proto::model::{
     ApprovalOrder, Assurance, Decision, EntitlementAction, EventKind, IdentityKind, IdentityStatus,
     Impact, Operation, Request, RequestState,
 };
-use countersign_proto::statement::{
-    ApprovalPredicate, Statement, Subject, APPROVAL_PREDICATE_TYPE, STATEMENT_TYPE,
-};
+use countersign_proto::statement::Statement;
 use countersign_store::{Ledger, LedgerConfig, LedgerError};
 use countersign_store_sqlite::SqliteStore;
 use countersign_tlog::checkpoint::Checkpoint;
@@ -95,27 +93,15 @@ fn statement(
     decision: Decision,
     now: OffsetDateTime,
 ) -> Statement {
-    Statement {
-        statement_type: STATEMENT_TYPE.into(),
-        subject: request
-            .documents
-            .iter()
-            .map(|d| Subject {
-                name: d.document.clone(),
-                digest: BTreeMap::from([("sha256".to_string(), d.sha256.clone())]),
-            })
-            .collect(),
-        predicate_type: APPROVAL_PREDICATE_TYPE.into(),
-        predicate: ApprovalPredicate {
-            request: request.id.clone(),
-            decision,
-            reason: (decision == Decision::Reject).then(|| "not justified".to_string()),
-            actor: actor.into(),
-            action: request.action.clone(),
-            signed_at: now,
-            key_id: countersign_attest::key_id(&key.verifying_key()),
-        },
-    }
+    let reason = (decision == Decision::Reject).then(|| "not justified".to_string());
+    countersign_attest::approval_statement(
+        request,
+        actor,
+        decision,
+        reason,
+        countersign_attest::key_id(&key.verifying_key()),
+        now,
+    )
 }
 
 impl Fixture {

@@ -1,6 +1,5 @@
 //! Starting servers and talking to them.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -8,9 +7,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use countersign_proto::api::*;
 use countersign_proto::model::*;
-use countersign_proto::statement::{
-    ApprovalPredicate, Envelope, Statement, Subject, APPROVAL_PREDICATE_TYPE, STATEMENT_TYPE,
-};
+use countersign_proto::statement::{Envelope, Statement};
 use countersign_server::auth::{token_hash, AdminToken};
 use countersign_server::{AppState, Clock, ServerConfig};
 use countersign_store::{Ledger, LedgerConfig};
@@ -322,27 +319,15 @@ pub fn statement(
     decision: Decision,
     signed_at: OffsetDateTime,
 ) -> Statement {
-    Statement {
-        statement_type: STATEMENT_TYPE.into(),
-        subject: request
-            .documents
-            .iter()
-            .map(|d| Subject {
-                name: format!("{}@v{}", d.document, d.version),
-                digest: BTreeMap::from([("sha256".to_string(), d.sha256.clone())]),
-            })
-            .collect(),
-        predicate_type: APPROVAL_PREDICATE_TYPE.into(),
-        predicate: ApprovalPredicate {
-            request: request.id.clone(),
-            decision,
-            reason: (decision == Decision::Reject).then(|| "not justified".to_string()),
-            actor: actor.into(),
-            action: request.action.clone(),
-            signed_at,
-            key_id: countersign_attest::key_id(&key.verifying_key()),
-        },
-    }
+    let reason = (decision == Decision::Reject).then(|| "not justified".to_string());
+    countersign_attest::approval_statement(
+        request,
+        actor,
+        decision,
+        reason,
+        countersign_attest::key_id(&key.verifying_key()),
+        signed_at,
+    )
 }
 
 pub fn sign(st: &Statement, key: &SigningKey) -> Envelope {
