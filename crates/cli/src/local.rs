@@ -65,7 +65,8 @@ impl DataDir {
     }
 }
 
-fn write_private(path: &Path, contents: &str) -> Result<()> {
+/// Write a new file readable only by its owner (keys); never overwrites.
+pub fn write_private(path: &Path, contents: &str) -> Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -75,7 +76,7 @@ fn write_private(path: &Path, contents: &str) -> Result<()> {
     }
     let mut f = options
         .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
     f.write_all(contents.as_bytes())?;
     f.sync_all()?;
     Ok(())

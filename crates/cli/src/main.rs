@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use countersign_attest::keys::{public_key_to_base64, signing_key_from_pem, signing_key_to_pem};
 use countersign_proto::api::*;
 use countersign_proto::evidence::EvidenceBundle;
@@ -124,26 +124,12 @@ enum Command {
     Log(LogCmd),
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum KindArg {
-    Human,
-    Service,
-    Workload,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum StatusArg {
-    Active,
-    Suspended,
-    Terminated,
-}
-
 #[derive(Subcommand)]
 enum IdentityCmd {
     Create {
         handle: String,
-        #[arg(long, value_enum)]
-        kind: KindArg,
+        #[arg(long, value_parser = Wire::<IdentityKind>::new())]
+        kind: IdentityKind,
         #[arg(long)]
         name: Option<String>,
         #[arg(long)]
@@ -156,10 +142,10 @@ enum IdentityCmd {
         shared: bool,
     },
     List {
-        #[arg(long, value_enum)]
-        kind: Option<KindArg>,
-        #[arg(long, value_enum)]
-        status: Option<StatusArg>,
+        #[arg(long, value_parser = Wire::<IdentityKind>::new())]
+        kind: Option<IdentityKind>,
+        #[arg(long, value_parser = Wire::<IdentityStatus>::new())]
+        status: Option<IdentityStatus>,
     },
     Show {
         handle: String,
@@ -198,12 +184,6 @@ enum IdentityCmd {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum AssuranceArg {
-    Software,
-    Hardware,
-}
-
 #[derive(Subcommand)]
 enum KeyCmd {
     /// Enrol a key: fetches a challenge and proves possession of the private key.
@@ -213,8 +193,8 @@ enum KeyCmd {
         /// PKCS#8 PEM private key file (from `countersign keygen`).
         #[arg(long)]
         key: PathBuf,
-        #[arg(long, value_enum, default_value = "software")]
-        assurance: AssuranceArg,
+        #[arg(long, value_parser = Wire::<Assurance>::new(), default_value = "software")]
+        assurance: Assurance,
         /// RFC 3339 expiry.
         #[arg(long)]
         expires: Option<String>,
@@ -253,35 +233,6 @@ enum DocCmd {
     List,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum EventArg {
-    Onboarding,
-    RoleChange,
-    PrivilegedAccess,
-    Offboarding,
-    Contract,
-    Payment,
-    CodeRelease,
-    Custom,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ImpactArg {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum StateArg {
-    Pending,
-    Approved,
-    Rejected,
-    Expired,
-    Withdrawn,
-}
-
 #[derive(Subcommand)]
 enum RequestCmd {
     Create(CreateArgs),
@@ -289,10 +240,10 @@ enum RequestCmd {
         id: String,
     },
     List {
-        #[arg(long, value_enum)]
-        state: Option<StateArg>,
-        #[arg(long, value_enum)]
-        event: Option<EventArg>,
+        #[arg(long, value_parser = Wire::<RequestState>::new())]
+        state: Option<RequestState>,
+        #[arg(long, value_parser = Wire::<EventKind>::new())]
+        event: Option<EventKind>,
         #[arg(long)]
         approver: Option<String>,
         #[arg(long)]
@@ -311,12 +262,12 @@ enum RequestCmd {
 
 #[derive(Args)]
 struct CreateArgs {
-    #[arg(long, value_enum)]
-    event: EventArg,
+    #[arg(long, value_parser = Wire::<EventKind>::new())]
+    event: EventKind,
     #[arg(long)]
     purpose: String,
-    #[arg(long, value_enum)]
-    impact: ImpactArg,
+    #[arg(long, value_parser = Wire::<Impact>::new())]
+    impact: Impact,
     /// Document to approve: NAME or NAME@VERSION (repeatable; default latest version).
     #[arg(long = "doc", required = true)]
     docs: Vec<String>,
@@ -341,12 +292,6 @@ struct CreateArgs {
     expires_in: Option<String>,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum DecisionArg {
-    Approve,
-    Reject,
-}
-
 #[derive(Args)]
 struct SignArgs {
     request: String,
@@ -356,8 +301,8 @@ struct SignArgs {
     /// PKCS#8 PEM private key file.
     #[arg(long)]
     key: PathBuf,
-    #[arg(long, value_enum, default_value = "approve")]
-    decision: DecisionArg,
+    #[arg(long, value_parser = Wire::<Decision>::new(), default_value = "approve")]
+    decision: Decision,
     #[arg(long)]
     reason: Option<String>,
     /// Where to save the receipt (default REQUEST-ACTOR.receipt).
@@ -404,6 +349,63 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Parses a wire-named enum (`role_change`; `role-change` is accepted too)
+/// and lists the wire names in `--help`.
+struct Wire<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> Wire<T> {
+    fn new() -> Self {
+        Wire(std::marker::PhantomData)
+    }
+}
+
+impl<T> Clone for Wire<T> {
+    fn clone(&self) -> Self {
+        Wire::new()
+    }
+}
+
+impl<T: WireName> clap::builder::TypedValueParser for Wire<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> std::result::Result<T, clap::Error> {
+        let given = value.to_string_lossy();
+        let wanted = given.replace('-', "_");
+        T::all()
+            .iter()
+            .copied()
+            .find(|v| v.name() == wanted)
+            .ok_or_else(|| {
+                let names: Vec<&str> = T::all().iter().map(|v| v.name()).collect();
+                let arg = arg
+                    .map(|a| format!(" for --{}", a.get_id()))
+                    .unwrap_or_default();
+                clap::Error::raw(
+                    clap::error::ErrorKind::InvalidValue,
+                    format!(
+                        "invalid value {given:?}{arg}: expected one of {}\n",
+                        names.join(", ")
+                    ),
+                )
+            })
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            T::all()
+                .iter()
+                .map(|v| clap::builder::PossibleValue::new(v.name())),
+        ))
     }
 }
 
@@ -559,7 +561,7 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Keygen { out } => {
             let key = SigningKey::generate(&mut rand_core::OsRng);
             let pem = signing_key_to_pem(&key)?;
-            write_new_private(&out, &pem)?;
+            local::write_private(&out, &pem)?;
             let v = serde_json::json!({
                 "file": out,
                 "public_key": public_key_to_base64(&key.verifying_key()),
@@ -605,33 +607,7 @@ fn run(cli: Cli) -> Result<bool> {
     }
 }
 
-fn write_new_private(path: &Path, contents: &str) -> Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut f = options
-        .open(path)
-        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
-    f.write_all(contents.as_bytes())?;
-    Ok(())
-}
-
 fn identity(c: &Client, json: bool, cmd: IdentityCmd) -> Result<bool> {
-    let kind = |k: KindArg| match k {
-        KindArg::Human => IdentityKind::Human,
-        KindArg::Service => IdentityKind::Service,
-        KindArg::Workload => IdentityKind::Workload,
-    };
-    let status = |s: StatusArg| match s {
-        StatusArg::Active => IdentityStatus::Active,
-        StatusArg::Suspended => IdentityStatus::Suspended,
-        StatusArg::Terminated => IdentityStatus::Terminated,
-    };
     match cmd {
         IdentityCmd::Create {
             handle,
@@ -643,7 +619,7 @@ fn identity(c: &Client, json: bool, cmd: IdentityCmd) -> Result<bool> {
         } => {
             let body = CreateIdentity {
                 handle,
-                kind: kind(k),
+                kind: k,
                 display_name: name,
                 email,
                 owner,
@@ -655,10 +631,10 @@ fn identity(c: &Client, json: bool, cmd: IdentityCmd) -> Result<bool> {
         IdentityCmd::List { kind: k, status: s } => {
             let mut q = Vec::new();
             if let Some(k) = k {
-                q.push(format!("kind={}", kind(k).as_str()));
+                q.push(format!("kind={}", k.as_str()));
             }
             if let Some(s) = s {
-                q.push(format!("status={}", status(s).as_str()));
+                q.push(format!("status={}", s.as_str()));
             }
             let list: IdentityList = c.get(&format!("/v1/identities?{}", q.join("&")))?;
             print(json, &list, |l| {
@@ -795,10 +771,7 @@ fn key(c: &Client, json: bool, cmd: KeyCmd) -> Result<bool> {
                     &base64::engine::general_purpose::STANDARD,
                     proof.to_bytes(),
                 ),
-                assurance: match assurance {
-                    AssuranceArg::Software => Assurance::Software,
-                    AssuranceArg::Hardware => Assurance::Hardware,
-                },
+                assurance,
                 label,
                 expires_at: expires.map(|e| parse_time("--expires", &e)).transpose()?,
             };
@@ -941,14 +914,9 @@ fn request(c: &Client, json: bool, cmd: RequestCmd) -> Result<bool> {
                     })
                     .collect::<Result<Vec<_>>>()?;
             let body = CreateRequest {
-                event_kind: event_kind(a.event),
+                event_kind: a.event,
                 purpose: a.purpose,
-                impact: match a.impact {
-                    ImpactArg::Low => Impact::Low,
-                    ImpactArg::Medium => Impact::Medium,
-                    ImpactArg::High => Impact::High,
-                    ImpactArg::Critical => Impact::Critical,
-                },
+                impact: a.impact,
                 documents,
                 action: a.action.as_deref().map(parse_action).transpose()?,
                 requester: a.requester,
@@ -986,17 +954,10 @@ fn request(c: &Client, json: bool, cmd: RequestCmd) -> Result<bool> {
         } => {
             let mut q = Vec::new();
             if let Some(s) = state {
-                let s = match s {
-                    StateArg::Pending => "pending",
-                    StateArg::Approved => "approved",
-                    StateArg::Rejected => "rejected",
-                    StateArg::Expired => "expired",
-                    StateArg::Withdrawn => "withdrawn",
-                };
-                q.push(format!("state={s}"));
+                q.push(format!("state={}", s.as_str()));
             }
             if let Some(e) = event {
-                q.push(format!("event_kind={}", event_kind(e).as_str()));
+                q.push(format!("event_kind={}", e.as_str()));
             }
             for (k, v) in [
                 ("approver", approver),
@@ -1039,26 +1000,10 @@ fn request(c: &Client, json: bool, cmd: RequestCmd) -> Result<bool> {
     }
 }
 
-fn event_kind(e: EventArg) -> EventKind {
-    match e {
-        EventArg::Onboarding => EventKind::Onboarding,
-        EventArg::RoleChange => EventKind::RoleChange,
-        EventArg::PrivilegedAccess => EventKind::PrivilegedAccess,
-        EventArg::Offboarding => EventKind::Offboarding,
-        EventArg::Contract => EventKind::Contract,
-        EventArg::Payment => EventKind::Payment,
-        EventArg::CodeRelease => EventKind::CodeRelease,
-        EventArg::Custom => EventKind::Custom,
-    }
-}
-
 fn sign(c: &Client, json: bool, a: SignArgs) -> Result<bool> {
     let sk = read_key(&a.key)?;
     let r: Request = c.get(&format!("/v1/requests/{}", seg(&a.request)))?;
-    let decision = match a.decision {
-        DecisionArg::Approve => Decision::Approve,
-        DecisionArg::Reject => Decision::Reject,
-    };
+    let decision = a.decision;
     let statement = countersign_attest::approval_statement(
         &r,
         &a.actor,
@@ -1196,10 +1141,8 @@ fn log(dir: &DataDir, c: &Client, json: bool, cmd: LogCmd) -> Result<bool> {
                 .hashes
                 .iter()
                 .map(|h| {
-                    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, h)
-                        .ok()
-                        .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
-                        .context("proof hash is not 32 bytes of base64")
+                    countersign_tlog::hash_from_base64(h)
+                        .map_err(|e| anyhow::anyhow!("proof hash {h:?} {e}"))
                 })
                 .collect::<Result<Vec<_>>>()?;
             countersign_tlog::verify_consistency(

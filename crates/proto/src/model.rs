@@ -6,6 +6,54 @@ use utoipa::ToSchema;
 
 use crate::Timestamp;
 
+/// An enum that travels as one fixed lowercase name per variant: the name
+/// serde writes, the name URLs and the CLI accept.
+pub trait WireName: Copy + Send + Sync + 'static {
+    /// Every variant, in declaration order.
+    fn all() -> &'static [Self];
+    /// The variant's wire name.
+    fn name(self) -> &'static str;
+}
+
+/// Give an enum its wire names once: `ALL`, `as_str`, `parse` and [`WireName`].
+macro_rules! wire_names {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $name),+ }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($name => Some($ty::$variant),)+ _ => None }
+            }
+        }
+        impl WireName for $ty {
+            fn all() -> &'static [Self] {
+                Self::ALL
+            }
+            fn name(self) -> &'static str {
+                self.as_str()
+            }
+        }
+    };
+}
+
+wire_names!(IdentityKind { Human => "human", Service => "service", Workload => "workload" });
+wire_names!(IdentityStatus { Active => "active", Suspended => "suspended", Terminated => "terminated" });
+wire_names!(Assurance { Software => "software", Hardware => "hardware" });
+wire_names!(EventKind { Onboarding => "onboarding", RoleChange => "role_change", PrivilegedAccess => "privileged_access", Offboarding => "offboarding", Contract => "contract", Payment => "payment", CodeRelease => "code_release", Custom => "custom" });
+wire_names!(Impact { Low => "low", Medium => "medium", High => "high", Critical => "critical" });
+wire_names!(Operation { Grant => "grant", Revoke => "revoke", Disable => "disable", Enable => "enable" });
+wire_names!(ApprovalOrder { Parallel => "parallel", Sequential => "sequential" });
+wire_names!(RequestState { Pending => "pending", Approved => "approved", Rejected => "rejected", Expired => "expired", Withdrawn => "withdrawn" });
+wire_names!(Decision { Approve => "approve", Reject => "reject" });
+
+impl IdentityKind {
+    pub fn is_human(self) -> bool {
+        self == IdentityKind::Human
+    }
+}
+
 /// What kind of principal an identity is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -18,27 +66,6 @@ pub enum IdentityKind {
     Workload,
 }
 
-impl IdentityKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IdentityKind::Human => "human",
-            IdentityKind::Service => "service",
-            IdentityKind::Workload => "workload",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "human" => Some(IdentityKind::Human),
-            "service" => Some(IdentityKind::Service),
-            "workload" => Some(IdentityKind::Workload),
-            _ => None,
-        }
-    }
-    pub fn is_human(self) -> bool {
-        self == IdentityKind::Human
-    }
-}
-
 /// Lifecycle status of an identity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -46,24 +73,6 @@ pub enum IdentityStatus {
     Active,
     Suspended,
     Terminated,
-}
-
-impl IdentityStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IdentityStatus::Active => "active",
-            IdentityStatus::Suspended => "suspended",
-            IdentityStatus::Terminated => "terminated",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "active" => Some(IdentityStatus::Active),
-            "suspended" => Some(IdentityStatus::Suspended),
-            "terminated" => Some(IdentityStatus::Terminated),
-            _ => None,
-        }
-    }
 }
 
 /// A unique, attributable principal, as of some moment.
@@ -119,22 +128,6 @@ pub enum KeyAlgorithm {
 pub enum Assurance {
     Software,
     Hardware,
-}
-
-impl Assurance {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Assurance::Software => "software",
-            Assurance::Hardware => "hardware",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "software" => Some(Assurance::Software),
-            "hardware" => Some(Assurance::Hardware),
-            _ => None,
-        }
-    }
 }
 
 /// An enrolled public key.
@@ -215,34 +208,6 @@ pub enum EventKind {
     Custom,
 }
 
-impl EventKind {
-    pub const ALL: &'static [EventKind] = &[
-        EventKind::Onboarding,
-        EventKind::RoleChange,
-        EventKind::PrivilegedAccess,
-        EventKind::Offboarding,
-        EventKind::Contract,
-        EventKind::Payment,
-        EventKind::CodeRelease,
-        EventKind::Custom,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Onboarding => "onboarding",
-            EventKind::RoleChange => "role_change",
-            EventKind::PrivilegedAccess => "privileged_access",
-            EventKind::Offboarding => "offboarding",
-            EventKind::Contract => "contract",
-            EventKind::Payment => "payment",
-            EventKind::CodeRelease => "code_release",
-            EventKind::Custom => "custom",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        EventKind::ALL.iter().copied().find(|k| k.as_str() == s)
-    }
-}
-
 /// How much harm a wrong approval could do.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
@@ -255,26 +220,6 @@ pub enum Impact {
     Critical,
 }
 
-impl Impact {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Impact::Low => "low",
-            Impact::Medium => "medium",
-            Impact::High => "high",
-            Impact::Critical => "critical",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "low" => Some(Impact::Low),
-            "medium" => Some(Impact::Medium),
-            "high" => Some(Impact::High),
-            "critical" => Some(Impact::Critical),
-            _ => None,
-        }
-    }
-}
-
 /// What an entitlement action does to the subject's access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -283,26 +228,6 @@ pub enum Operation {
     Revoke,
     Disable,
     Enable,
-}
-
-impl Operation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Grant => "grant",
-            Operation::Revoke => "revoke",
-            Operation::Disable => "disable",
-            Operation::Enable => "enable",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "grant" => Some(Operation::Grant),
-            "revoke" => Some(Operation::Revoke),
-            "disable" => Some(Operation::Disable),
-            "enable" => Some(Operation::Enable),
-            _ => None,
-        }
-    }
 }
 
 /// The access change a request authorises.
@@ -339,28 +264,6 @@ pub enum RequestState {
     Withdrawn,
 }
 
-impl RequestState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequestState::Pending => "pending",
-            RequestState::Approved => "approved",
-            RequestState::Rejected => "rejected",
-            RequestState::Expired => "expired",
-            RequestState::Withdrawn => "withdrawn",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(RequestState::Pending),
-            "approved" => Some(RequestState::Approved),
-            "rejected" => Some(RequestState::Rejected),
-            "expired" => Some(RequestState::Expired),
-            "withdrawn" => Some(RequestState::Withdrawn),
-            _ => None,
-        }
-    }
-}
-
 /// A document version a request binds to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RequestDocument {
@@ -376,15 +279,6 @@ pub struct RequestDocument {
 pub enum Decision {
     Approve,
     Reject,
-}
-
-impl Decision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Approve => "approve",
-            Decision::Reject => "reject",
-        }
-    }
 }
 
 /// An accepted signature on a request.
@@ -445,4 +339,31 @@ pub struct Request {
     pub signatures: Vec<SignatureRecord>,
     /// Log index of the creation entry.
     pub log_index: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serde_agrees<T: WireName + serde::Serialize>() {
+        for v in T::all() {
+            let json = serde_json::to_string(v).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", v.name()));
+        }
+    }
+
+    #[test]
+    fn wire_names_are_the_names_serde_writes() {
+        serde_agrees::<IdentityKind>();
+        serde_agrees::<IdentityStatus>();
+        serde_agrees::<Assurance>();
+        serde_agrees::<EventKind>();
+        serde_agrees::<Impact>();
+        serde_agrees::<Operation>();
+        serde_agrees::<ApprovalOrder>();
+        serde_agrees::<RequestState>();
+        serde_agrees::<Decision>();
+        assert_eq!(EventKind::parse("role_change"), Some(EventKind::RoleChange));
+        assert_eq!(Impact::parse("severe"), None);
+    }
 }

@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use countersign_domain::Refusal;
 use countersign_proto::evidence::{EvidenceBundle, EvidenceEntry, EVIDENCE_FORMAT};
 use countersign_proto::ErrorCode;
 use time::OffsetDateTime;
@@ -23,15 +22,12 @@ pub fn export(
     now: OffsetDateTime,
 ) -> Result<EvidenceBundle, LedgerError> {
     let tx = ledger.store().read()?;
-    let mut request = tx
-        .request(request_id)?
-        .ok_or_else(|| LedgerError::Refused {
-            refusal: Refusal::new(
-                ErrorCode::RequestNotFound,
-                format!("request {request_id:?} does not exist"),
-            ),
-            log_index: None,
-        })?;
+    let mut request = tx.request(request_id)?.ok_or_else(|| {
+        LedgerError::refused(
+            ErrorCode::RequestNotFound,
+            format!("request {request_id:?} does not exist"),
+        )
+    })?;
     request.state = countersign_domain::request::effective_state(&request, now);
     let (size, checkpoint) = tx
         .latest_checkpoint()?

@@ -69,11 +69,23 @@ impl From<countersign_tlog::Error> for LedgerError {
 
 type Result<T> = std::result::Result<T, LedgerError>;
 
-fn refused(code: ErrorCode, detail: impl Into<String>) -> LedgerError {
-    LedgerError::Refused {
-        refusal: Refusal::new(code, detail),
-        log_index: None,
+impl LedgerError {
+    /// A refusal that was not itself recorded in the log.
+    pub fn refused(code: ErrorCode, detail: impl Into<String>) -> Self {
+        LedgerError::Refused {
+            refusal: Refusal::new(code, detail),
+            log_index: None,
+        }
     }
+}
+
+/// The answer to a signature submission.
+#[derive(Clone, Debug)]
+pub struct Submission {
+    pub receipt: SignatureReceipt,
+    /// False when the same envelope had already been accepted and this
+    /// submission only replayed its receipt.
+    pub recorded: bool,
 }
 
 /// A record together with the log index of the entry that recorded it.
@@ -170,18 +182,13 @@ impl Ledger {
             ledger.check_head(&*tx)?
         };
         if latest.is_none() {
-            let mut tx = ledger.store.write()?;
+            let tx = ledger.store.write()?;
             if tx.tree_size()? == 0 {
-                ledger.append(
-                    &mut *tx,
-                    Event::LogCreated {
-                        origin: ledger.signer.name().to_string(),
-                        verifier_key: ledger.verifier.to_vkey(),
-                    },
-                    now,
-                )?;
-                ledger.seal(&mut *tx)?;
-                tx.commit()?;
+                let created = Event::LogCreated {
+                    origin: ledger.signer.name().to_string(),
+                    verifier_key: ledger.verifier.to_vkey(),
+                };
+                ledger.finish(tx, created, now)?;
             }
         }
         Ok(ledger)
@@ -229,8 +236,14 @@ impl Ledger {
         &self.config.limits
     }
 
-    /// Append one event; answers its index. The caller seals before commit.
-    fn append(&self, tx: &mut dyn WriteTx, event: Event, now: OffsetDateTime) -> Result<u64> {
+    /// Append one event; answers its index and the exact bytes written. The
+    /// caller seals before commit.
+    fn append(
+        &self,
+        tx: &mut dyn WriteTx,
+        event: Event,
+        now: OffsetDateTime,
+    ) -> Result<(u64, Vec<u8>)> {
         let index = tx.tree_size()?;
         let terms = terms_of(&event);
         let entry = LogEntry {
@@ -244,7 +257,7 @@ impl Ledger {
         let leaf = countersign_tlog::leaf_hash(&bytes);
         let hashes = countersign_tlog::hashes_to_store(index, leaf, &Hashes(&*tx))?;
         tx.append_entry(index, &bytes, &terms, &hashes)?;
-        Ok(index)
+        Ok((index, bytes))
     }
 
     /// Sign a checkpoint for the current tree, after proving it consistent
@@ -296,7 +309,7 @@ impl Ledger {
         event: Event,
         now: OffsetDateTime,
     ) -> Result<u64> {
-        let index = self.append(&mut *tx, event, now)?;
+        let (index, _) = self.append(&mut *tx, event, now)?;
         self.seal(&mut *tx)?;
         tx.commit()?;
         Ok(index)
@@ -311,7 +324,7 @@ impl Ledger {
 
     fn load_identity(tx: &dyn ReadTx, handle: &str) -> Result<Identity> {
         tx.identity(handle)?.ok_or_else(|| {
-            refused(
+            LedgerError::refused(
                 ErrorCode::IdentityNotFound,
                 format!("no identity with handle {handle:?}"),
             )
@@ -438,7 +451,7 @@ impl Ledger {
         let tx = self.store.read()?;
         let history = tx.identity_history(handle)?;
         if history.is_empty() {
-            return Err(refused(
+            return Err(LedgerError::refused(
                 ErrorCode::IdentityNotFound,
                 format!("no identity with handle {handle:?}"),
             ));
@@ -449,7 +462,7 @@ impl Ledger {
             .find(|h| h.identity.updated_at <= at)
             .map(|h| h.identity)
             .ok_or_else(|| {
-                refused(
+                LedgerError::refused(
                     ErrorCode::IdentityNotFound,
                     format!("{handle:?} did not exist at {at}"),
                 )
@@ -460,7 +473,7 @@ impl Ledger {
         let tx = self.store.read()?;
         let history = tx.identity_history(handle)?;
         if history.is_empty() {
-            return Err(refused(
+            return Err(LedgerError::refused(
                 ErrorCode::IdentityNotFound,
                 format!("no identity with handle {handle:?}"),
             ));
@@ -474,7 +487,7 @@ impl Ledger {
         let mut tx = self.store.write()?;
         let identity = Self::load_identity(&*tx, handle)?;
         if identity.status != IdentityStatus::Active {
-            return Err(refused(
+            return Err(LedgerError::refused(
                 ErrorCode::ActorNotActive,
                 format!(
                     "{handle} is {}; only active identities enrol keys",
@@ -542,9 +555,9 @@ impl Ledger {
         now: OffsetDateTime,
     ) -> Result<Receipted<Credential>> {
         let mut tx = self.store.write()?;
-        let current = tx
-            .credential(key_id)?
-            .ok_or_else(|| refused(ErrorCode::KeyNotFound, format!("no key {key_id}")))?;
+        let current = tx.credential(key_id)?.ok_or_else(|| {
+            LedgerError::refused(ErrorCode::KeyNotFound, format!("no key {key_id}"))
+        })?;
         let next = identity::revoke_key(&current, reason.clone(), now)?;
         let index = tx.tree_size()?;
         tx.put_credential(&next)?;
@@ -575,7 +588,7 @@ impl Ledger {
         now: OffsetDateTime,
     ) -> Result<(DocumentVersion, bool)> {
         if content.len() as u64 > self.config.limits.max_document_bytes {
-            return Err(refused(
+            return Err(LedgerError::refused(
                 ErrorCode::DocumentTooLarge,
                 format!(
                     "document is {} bytes; the limit is {}",
@@ -707,7 +720,7 @@ impl Ledger {
     pub fn request(&self, id: &str, now: OffsetDateTime) -> Result<Request> {
         let tx = self.store.read()?;
         let mut r = tx.request(id)?.ok_or_else(|| {
-            refused(
+            LedgerError::refused(
                 ErrorCode::RequestNotFound,
                 format!("request {id:?} does not exist"),
             )
@@ -737,7 +750,7 @@ impl Ledger {
     ) -> Result<Receipted<Request>> {
         let mut tx = self.store.write()?;
         let current = tx.request(id)?.ok_or_else(|| {
-            refused(
+            LedgerError::refused(
                 ErrorCode::RequestNotFound,
                 format!("request {id:?} does not exist"),
             )
@@ -778,28 +791,34 @@ impl Ledger {
     /// Accept or refuse a signed approval. A refusal is recorded in the log
     /// and answered with its index; re-submitting an accepted envelope
     /// answers the original receipt and records nothing.
-    pub fn submit_signature(
-        &self,
-        envelope: &Envelope,
-        now: OffsetDateTime,
-    ) -> Result<SignatureReceipt> {
+    pub fn submit_signature(&self, envelope: &Envelope, now: OffsetDateTime) -> Result<Submission> {
         let digest = countersign_attest::envelope_digest(envelope)
-            .map_err(|e| refused(ErrorCode::StatementInvalid, e.to_string()))?;
-        if let Some(r) = self.replay(&digest, now)? {
-            return Ok(r);
+            .map_err(|e| LedgerError::refused(ErrorCode::StatementInvalid, e.to_string()))?;
+        if let Some(receipt) = self.replay(&digest, now)? {
+            return Ok(Submission {
+                receipt,
+                recorded: false,
+            });
         }
         let outcome = {
             let mut tx = self.store.write()?;
             if tx.receipt_for_envelope(&digest)?.is_some() {
                 drop(tx);
-                return self.replay(&digest, now)?.ok_or_else(|| {
+                let receipt = self.replay(&digest, now)?.ok_or_else(|| {
                     LedgerError::Integrity("receipt vanished during submission".into())
+                })?;
+                return Ok(Submission {
+                    receipt,
+                    recorded: false,
                 });
             }
             match self.try_accept(&mut *tx, envelope, &digest, now)? {
                 Ok(receipt) => {
                     tx.commit()?;
-                    return Ok(receipt);
+                    return Ok(Submission {
+                        receipt,
+                        recorded: true,
+                    });
                 }
                 Err(refusal) => refusal,
             }
@@ -859,7 +878,7 @@ impl Ledger {
             Err(r) => return Ok(Err(r)),
         };
         tx.put_request(&accepted.request)?;
-        let appended = self.append(
+        let (appended, entry) = self.append(
             tx,
             Event::SignatureAccepted {
                 request: accepted.request.id.clone(),
@@ -882,9 +901,6 @@ impl Ledger {
                 receipt: receipt.clone(),
             },
         )?;
-        let entry = tx
-            .entry(appended)?
-            .ok_or_else(|| LedgerError::Integrity(format!("entry {appended} vanished")))?;
         Ok(Ok(SignatureReceipt {
             request: accepted.request.id,
             request_state: accepted.request.state,
@@ -924,7 +940,7 @@ impl Ledger {
             .latest_checkpoint()?
             .ok_or_else(|| LedgerError::Integrity("no checkpoint".into()))?;
         if index >= size {
-            return Err(refused(
+            return Err(LedgerError::refused(
                 ErrorCode::EntryNotFound,
                 format!("entry {index} is not covered by the latest checkpoint (size {size})"),
             ));
@@ -946,7 +962,7 @@ impl Ledger {
             .ok_or_else(|| LedgerError::Integrity("no checkpoint".into()))?;
         let size = size.unwrap_or(latest);
         if size == 0 || size > latest {
-            return Err(refused(
+            return Err(LedgerError::refused(
                 ErrorCode::TreeSizeOutOfRange,
                 format!("tree size {size} is outside 1..={latest}"),
             ));
@@ -962,7 +978,7 @@ impl Ledger {
         let tx = self.store.read()?;
         let size = self.size_in_range(&*tx, size)?;
         if index >= size {
-            return Err(refused(
+            return Err(LedgerError::refused(
                 ErrorCode::TreeSizeOutOfRange,
                 format!("index {index} is not below tree size {size}"),
             ));
@@ -981,7 +997,7 @@ impl Ledger {
         let tx = self.store.read()?;
         let new = self.size_in_range(&*tx, new)?;
         if old == 0 || old > new {
-            return Err(refused(
+            return Err(LedgerError::refused(
                 ErrorCode::TreeSizeOutOfRange,
                 format!("old size {old} must be between 1 and the new size {new}"),
             ));

@@ -76,13 +76,8 @@ impl Checkpoint {
         let root_line = lines
             .next()
             .ok_or_else(|| malformed("missing root hash line"))?;
-        let root = STANDARD
-            .decode(root_line)
-            .map_err(|e| malformed(format!("root hash is not valid base64: {e}")))?;
-        let root: Hash = root
-            .as_slice()
-            .try_into()
-            .map_err(|_| malformed(format!("root hash must be 32 bytes, got {}", root.len())))?;
+        let root =
+            crate::hash_from_base64(root_line).map_err(|e| malformed(format!("root hash {e}")))?;
         let mut extensions = Vec::new();
         for ext in lines {
             if ext.is_empty() {

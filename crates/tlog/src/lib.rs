@@ -29,8 +29,8 @@ pub mod proof;
 
 pub use error::{Error, Result};
 pub use merkle::{
-    consistency_proof, empty_root, hashes_to_store, inclusion_proof, leaf_hash, node_hash,
-    tree_hash, verify_consistency, verify_inclusion, Hash, HashSource, MemoryTree,
+    consistency_proof, empty_root, hash_from_base64, hashes_to_store, inclusion_proof, leaf_hash,
+    node_hash, tree_hash, verify_consistency, verify_inclusion, Hash, HashSource, MemoryTree,
 };
 
 /// Parses an ASCII decimal with no sign and no leading zeroes (unless it is exactly `0`),

@@ -8,6 +8,17 @@ use crate::{Error, Result};
 /// A SHA-256 hash: a leaf hash, an interior node hash or a tree root.
 pub type Hash = [u8; 32];
 
+/// Decode a hash written in standard base64, as checkpoints, tlog-proofs and
+/// the HTTP API write them. The error says what is wrong, for the caller to
+/// prefix with which hash it was.
+pub fn hash_from_base64(s: &str) -> std::result::Result<Hash, String> {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(s.as_bytes())
+        .map_err(|e| format!("is not valid base64: {e}"))?;
+    Hash::try_from(raw.as_slice()).map_err(|_| format!("must be 32 bytes, got {}", raw.len()))
+}
+
 /// RFC 6962 leaf hash: `SHA-256(0x00 || data)`.
 pub fn leaf_hash(data: &[u8]) -> Hash {
     let mut h = Sha256::new();

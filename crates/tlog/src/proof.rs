@@ -115,12 +115,8 @@ impl TlogProof {
                     "more than {MAX_PROOF_HASHES} inclusion proof hashes"
                 )));
             }
-            let raw = STANDARD
-                .decode(line)
-                .map_err(|e| malformed(format!("proof hash {line:?} is not valid base64: {e}")))?;
-            let hash: Hash = raw.as_slice().try_into().map_err(|_| {
-                malformed(format!("proof hash must be 32 bytes, got {}", raw.len()))
-            })?;
+            let hash = crate::hash_from_base64(line)
+                .map_err(|e| malformed(format!("proof hash {line:?} {e}")))?;
             hashes.push(hash);
         }
         if rest.is_empty() {

@@ -273,13 +273,8 @@ fn inclusion(ee: &EvidenceEntry, cp: &Checkpoint) -> Result<(), String> {
     }
     let mut hashes: Vec<Hash> = Vec::with_capacity(ee.proof.len());
     for (k, h) in ee.proof.iter().enumerate() {
-        let raw = B64
-            .decode(h.as_bytes())
-            .map_err(|e| format!("has proof hash {k} that is not base64: {e}"))?;
-        let hash: Hash = raw
-            .as_slice()
-            .try_into()
-            .map_err(|_| format!("has proof hash {k} of {} bytes, expected 32", raw.len()))?;
+        let hash = countersign_tlog::hash_from_base64(h)
+            .map_err(|e| format!("has proof hash {k} that {e}"))?;
         hashes.push(hash);
     }
     verify_inclusion(

@@ -185,7 +185,9 @@ impl Fixture {
             key,
         )
         .unwrap();
-        self.ledger.submit_signature(&envelope, now)
+        self.ledger
+            .submit_signature(&envelope, now)
+            .map(|s| s.receipt)
     }
 
     fn sign(&self, actor: &str, now: OffsetDateTime) -> SignatureReceipt {

@@ -259,6 +259,23 @@ impl TestServer {
         resp.json().unwrap()
     }
 
+    /// alice asks for dave's onboarding ("offer-letter"); each approver is a
+    /// human with an enrolled key, answered in the order given.
+    pub fn onboarding(&self, approvers: &[&str]) -> (Request, Vec<SigningKey>) {
+        self.human("alice");
+        self.human("dave");
+        let keys = approvers
+            .iter()
+            .map(|a| {
+                self.human(a);
+                self.enroll(a, None)
+            })
+            .collect();
+        self.document("offer-letter", b"Offer letter for Dave\n");
+        let request = self.request(&request_body("offer-letter", "alice", "dave", approvers));
+        (request, keys)
+    }
+
     pub fn request(&self, body: &CreateRequest) -> Request {
         self.post("/v1/requests", body)
     }
@@ -337,4 +354,19 @@ pub fn sign(st: &Statement, key: &SigningKey) -> Envelope {
 /// Path to the real binary.
 pub fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_countersign"))
+}
+
+/// Check a consistency proof served by the API between two opened checkpoints.
+pub fn check_consistency(
+    proof: &ConsistencyProof,
+    old: &countersign_tlog::checkpoint::Checkpoint,
+    new: &countersign_tlog::checkpoint::Checkpoint,
+) {
+    let hashes: Vec<countersign_tlog::Hash> = proof
+        .hashes
+        .iter()
+        .map(|h| countersign_tlog::hash_from_base64(h).unwrap())
+        .collect();
+    countersign_tlog::verify_consistency(old.size, new.size, &old.root, &new.root, &hashes)
+        .unwrap();
 }

@@ -94,15 +94,11 @@ fn go_reference_tlog_and_note_verify_receipts_and_checkpoints() {
     let go_verify = |args: &[&Path]| run(Command::new(&go).args(args), Duration::from_secs(30));
 
     let s = TestServer::start();
-    for h in ["alice", "bob", "dave"] {
-        s.human(h);
-    }
-    let bob = s.enroll("bob", None);
-    s.document("offer-letter", b"Offer letter for Dave Doe.\n");
-    let r = s.request(&request_body("offer-letter", "alice", "dave", &["bob"]));
+    let (r, keys) = s.onboarding(&["bob"]);
+    let bob = &keys[0];
     let (status, receipt) = s.submit(&sign(
-        &statement(&r, "bob", &bob, Decision::Approve, s.now()),
-        &bob,
+        &statement(&r, "bob", bob, Decision::Approve, s.now()),
+        bob,
     ));
     assert_eq!(status, 201, "{receipt}");
     let receipt: SignatureReceipt = serde_json::from_value(receipt).unwrap();
@@ -167,16 +163,9 @@ fn securesystemslib_verifies_dsse_envelopes() {
     let script = interop_dir().join("dsse_verify.py");
 
     let s = TestServer::start();
-    for h in ["alice", "bob", "dave"] {
-        s.human(h);
-    }
-    let bob = s.enroll("bob", None);
-    s.document("offer-letter", b"Offer letter for Dave Doe.\n");
-    let r = s.request(&request_body("offer-letter", "alice", "dave", &["bob"]));
-    let envelope = sign(
-        &statement(&r, "bob", &bob, Decision::Approve, s.now()),
-        &bob,
-    );
+    let (r, keys) = s.onboarding(&["bob"]);
+    let bob = &keys[0];
+    let envelope = sign(&statement(&r, "bob", bob, Decision::Approve, s.now()), bob);
     let (status, body) = s.submit(&envelope);
     assert_eq!(status, 201, "{body}");
 

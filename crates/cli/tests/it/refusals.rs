@@ -19,19 +19,10 @@ struct World {
 /// alice asks for dave's onboarding; bob and carol approve; eve is a bystander.
 fn world() -> World {
     let s = TestServer::start();
-    for h in ["alice", "bob", "carol", "dave", "eve"] {
-        s.human(h);
-    }
-    let bob = s.enroll("bob", None);
-    let carol = s.enroll("carol", None);
+    let (request, keys) = s.onboarding(&["bob", "carol"]);
+    let [bob, carol] = <[SigningKey; 2]>::try_from(keys).unwrap();
+    s.human("eve");
     let eve = s.enroll("eve", None);
-    s.document("offer-letter", b"Offer letter for Dave\n");
-    let request = s.request(&request_body(
-        "offer-letter",
-        "alice",
-        "dave",
-        &["bob", "carol"],
-    ));
     World {
         s,
         bob,

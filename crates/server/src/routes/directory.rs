@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use countersign_domain::Refusal;
 use countersign_proto::api::{
     AtQuery, CreateIdentity, EnrollKey, IdentityFilter, IdentityList, KeyChallenge, RevokeKey,
     StatusChange, UpdateIdentity,
@@ -18,20 +17,6 @@ use super::answer;
 use crate::auth::Admin;
 use crate::extract::{Json, Path, Query};
 use crate::{ApiError, AppState};
-
-fn not_found(what: &str) -> LedgerError {
-    LedgerError::Refused {
-        refusal: Refusal::new(
-            if what.starts_with("key") {
-                ErrorCode::KeyNotFound
-            } else {
-                ErrorCode::IdentityNotFound
-            },
-            format!("no {what}"),
-        ),
-        log_index: None,
-    }
-}
 
 #[utoipa::path(post, path = "/v1/identities", tag = "identities", request_body = CreateIdentity,
     security(("bearer" = [])),
@@ -78,11 +63,12 @@ pub async fn show(
     let identity = s
         .run(move |l, _| match at {
             Some(at) => l.identity_at(&handle, at),
-            None => l
-                .store()
-                .read()?
-                .identity(&handle)?
-                .ok_or_else(|| not_found(&format!("identity {handle:?}"))),
+            None => l.store().read()?.identity(&handle)?.ok_or_else(|| {
+                LedgerError::refused(
+                    ErrorCode::IdentityNotFound,
+                    format!("no identity {handle:?}"),
+                )
+            }),
         })
         .await?;
     Ok(answer(StatusCode::OK, &identity, None))
@@ -199,7 +185,10 @@ pub async fn keys_of(
         .run(move |l, _| {
             let tx = l.store().read()?;
             if tx.identity(&handle)?.is_none() {
-                return Err(not_found(&format!("identity {handle:?}")));
+                return Err(LedgerError::refused(
+                    ErrorCode::IdentityNotFound,
+                    format!("no identity {handle:?}"),
+                ));
             }
             Ok(tx.credentials_of(&handle)?)
         })
@@ -216,10 +205,9 @@ pub async fn key(
 ) -> Result<Response, ApiError> {
     let c = s
         .run(move |l, _| {
-            l.store()
-                .read()?
-                .credential(&key_id)?
-                .ok_or_else(|| not_found(&format!("key {key_id}")))
+            l.store().read()?.credential(&key_id)?.ok_or_else(|| {
+                LedgerError::refused(ErrorCode::KeyNotFound, format!("no key {key_id}"))
+            })
         })
         .await?;
     Ok(answer(StatusCode::OK, &c, None))

@@ -5,7 +5,6 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use countersign_domain::Refusal;
 use countersign_proto::api::RegisterDigest;
 use countersign_proto::model::{Document, DocumentVersion};
 use countersign_proto::{ErrorCode, Problem};
@@ -15,13 +14,6 @@ use super::answer;
 use crate::auth::Admin;
 use crate::extract::{Json, Path};
 use crate::{ApiError, AppState};
-
-fn missing(code: ErrorCode, detail: String) -> LedgerError {
-    LedgerError::Refused {
-        refusal: Refusal::new(code, detail),
-        log_index: None,
-    }
-}
 
 fn registered(version: DocumentVersion, created: bool) -> Response {
     let status = if created {
@@ -99,7 +91,7 @@ pub async fn show(
     let doc = s
         .run(move |l, _| {
             l.store().read()?.document(&name)?.ok_or_else(|| {
-                missing(ErrorCode::DocumentNotFound, format!("no document {name:?}"))
+                LedgerError::refused(ErrorCode::DocumentNotFound, format!("no document {name:?}"))
             })
         })
         .await?;
@@ -122,13 +114,13 @@ pub async fn content(
                 .document(&name)?
                 .and_then(|d| d.versions.into_iter().find(|v| v.version == version))
                 .ok_or_else(|| {
-                    missing(
+                    LedgerError::refused(
                         ErrorCode::DocumentNotFound,
                         format!("document {name:?} has no version {version}"),
                     )
                 })?;
             if !v.content_stored {
-                return Err(missing(
+                return Err(LedgerError::refused(
                     ErrorCode::ContentNotStored,
                     format!("{name} version {version} was registered by digest only"),
                 ));

@@ -5,7 +5,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use countersign_domain::Refusal;
 use countersign_proto::api::{
     ConsistencyProof, ConsistencyQuery, EntryPage, EntryRange, EntryView, InclusionProof,
     InclusionQuery, ServerInfo,
@@ -31,13 +30,6 @@ fn view(index: u64, bytes: &[u8]) -> EntryView {
         index,
         entry: String::from_utf8_lossy(bytes).into_owned(),
         leaf_hash: B64.encode(countersign_tlog::leaf_hash(bytes)),
-    }
-}
-
-fn refused(code: ErrorCode, detail: String) -> LedgerError {
-    LedgerError::Refused {
-        refusal: Refusal::new(code, detail),
-        log_index: None,
     }
 }
 
@@ -76,7 +68,7 @@ pub async fn checkpoint_at(
     let note = s
         .run(move |l, _| {
             l.store().read()?.checkpoint(size)?.ok_or_else(|| {
-                refused(
+                LedgerError::refused(
                     ErrorCode::CheckpointNotFound,
                     format!("no checkpoint was issued at size {size}"),
                 )
@@ -130,7 +122,7 @@ pub async fn entry(
             let (size, _) = tx.latest_checkpoint()?.unwrap_or((0, String::new()));
             match tx.entry(index)? {
                 Some(b) if index < size => Ok(view(index, &b)),
-                _ => Err(refused(
+                _ => Err(LedgerError::refused(
                     ErrorCode::EntryNotFound,
                     format!("no entry {index} (tree size {size})"),
                 )),

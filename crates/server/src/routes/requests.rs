@@ -83,17 +83,16 @@ pub async fn sign(
     State(s): State<AppState>,
     Json(envelope): Json<Envelope>,
 ) -> Result<Response, ApiError> {
-    let size_before = s.run(|l, _| Ok(l.latest_checkpoint()?.0)).await?;
-    let receipt = s
+    let submission = s
         .run(move |l, now| l.submit_signature(&envelope, now))
         .await?;
-    let status = if receipt.log_index >= size_before {
+    let status = if submission.recorded {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    let index = receipt.log_index;
-    Ok(answer(status, &receipt, Some(index)))
+    let receipt = submission.receipt;
+    Ok(answer(status, &receipt, Some(receipt.log_index)))
 }
 
 #[utoipa::path(get, path = "/v1/requests/{id}/evidence", tag = "requests", params(("id" = String, Path)), security(("bearer" = [])),
