@@ -4,7 +4,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use countersign_attest::keys::{key_id, pop_message, public_key_from_base64};
 use countersign_proto::api::{CreateIdentity, EnrollKey, UpdateIdentity};
-use countersign_proto::model::{Credential, Identity, IdentityKind, IdentityStatus, KeyAlgorithm};
+use countersign_proto::model::{
+    Credential, CredentialKind, Identity, IdentityKind, IdentityStatus, KeyAlgorithm,
+};
 use ed25519_dalek::{Signature, Verifier as _};
 use time::OffsetDateTime;
 
@@ -87,6 +89,8 @@ pub fn create_identity(
     check_text("display_name", &display_name, 1, 200)?;
     check_email(&input.email)?;
     check_owner(input.kind, owner, input.owner.as_deref())?;
+    let groups = check_labels("groups", &input.groups)?;
+    let roles = check_labels("roles", &input.roles)?;
     Ok(Identity {
         id,
         handle: input.handle.clone(),
@@ -96,10 +100,29 @@ pub fn create_identity(
         owner: input.owner.clone(),
         shared: input.shared,
         status: IdentityStatus::Active,
+        groups,
+        roles,
         created_at: now,
         updated_at: now,
         revision: 1,
     })
+}
+
+/// Check a set of group or role names; answers them sorted and deduplicated.
+fn check_labels(field: &str, values: &[String]) -> Result<Vec<String>> {
+    if values.len() > 64 {
+        return Err(Refusal::new(
+            ErrorCode::InvalidField,
+            format!("at most 64 {field}"),
+        ));
+    }
+    for v in values {
+        check_name(field, v)?;
+    }
+    let mut out = values.to_vec();
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 /// Apply a patch; answers the new record and the names of changed fields.
@@ -142,6 +165,20 @@ pub fn update_identity(
         if shared != next.shared {
             next.shared = shared;
             changed.push("shared".to_string());
+        }
+    }
+    if let Some(groups) = &patch.groups {
+        let groups = check_labels("groups", groups)?;
+        if groups != next.groups {
+            next.groups = groups;
+            changed.push("groups".to_string());
+        }
+    }
+    if let Some(roles) = &patch.roles {
+        let roles = check_labels("roles", roles)?;
+        if roles != next.roles {
+            next.roles = roles;
+            changed.push("roles".to_string());
         }
     }
     if !changed.is_empty() {
@@ -271,6 +308,8 @@ pub fn enroll_key(
     }
     Ok(Credential {
         key_id: kid,
+        kind: CredentialKind::Key,
+        certificate: None,
         identity: identity.handle.clone(),
         algorithm: KeyAlgorithm::Ed25519,
         public_key: input.public_key.trim().to_string(),

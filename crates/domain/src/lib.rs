@@ -11,6 +11,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod identity;
+pub mod policy;
 pub mod request;
 pub mod signing;
 

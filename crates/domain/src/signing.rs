@@ -224,6 +224,9 @@ pub fn check(
     }
     let signature = SignatureRecord {
         actor: actor.handle.clone(),
+        principal: None,
+        delegation: None,
+        exception: None,
         decision: p.decision,
         reason: p.reason.clone(),
         key_id: credential.key_id.clone(),

@@ -24,6 +24,12 @@ pub struct CreateIdentity {
     pub owner: Option<String>,
     #[serde(default)]
     pub shared: bool,
+    /// Groups the identity belongs to.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Governance roles, such as `exception_approver`.
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 /// Body of `PATCH /v1/identities/{handle}`. Absent fields are unchanged.
@@ -38,6 +44,12 @@ pub struct UpdateIdentity {
     pub owner: Option<String>,
     #[serde(default)]
     pub shared: Option<bool>,
+    /// Replaces the groups.
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
+    /// Replaces the governance roles.
+    #[serde(default)]
+    pub roles: Option<Vec<String>>,
 }
 
 /// Body of the status transitions (`suspend`, `reactivate`, `terminate`).

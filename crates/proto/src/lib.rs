@@ -11,6 +11,7 @@ pub mod api;
 pub mod entry;
 pub mod error;
 pub mod evidence;
+pub mod governance;
 pub mod model;
 pub mod statement;
 

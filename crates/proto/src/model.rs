@@ -27,7 +27,7 @@ macro_rules! wire_names {
                 match s { $($name => Some($ty::$variant),)+ _ => None }
             }
         }
-        impl WireName for $ty {
+        impl $crate::model::WireName for $ty {
             fn all() -> &'static [Self] {
                 Self::ALL
             }
@@ -37,10 +37,12 @@ macro_rules! wire_names {
         }
     };
 }
+pub(crate) use wire_names;
 
 wire_names!(IdentityKind { Human => "human", Service => "service", Workload => "workload" });
 wire_names!(IdentityStatus { Active => "active", Suspended => "suspended", Terminated => "terminated" });
 wire_names!(Assurance { Software => "software", Hardware => "hardware" });
+wire_names!(CredentialKind { Key => "key", Certificate => "certificate" });
 wire_names!(EventKind { Onboarding => "onboarding", RoleChange => "role_change", PrivilegedAccess => "privileged_access", Offboarding => "offboarding", Contract => "contract", Payment => "payment", CodeRelease => "code_release", Custom => "custom" });
 wire_names!(Impact { Low => "low", Medium => "medium", High => "high", Critical => "critical" });
 wire_names!(Operation { Grant => "grant", Revoke => "revoke", Disable => "disable", Enable => "enable" });
@@ -92,6 +94,13 @@ pub struct Identity {
     /// A generic or team account that more than one person can use.
     pub shared: bool,
     pub status: IdentityStatus,
+    /// Groups the identity belongs to (from the IdP or set by an admin);
+    /// policies see them as the identity's parents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// Countersign governance roles, such as `exception_approver`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
     #[serde(with = "crate::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
@@ -130,11 +139,25 @@ pub enum Assurance {
     Hardware,
 }
 
-/// An enrolled public key.
+/// Whether a credential is an enrolled key or a short-lived certificate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    /// A public key enrolled with proof of possession.
+    #[default]
+    Key,
+    /// An X.509 certificate issued by Countersign's CA after a workload
+    /// token exchange; valid for minutes.
+    Certificate,
+}
+
+/// An enrolled public key, or a key certified for a workload.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Credential {
     /// Lowercase hex SHA-256 of the raw public key; the DSSE `keyid`.
     pub key_id: String,
+    #[serde(default)]
+    pub kind: CredentialKind,
     /// Handle of the identity the key belongs to.
     pub identity: String,
     pub algorithm: KeyAlgorithm,
@@ -162,6 +185,9 @@ pub struct Credential {
     pub revoked_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_reason: Option<String>,
+    /// For certificates: the leaf certificate, PEM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
     /// Log index of the enrolment entry.
     pub log_index: u64,
 }
@@ -286,6 +312,16 @@ pub enum Decision {
 pub struct SignatureRecord {
     /// Handle of the signer.
     pub actor: String,
+    /// Handle of the approver on whose behalf the actor signed, when it
+    /// differs from the actor (under a delegation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// The delegation the actor signed under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegation: Option<String>,
+    /// The policy exception that allowed this signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exception: Option<String>,
     pub decision: Decision,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -299,6 +335,14 @@ pub struct SignatureRecord {
     /// Lowercase hex SHA-256 of the canonical envelope JSON.
     pub envelope_sha256: String,
     pub log_index: u64,
+}
+
+impl SignatureRecord {
+    /// The approver whose slot this signature fills: the principal under a
+    /// delegation, otherwise the actor.
+    pub fn approver(&self) -> &str {
+        self.principal.as_deref().unwrap_or(&self.actor)
+    }
 }
 
 /// An approval request, with its current state.
@@ -363,6 +407,7 @@ mod tests {
         serde_agrees::<ApprovalOrder>();
         serde_agrees::<RequestState>();
         serde_agrees::<Decision>();
+        serde_agrees::<CredentialKind>();
         assert_eq!(EventKind::parse("role_change"), Some(EventKind::RoleChange));
         assert_eq!(Impact::parse("severe"), None);
     }

@@ -873,6 +873,9 @@ impl<'a> RequestVerifier<'a> {
         signed_by.entry(actor).or_insert(n);
         replay.signatures.push(SignatureRecord {
             actor: actor.to_string(),
+            principal: None,
+            delegation: None,
+            exception: None,
             decision: sig.decision,
             reason: statement.as_ref().and_then(|s| s.predicate.reason.clone()),
             key_id: sig.key_id.to_string(),
