@@ -140,6 +140,12 @@ enum IdentityCmd {
         /// Marks a generic or team account.
         #[arg(long)]
         shared: bool,
+        /// A group the identity belongs to (repeatable).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// A governance role, such as exception_approver (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
     },
     List {
         #[arg(long, value_parser = Wire::<IdentityKind>::new())]
@@ -166,6 +172,12 @@ enum IdentityCmd {
         owner: Option<String>,
         #[arg(long)]
         shared: Option<bool>,
+        /// Replace the groups with these, comma-separated ("" for none).
+        #[arg(long, value_delimiter = ',')]
+        groups: Option<Vec<String>>,
+        /// Replace the governance roles with these, comma-separated ("" for none).
+        #[arg(long, value_delimiter = ',')]
+        roles: Option<Vec<String>>,
     },
     Suspend {
         handle: String,
@@ -616,6 +628,8 @@ fn identity(c: &Client, json: bool, cmd: IdentityCmd) -> Result<bool> {
             email,
             owner,
             shared,
+            groups,
+            roles,
         } => {
             let body = CreateIdentity {
                 handle,
@@ -624,6 +638,8 @@ fn identity(c: &Client, json: bool, cmd: IdentityCmd) -> Result<bool> {
                 email,
                 owner,
                 shared,
+                groups,
+                roles,
             };
             let i: Identity = c.send_json(Method::POST, "/v1/identities", &body)?;
             print(json, &i, |i| format!("created {}", identity_line(i)))
@@ -693,12 +709,19 @@ fn identity(c: &Client, json: bool, cmd: IdentityCmd) -> Result<bool> {
             email,
             owner,
             shared,
+            groups,
+            roles,
         } => {
+            let nonempty = |v: Option<Vec<String>>| {
+                v.map(|v| v.into_iter().filter(|s| !s.is_empty()).collect())
+            };
             let body = UpdateIdentity {
                 display_name: name,
                 email,
                 owner,
                 shared,
+                groups: nonempty(groups),
+                roles: nonempty(roles),
             };
             let i: Identity = c.send_json(
                 Method::PATCH,
