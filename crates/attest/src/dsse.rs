@@ -58,6 +58,7 @@ pub fn approval_statement(
             decision,
             reason,
             actor: actor.to_string(),
+            principal: None,
             action: request.action.clone(),
             signed_at,
             key_id,

@@ -69,3 +69,11 @@ mod tests {
         assert_eq!(key_id(&key.verifying_key()).len(), 64);
     }
 }
+
+/// The message a workload signs to prove it holds the private key it asks
+/// a certificate for: bound to the presented token (by its SHA-256) and to
+/// the key, so a proof cannot be replayed with another token or key.
+pub fn workload_pop_message(token_sha256: &str, key_id: &str) -> Vec<u8> {
+    format!("countersign workload certificate v1\ntoken-sha256: {token_sha256}\nkey: {key_id}\n")
+        .into_bytes()
+}

@@ -1,5 +1,10 @@
 //! Commands that work on the data directory itself: init, serve, log audit.
-//! This is the one place that names the concrete storage backend.
+//! This is the one place that names the concrete storage backend, loads the
+//! policy set, the workload CA and the trusted OIDC issuers.
+//!
+//! A data directory holds `countersign.db` (SQLite), `log.key` (the log's
+//! signing key), `ca.key`/`ca.pem` (the workload CA), `policy/` (the Cedar
+//! schema, policies and policy tests) and optionally `countersign.toml`.
 
 use std::fs;
 use std::io::Write as _;
@@ -9,8 +14,11 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use countersign_server::auth::{token_hash, AdminToken};
-use countersign_server::{AppState, Clock as _, ServerConfig, SystemClock};
+use countersign_ca::CertificateAuthority;
+use countersign_oidc::{Purpose, TokenVerifier};
+use countersign_policy::PolicySet;
+use countersign_server::auth::{token_hash, Authenticator};
+use countersign_server::{AppState, Clock as _, ServerConfig, SystemClock, Workloads};
 use countersign_store::{Ledger, LedgerConfig, Store};
 use countersign_store_sqlite::SqliteStore;
 use countersign_tlog::note::NoteSigner;
@@ -18,6 +26,9 @@ use rand_core::{OsRng, RngCore as _};
 
 pub const DB_FILE: &str = "countersign.db";
 pub const KEY_FILE: &str = "log.key";
+pub const POLICY_DIR: &str = "policy";
+const CA_KEY_FILE: &str = "ca.key";
+const CA_CERT_FILE: &str = "ca.pem";
 const ADMIN_TOKEN_META: &str = "admin_token_sha256";
 
 pub struct DataDir(pub PathBuf);
@@ -28,6 +39,9 @@ impl DataDir {
     }
     fn key(&self) -> PathBuf {
         self.0.join(KEY_FILE)
+    }
+    pub fn policy_dir(&self) -> PathBuf {
+        self.0.join(POLICY_DIR)
     }
     pub fn initialised(&self) -> bool {
         self.db().exists() && self.key().exists()
@@ -46,8 +60,53 @@ impl DataDir {
             .with_context(|| format!("parsing the log key {}", self.key().display()))
     }
 
-    /// Open the ledger, checking the stored log against its latest checkpoint.
-    pub fn ledger(&self, limits: countersign_domain::Limits) -> Result<Ledger> {
+    /// Load and validate the policy set; the server refuses to start on
+    /// one that does not validate. A data directory from before policies
+    /// gets the default set written first.
+    pub fn policy(&self) -> Result<PolicySet> {
+        let dir = self.policy_dir();
+        if !dir.exists() {
+            PolicySet::write_defaults(&dir)
+                .with_context(|| format!("writing the default policy set to {}", dir.display()))?;
+        }
+        PolicySet::load_dir(&dir).with_context(|| {
+            format!(
+                "the policy set in {} is invalid; fix it (see `countersign policy validate`)",
+                dir.display()
+            )
+        })
+    }
+
+    /// Load the workload CA, creating it on first use.
+    pub fn ca(&self, origin: &str) -> Result<CertificateAuthority> {
+        let key = self.0.join(CA_KEY_FILE);
+        let cert = self.0.join(CA_CERT_FILE);
+        if !key.exists() && !cert.exists() {
+            let (ca, key_pem) = CertificateAuthority::generate(
+                &format!("{origin} workload CA"),
+                SystemClock.now(),
+                time::Duration::days(3650),
+            )
+            .context("creating the workload CA")?;
+            write_private(&key, &key_pem)?;
+            fs::write(&cert, ca.certificate_pem())
+                .with_context(|| format!("writing {}", cert.display()))?;
+            return Ok(ca);
+        }
+        let key_pem =
+            fs::read_to_string(&key).with_context(|| format!("reading {}", key.display()))?;
+        let cert_pem =
+            fs::read_to_string(&cert).with_context(|| format!("reading {}", cert.display()))?;
+        CertificateAuthority::load(&key_pem, &cert_pem).context("loading the workload CA")
+    }
+
+    /// Open the ledger, checking the stored log against its latest
+    /// checkpoint, with `policy` in force.
+    pub fn ledger(
+        &self,
+        limits: countersign_domain::Limits,
+        policy: Arc<PolicySet>,
+    ) -> Result<Ledger> {
         if !self.initialised() {
             bail!(
                 "{} is not initialised; run `countersign init` first",
@@ -55,10 +114,13 @@ impl DataDir {
             );
         }
         let store = self.open_store()?;
+        let ids = policy.policies().into_iter().map(|p| p.id).collect();
         Ledger::open(
             store,
             self.signer()?,
             LedgerConfig { limits },
+            policy,
+            ids,
             SystemClock.now(),
         )
         .context("opening the ledger")
@@ -113,15 +175,11 @@ pub fn init(dir: &DataDir, origin: &str) -> Result<String> {
         tx.set_meta("origin", origin)?;
         tx.commit()?;
     }
-    Ledger::open(
-        store,
-        signer,
-        LedgerConfig {
-            limits: Default::default(),
-        },
-        SystemClock.now(),
-    )
-    .context("writing the first log entry")?;
+    drop(store);
+    let policy = Arc::new(dir.policy()?);
+    let ledger = dir.ledger(Default::default(), policy)?;
+    let ca = dir.ca(origin)?;
+    ledger.publish_ca(ca.certificate_pem(), &ca.fingerprint(), SystemClock.now())?;
     Ok(token)
 }
 
@@ -129,6 +187,7 @@ pub struct ServeOptions {
     pub listen: String,
     pub origin: String,
     pub limits: countersign_domain::Limits,
+    pub issuers: Vec<countersign_oidc::IssuerConfig>,
 }
 
 /// Run the server until Ctrl-C or SIGTERM.
@@ -141,17 +200,43 @@ pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
             opts.origin
         );
     }
-    let ledger = Arc::new(dir.ledger(opts.limits)?);
+    let policy = Arc::new(dir.policy()?);
+    let ledger = Arc::new(dir.ledger(opts.limits, policy.clone())?);
     let admin = {
         let tx = ledger.store().read()?;
         tx.meta(ADMIN_TOKEN_META)?
             .context("the database has no admin token; was it initialised by `countersign init`?")?
     };
+    let ca = Arc::new(dir.ca(&opts.origin)?);
+    ledger.publish_ca(ca.certificate_pem(), &ca.fingerprint(), SystemClock.now())?;
+    let callers = opts
+        .issuers
+        .iter()
+        .filter(|i| i.purpose == Purpose::Caller)
+        .count();
+    let workloads = opts.issuers.len() - callers;
+    let verifier = Arc::new(
+        TokenVerifier::load(opts.issuers).context("loading the OIDC issuers' keys")?,
+    );
+    tracing::info!(
+        policy_set = %policy.digest(),
+        caller_issuers = callers,
+        workload_issuers = workloads,
+        "governance loaded"
+    );
     let state = AppState {
         ledger: ledger.clone(),
-        auth: Arc::new(AdminToken { sha256: admin }),
+        auth: Arc::new(Authenticator {
+            bootstrap_sha256: Some(admin),
+            oidc: Some(verifier.clone()),
+        }),
         clock: Arc::new(SystemClock),
-        config: ServerConfig::default(),
+        config: ServerConfig {
+            policy_dir: Some(dir.policy_dir()),
+            ..ServerConfig::default()
+        },
+        policy: Arc::new(std::sync::RwLock::new(policy)),
+        workloads: Some(Arc::new(Workloads { verifier, ca })),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -167,6 +252,24 @@ pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
             "countersign listening on http://{addr} (log {})",
             ledger.verifier().name()
         );
+        #[cfg(unix)]
+        {
+            // SIGHUP re-reads the policy directory, as `POST /v1/policy/reload` does.
+            let state = state.clone();
+            tokio::spawn(async move {
+                let Ok(mut hup) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                else {
+                    return;
+                };
+                while hup.recv().await.is_some() {
+                    match countersign_server::reload_policy(&state).await {
+                        Ok((view, index)) => tracing::info!(policy_set = %view.policy_set, log_index = ?index, "policy reloaded"),
+                        Err(e) => tracing::error!(error = %e.problem.detail, "policy reload refused; the previous set stays in force"),
+                    }
+                }
+            });
+        }
         countersign_server::serve(listener, state, shutdown_signal()).await?;
         Ok(())
     })

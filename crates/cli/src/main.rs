@@ -5,6 +5,8 @@
 //! verification or audit found a problem; 2 the command line is wrong.
 
 mod client;
+mod config;
+mod governance;
 mod local;
 
 use std::path::{Path, PathBuf};
@@ -74,18 +76,26 @@ enum Command {
         origin: String,
     },
     /// Run the server (initialises the data directory on first run).
+    /// Settings: defaults, then countersign.toml, then environment, then flags.
     Serve {
-        #[arg(long, env = "COUNTERSIGN_LISTEN", default_value = "127.0.0.1:8440")]
-        listen: String,
-        #[arg(
-            long,
-            env = "COUNTERSIGN_ORIGIN",
-            default_value = "countersign.localhost/log"
-        )]
-        origin: String,
-        /// Largest document upload, in bytes.
-        #[arg(long, env = "COUNTERSIGN_MAX_DOCUMENT_BYTES", default_value_t = 25 * 1024 * 1024)]
-        max_document_bytes: u64,
+        /// Configuration file (default: DATA/countersign.toml if present).
+        #[arg(long, env = "COUNTERSIGN_CONFIG")]
+        config: Option<PathBuf>,
+        /// Listen address [default: 127.0.0.1:8440].
+        #[arg(long, env = "COUNTERSIGN_LISTEN")]
+        listen: Option<String>,
+        /// Log origin for a new data directory [default: countersign.localhost/log].
+        #[arg(long, env = "COUNTERSIGN_ORIGIN")]
+        origin: Option<String>,
+        /// Largest document upload, in bytes [default: 26214400].
+        #[arg(long, env = "COUNTERSIGN_MAX_DOCUMENT_BYTES")]
+        max_document_bytes: Option<u64>,
+        /// How recent a login counts as step-up, in seconds [default: 300].
+        #[arg(long, env = "COUNTERSIGN_STEP_UP_WINDOW_SECONDS")]
+        step_up_window_seconds: Option<u64>,
+        /// Workload certificate lifetime, at most 600 seconds [default: 600].
+        #[arg(long, env = "COUNTERSIGN_WORKLOAD_CERTIFICATE_SECONDS")]
+        workload_certificate_seconds: Option<u64>,
     },
     /// Generate an Ed25519 signing key (PKCS#8 PEM, mode 0600).
     Keygen {
@@ -122,6 +132,21 @@ enum Command {
     /// The transparency log.
     #[command(subcommand)]
     Log(LogCmd),
+    /// Scoped API tokens (admin).
+    #[command(subcommand)]
+    Token(governance::TokenCmd),
+    /// Delegations: sign on another identity's behalf.
+    #[command(subcommand)]
+    Delegation(governance::DelegationCmd),
+    /// Break-glass policy exceptions.
+    #[command(subcommand)]
+    Exception(governance::ExceptionCmd),
+    /// The Cedar policy set: validate, show, test, reload.
+    #[command(subcommand)]
+    Policy(governance::PolicyCmd),
+    /// Workload identity: exchange a CI job's OIDC token for a short-lived certificate.
+    #[command(subcommand)]
+    Workload(governance::WorkloadCmd),
 }
 
 #[derive(Subcommand)]
@@ -317,6 +342,9 @@ struct SignArgs {
     decision: Decision,
     #[arg(long)]
     reason: Option<String>,
+    /// Sign for this approver under a delegation they granted you.
+    #[arg(long)]
+    on_behalf_of: Option<String>,
     /// Where to save the receipt (default REQUEST-ACTOR.receipt).
     #[arg(long)]
     receipt: Option<PathBuf>,
@@ -366,10 +394,10 @@ fn main() -> ExitCode {
 
 /// Parses a wire-named enum (`role_change`; `role-change` is accepted too)
 /// and lists the wire names in `--help`.
-struct Wire<T>(std::marker::PhantomData<fn() -> T>);
+pub(crate) struct Wire<T>(std::marker::PhantomData<fn() -> T>);
 
 impl<T> Wire<T> {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Wire(std::marker::PhantomData)
     }
 }
@@ -422,11 +450,11 @@ impl<T: WireName> clap::builder::TypedValueParser for Wire<T> {
 }
 
 #[allow(clippy::disallowed_methods)]
-fn now() -> OffsetDateTime {
+pub(crate) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
-fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> String) -> Result<bool> {
+pub(crate) fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> String) -> Result<bool> {
     if json {
         println!("{}", serde_json::to_string_pretty(value)?);
     } else {
@@ -435,16 +463,16 @@ fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> String) 
     Ok(true)
 }
 
-fn ts(t: OffsetDateTime) -> String {
+pub(crate) fn ts(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
-fn parse_time(field: &str, s: &str) -> Result<OffsetDateTime> {
+pub(crate) fn parse_time(field: &str, s: &str) -> Result<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339)
         .with_context(|| format!("{field} must be an RFC 3339 time like 2026-12-31T17:00:00Z"))
 }
 
-fn parse_duration(s: &str) -> Result<u64> {
+pub(crate) fn parse_duration(s: &str) -> Result<u64> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = num
         .parse()
@@ -552,20 +580,33 @@ fn run(cli: Cli) -> Result<bool> {
             })
         }
         Command::Serve {
+            config,
             listen,
             origin,
             max_document_bytes,
+            step_up_window_seconds,
+            workload_certificate_seconds,
         } => {
-            let limits = countersign_domain::Limits {
-                max_document_bytes,
-                ..Default::default()
-            };
+            let mut file = config::FileConfig::load(&dir.0, config.as_deref())?;
+            let g = &mut file.governance;
+            g.step_up_window_seconds = step_up_window_seconds.or(g.step_up_window_seconds);
+            g.workload_certificate_seconds =
+                workload_certificate_seconds.or(g.workload_certificate_seconds);
+            let mut limits = file.limits(countersign_domain::Limits::default())?;
+            if let Some(m) = max_document_bytes.or(file.server.max_document_bytes) {
+                limits.max_document_bytes = m;
+            }
             local::serve(
                 &dir,
                 local::ServeOptions {
-                    listen,
-                    origin,
+                    listen: listen
+                        .or(file.server.listen.clone())
+                        .unwrap_or_else(|| "127.0.0.1:8440".into()),
+                    origin: origin
+                        .or(file.server.origin.clone())
+                        .unwrap_or_else(|| "countersign.localhost/log".into()),
                     limits,
+                    issuers: file.oidc.issuers,
                 },
             )?;
             Ok(true)
@@ -616,6 +657,11 @@ fn run(cli: Cli) -> Result<bool> {
             log_key,
         } => verify(json, &bundle, &document, log_key),
         Command::Log(cmd) => log(&dir, &client()?, json, cmd),
+        Command::Token(cmd) => governance::token(&client()?, json, cmd),
+        Command::Delegation(cmd) => governance::delegation(&client()?, json, cmd),
+        Command::Exception(cmd) => governance::exception(&client()?, json, cmd),
+        Command::Policy(cmd) => governance::policy(&dir, &client, json, cmd),
+        Command::Workload(cmd) => governance::workload(&client()?, json, cmd),
     }
 }
 
@@ -1027,7 +1073,7 @@ fn sign(c: &Client, json: bool, a: SignArgs) -> Result<bool> {
     let sk = read_key(&a.key)?;
     let r: Request = c.get(&format!("/v1/requests/{}", seg(&a.request)))?;
     let decision = a.decision;
-    let statement = countersign_attest::approval_statement(
+    let mut statement = countersign_attest::approval_statement(
         &r,
         &a.actor,
         decision,
@@ -1035,6 +1081,7 @@ fn sign(c: &Client, json: bool, a: SignArgs) -> Result<bool> {
         countersign_attest::key_id(&sk.verifying_key()),
         now(),
     );
+    statement.predicate.principal = a.on_behalf_of.clone();
     let envelope = countersign_attest::sign_statement(&statement, &sk)?;
     let receipt: SignatureReceipt = c.send_json(Method::POST, "/v1/signatures", &envelope)?;
     // Check the receipt before trusting it: it must prove the returned entry

@@ -10,6 +10,8 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod delegation;
+pub mod exception;
 pub mod identity;
 pub mod policy;
 pub mod request;
@@ -57,6 +59,18 @@ pub struct Limits {
     pub default_request_lifetime: time::Duration,
     /// Lifetime of a key-enrolment challenge.
     pub challenge_lifetime: time::Duration,
+    /// Longest allowed delegation.
+    pub max_delegation: time::Duration,
+    /// How recent an interactive authentication counts as step-up.
+    pub step_up_window: time::Duration,
+    /// How long an approved policy exception may wait to be used.
+    pub exception_lifetime: time::Duration,
+    /// A credential that lives longer than this is long-lived.
+    pub long_lived_after: time::Duration,
+    /// Longest allowed API token lifetime.
+    pub max_token_lifetime: time::Duration,
+    /// Lifetime of a workload certificate (at most 10 minutes).
+    pub workload_certificate_lifetime: time::Duration,
 }
 
 impl Default for Limits {
@@ -67,6 +81,12 @@ impl Default for Limits {
             max_request_lifetime: time::Duration::days(365),
             default_request_lifetime: time::Duration::days(7),
             challenge_lifetime: time::Duration::minutes(5),
+            max_delegation: time::Duration::days(90),
+            step_up_window: time::Duration::minutes(5),
+            exception_lifetime: time::Duration::hours(1),
+            long_lived_after: time::Duration::hours(24),
+            max_token_lifetime: time::Duration::days(365),
+            workload_certificate_lifetime: time::Duration::minutes(10),
         }
     }
 }

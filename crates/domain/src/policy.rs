@@ -4,8 +4,10 @@
 //! [`PolicyEngine`] (Cedar, in `countersign-policy`) for a
 //! [`PolicyDecision`], which it records beside the action it governed.
 
-use countersign_proto::governance::{PolicyAction, PolicyDecision};
-use countersign_proto::model::{Assurance, CredentialKind, EventKind, Identity, Impact, Request};
+use countersign_proto::governance::{AuthContext, PolicyAction, PolicyDecision};
+use countersign_proto::model::{
+    Assurance, Credential, CredentialKind, EventKind, Identity, Impact, Request,
+};
 use time::{Duration, OffsetDateTime};
 
 /// The credential an action is performed with, as policy sees it.
@@ -92,4 +94,66 @@ pub trait PolicyEngine: Send + Sync {
     fn decide(&self, query: &PolicyQuery) -> PolicyDecision;
     /// `sha256:<hex>` of the policy set.
     fn digest(&self) -> String;
+}
+
+/// How the caller behind an action authenticated, as far as the server knows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Authentication {
+    /// The identity the caller is bound to (token or OIDC), if any.
+    pub identity: Option<String>,
+    /// AAL of the caller's session (OIDC), if known.
+    pub aal: Option<u8>,
+    pub auth_time: Option<OffsetDateTime>,
+    /// `oidc:<issuer>`, `token:<id>`.
+    pub method: Option<String>,
+}
+
+/// AAL a signature proves by itself: a hardware-held key is AAL3 (a
+/// non-exportable, phishing-resistant authenticator); a short-lived
+/// workload certificate AAL2 (issued against a verified token); a software
+/// key AAL1.
+pub fn credential_aal(c: &Credential) -> u8 {
+    match (c.kind, c.assurance) {
+        (_, Assurance::Hardware) => 3,
+        (CredentialKind::Certificate, _) => 2,
+        (CredentialKind::Key, Assurance::Software) => 1,
+    }
+}
+
+/// The credential as policy sees it.
+pub fn credential_facts(c: &Credential, long_lived_after: Duration) -> CredentialFacts {
+    let lifetime = c.expires_at.map(|e| e - c.enrolled_at);
+    CredentialFacts {
+        key_id: c.key_id.clone(),
+        kind: c.kind,
+        assurance: c.assurance,
+        lifetime,
+        long_lived: lifetime.is_none_or(|l| l > long_lived_after),
+    }
+}
+
+/// The authentication context of a signature by `actor` with `credential`:
+/// the credential's own AAL, raised by the caller's session when the caller
+/// is the actor (an OIDC login with `acr`/`amr`, and its `auth_time`).
+pub fn signing_auth(actor: &str, credential: &Credential, caller: &Authentication) -> AuthContext {
+    let own = credential_aal(credential);
+    let method = format!("credential:{}", credential.kind.as_str());
+    if caller.identity.as_deref() == Some(actor) {
+        let aal = own.max(caller.aal.unwrap_or(0)).min(3);
+        let method = match &caller.method {
+            Some(m) => format!("{method}+{m}"),
+            None => method,
+        };
+        AuthContext {
+            aal,
+            auth_time: caller.auth_time,
+            method,
+        }
+    } else {
+        AuthContext {
+            aal: own,
+            auth_time: None,
+            method,
+        }
+    }
 }

@@ -162,8 +162,8 @@ pub fn create_request(
 /// The state a request's signatures put it in: approved once `quorum`
 /// approvals are in, rejected once too few approvers remain to reach it.
 pub fn state_from_signatures(request: &Request) -> RequestState {
-    let approvals = count(&request.signatures, Decision::Approve);
-    let rejections = count(&request.signatures, Decision::Reject);
+    let approvals = count(request, Decision::Approve);
+    let rejections = count(request, Decision::Reject);
     let approvers = request.approvers.len() as u32;
     if approvals >= request.quorum {
         RequestState::Approved
@@ -174,8 +174,15 @@ pub fn state_from_signatures(request: &Request) -> RequestState {
     }
 }
 
-fn count(signatures: &[SignatureRecord], d: Decision) -> u32 {
-    signatures.iter().filter(|s| s.decision == d).count() as u32
+/// Decisions of type `d` that fill an approver's slot. A signature counts
+/// for the approver it was given for (the principal under a delegation), and
+/// only if that approver is listed, whatever a policy allowed.
+fn count(request: &Request, d: Decision) -> u32 {
+    request
+        .signatures
+        .iter()
+        .filter(|s| s.decision == d && request.approvers.iter().any(|a| a == s.approver()))
+        .count() as u32
 }
 
 /// Record a signature on a request and move it to the resulting state.
@@ -223,20 +230,20 @@ pub fn close(request: &Request, to: RequestState, now: OffsetDateTime) -> Result
     Ok(next)
 }
 
-/// Whether `actor` may act now on a sequential request: every approver
-/// listed before them has signed.
-pub fn order_respected(request: &Request, actor: &str) -> bool {
+/// Whether `approver` may act now on a sequential request: every approver
+/// listed before them has signed (in person or through a delegate).
+pub fn order_respected(request: &Request, approver: &str) -> bool {
     if request.order == ApprovalOrder::Parallel {
         return true;
     }
     let signed: HashSet<&str> = request
         .signatures
         .iter()
-        .map(|s| s.actor.as_str())
+        .map(|s| s.approver())
         .collect();
     request
         .approvers
         .iter()
-        .take_while(|a| a.as_str() != actor)
+        .take_while(|a| a.as_str() != approver)
         .all(|a| signed.contains(a.as_str()))
 }

@@ -3,13 +3,13 @@
 
 use countersign_attest::keys::public_key_from_base64;
 use countersign_attest::{statement_of, verify_envelope};
-use countersign_proto::model::{
-    Credential, Identity, IdentityStatus, Request, RequestState, SignatureRecord,
-};
+use countersign_proto::governance::Delegation;
+use countersign_proto::model::{Credential, Identity, Request, RequestState, SignatureRecord};
 use countersign_proto::statement::{Envelope, Statement};
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
 
+use crate::delegation;
 use crate::identity::credential_valid_at;
 use crate::request::{add_signature, order_respected};
 use crate::{ErrorCode, Limits, Refusal};
@@ -20,6 +20,7 @@ use crate::{ErrorCode, Limits, Refusal};
 pub struct Claimed {
     pub request: Option<String>,
     pub actor: Option<String>,
+    pub principal: Option<String>,
     pub key_id: Option<String>,
 }
 
@@ -41,6 +42,7 @@ pub fn claims(envelope: &Envelope) -> Result<(Statement, Claimed), SigningRefusa
     let claimed = Claimed {
         request: Some(p.request.clone()),
         actor: Some(p.actor.clone()),
+        principal: p.principal.clone(),
         key_id: Some(p.key_id.clone()),
     };
     let refuse = |detail: String| SigningRefusal {
@@ -77,6 +79,18 @@ pub struct SigningFacts<'a> {
     pub credential: Option<&'a Credential>,
     pub actor: Option<&'a Identity>,
     pub request: Option<&'a Request>,
+    /// Delegations naming the actor as delegate (only read when the
+    /// statement names a principal other than the actor).
+    pub delegations: &'a [Delegation],
+}
+
+/// An envelope that passed every check that does not depend on policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checked {
+    /// The approver the signature is for: the statement's principal, or the actor.
+    pub principal: String,
+    /// The delegation the actor signs under, when principal differs from actor.
+    pub delegation: Option<String>,
 }
 
 /// The result of an accepted signature.
@@ -87,20 +101,20 @@ pub struct Accepted {
     pub request: Request,
 }
 
-/// Decide whether the envelope is accepted. The checks run in a fixed order
-/// so that a caller who cannot produce a valid signature learns nothing
-/// about the request beyond that.
-#[allow(clippy::too_many_arguments)]
+/// Check everything about the envelope that policy does not decide: the
+/// signature, the credential, the request and its documents, and any
+/// delegation claimed. The checks run in a fixed order so that a caller
+/// who cannot produce a valid signature learns nothing about the request
+/// beyond that. Who may sign (approvers, separation of duties, status,
+/// step-up) is the policy's question, asked after this.
 pub fn check(
     envelope: &Envelope,
     statement: &Statement,
     claimed: &Claimed,
     facts: &SigningFacts<'_>,
-    envelope_sha256: &str,
-    log_index: u64,
     limits: &Limits,
     now: OffsetDateTime,
-) -> Result<Accepted, SigningRefusal> {
+) -> Result<Checked, SigningRefusal> {
     let refuse = |code: ErrorCode, detail: String| SigningRefusal {
         refusal: Refusal::new(code, detail),
         claimed: claimed.clone(),
@@ -136,12 +150,6 @@ pub fn check(
             format!("actor {:?} is not a known identity", p.actor),
         )
     })?;
-    if actor.status != IdentityStatus::Active {
-        return Err(refuse(
-            ErrorCode::ActorNotActive,
-            format!("{} is {}", actor.handle, actor.status.as_str()),
-        ));
-    }
     let skew = (p.signed_at - now).abs();
     if skew > limits.max_clock_skew {
         return Err(refuse(
@@ -198,38 +206,68 @@ pub fn check(
             "the echoed entitlement action differs from the request's action".into(),
         ));
     }
-    if !request.approvers.contains(&actor.handle) {
-        return Err(refuse(
-            ErrorCode::NotAnApprover,
-            format!(
-                "{} is not an approver of request {}",
-                actor.handle, request.id
-            ),
-        ));
+    match p.principal.as_deref() {
+        Some(principal) if principal != actor.handle => {
+            let d = delegation::authorise(facts.delegations, principal, &actor.handle, request, now)
+                .map_err(|r| SigningRefusal {
+                    refusal: r,
+                    claimed: claimed.clone(),
+                })?;
+            Ok(Checked {
+                principal: principal.to_string(),
+                delegation: Some(d.id.clone()),
+            })
+        }
+        _ => Ok(Checked {
+            principal: actor.handle.clone(),
+            delegation: None,
+        }),
     }
-    if request.signatures.iter().any(|s| s.actor == actor.handle) {
+}
+
+/// Record an allowed signature: refuse a second signature for the same
+/// approver and a signature out of sequence, then add it to the request.
+#[allow(clippy::too_many_arguments)]
+pub fn accept(
+    statement: &Statement,
+    claimed: &Claimed,
+    checked: &Checked,
+    request: &Request,
+    exception: Option<String>,
+    envelope_sha256: &str,
+    log_index: u64,
+    now: OffsetDateTime,
+) -> Result<Accepted, SigningRefusal> {
+    let refuse = |code: ErrorCode, detail: String| SigningRefusal {
+        refusal: Refusal::new(code, detail),
+        claimed: claimed.clone(),
+    };
+    let p = &statement.predicate;
+    let approver = checked.principal.as_str();
+    if request.signatures.iter().any(|s| s.approver() == approver) {
         return Err(refuse(
             ErrorCode::AlreadySigned,
-            format!("{} has already signed request {}", actor.handle, request.id),
+            format!("{approver} has already signed request {}", request.id),
         ));
     }
-    if !order_respected(request, &actor.handle) {
+    if !order_respected(request, approver) {
         return Err(refuse(
             ErrorCode::OutOfOrder,
             format!(
-                "request {} is sequential; every approver listed before {} must sign first",
-                request.id, actor.handle
+                "request {} is sequential; every approver listed before {approver} must sign first",
+                request.id
             ),
         ));
     }
+    let delegated = approver != p.actor;
     let signature = SignatureRecord {
-        actor: actor.handle.clone(),
-        principal: None,
-        delegation: None,
-        exception: None,
+        actor: p.actor.clone(),
+        principal: delegated.then(|| approver.to_string()),
+        delegation: checked.delegation.clone(),
+        exception,
         decision: p.decision,
         reason: p.reason.clone(),
-        key_id: credential.key_id.clone(),
+        key_id: p.key_id.clone(),
         signed_at: p.signed_at,
         accepted_at: now,
         envelope_sha256: envelope_sha256.to_string(),

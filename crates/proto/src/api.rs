@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::governance::{ApiToken, Delegation, DelegationScope, PolicyException, Role};
 use crate::model::{
     ApprovalOrder, Assurance, EntitlementAction, EventKind, Identity, IdentityKind, IdentityStatus,
     Impact, Request, RequestState,
@@ -279,4 +280,168 @@ pub struct ServerInfo {
     pub origin: String,
     pub log_key: String,
     pub tree_size: u64,
+}
+
+/// Body of `POST /v1/delegations`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantDelegation {
+    /// On whose behalf the delegate will sign. Defaults to the caller's
+    /// identity; only an admin may name someone else.
+    #[serde(default)]
+    pub principal: Option<String>,
+    /// Who may sign.
+    pub delegate: String,
+    pub scope: DelegationScope,
+    /// Defaults to now.
+    #[serde(default, with = "crate::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub not_before: Option<Timestamp>,
+    #[serde(default, with = "crate::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub not_after: Option<Timestamp>,
+    /// Alternative to `not_after`.
+    #[serde(default)]
+    pub duration_seconds: Option<u64>,
+    pub reason: String,
+}
+
+/// Body of `POST /v1/delegations/{id}/revoke`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndDelegation {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Query of `GET /v1/delegations`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DelegationFilter {
+    /// Only delegations where this identity is principal or delegate.
+    pub identity: Option<String>,
+    /// Only those in force now.
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DelegationList {
+    pub delegations: Vec<Delegation>,
+}
+
+/// Body of `POST /v1/exceptions`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestException {
+    pub request: String,
+    /// The identity to be let through; defaults to the caller's identity
+    /// (only an admin may name someone else).
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// Why the policy should not apply this once (10 to 4000 characters).
+    pub justification: String,
+}
+
+/// Body of `POST /v1/exceptions/{id}/approve` and `/deny`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecideException {
+    /// Required to deny.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// How long an approval may wait to be used; defaults to the server's
+    /// exception lifetime and may not exceed it.
+    #[serde(default)]
+    pub valid_for_seconds: Option<u64>,
+}
+
+/// Query of `GET /v1/exceptions`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionFilter {
+    pub request: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExceptionList {
+    pub exceptions: Vec<PolicyException>,
+}
+
+/// Body of `POST /v1/tokens`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueToken {
+    pub name: String,
+    pub roles: Vec<Role>,
+    /// Bind the token to an identity: it then acts as that identity.
+    #[serde(default)]
+    pub identity: Option<String>,
+    /// Defaults to 90 days; at most the server's maximum token lifetime.
+    #[serde(default)]
+    pub expires_in_seconds: Option<u64>,
+}
+
+/// Answer to `POST /v1/tokens`: the secret is shown here once and never again.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct IssuedToken {
+    pub token: ApiToken,
+    pub secret: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<ApiToken>,
+}
+
+/// Body of `POST /v1/workload/certificates`: a workload's OIDC token, a
+/// fresh public key and proof that the workload holds its private key.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadCertificateRequest {
+    /// The workload's OIDC JWT from a trusted workload issuer.
+    pub token: String,
+    /// Raw Ed25519 public key, standard base64.
+    pub public_key: String,
+    /// Ed25519 signature, standard base64, over the workload proof message
+    /// (`countersign_attest::keys::workload_pop_message`).
+    pub proof: String,
+}
+
+/// A workload certificate, valid for minutes.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct WorkloadCertificate {
+    pub identity: String,
+    pub key_id: String,
+    /// The leaf certificate, PEM.
+    pub certificate: String,
+    /// The issuing CA's certificate, PEM.
+    pub ca_certificate: String,
+    #[serde(with = "crate::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub not_before: Timestamp,
+    #[serde(with = "crate::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub not_after: Timestamp,
+    /// The `credential.certified` entry.
+    pub log_index: u64,
+}
+
+/// One policy of the set in force.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PolicyView {
+    pub id: String,
+    pub effect: String,
+    pub file: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub text: String,
+}
+
+/// The policy set in force.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PolicySetView {
+    pub policy_set: String,
+    pub policies: Vec<PolicyView>,
+    pub schema: String,
 }

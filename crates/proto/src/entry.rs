@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::ErrorCode;
+use crate::governance::{ApiToken, AuthContext, Delegation, PolicyDecision, PolicyException};
 use crate::model::{
     Credential, Decision, DocumentVersion, Identity, IdentityStatus, Request, RequestState,
 };
@@ -82,8 +83,68 @@ pub enum Event {
     },
     #[serde(rename = "document.registered")]
     DocumentRegistered { version: DocumentVersion },
+    /// A policy set came into force (at start or on reload) whose digest
+    /// differs from the one recorded before.
+    #[serde(rename = "policy.activated")]
+    PolicyActivated {
+        /// `sha256:<hex>` of the schema and policies.
+        policy_set: String,
+        /// Ids of the policies in the set.
+        policies: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous: Option<String>,
+        /// `startup` or `reload`.
+        trigger: String,
+    },
+    /// The workload CA came into use; its certificate is what offline
+    /// verifiers check workload certificates against.
+    #[serde(rename = "ca.created")]
+    CaCreated {
+        /// PEM.
+        certificate: String,
+        /// Lowercase hex SHA-256 of the certificate DER.
+        fingerprint: String,
+    },
+    /// A short-lived certificate was issued to a workload after a token exchange.
+    #[serde(rename = "credential.certified")]
+    CredentialCertified {
+        credential: Credential,
+        /// The workload token's issuer and subject.
+        oidc_issuer: String,
+        oidc_subject: String,
+        /// Lowercase hex SHA-256 of the presented token (never the token).
+        token_sha256: String,
+    },
+    #[serde(rename = "token.issued")]
+    TokenIssued { token: ApiToken },
+    #[serde(rename = "token.revoked")]
+    TokenRevoked { token: String, name: String },
+    #[serde(rename = "delegation.granted")]
+    DelegationGranted {
+        delegation: Delegation,
+        policy: PolicyDecision,
+    },
+    /// A delegation stopped before its end: revoked, or a party left active status.
+    #[serde(rename = "delegation.ended")]
+    DelegationEnded {
+        delegation: String,
+        principal: String,
+        delegate: String,
+        reason: String,
+    },
+    #[serde(rename = "exception.requested")]
+    ExceptionRequested { exception: PolicyException },
+    #[serde(rename = "exception.decided")]
+    ExceptionDecided {
+        exception: PolicyException,
+        policy: PolicyDecision,
+    },
     #[serde(rename = "request.created")]
-    RequestCreated { request: Request },
+    RequestCreated {
+        request: Request,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        policy: Option<PolicyDecision>,
+    },
     /// A request left `pending` without a signature deciding it.
     #[serde(rename = "request.closed")]
     RequestClosed {
@@ -96,6 +157,18 @@ pub enum Event {
     SignatureAccepted {
         request: String,
         actor: String,
+        /// The approver the actor signed for, under `delegation`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        principal: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delegation: Option<String>,
+        /// The policy exception this signature used.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exception: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        policy: Option<PolicyDecision>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth: Option<AuthContext>,
         decision: Decision,
         key_id: String,
         /// Lowercase hex SHA-256 of the envelope JSON as submitted.
@@ -113,7 +186,14 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         actor: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        principal: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         key_id: Option<String>,
+        /// The policy decision, when policy was what refused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        policy: Option<PolicyDecision>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth: Option<AuthContext>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         envelope_sha256: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,6 +212,15 @@ impl Event {
             Event::CredentialEnrolled { .. } => "credential.enrolled",
             Event::CredentialRevoked { .. } => "credential.revoked",
             Event::DocumentRegistered { .. } => "document.registered",
+            Event::PolicyActivated { .. } => "policy.activated",
+            Event::CaCreated { .. } => "ca.created",
+            Event::CredentialCertified { .. } => "credential.certified",
+            Event::TokenIssued { .. } => "token.issued",
+            Event::TokenRevoked { .. } => "token.revoked",
+            Event::DelegationGranted { .. } => "delegation.granted",
+            Event::DelegationEnded { .. } => "delegation.ended",
+            Event::ExceptionRequested { .. } => "exception.requested",
+            Event::ExceptionDecided { .. } => "exception.decided",
             Event::RequestCreated { .. } => "request.created",
             Event::RequestClosed { .. } => "request.closed",
             Event::SignatureAccepted { .. } => "signature.accepted",

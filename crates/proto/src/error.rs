@@ -112,6 +112,46 @@ codes! {
     /// The statement's signed-at time is too far from the server's clock.
     ClockSkew = "clock_skew", 422;
 
+    /// Policy refused the action; the detail names the policies and why.
+    PolicyDenied = "policy_denied", 403;
+
+    // --- delegation
+    /// The actor signs for a principal but holds no delegation from them.
+    NoDelegation = "no_delegation", 403;
+    /// The delegation does not cover this request's event kind, impact or id.
+    DelegationOutOfScope = "delegation_out_of_scope", 403;
+    /// The delegation's window does not cover now.
+    DelegationNotInWindow = "delegation_not_in_window", 403;
+    /// The delegation was revoked or ended when a party left active status.
+    DelegationEnded = "delegation_ended", 403;
+    /// A delegate tried to pass on a right they only hold by delegation.
+    RedelegationRefused = "redelegation_refused", 403;
+    DelegationNotFound = "delegation_not_found", 404;
+
+    // --- policy exceptions
+    ExceptionNotFound = "exception_not_found", 404;
+    /// No policy refusal of this actor on this request to make an exception for.
+    ExceptionNotApplicable = "exception_not_applicable", 409;
+    /// An exception for this actor and request is already open.
+    ExceptionExists = "exception_exists", 409;
+    /// The exception was already decided, used or expired.
+    ExceptionNotPending = "exception_not_pending", 409;
+    /// Nobody approves their own exception.
+    ExceptionSelfApproval = "exception_self_approval", 403;
+
+    // --- tokens, OIDC, workloads
+    TokenNotFound = "token_not_found", 404;
+    /// A presented OIDC token does not verify; the detail says why.
+    TokenInvalid = "token_invalid", 401;
+    /// The token verified but names no known identity.
+    IdentityUnmapped = "identity_unmapped", 403;
+    /// An API caller bound to one identity submitted another's signature.
+    CallerNotSigner = "caller_not_signer", 403;
+    /// Workload certificates are not configured on this server.
+    WorkloadsNotConfigured = "workloads_not_configured", 404;
+    /// The policy set does not parse or validate.
+    PolicyInvalid = "policy_invalid", 422;
+
     // --- log
     EntryNotFound = "entry_not_found", 404;
     TreeSizeOutOfRange = "tree_size_out_of_range", 400;

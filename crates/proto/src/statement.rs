@@ -63,6 +63,10 @@ pub struct ApprovalPredicate {
     pub reason: Option<String>,
     /// Handle of the identity that signs.
     pub actor: String,
+    /// Handle of the approver on whose behalf the actor signs, under a
+    /// delegation; absent when the actor signs for themself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
     /// The request's entitlement action, echoed so the signer attests to it.
     #[serde(default)]
     pub action: Option<EntitlementAction>,

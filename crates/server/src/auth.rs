@@ -1,29 +1,61 @@
-//! The authentication seam.
+//! Who is calling, and what they may do.
 //!
-//! An [`Authenticator`] turns request headers into a [`Caller`]. Today there
-//! is one implementation, the admin token created by `countersign init`;
-//! OIDC bearer tokens and scoped API tokens plug in here without touching
-//! handlers, which only ask for the role they need via [`Admin`].
+//! A bearer token is one of three things, told apart by its shape:
+//! - the bootstrap admin token printed once by `countersign init`
+//!   (known only by its hash);
+//! - a scoped API token (`cs_…`) issued by an admin, stored only as a hash,
+//!   carrying roles and optionally bound to an identity;
+//! - an OIDC ID token (a JWT) from a configured caller issuer, mapped to an
+//!   identity by its email or subject; its `acr`/`amr` give the caller's
+//!   AAL and its `auth_time` the freshness that step-up policies check.
+//!
+//! Handlers take a [`Caller`] and state the roles they admit with
+//! [`Caller::require`]: no credentials gets 401, the wrong role 403.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::header;
+use countersign_domain::policy::Authentication;
+use countersign_oidc::{Purpose, TokenError, TokenVerifier};
+use countersign_proto::governance::Role;
+use countersign_proto::model::IdentityStatus;
 use countersign_proto::ErrorCode;
+use countersign_store::Ledger;
 use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
 
 use crate::{ApiError, AppState};
 
-/// Who is calling.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Caller {
-    Anonymous,
-    Admin,
-}
+/// Roles that write the identity directory.
+pub const DIRECTORY_WRITE: &[Role] = &[Role::Admin, Role::Integration];
+/// Roles that read the directory, documents and requests.
+pub const READ: &[Role] = &[
+    Role::Admin,
+    Role::Integration,
+    Role::Auditor,
+    Role::Requester,
+    Role::Approver,
+];
+/// Roles that register documents and create or withdraw requests.
+pub const REQUEST_WRITE: &[Role] = &[Role::Admin, Role::Requester, Role::Integration];
+/// Roles that submit signatures.
+pub const SIGN: &[Role] = &[Role::Admin, Role::Approver, Role::Integration];
+/// Roles that export evidence.
+pub const EVIDENCE: &[Role] = &[Role::Admin, Role::Auditor, Role::Requester, Role::Approver];
+/// Roles that manage delegations and exceptions.
+pub const GOVERN: &[Role] = &[Role::Admin, Role::Approver];
+/// Roles that read governance state (delegations, exceptions, policy).
+pub const GOVERN_READ: &[Role] = &[Role::Admin, Role::Approver, Role::Auditor];
+/// Administration only.
+pub const ADMIN: &[Role] = &[Role::Admin];
 
-/// Authenticates a request from its headers.
-pub trait Authenticator: Send + Sync {
-    fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError>;
-}
+/// Roles an OIDC-authenticated person holds.
+const PERSON_ROLES: &[Role] = &[Role::Requester, Role::Approver];
+/// Roles a workload authenticated by its own OIDC token holds.
+const WORKLOAD_ROLES: &[Role] = &[Role::Approver];
 
 /// Lowercase hex SHA-256 of a token: what the server stores instead of it.
 /// Tokens are 256-bit random values, so a fast hash is enough: there is
@@ -32,56 +64,226 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// The admin token, known only by its hash.
-pub struct AdminToken {
-    pub sha256: String,
+/// The authenticated caller of one API call.
+#[derive(Clone, Debug, Default)]
+pub struct Caller {
+    pub roles: BTreeSet<Role>,
+    /// The identity the caller acts as, when bound to one.
+    pub identity: Option<String>,
+    /// What the ledger and policy learn about the authentication.
+    pub auth: Authentication,
+    /// For logs and `created_by`: `bootstrap`, `token:<id>`, `oidc:<iss>`.
+    pub label: String,
 }
 
-impl Authenticator for AdminToken {
-    fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
-        let Some(value) = headers.get(header::AUTHORIZATION) else {
-            return Ok(Caller::Anonymous);
-        };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::Unauthenticated,
-                    "Authorization must be `Bearer <token>`",
-                )
-            })?;
-        // Comparing digests rather than tokens: timing reveals nothing useful
-        // about the token, since the digest's prefix is not controllable.
-        if token_hash(token) == self.sha256 {
-            Ok(Caller::Admin)
-        } else {
-            Err(ApiError::new(
+impl Caller {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.has(Role::Admin)
+    }
+
+    /// Admit the caller if they hold any of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if self.roles.is_empty() {
+            return Err(ApiError::new(
                 ErrorCode::Unauthenticated,
-                "the bearer token is not valid",
+                "this call needs a bearer token (Authorization: Bearer <token>)",
+            ));
+        }
+        if roles.iter().any(|r| self.has(*r)) {
+            Ok(())
+        } else {
+            let wanted: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "this call needs one of the roles {}; the caller has {}",
+                    wanted.join(", "),
+                    self.roles
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ))
         }
     }
+
+    /// The identity the caller acts as, required for calls that must be
+    /// attributable to a person or workload.
+    pub fn bound_identity(&self) -> Result<&str, ApiError> {
+        self.identity.as_deref().ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Forbidden,
+                "this call must be made as an identity: use an OIDC token or an API token bound to an identity",
+            )
+        })
+    }
 }
 
-/// Extractor: the caller must hold the admin role.
-pub struct Admin;
+/// Verifies bearer tokens.
+#[derive(Default)]
+pub struct Authenticator {
+    /// Hash of the bootstrap admin token.
+    pub bootstrap_sha256: Option<String>,
+    /// OIDC issuers whose ID tokens authenticate people.
+    pub oidc: Option<Arc<TokenVerifier>>,
+}
 
-impl FromRequestParts<AppState> for Admin {
+impl Authenticator {
+    /// Authenticate one bearer token (blocking: reads the store).
+    pub fn authenticate(
+        &self,
+        ledger: &Ledger,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<Caller, ApiError> {
+        let hash = token_hash(token);
+        if self.bootstrap_sha256.as_deref() == Some(hash.as_str()) {
+            return Ok(Caller {
+                roles: BTreeSet::from([Role::Admin]),
+                identity: None,
+                auth: Authentication {
+                    method: Some("bootstrap".into()),
+                    ..Authentication::default()
+                },
+                label: "bootstrap".into(),
+            });
+        }
+        if token.starts_with("cs_") {
+            let t = ledger.token_for_secret(&hash, now)?.ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Unauthenticated,
+                    "the bearer token is not valid, has expired or was revoked",
+                )
+            })?;
+            if let Some(h) = &t.identity {
+                active_identity(ledger, h)?;
+            }
+            return Ok(Caller {
+                roles: t.roles.iter().copied().collect(),
+                identity: t.identity.clone(),
+                auth: Authentication {
+                    identity: t.identity.clone(),
+                    aal: None,
+                    auth_time: None,
+                    method: Some(format!("token:{}", t.id)),
+                },
+                label: format!("token:{}", t.id),
+            });
+        }
+        let Some(oidc) = &self.oidc else {
+            return Err(ApiError::new(
+                ErrorCode::Unauthenticated,
+                "the bearer token is not valid",
+            ));
+        };
+        let verify = |purpose| match oidc.verify(token, purpose, now) {
+            Err(TokenError::UnknownKey { issuer, .. }) => {
+                // The issuer may have rotated its keys: fetch them once more.
+                let _ = oidc.refresh(&issuer, now);
+                oidc.verify(token, purpose, now)
+            }
+            other => other,
+        };
+        let invalid = |e: TokenError| ApiError::new(ErrorCode::TokenInvalid, format!("OIDC token: {e}"));
+        // A workload's token authenticates it as its workload identity, so
+        // a CI job can submit what it signed with its certificate.
+        let (verified, purpose) = match verify(Purpose::Caller) {
+            Err(TokenError::WrongPurpose { .. }) => {
+                (verify(Purpose::Workload).map_err(invalid)?, Purpose::Workload)
+            }
+            other => (other.map_err(invalid)?, Purpose::Caller),
+        };
+        let store = ledger.store().read()?;
+        let identity = if purpose == Purpose::Caller && verified.identity.contains('@') {
+            store.identity_by_email(&verified.identity)?
+        } else {
+            store.identity(&verified.identity)?
+        };
+        drop(store);
+        let identity = identity.ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::IdentityUnmapped,
+                format!(
+                    "the token from {} names {:?}, which matches no identity",
+                    verified.issuer, verified.identity
+                ),
+            )
+        })?;
+        active_identity(ledger, &identity.handle)?;
+        let roles: &[Role] = if purpose == Purpose::Workload {
+            WORKLOAD_ROLES
+        } else {
+            PERSON_ROLES
+        };
+        let method = format!("oidc:{}", verified.issuer);
+        Ok(Caller {
+            roles: roles.iter().copied().collect(),
+            identity: Some(identity.handle.clone()),
+            auth: Authentication {
+                identity: Some(identity.handle.clone()),
+                aal: Some(verified.aal),
+                auth_time: verified.auth_time,
+                method: Some(method.clone()),
+            },
+            label: method,
+        })
+    }
+}
+
+fn active_identity(ledger: &Ledger, handle: &str) -> Result<(), ApiError> {
+    let identity = ledger.store().read()?.identity(handle)?;
+    match identity {
+        Some(i) if i.status == IdentityStatus::Active => Ok(()),
+        Some(i) => Err(ApiError::new(
+            ErrorCode::ActorNotActive,
+            format!("{handle} is {}", i.status.as_str()),
+        )),
+        None => Err(ApiError::new(
+            ErrorCode::IdentityUnmapped,
+            format!("the caller's identity {handle:?} no longer exists"),
+        )),
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        match state.auth.authenticate(&parts.headers)? {
-            Caller::Admin => Ok(Admin),
-            Caller::Anonymous => Err(ApiError::new(
-                ErrorCode::Unauthenticated,
-                "this call needs a bearer token (Authorization: Bearer <token>)",
-            )),
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Ok(Caller::default());
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Unauthenticated,
+                    "Authorization must be `Bearer <token>`",
+                )
+            })?;
+        let ledger = state.ledger.clone();
+        let auth = state.auth.clone();
+        let now = state.clock.now();
+        match tokio::task::spawn_blocking(move || auth.authenticate(&ledger, &token, now)).await {
+            Ok(r) => r,
+            Err(e) => Err(ApiError::internal(format!("authentication task failed: {e}"))),
         }
+    }
+}
+
+impl From<countersign_store::StoreError> for ApiError {
+    fn from(e: countersign_store::StoreError) -> Self {
+        ApiError::internal(e)
     }
 }

@@ -5,10 +5,12 @@
 //! through one mapping ([`error::ApiError`]) as RFC 9457 problem+json with a
 //! stable code; internal errors are logged, never echoed.
 //!
-//! The server deliberately holds no rules (they are in the domain) and no
-//! SQL (it sees the store only through the ledger). Authentication is one
-//! seam ([`auth::Authenticator`]); today it knows the admin token, and
-//! signature submission is authenticated by the signature itself.
+//! The server deliberately holds no rules (they are in the domain and the
+//! policy set) and no SQL (it sees the store only through the ledger).
+//! Authentication ([`auth`]) turns bearer tokens (the bootstrap admin
+//! token, scoped API tokens, OIDC ID tokens) into a [`auth::Caller`] with
+//! roles; every handler names the roles it admits. Workload certificates
+//! are issued here, by the CA the binary loads, after the token exchange.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -18,7 +20,8 @@ mod extract;
 mod routes;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -26,6 +29,7 @@ use countersign_store::Ledger;
 use time::OffsetDateTime;
 
 pub use error::ApiError;
+pub use routes::governance::reload as reload_policy;
 pub use routes::openapi::ApiDoc;
 
 /// Where `now` comes from. The server reads the clock here and nowhere else.
@@ -50,6 +54,8 @@ pub struct ServerConfig {
     pub max_json_bytes: usize,
     /// How often pending requests past their expiry are closed.
     pub expiry_sweep: Duration,
+    /// Where the policy set lives, for `POST /v1/policy/reload`.
+    pub policy_dir: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -57,20 +63,46 @@ impl Default for ServerConfig {
         ServerConfig {
             max_json_bytes: 1024 * 1024,
             expiry_sweep: Duration::from_secs(15),
+            policy_dir: None,
         }
     }
+}
+
+/// What workload certificate issuance needs: the trusted workload token
+/// issuers and the CA.
+pub struct Workloads {
+    pub verifier: Arc<countersign_oidc::TokenVerifier>,
+    pub ca: Arc<countersign_ca::CertificateAuthority>,
 }
 
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
     pub ledger: Arc<Ledger>,
-    pub auth: Arc<dyn auth::Authenticator>,
+    pub auth: Arc<auth::Authenticator>,
     pub clock: Arc<dyn Clock>,
     pub config: ServerConfig,
+    /// The policy set in force, as text for `GET /v1/policy`; the ledger
+    /// holds the same set for decisions.
+    pub policy: Arc<RwLock<Arc<countersign_policy::PolicySet>>>,
+    pub workloads: Option<Arc<Workloads>>,
 }
 
 impl AppState {
+    pub fn policy_set(&self) -> Arc<countersign_policy::PolicySet> {
+        match self.policy.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub(crate) fn set_policy_set(&self, set: Arc<countersign_policy::PolicySet>) {
+        match self.policy.write() {
+            Ok(mut p) => *p = set,
+            Err(poisoned) => *poisoned.into_inner() = set,
+        }
+    }
+
     /// Run a ledger operation on a blocking thread with the current time.
     pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
     where

@@ -19,6 +19,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use countersign_domain::identity::Challenge;
 use countersign_proto::api::{IdentityFilter, RequestFilter};
+use countersign_proto::governance::{ApiToken, Delegation, PolicyException};
 use countersign_proto::model::{
     Credential, Document, DocumentVersion, Identity, IdentityHistoryEntry, Request, RequestState,
 };
@@ -105,6 +106,24 @@ CREATE TABLE tree_hashes (
     PRIMARY KEY (level, idx)
 ) WITHOUT ROWID;
 CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
+"#, r#"
+CREATE INDEX identities_email ON identities (lower(json_extract(body, '$.email')));
+CREATE TABLE api_tokens (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
+CREATE TABLE delegations (
+    id TEXT PRIMARY KEY,
+    principal TEXT NOT NULL,
+    delegate TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX delegations_principal ON delegations (principal);
+CREATE INDEX delegations_delegate ON delegations (delegate);
+CREATE TABLE policy_exceptions (
+    id TEXT PRIMARY KEY,
+    request TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX policy_exceptions_request ON policy_exceptions (request, actor);
 "#];
 
 /// A Countersign store in one SQLite file.
@@ -253,6 +272,96 @@ impl ReadTx for SqliteTx<'_> {
             "SELECT body FROM identities WHERE handle = ?1",
             handle,
         )
+    }
+
+    fn identity_by_email(&self, email: &str) -> Result<Option<Identity>> {
+        self.one(
+            "identity",
+            "SELECT body FROM identities WHERE lower(json_extract(body, '$.email')) = lower(?1) ORDER BY rowid LIMIT 1",
+            email,
+        )
+    }
+
+    fn token_by_hash(&self, sha256: &str) -> Result<Option<ApiToken>> {
+        self.one(
+            "token",
+            "SELECT body FROM api_tokens WHERE hash = ?1",
+            sha256,
+        )
+    }
+
+    fn token(&self, id: &str) -> Result<Option<ApiToken>> {
+        self.one("token", "SELECT body FROM api_tokens WHERE id = ?1", id)
+    }
+
+    fn tokens(&self) -> Result<Vec<ApiToken>> {
+        self.many("token", "SELECT body FROM api_tokens ORDER BY rowid", &[])
+    }
+
+    fn delegation(&self, id: &str) -> Result<Option<Delegation>> {
+        self.one(
+            "delegation",
+            "SELECT body FROM delegations WHERE id = ?1",
+            id,
+        )
+    }
+
+    fn delegations_of(&self, handle: &str) -> Result<Vec<Delegation>> {
+        self.many(
+            "delegation",
+            "SELECT body FROM delegations WHERE principal = ?1 OR delegate = ?1 ORDER BY rowid",
+            &[&handle],
+        )
+    }
+
+    fn delegations(&self) -> Result<Vec<Delegation>> {
+        self.many(
+            "delegation",
+            "SELECT body FROM delegations ORDER BY rowid",
+            &[],
+        )
+    }
+
+    fn exception(&self, id: &str) -> Result<Option<PolicyException>> {
+        self.one(
+            "exception",
+            "SELECT body FROM policy_exceptions WHERE id = ?1",
+            id,
+        )
+    }
+
+    fn exceptions(&self, request: Option<&str>) -> Result<Vec<PolicyException>> {
+        match request {
+            Some(r) => self.many(
+                "exception",
+                "SELECT body FROM policy_exceptions WHERE request = ?1 ORDER BY rowid",
+                &[&r],
+            ),
+            None => self.many(
+                "exception",
+                "SELECT body FROM policy_exceptions ORDER BY rowid",
+                &[],
+            ),
+        }
+    }
+
+    fn latest_entry_about(
+        &self,
+        kind: &str,
+        request: &str,
+        identity: &str,
+    ) -> Result<Option<(u64, Vec<u8>)>> {
+        let row: Option<(i64, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT idx, data FROM log_entries WHERE kind = ?1 AND request = ?2 AND identity = ?3
+                 ORDER BY idx DESC LIMIT 1",
+                params![kind, request, identity],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(backend)?;
+        row.map(|(i, d)| Ok((to_u64(i)?, d))).transpose()
     }
 
     fn identities(&self, filter: &IdentityFilter) -> Result<Vec<Identity>> {
@@ -477,7 +586,9 @@ impl ReadTx for SqliteTx<'_> {
             .conn
             .prepare_cached(
                 "SELECT idx FROM log_entries WHERE request = ?1
-                   OR (kind LIKE 'identity.%' AND identity IN (SELECT value FROM json_each(?2)))
+                   OR ((kind LIKE 'identity.%' OR kind LIKE 'delegation.%')
+                       AND identity IN (SELECT value FROM json_each(?2)))
+                   OR kind IN ('ca.created', 'policy.activated')
                    OR (kind LIKE 'credential.%' AND key_id IN (SELECT value FROM json_each(?3)))
                  ORDER BY idx",
             )
@@ -592,6 +703,47 @@ impl WriteTx for SqliteTx<'_> {
                 "INSERT INTO credentials (key_id, identity, body) VALUES (?1, ?2, ?3)
                  ON CONFLICT (key_id) DO UPDATE SET body = excluded.body",
                 params![c.key_id, c.identity, to_json(c)?],
+            )
+            .map(drop)
+            .map_err(backend)
+    }
+
+    fn put_token(&mut self, t: &ApiToken, sha256: Option<&str>) -> Result<()> {
+        let changed = match sha256 {
+            Some(hash) => self.conn.execute(
+                "INSERT INTO api_tokens (id, hash, body) VALUES (?1, ?2, ?3)",
+                params![t.id, hash, to_json(t)?],
+            ),
+            None => self.conn.execute(
+                "UPDATE api_tokens SET body = ?2 WHERE id = ?1",
+                params![t.id, to_json(t)?],
+            ),
+        }
+        .map_err(backend)?;
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Backend(format!("token {} was not stored", t.id)))
+        }
+    }
+
+    fn put_delegation(&mut self, d: &Delegation) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO delegations (id, principal, delegate, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                params![d.id, d.principal, d.delegate, to_json(d)?],
+            )
+            .map(drop)
+            .map_err(backend)
+    }
+
+    fn put_exception(&mut self, e: &PolicyException) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO policy_exceptions (id, request, actor, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                params![e.id, e.request, e.actor, to_json(e)?],
             )
             .map(drop)
             .map_err(backend)

@@ -40,6 +40,9 @@ pub fn export(
     if let Some(a) = &request.action {
         identities.insert(a.subject.clone());
     }
+    // Delegates sign for approvers: their identity and delegation entries
+    // belong in the bundle too.
+    identities.extend(request.signatures.iter().map(|s| s.actor.clone()));
     let key_ids: BTreeSet<String> = request
         .signatures
         .iter()

@@ -1,12 +1,20 @@
 //! The ledger: the single writer that turns domain decisions into stored
 //! state, log entries and signed checkpoints, atomically.
 
+mod governance;
+
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use countersign_domain::identity::{self, Challenge};
+use countersign_domain::exception as exceptions;
+use countersign_domain::policy::{
+    credential_facts, signing_auth, Authentication, PolicyEngine, PolicyResource,
+};
+use countersign_proto::governance::{AuthContext, PolicyAction, PolicyDecision};
+use governance::{caller_auth, policy_refusal, request_parties};
 use countersign_domain::request::{self as rules, RequestFacts};
 use countersign_domain::signing::{self, SigningFacts, SigningRefusal};
 use countersign_domain::{Limits, Refusal};
@@ -88,6 +96,24 @@ pub struct Submission {
     pub recorded: bool,
 }
 
+/// A signing refusal with the policy decision and authentication context
+/// that led to it, where policy was consulted.
+struct Refused {
+    refusal: SigningRefusal,
+    policy: Option<PolicyDecision>,
+    auth: Option<AuthContext>,
+}
+
+impl Refused {
+    fn plain(refusal: SigningRefusal) -> Self {
+        Refused {
+            refusal,
+            policy: None,
+            auth: None,
+        }
+    }
+}
+
 /// A record together with the log index of the entry that recorded it.
 #[derive(Clone, Debug)]
 pub struct Receipted<T> {
@@ -101,6 +127,8 @@ pub struct Ledger {
     signer: NoteSigner,
     verifier: NoteVerifier,
     config: LedgerConfig,
+    /// The policy set in force; replaced whole on reload.
+    policy: RwLock<Arc<dyn PolicyEngine>>,
 }
 
 /// A fresh random identifier with a type prefix.
@@ -133,8 +161,24 @@ fn terms_of(event: &Event) -> EntryTerms {
             t.identity = Some(identity.clone());
             t.key_id = Some(key_id.clone());
         }
-        Event::DocumentRegistered { .. } => {}
-        Event::RequestCreated { request } => t.request = Some(request.id.clone()),
+        Event::DocumentRegistered { .. }
+        | Event::PolicyActivated { .. }
+        | Event::CaCreated { .. }
+        | Event::TokenIssued { .. }
+        | Event::TokenRevoked { .. } => {}
+        Event::CredentialCertified { credential, .. } => {
+            t.identity = Some(credential.identity.clone());
+            t.key_id = Some(credential.key_id.clone());
+        }
+        Event::DelegationGranted { delegation, .. } => {
+            t.identity = Some(delegation.delegate.clone())
+        }
+        Event::DelegationEnded { delegate, .. } => t.identity = Some(delegate.clone()),
+        Event::ExceptionRequested { exception } | Event::ExceptionDecided { exception, .. } => {
+            t.request = Some(exception.request.clone());
+            t.identity = Some(exception.actor.clone());
+        }
+        Event::RequestCreated { request, .. } => t.request = Some(request.id.clone()),
         Event::RequestClosed { request, .. } => t.request = Some(request.clone()),
         Event::SignatureAccepted {
             request,
@@ -168,6 +212,8 @@ impl Ledger {
         store: Arc<dyn Store>,
         signer: NoteSigner,
         config: LedgerConfig,
+        policy: Arc<dyn PolicyEngine>,
+        policy_ids: Vec<String>,
         now: OffsetDateTime,
     ) -> Result<Self> {
         let verifier = signer.verifier();
@@ -176,6 +222,7 @@ impl Ledger {
             signer,
             verifier,
             config,
+            policy: RwLock::new(policy.clone()),
         };
         let latest = {
             let tx = ledger.store.read()?;
@@ -191,6 +238,7 @@ impl Ledger {
                 ledger.finish(tx, created, now)?;
             }
         }
+        ledger.activate_policy(policy, policy_ids, "startup", now)?;
         Ok(ledger)
     }
 
@@ -315,6 +363,22 @@ impl Ledger {
         Ok(index)
     }
 
+    /// Append several events, seal once and commit; answers their indexes.
+    fn finish_many(
+        &self,
+        mut tx: Box<dyn WriteTx + '_>,
+        events: Vec<Event>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<u64>> {
+        let mut indexes = Vec::with_capacity(events.len());
+        for event in events {
+            indexes.push(self.append(&mut *tx, event, now)?.0);
+        }
+        self.seal(&mut *tx)?;
+        tx.commit()?;
+        Ok(indexes)
+    }
+
     /// Record a single event in its own transaction (used for refusals).
     fn record_alone(&self, event: Event, now: OffsetDateTime) -> Result<u64> {
         self.finish(self.store.write()?, event, now)
@@ -430,16 +494,16 @@ impl Ledger {
         }
         let index = tx.tree_size()?;
         tx.put_identity(&next, reason.as_deref(), index)?;
-        self.finish(
-            tx,
-            Event::IdentityStatusChanged {
-                identity: next.clone(),
-                previous: current.status,
-                reason,
-                revoked_keys,
-            },
-            now,
-        )?;
+        let mut events = vec![Event::IdentityStatusChanged {
+            identity: next.clone(),
+            previous: current.status,
+            reason,
+            revoked_keys,
+        }];
+        if to != IdentityStatus::Active {
+            events.extend(self.end_delegations_of(&mut *tx, &next, now)?);
+        }
+        self.finish_many(tx, events, now)?;
         Ok(Receipted {
             value: next,
             log_index: index,
@@ -670,7 +734,13 @@ impl Ledger {
 
     // ----------------------------------------------------------- requests
 
-    pub fn create_request(&self, input: &CreateRequest, now: OffsetDateTime) -> Result<Request> {
+    /// Create a request after asking policy whether its requester may.
+    pub fn create_request(
+        &self,
+        input: &CreateRequest,
+        caller: &Authentication,
+        now: OffsetDateTime,
+    ) -> Result<Request> {
         let mut tx = self.store.write()?;
         let mut documents = Vec::new();
         for d in &input.documents {
@@ -705,11 +775,23 @@ impl Ledger {
             index,
             now,
         )?;
+        let decision = self.decide(
+            &*tx,
+            PolicyAction::CreateRequest,
+            &request.requester,
+            PolicyResource::Request(request.clone()),
+            self.context(&request.requester, None, None, caller_auth(caller, &request.requester), now),
+            &request_parties(&request),
+        )?;
+        if !decision.allowed() {
+            return Err(policy_refusal(&decision).into());
+        }
         tx.put_request(&request)?;
         self.finish(
             tx,
             Event::RequestCreated {
                 request: request.clone(),
+                policy: Some(decision),
             },
             now,
         )?;
@@ -791,7 +873,12 @@ impl Ledger {
     /// Accept or refuse a signed approval. A refusal is recorded in the log
     /// and answered with its index; re-submitting an accepted envelope
     /// answers the original receipt and records nothing.
-    pub fn submit_signature(&self, envelope: &Envelope, now: OffsetDateTime) -> Result<Submission> {
+    pub fn submit_signature(
+        &self,
+        envelope: &Envelope,
+        caller: &Authentication,
+        now: OffsetDateTime,
+    ) -> Result<Submission> {
         let digest = countersign_attest::envelope_digest(envelope)
             .map_err(|e| LedgerError::refused(ErrorCode::StatementInvalid, e.to_string()))?;
         if let Some(receipt) = self.replay(&digest, now)? {
@@ -812,7 +899,7 @@ impl Ledger {
                     recorded: false,
                 });
             }
-            match self.try_accept(&mut *tx, envelope, &digest, now)? {
+            match self.try_accept(&mut *tx, envelope, &digest, caller, now)? {
                 Ok(receipt) => {
                     tx.commit()?;
                     return Ok(Submission {
@@ -823,7 +910,11 @@ impl Ledger {
                 Err(refusal) => refusal,
             }
         };
-        let SigningRefusal { refusal, claimed } = outcome;
+        let Refused {
+            refusal: SigningRefusal { refusal, claimed },
+            policy,
+            auth,
+        } = outcome;
         let keep_envelope = refusal.code != ErrorCode::StatementInvalid;
         let index = self.record_alone(
             Event::SignatureRefused {
@@ -831,7 +922,10 @@ impl Ledger {
                 detail: refusal.detail.clone(),
                 request: claimed.request,
                 actor: claimed.actor,
+                principal: claimed.principal,
                 key_id: claimed.key_id,
+                policy,
+                auth,
                 envelope_sha256: Some(digest),
                 envelope: keep_envelope.then(|| envelope.clone()),
             },
@@ -848,41 +942,119 @@ impl Ledger {
         tx: &mut dyn WriteTx,
         envelope: &Envelope,
         digest: &str,
+        caller: &Authentication,
         now: OffsetDateTime,
-    ) -> Result<std::result::Result<SignatureReceipt, SigningRefusal>> {
+    ) -> Result<std::result::Result<SignatureReceipt, Refused>> {
         let (statement, claimed) = match signing::claims(envelope) {
             Ok(c) => c,
-            Err(r) => return Ok(Err(r)),
+            Err(r) => return Ok(Err(Refused::plain(r))),
         };
         let p = &statement.predicate;
         let credential = tx.credential(&p.key_id)?;
         let actor = tx.identity(&p.actor)?;
         let request = tx.request(&p.request)?;
-        let index = tx.tree_size()?;
+        let delegations = match &p.principal {
+            Some(principal) if *principal != p.actor => tx.delegations_of(&p.actor)?,
+            _ => Vec::new(),
+        };
         let facts = SigningFacts {
             credential: credential.as_ref(),
             actor: actor.as_ref(),
             request: request.as_ref(),
+            delegations: &delegations,
         };
-        let accepted = match signing::check(
+        let checked = match signing::check(
             envelope,
             &statement,
             &claimed,
             &facts,
-            digest,
-            index,
             &self.config.limits,
             now,
         ) {
+            Ok(c) => c,
+            Err(r) => return Ok(Err(Refused::plain(r))),
+        };
+        // `check` answered Ok, so the credential and request exist.
+        let (Some(credential), Some(request)) = (credential, request) else {
+            return Err(LedgerError::Integrity(
+                "signing check passed without its facts".into(),
+            ));
+        };
+        let auth = signing_auth(&p.actor, &credential, caller);
+        let ask = |exception: bool| {
+            let mut context = self.context(
+                &checked.principal,
+                checked.delegation.clone(),
+                Some(credential_facts(&credential, self.config.limits.long_lived_after)),
+                auth.clone(),
+                now,
+            );
+            context.exception = exception;
+            self.decide(
+                &*tx,
+                PolicyAction::Sign,
+                &p.actor,
+                PolicyResource::Request(request.clone()),
+                context,
+                &request_parties(&request),
+            )
+        };
+        let mut decision = ask(false)?;
+        let mut used = None;
+        if !decision.allowed() {
+            let open = tx.exceptions(Some(&request.id))?;
+            if let Some(e) = exceptions::usable(&open, &request.id, &p.actor, now) {
+                let with = ask(true)?;
+                if with.allowed() {
+                    decision = with;
+                    used = Some(e.clone());
+                }
+            }
+        }
+        if !decision.allowed() {
+            return Ok(Err(Refused {
+                refusal: SigningRefusal {
+                    refusal: policy_refusal(&decision),
+                    claimed,
+                },
+                policy: Some(decision),
+                auth: Some(auth),
+            }));
+        }
+        let index = tx.tree_size()?;
+        let accepted = match signing::accept(
+            &statement,
+            &claimed,
+            &checked,
+            &request,
+            used.as_ref().map(|e| e.id.clone()),
+            digest,
+            index,
+            now,
+        ) {
             Ok(a) => a,
-            Err(r) => return Ok(Err(r)),
+            Err(r) => {
+                return Ok(Err(Refused {
+                    refusal: r,
+                    policy: Some(decision),
+                    auth: Some(auth),
+                }))
+            }
         };
         tx.put_request(&accepted.request)?;
+        if let Some(e) = &used {
+            tx.put_exception(&exceptions::consume(e, index))?;
+        }
         let (appended, entry) = self.append(
             tx,
             Event::SignatureAccepted {
                 request: accepted.request.id.clone(),
                 actor: accepted.signature.actor.clone(),
+                principal: accepted.signature.principal.clone(),
+                delegation: accepted.signature.delegation.clone(),
+                exception: accepted.signature.exception.clone(),
+                policy: Some(decision),
+                auth: Some(auth),
                 decision: accepted.signature.decision,
                 key_id: accepted.signature.key_id.clone(),
                 envelope_sha256: digest.to_string(),

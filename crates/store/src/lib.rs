@@ -24,6 +24,7 @@ pub use ledger::{Ledger, LedgerConfig, LedgerError, Receipted, Submission};
 
 use countersign_domain::identity::Challenge;
 use countersign_proto::api::{IdentityFilter, RequestFilter};
+use countersign_proto::governance::{ApiToken, Delegation, PolicyException};
 use countersign_proto::model::{
     Credential, Document, DocumentVersion, Identity, IdentityHistoryEntry, Request,
 };
@@ -70,6 +71,8 @@ pub trait ReadTx {
     fn meta(&self, key: &str) -> Result<Option<String>>;
 
     fn identity(&self, handle: &str) -> Result<Option<Identity>>;
+    /// The identity with this email address (compared case-insensitively).
+    fn identity_by_email(&self, email: &str) -> Result<Option<Identity>>;
     fn identities(&self, filter: &IdentityFilter) -> Result<Vec<Identity>>;
     /// Every version of an identity, oldest first.
     fn identity_history(&self, handle: &str) -> Result<Vec<IdentityHistoryEntry>>;
@@ -88,13 +91,37 @@ pub trait ReadTx {
     fn expired_pending(&self, now: OffsetDateTime) -> Result<Vec<String>>;
     fn receipt_for_envelope(&self, envelope_sha256: &str) -> Result<Option<StoredReceipt>>;
 
+    /// The API token whose secret hashes to `sha256`.
+    fn token_by_hash(&self, sha256: &str) -> Result<Option<ApiToken>>;
+    fn token(&self, id: &str) -> Result<Option<ApiToken>>;
+    fn tokens(&self) -> Result<Vec<ApiToken>>;
+
+    fn delegation(&self, id: &str) -> Result<Option<Delegation>>;
+    /// Delegations where `handle` is the principal or the delegate, oldest first.
+    fn delegations_of(&self, handle: &str) -> Result<Vec<Delegation>>;
+    fn delegations(&self) -> Result<Vec<Delegation>>;
+
+    fn exception(&self, id: &str) -> Result<Option<PolicyException>>;
+    /// Exceptions, oldest first, optionally only those about one request.
+    fn exceptions(&self, request: Option<&str>) -> Result<Vec<PolicyException>>;
+
+    /// The latest entry of `kind` whose terms name `request` and `identity`.
+    fn latest_entry_about(
+        &self,
+        kind: &str,
+        request: &str,
+        identity: &str,
+    ) -> Result<Option<(u64, Vec<u8>)>>;
+
     /// Number of log entries.
     fn tree_size(&self) -> Result<u64>;
     fn entry(&self, index: u64) -> Result<Option<Vec<u8>>>;
     /// Entries `[start, start+limit)` that exist, in index order.
     fn entries(&self, start: u64, limit: u64) -> Result<Vec<(u64, Vec<u8>)>>;
-    /// Indexes of the entries about `request`, the `identity.*` entries about
-    /// any of `identities`, and the `credential.*` entries about any of `key_ids`.
+    /// Indexes of the entries about `request`, the `identity.*` and
+    /// `delegation.*` entries about any of `identities`, the `credential.*`
+    /// entries about any of `key_ids`, and every `ca.created` and
+    /// `policy.activated` entry.
     fn entry_indexes_about(
         &self,
         request: &str,
@@ -131,6 +158,11 @@ pub trait WriteTx: ReadTx {
         content: Option<&[u8]>,
     ) -> Result<()>;
     fn put_request(&mut self, request: &Request) -> Result<()>;
+    /// Insert a token with the hash of its secret, or (`sha256` absent)
+    /// update an existing token's record.
+    fn put_token(&mut self, token: &ApiToken, sha256: Option<&str>) -> Result<()>;
+    fn put_delegation(&mut self, delegation: &Delegation) -> Result<()>;
+    fn put_exception(&mut self, exception: &PolicyException) -> Result<()>;
     fn put_receipt(&mut self, envelope_sha256: &str, receipt: &StoredReceipt) -> Result<()>;
     /// Append log entry `index` (which must equal the tree size) with the
     /// complete-subtree hashes it completes.

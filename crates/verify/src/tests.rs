@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use countersign_domain::policy::Authentication;
+
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use countersign_attest::keys::public_key_to_base64;
@@ -115,6 +117,8 @@ impl Fixture {
             LedgerConfig {
                 limits: Default::default(),
             },
+            Arc::new(countersign_policy::PolicySet::defaults().unwrap()),
+            vec![],
             NOW,
         )
         .unwrap();
@@ -161,6 +165,7 @@ impl Fixture {
                     expires_at: None,
                     expires_in_seconds: Some(86_400),
                 },
+                &Authentication::default(),
                 at(4),
             )
             .unwrap();
@@ -185,8 +190,15 @@ impl Fixture {
             key,
         )
         .unwrap();
+        // The request is high impact: signers have just logged in (step-up).
+        let fresh = Authentication {
+            identity: Some(actor.to_string()),
+            aal: Some(2),
+            auth_time: Some(now),
+            method: Some("oidc:https://idp.test".into()),
+        };
         self.ledger
-            .submit_signature(&envelope, now)
+            .submit_signature(&envelope, &fresh, now)
             .map(|s| s.receipt)
     }
 

@@ -8,8 +8,10 @@ use base64::Engine as _;
 use countersign_proto::api::*;
 use countersign_proto::model::*;
 use countersign_proto::statement::{Envelope, Statement};
-use countersign_server::auth::{token_hash, AdminToken};
-use countersign_server::{AppState, Clock, ServerConfig};
+use countersign_oidc::{ClaimRule, IssuerConfig, JwksSource, Purpose, TokenVerifier};
+use countersign_policy::PolicySet;
+use countersign_server::auth::{token_hash, Authenticator};
+use countersign_server::{AppState, Clock, ServerConfig, Workloads};
 use countersign_store::{Ledger, LedgerConfig};
 use countersign_store_sqlite::SqliteStore;
 use countersign_tlog::note::NoteSigner;
@@ -22,6 +24,13 @@ use time::OffsetDateTime;
 
 pub const TOKEN: &str = "cs_admin_test-token";
 pub const ORIGIN: &str = "test.countersign.localhost/log";
+/// The people's identity provider the test server trusts.
+pub const IDP: &str = "https://idp.test";
+/// The CI system whose workload tokens the test server trusts.
+pub const CI: &str = "https://ci.test";
+pub const AUDIENCE: &str = "countersign";
+/// Workload tokens with this subject pattern map to `ci-release`.
+pub const CI_SUBJECT: &str = "repo:acme/app:ref:refs/heads/*";
 
 /// A clock the test moves by hand.
 pub struct TestClock(pub Mutex<OffsetDateTime>);
@@ -47,6 +56,10 @@ pub struct TestServer {
     thread: Option<std::thread::JoinHandle<()>>,
     pub log_key: String,
     skey: String,
+    /// Signing keys of the test IdP and CI issuers (kid `idp-1`, `ci-1`).
+    pub idp_key: SigningKey,
+    pub ci_key: SigningKey,
+    ca: Arc<countersign_ca::CertificateAuthority>,
 }
 
 impl TestServer {
@@ -57,7 +70,14 @@ impl TestServer {
         // Lay the data directory out as `countersign init` does, so the
         // binary's local commands (`log audit`) work on it.
         std::fs::write(dir.path().join("log.key"), format!("{skey}\n")).unwrap();
+        PolicySet::write_defaults(&dir.path().join("policy")).unwrap();
         let clock = Arc::new(TestClock(Mutex::new(wall_clock())));
+        let (ca, _) = countersign_ca::CertificateAuthority::generate(
+            "test workload CA",
+            wall_clock(),
+            time::Duration::days(365),
+        )
+        .unwrap();
         let mut s = TestServer {
             base: String::new(),
             dir,
@@ -67,9 +87,50 @@ impl TestServer {
             thread: None,
             log_key: signer.verifier().to_vkey(),
             skey,
+            idp_key: SigningKey::generate(&mut rand_core::OsRng),
+            ci_key: SigningKey::generate(&mut rand_core::OsRng),
+            ca: Arc::new(ca),
         };
         s.boot();
         s
+    }
+
+    pub fn policy_dir(&self) -> PathBuf {
+        self.dir.path().join("policy")
+    }
+
+    /// The issuers this server trusts, with JWKS files in its directory.
+    fn issuers(&self) -> Vec<IssuerConfig> {
+        let jwks = |name: &str, kid: &str, key: &SigningKey| {
+            let path = self.dir.path().join(format!("{name}.jwks.json"));
+            std::fs::write(&path, jwks_json(kid, key)).unwrap();
+            path
+        };
+        vec![
+            IssuerConfig {
+                issuer: IDP.into(),
+                audiences: vec![AUDIENCE.into()],
+                jwks: JwksSource::File(jwks("idp", "idp-1", &self.idp_key)),
+                purpose: Purpose::Caller,
+                identity_claim: Some("email".into()),
+                acr_values: Default::default(),
+                rules: vec![],
+                leeway_seconds: 30,
+            },
+            IssuerConfig {
+                issuer: CI.into(),
+                audiences: vec![AUDIENCE.into()],
+                jwks: JwksSource::File(jwks("ci", "ci-1", &self.ci_key)),
+                purpose: Purpose::Workload,
+                identity_claim: None,
+                acr_values: Default::default(),
+                rules: vec![ClaimRule {
+                    claims: [("sub".to_string(), CI_SUBJECT.to_string())].into(),
+                    identity: "ci-release".into(),
+                }],
+                leeway_seconds: 30,
+            },
+        ]
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -80,6 +141,8 @@ impl TestServer {
     pub fn boot(&mut self) {
         let store = Arc::new(SqliteStore::open(&self.db_path()).unwrap());
         let signer = NoteSigner::from_skey(&self.skey).unwrap();
+        let policy = Arc::new(PolicySet::load_dir(&self.policy_dir()).unwrap());
+        let ids = policy.policies().into_iter().map(|p| p.id).collect();
         let ledger = Arc::new(
             Ledger::open(
                 store,
@@ -87,20 +150,33 @@ impl TestServer {
                 LedgerConfig {
                     limits: Default::default(),
                 },
+                policy.clone(),
+                ids,
                 self.now(),
             )
             .unwrap(),
         );
+        ledger
+            .publish_ca(self.ca.certificate_pem(), &self.ca.fingerprint(), self.now())
+            .unwrap();
+        let verifier = Arc::new(TokenVerifier::load(self.issuers()).unwrap());
         let state = AppState {
             ledger,
-            auth: Arc::new(AdminToken {
-                sha256: token_hash(TOKEN),
+            auth: Arc::new(Authenticator {
+                bootstrap_sha256: Some(token_hash(TOKEN)),
+                oidc: Some(verifier.clone()),
             }),
             clock: self.clock.clone(),
             config: ServerConfig {
                 expiry_sweep: std::time::Duration::from_secs(3600),
+                policy_dir: Some(self.policy_dir()),
                 ..Default::default()
             },
+            policy: Arc::new(std::sync::RwLock::new(policy)),
+            workloads: Some(Arc::new(Workloads {
+                verifier,
+                ca: self.ca.clone(),
+            })),
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -151,9 +227,20 @@ impl TestServer {
         body: Option<&Value>,
         token: bool,
     ) -> (u16, Value) {
+        self.call_as(method, path, body, token.then_some(TOKEN))
+    }
+
+    /// Call with a given bearer token (or none).
+    pub fn call_as(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        bearer: Option<&str>,
+    ) -> (u16, Value) {
         let mut r = self.http.request(method, format!("{}{path}", self.base));
-        if token {
-            r = r.bearer_auth(TOKEN);
+        if let Some(t) = bearer {
+            r = r.bearer_auth(t);
         }
         if let Some(b) = body {
             r = r.json(b);
@@ -175,6 +262,17 @@ impl TestServer {
             true,
         );
         assert!(status < 300, "POST {path} answered {status}: {v}");
+        serde_json::from_value(v).unwrap()
+    }
+
+    pub fn post_patch<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> T {
+        let (status, v) = self.call(
+            reqwest::Method::PATCH,
+            path,
+            Some(&serde_json::to_value(body).unwrap()),
+            true,
+        );
+        assert!(status < 300, "PATCH {path} answered {status}: {v}");
         serde_json::from_value(v).unwrap()
     }
 
@@ -213,7 +311,54 @@ impl TestServer {
                 email: None,
                 owner: None,
                 shared: false,
+                groups: vec![],
+                roles: vec![],
             },
+        )
+    }
+
+    /// Issue an API token with `roles`, optionally bound to `identity`;
+    /// answers its secret.
+    pub fn token_for(&self, identity: Option<&str>, roles: &[countersign_proto::governance::Role]) -> String {
+        let t: IssuedToken = self.post(
+            "/v1/tokens",
+            &IssueToken {
+                name: format!("test {}", identity.unwrap_or("unbound")),
+                roles: roles.to_vec(),
+                identity: identity.map(str::to_string),
+                expires_in_seconds: Some(86_400),
+            },
+        );
+        t.secret
+    }
+
+    /// Mint a JWT signed by `key` with key id `kid` (EdDSA).
+    pub fn mint(&self, key: &SigningKey, kid: &str, claims: &Value) -> String {
+        mint_jwt(key, kid, claims)
+    }
+
+    /// An ID token from the test IdP for `email`, authenticated `auth_age`
+    /// ago with the given `amr`.
+    pub fn id_token(&self, email: &str, auth_age: time::Duration, amr: &[&str]) -> String {
+        let now = self.now().unix_timestamp();
+        self.mint(
+            &self.idp_key,
+            "idp-1",
+            &serde_json::json!({
+                "iss": IDP, "aud": AUDIENCE, "sub": format!("sub-{email}"), "email": email,
+                "iat": now, "exp": now + 600, "auth_time": now - auth_age.whole_seconds(),
+                "amr": amr,
+            }),
+        )
+    }
+
+    /// A workload token from the test CI for `sub`.
+    pub fn ci_token(&self, sub: &str) -> String {
+        let now = self.now().unix_timestamp();
+        self.mint(
+            &self.ci_key,
+            "ci-1",
+            &serde_json::json!({"iss": CI, "aud": AUDIENCE, "sub": sub, "iat": now, "exp": now + 300}),
         )
     }
 
@@ -280,13 +425,19 @@ impl TestServer {
         self.post("/v1/requests", body)
     }
 
-    /// Submit an envelope; answers (status, body).
+    /// Submit an envelope as the admin (who may relay anyone's
+    /// signature); answers (status, body).
     pub fn submit(&self, envelope: &Envelope) -> (u16, Value) {
-        self.call(
+        self.submit_as(envelope, TOKEN)
+    }
+
+    /// Submit an envelope with a given bearer token.
+    pub fn submit_as(&self, envelope: &Envelope, bearer: &str) -> (u16, Value) {
+        self.call_as(
             reqwest::Method::POST,
             "/v1/signatures",
             Some(&serde_json::to_value(envelope).unwrap()),
-            false,
+            Some(bearer),
         )
     }
 }
@@ -369,4 +520,23 @@ pub fn check_consistency(
         .collect();
     countersign_tlog::verify_consistency(old.size, new.size, &old.root, &new.root, &hashes)
         .unwrap();
+}
+
+/// A JWKS with one Ed25519 (OKP) key.
+pub fn jwks_json(kid: &str, key: &SigningKey) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    serde_json::json!({"keys": [{
+        "kty": "OKP", "crv": "Ed25519", "kid": kid, "alg": "EdDSA", "use": "sig",
+        "x": URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()),
+    }]})
+    .to_string()
+}
+
+/// A compact JWS (EdDSA) over `claims`.
+pub fn mint_jwt(key: &SigningKey, kid: &str, claims: &Value) -> String {
+    use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+    let der = key.to_pkcs8_der().unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some(kid.to_string());
+    jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes())).unwrap()
 }

@@ -131,7 +131,10 @@ fn refuses_a_suspended_actor() {
         &json!({"reason": "investigation"}),
     );
     let env = sign(&w.statement("carol", &w.carol), &w.carol);
-    w.refused(&env, 403, "actor_not_active");
+    w.refused(&env, 403, "policy_denied");
+    let entry = w.s.entry(w.s.tree_size() - 1);
+    assert_eq!(entry["policy"]["effect"], "deny");
+    assert_eq!(entry["policy"]["policies"], json!(["inactive-cannot-sign"]));
 }
 
 #[test]
@@ -191,7 +194,10 @@ fn refuses_a_statement_echoing_another_action() {
 fn refuses_a_signer_who_is_not_an_approver() {
     let w = world();
     let env = sign(&w.statement("eve", &w.eve), &w.eve);
-    w.refused(&env, 403, "not_an_approver");
+    w.refused(&env, 403, "policy_denied");
+    let entry = w.s.entry(w.s.tree_size() - 1);
+    assert_eq!(entry["policy"]["effect"], "deny");
+    assert_eq!(entry["policy"]["policies"], json!([]), "Cedar's default deny: nothing permits eve");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::answer;
-use crate::auth::Admin;
+use crate::auth::{self, Caller};
 use crate::extract::{Json, Path, Query};
 use crate::{ApiError, AppState};
 
@@ -22,10 +22,11 @@ use crate::{ApiError, AppState};
     security(("bearer" = [])),
     responses((status = 201, body = Identity), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(
-    _: Admin,
+    caller: Caller,
     State(s): State<AppState>,
     Json(input): Json<CreateIdentity>,
 ) -> Result<Response, ApiError> {
+    caller.require(auth::DIRECTORY_WRITE)?;
     let r = s.run(move |l, now| l.create_identity(&input, now)).await?;
     Ok(answer(StatusCode::CREATED, &r.value, Some(r.log_index)))
 }
@@ -33,10 +34,11 @@ pub async fn create(
 #[utoipa::path(get, path = "/v1/identities", tag = "identities", params(IdentityFilter),
     security(("bearer" = [])), responses((status = 200, body = IdentityList)))]
 pub async fn list(
-    _: Admin,
+    caller: Caller,
     State(s): State<AppState>,
     Query(filter): Query<IdentityFilter>,
 ) -> Result<Response, ApiError> {
+    caller.require(auth::READ)?;
     let identities = s
         .run(move |l, _| Ok(l.store().read()?.identities(&filter)?))
         .await?;
@@ -46,11 +48,12 @@ pub async fn list(
 #[utoipa::path(get, path = "/v1/identities/{handle}", tag = "identities", params(("handle" = String, Path), AtQuery),
     security(("bearer" = [])), responses((status = 200, body = Identity), (status = 404, body = Problem)))]
 pub async fn show(
-    _: Admin,
+    caller: Caller,
     State(s): State<AppState>,
     Path(handle): Path<String>,
     Query(q): Query<AtQuery>,
 ) -> Result<Response, ApiError> {
+    caller.require(auth::READ)?;
     let at = match q.at {
         Some(t) => Some(OffsetDateTime::parse(&t, &Rfc3339).map_err(|e| {
             ApiError::new(
@@ -77,10 +80,11 @@ pub async fn show(
 #[utoipa::path(get, path = "/v1/identities/{handle}/history", tag = "identities", params(("handle" = String, Path)),
     security(("bearer" = [])), responses((status = 200, body = [IdentityHistoryEntry]), (status = 404, body = Problem)))]
 pub async fn history(
-    _: Admin,
+    caller: Caller,
     State(s): State<AppState>,
     Path(handle): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.require(auth::READ)?;
     let h = s.run(move |l, _| l.identity_history(&handle)).await?;
     Ok(answer(StatusCode::OK, &h, None))
 }
@@ -89,11 +93,12 @@ pub async fn history(
     request_body = UpdateIdentity, security(("bearer" = [])),
     responses((status = 200, body = Identity), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn update(
-    _: Admin,
+    caller: Caller,
     State(s): State<AppState>,
     Path(handle): Path<String>,
     Json(patch): Json<UpdateIdentity>,
 ) -> Result<Response, ApiError> {
+    caller.require(auth::DIRECTORY_WRITE)?;
     let r = s
         .run(move |l, now| l.update_identity(&handle, &patch, now))
         .await?;
@@ -116,11 +121,12 @@ async fn transition(
     request_body = StatusChange, security(("bearer" = [])),
     responses((status = 200, body = Identity), (status = 409, body = Problem)))]
 pub async fn suspend(
-    _: Admin,
+    caller: Caller,
     State(s): State<AppState>,
     Path(handle): Path<String>,
     Json(b): Json<StatusChange>,
 ) -> Result<Response, ApiError> {
+    caller.require(auth::DIRECTORY_WRITE)?;
     transition(s, handle, IdentityStatus::Suspended, b).await
 }
 
@@ -128,11 +134,12 @@ pub async fn suspend(
     request_body = StatusChange, security(("bearer" = [])),
     responses((status = 200, body = Identity), (status = 409, body = Problem)))]
 pub async fn reactivate(
-    _: Admin,
+    caller: Caller,
     State(s): State<AppState>,
     Path(handle): Path<String>,
     Json(b): Json<StatusChange>,
 ) -> Result<Response, ApiError> {
+    caller.require(auth::DIRECTORY_WRITE)?;
     transition(s, handle, IdentityStatus::Active, b).await
 }
 
@@ -140,21 +147,23 @@ pub async fn reactivate(
     request_body = StatusChange, security(("bearer" = [])),
     responses((status = 200, body = Identity), (status = 409, body = Problem)))]
 pub async fn terminate(
-    _: Admin,
+    caller: Caller,
     State(s): State<AppState>,
     Path(handle): Path<String>,
     Json(b): Json<StatusChange>,
 ) -> Result<Response, ApiError> {
+    caller.require(auth::DIRECTORY_WRITE)?;
     transition(s, handle, IdentityStatus::Terminated, b).await
 }
 
 #[utoipa::path(post, path = "/v1/identities/{handle}/key-challenges", tag = "credentials", params(("handle" = String, Path)),
     security(("bearer" = [])), responses((status = 201, body = KeyChallenge), (status = 404, body = Problem)))]
 pub async fn challenge(
-    _: Admin,
+    caller: Caller,
     State(s): State<AppState>,
     Path(handle): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.require(auth::DIRECTORY_WRITE)?;
     let c = s.run(move |l, now| l.key_challenge(&handle, now)).await?;
     Ok(answer(StatusCode::CREATED, &c, None))
 }
@@ -163,11 +172,12 @@ pub async fn challenge(
     request_body = EnrollKey, security(("bearer" = [])),
     responses((status = 201, body = Credential), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn enroll(
-    _: Admin,
+    caller: Caller,
     State(s): State<AppState>,
     Path(handle): Path<String>,
     Json(input): Json<EnrollKey>,
 ) -> Result<Response, ApiError> {
+    caller.require(auth::DIRECTORY_WRITE)?;
     let r = s
         .run(move |l, now| l.enroll_key(&handle, &input, now))
         .await?;
@@ -177,10 +187,11 @@ pub async fn enroll(
 #[utoipa::path(get, path = "/v1/identities/{handle}/keys", tag = "credentials", params(("handle" = String, Path)),
     security(("bearer" = [])), responses((status = 200, body = [Credential]), (status = 404, body = Problem)))]
 pub async fn keys_of(
-    _: Admin,
+    caller: Caller,
     State(s): State<AppState>,
     Path(handle): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.require(auth::READ)?;
     let keys = s
         .run(move |l, _| {
             let tx = l.store().read()?;
@@ -199,10 +210,11 @@ pub async fn keys_of(
 #[utoipa::path(get, path = "/v1/keys/{key_id}", tag = "credentials", params(("key_id" = String, Path)),
     security(("bearer" = [])), responses((status = 200, body = Credential), (status = 404, body = Problem)))]
 pub async fn key(
-    _: Admin,
+    caller: Caller,
     State(s): State<AppState>,
     Path(key_id): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.require(auth::READ)?;
     let c = s
         .run(move |l, _| {
             l.store().read()?.credential(&key_id)?.ok_or_else(|| {
@@ -217,11 +229,12 @@ pub async fn key(
     request_body = RevokeKey, security(("bearer" = [])),
     responses((status = 200, body = Credential), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn revoke(
-    _: Admin,
+    caller: Caller,
     State(s): State<AppState>,
     Path(key_id): Path<String>,
     Json(b): Json<RevokeKey>,
 ) -> Result<Response, ApiError> {
+    caller.require(auth::DIRECTORY_WRITE)?;
     let r = s
         .run(move |l, now| l.revoke_key(&key_id, b.reason, now))
         .await?;

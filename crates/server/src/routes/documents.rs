@@ -11,7 +11,7 @@ use countersign_proto::{ErrorCode, Problem};
 use countersign_store::LedgerError;
 
 use super::answer;
-use crate::auth::Admin;
+use crate::auth::{self, Caller};
 use crate::extract::{Json, Path};
 use crate::{ApiError, AppState};
 
@@ -31,12 +31,13 @@ fn registered(version: DocumentVersion, created: bool) -> Response {
     request_body(content = Vec<u8>, content_type = "application/octet-stream"), security(("bearer" = [])),
     responses((status = 201, body = DocumentVersion), (status = 200, body = DocumentVersion), (status = 413, body = Problem)))]
 pub async fn upload(
-    _: Admin,
+    caller: Caller,
     State(s): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    caller.require(auth::REQUEST_WRITE)?;
     let limit = s.ledger.limits().max_document_bytes;
     let body = body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -63,11 +64,12 @@ pub async fn upload(
     request_body = RegisterDigest, security(("bearer" = [])),
     responses((status = 201, body = DocumentVersion), (status = 200, body = DocumentVersion), (status = 422, body = Problem)))]
 pub async fn register_digest(
-    _: Admin,
+    caller: Caller,
     State(s): State<AppState>,
     Path(name): Path<String>,
     Json(input): Json<RegisterDigest>,
 ) -> Result<Response, ApiError> {
+    caller.require(auth::REQUEST_WRITE)?;
     let (version, created) = s
         .run(move |l, now| l.register_digest(&name, &input, now))
         .await?;
@@ -76,7 +78,8 @@ pub async fn register_digest(
 
 #[utoipa::path(get, path = "/v1/documents", tag = "documents", security(("bearer" = [])),
     responses((status = 200, body = [Document])))]
-pub async fn list(_: Admin, State(s): State<AppState>) -> Result<Response, ApiError> {
+pub async fn list(caller: Caller, State(s): State<AppState>) -> Result<Response, ApiError> {
+    caller.require(auth::READ)?;
     let docs = s.run(|l, _| Ok(l.store().read()?.documents()?)).await?;
     Ok(answer(StatusCode::OK, &docs, None))
 }
@@ -84,10 +87,11 @@ pub async fn list(_: Admin, State(s): State<AppState>) -> Result<Response, ApiEr
 #[utoipa::path(get, path = "/v1/documents/{name}", tag = "documents", params(("name" = String, Path)),
     security(("bearer" = [])), responses((status = 200, body = Document), (status = 404, body = Problem)))]
 pub async fn show(
-    _: Admin,
+    caller: Caller,
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.require(auth::READ)?;
     let doc = s
         .run(move |l, _| {
             l.store().read()?.document(&name)?.ok_or_else(|| {
@@ -103,10 +107,11 @@ pub async fn show(
     params(("name" = String, Path), ("version" = u32, Path)), security(("bearer" = [])),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = Problem)))]
 pub async fn content(
-    _: Admin,
+    caller: Caller,
     State(s): State<AppState>,
     Path((name, version)): Path<(String, u32)>,
 ) -> Result<Response, ApiError> {
+    caller.require(auth::READ)?;
     let (v, bytes) = s
         .run(move |l, _| {
             let tx = l.store().read()?;

@@ -2,6 +2,7 @@
 
 pub mod directory;
 pub mod documents;
+pub mod governance;
 pub mod log;
 pub mod openapi;
 pub mod requests;
@@ -89,6 +90,37 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/requests/{id}/withdraw", post(requests::withdraw))
         .route("/v1/requests/{id}/evidence", get(requests::evidence))
         .route("/v1/signatures", post(requests::sign))
+        .route(
+            "/v1/tokens",
+            post(governance::issue_token).get(governance::list_tokens),
+        )
+        .route("/v1/tokens/{id}/revoke", post(governance::revoke_token))
+        .route(
+            "/v1/delegations",
+            post(governance::grant_delegation).get(governance::list_delegations),
+        )
+        .route("/v1/delegations/{id}", get(governance::show_delegation))
+        .route(
+            "/v1/delegations/{id}/revoke",
+            post(governance::revoke_delegation),
+        )
+        .route(
+            "/v1/exceptions",
+            post(governance::request_exception).get(governance::list_exceptions),
+        )
+        .route("/v1/exceptions/{id}", get(governance::show_exception))
+        .route(
+            "/v1/exceptions/{id}/approve",
+            post(governance::approve_exception),
+        )
+        .route("/v1/exceptions/{id}/deny", post(governance::deny_exception))
+        .route("/v1/policy", get(governance::show_policy))
+        .route("/v1/policy/reload", post(governance::reload_policy))
+        .route("/v1/ca", get(governance::ca_certificate))
+        .route(
+            "/v1/workload/certificates",
+            post(governance::workload_certificate),
+        )
         .route("/v1/log/checkpoint", get(log::checkpoint))
         .route("/v1/log/checkpoints/{size}", get(log::checkpoint_at))
         .route("/v1/log/key", get(log::key))

@@ -4,7 +4,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{directory, documents, log, requests};
+use super::{directory, documents, governance, log, requests};
 
 struct BearerAuth;
 
@@ -30,6 +30,12 @@ impl Modify for BearerAuth {
         requests::create, requests::list, requests::show, requests::withdraw, requests::sign, requests::evidence,
         log::info, log::checkpoint, log::checkpoint_at, log::key, log::entries, log::entry, log::receipt,
         log::inclusion, log::consistency,
+        governance::issue_token, governance::list_tokens, governance::revoke_token,
+        governance::grant_delegation, governance::list_delegations, governance::show_delegation,
+        governance::revoke_delegation, governance::request_exception, governance::list_exceptions,
+        governance::show_exception, governance::approve_exception, governance::deny_exception,
+        governance::show_policy, governance::reload_policy, governance::ca_certificate,
+        governance::workload_certificate,
     ),
     components(schemas(countersign_proto::ErrorCode, countersign_proto::entry::LogEntry))
 )]
