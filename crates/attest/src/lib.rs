@@ -14,6 +14,7 @@
 
 pub mod dsse;
 pub mod keys;
+pub mod x509;
 
 pub use dsse::{
     approval_statement, envelope_digest, pae, sign_statement, statement_of, verify_envelope,
