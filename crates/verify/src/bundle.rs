@@ -6,13 +6,20 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use countersign_attest::keys::public_key_from_base64;
+use countersign_attest::x509::{self, X509Error};
 use countersign_attest::{envelope_digest, key_id, statement_of, verify_envelope};
+use countersign_domain::delegation;
 use countersign_domain::identity::credential_valid_at;
 use countersign_domain::request::{order_respected, state_from_signatures};
 use countersign_proto::entry::{Event, LogEntry, ENTRY_VERSION};
 use countersign_proto::evidence::{EvidenceBundle, EvidenceEntry, EVIDENCE_FORMAT};
+use countersign_proto::governance::{
+    AuthContext, Delegation, Effect, ExceptionState, PolicyAction, PolicyDecision,
+    PolicyException,
+};
 use countersign_proto::model::{
-    ApprovalOrder, Credential, Decision, IdentityStatus, Request, RequestState, SignatureRecord,
+    ApprovalOrder, Credential, CredentialKind, Decision, IdentityStatus, Request, RequestState,
+    SignatureRecord,
 };
 use countersign_proto::statement::{Envelope, Statement};
 use countersign_tlog::checkpoint::Checkpoint;
@@ -358,6 +365,9 @@ fn check_log_created(
 /// What the log recorded about one accepted signature, for cross-checks.
 struct Accepted<'a> {
     actor: &'a str,
+    principal: Option<&'a str>,
+    delegation: Option<&'a str>,
+    exception: Option<&'a str>,
     decision: Decision,
     key_id: &'a str,
     envelope_sha256: &'a str,
@@ -372,16 +382,58 @@ struct Decided {
     state: RequestState,
 }
 
+/// A credential the log records for a key: enrolled, or certified for a
+/// workload (with the OIDC issuer that vouched for it).
+struct Enrolment<'a> {
+    index: u64,
+    credential: &'a Credential,
+    oidc_issuer: Option<&'a str>,
+}
+
+/// A `ca.created` entry.
+struct CaEntry<'a> {
+    index: u64,
+    certificate: &'a str,
+    fingerprint: &'a str,
+}
+
+/// A `policy.activated` entry.
+struct Activation<'a> {
+    index: u64,
+    policy_set: &'a str,
+    policies: &'a [String],
+}
+
+/// A `delegation.ended` entry.
+struct Ending<'a> {
+    index: u64,
+    at: OffsetDateTime,
+    reason: &'a str,
+}
+
 struct RequestVerifier<'a> {
     bundle: &'a EvidenceBundle,
     entries: &'a BTreeMap<u64, Entry>,
     options: &'a Options,
-    /// Enrolments by key id, in index order.
-    enrolled: HashMap<&'a str, Vec<(u64, &'a Credential)>>,
+    /// Enrolments and certifications by key id, in index order.
+    enrolled: HashMap<&'a str, Vec<Enrolment<'a>>>,
     /// Revocations by key id: indexes, in order.
     revoked: HashMap<&'a str, Vec<u64>>,
     /// Identity records by handle: (index, status), in index order.
     identity: HashMap<&'a str, Vec<(u64, IdentityStatus)>>,
+    /// Workload CA certificates, in index order.
+    cas: Vec<CaEntry<'a>>,
+    /// Policy sets put in force, in index order.
+    activated: Vec<Activation<'a>>,
+    /// Delegation grants by delegation id: (index, delegation, decision).
+    granted: HashMap<&'a str, Vec<(u64, &'a Delegation, &'a PolicyDecision)>>,
+    /// Early ends of delegations by delegation id, in index order.
+    ended: HashMap<&'a str, Vec<Ending<'a>>>,
+    /// Exception decisions by exception id: (index, exception, decision).
+    decided_exceptions: HashMap<&'a str, Vec<(u64, &'a PolicyException, &'a PolicyDecision)>>,
+    /// Accepted signatures (of any request in the bundle) by the exception
+    /// they used: their indexes.
+    exception_uses: HashMap<&'a str, Vec<u64>>,
 }
 
 impl<'a> RequestVerifier<'a> {
@@ -390,47 +442,113 @@ impl<'a> RequestVerifier<'a> {
         entries: &'a BTreeMap<u64, Entry>,
         options: &'a Options,
     ) -> Self {
-        let mut enrolled: HashMap<&str, Vec<(u64, &Credential)>> = HashMap::new();
-        let mut revoked: HashMap<&str, Vec<u64>> = HashMap::new();
-        let mut identity: HashMap<&str, Vec<(u64, IdentityStatus)>> = HashMap::new();
+        let mut v = RequestVerifier {
+            bundle,
+            entries,
+            options,
+            enrolled: HashMap::new(),
+            revoked: HashMap::new(),
+            identity: HashMap::new(),
+            cas: Vec::new(),
+            activated: Vec::new(),
+            granted: HashMap::new(),
+            ended: HashMap::new(),
+            decided_exceptions: HashMap::new(),
+            exception_uses: HashMap::new(),
+        };
         for e in entries.values() {
+            let index = e.index;
             match &e.event {
-                Event::CredentialEnrolled { credential } => enrolled
+                Event::CredentialEnrolled { credential } => v
+                    .enrolled
                     .entry(credential.key_id.as_str())
                     .or_default()
-                    .push((e.index, credential)),
+                    .push(Enrolment {
+                        index,
+                        credential,
+                        oidc_issuer: None,
+                    }),
+                Event::CredentialCertified {
+                    credential,
+                    oidc_issuer,
+                    ..
+                } => v
+                    .enrolled
+                    .entry(credential.key_id.as_str())
+                    .or_default()
+                    .push(Enrolment {
+                        index,
+                        credential,
+                        oidc_issuer: Some(oidc_issuer),
+                    }),
                 Event::CredentialRevoked { key_id, .. } => {
-                    revoked.entry(key_id.as_str()).or_default().push(e.index)
+                    v.revoked.entry(key_id.as_str()).or_default().push(index)
                 }
                 Event::IdentityStatusChanged {
                     identity: i,
                     revoked_keys,
                     ..
                 } => {
-                    identity
+                    v.identity
                         .entry(i.handle.as_str())
                         .or_default()
-                        .push((e.index, i.status));
+                        .push((index, i.status));
                     for k in revoked_keys {
-                        revoked.entry(k.as_str()).or_default().push(e.index);
+                        v.revoked.entry(k.as_str()).or_default().push(index);
                     }
                 }
                 Event::IdentityCreated { identity: i }
-                | Event::IdentityUpdated { identity: i, .. } => identity
+                | Event::IdentityUpdated { identity: i, .. } => v
+                    .identity
                     .entry(i.handle.as_str())
                     .or_default()
-                    .push((e.index, i.status)),
+                    .push((index, i.status)),
+                Event::CaCreated {
+                    certificate,
+                    fingerprint,
+                } => v.cas.push(CaEntry {
+                    index,
+                    certificate,
+                    fingerprint,
+                }),
+                Event::PolicyActivated {
+                    policy_set,
+                    policies,
+                    ..
+                } => v.activated.push(Activation {
+                    index,
+                    policy_set,
+                    policies,
+                }),
+                Event::DelegationGranted { delegation, policy } => v
+                    .granted
+                    .entry(delegation.id.as_str())
+                    .or_default()
+                    .push((index, delegation, policy)),
+                Event::DelegationEnded {
+                    delegation, reason, ..
+                } => v
+                    .ended
+                    .entry(delegation.as_str())
+                    .or_default()
+                    .push(Ending {
+                        index,
+                        at: e.at,
+                        reason,
+                    }),
+                Event::ExceptionDecided { exception, policy } => v
+                    .decided_exceptions
+                    .entry(exception.id.as_str())
+                    .or_default()
+                    .push((index, exception, policy)),
+                Event::SignatureAccepted {
+                    exception: Some(x),
+                    ..
+                } => v.exception_uses.entry(x.as_str()).or_default().push(index),
                 _ => {}
             }
         }
-        RequestVerifier {
-            bundle,
-            entries,
-            options,
-            enrolled,
-            revoked,
-            identity,
-        }
+        v
     }
 
     fn run(&self, r: &mut Report) {
@@ -454,11 +572,13 @@ impl<'a> RequestVerifier<'a> {
     fn created(&self, r: &mut Report) -> (Request, Option<u64>) {
         let view = &self.bundle.request;
         let id = view.id.as_str();
-        let created: Vec<(u64, &Request)> = self
+        let created: Vec<(u64, &Request, Option<&PolicyDecision>)> = self
             .entries
             .values()
             .filter_map(|e| match &e.event {
-                Event::RequestCreated { request } if request.id == id => Some((e.index, request)),
+                Event::RequestCreated { request, policy } if request.id == id => {
+                    Some((e.index, request, policy.as_ref()))
+                }
                 _ => None,
             })
             .collect();
@@ -473,11 +593,17 @@ impl<'a> RequestVerifier<'a> {
                 );
                 return (as_created(view), None);
             }
-            [(index, request)] => {
+            [(index, request, policy)] => {
                 if request.log_index == *index {
+                    let allowed = policy
+                        .map(|d| format!(" ({})", describe_decision(d)))
+                        .unwrap_or_default();
                     r.pass(
                         "request.created",
-                        format!("request {} was created by entry {index}", short(id)),
+                        format!(
+                            "request {} was created by entry {index}{allowed}",
+                            short(id)
+                        ),
                     );
                 } else {
                     r.fail(
@@ -491,8 +617,8 @@ impl<'a> RequestVerifier<'a> {
                 }
                 (*index, *request)
             }
-            [(index, request), ..] => {
-                let all: Vec<String> = created.iter().map(|(i, _)| i.to_string()).collect();
+            [(index, request, _), ..] => {
+                let all: Vec<String> = created.iter().map(|(i, _, _)| i.to_string()).collect();
                 r.fail(
                     "request.created",
                     format!(
@@ -592,6 +718,11 @@ impl<'a> RequestVerifier<'a> {
                 Event::SignatureAccepted {
                     request,
                     actor,
+                    principal,
+                    delegation,
+                    exception,
+                    policy,
+                    auth,
                     decision,
                     key_id,
                     envelope_sha256,
@@ -602,6 +733,11 @@ impl<'a> RequestVerifier<'a> {
                         index: e.index,
                         at: e.at,
                         actor,
+                        principal: principal.as_deref(),
+                        delegation: delegation.as_deref(),
+                        exception: exception.as_deref(),
+                        policy: policy.as_ref(),
+                        auth: auth.as_ref(),
                         decision: *decision,
                         key_id,
                         envelope_sha256,
@@ -620,6 +756,9 @@ impl<'a> RequestVerifier<'a> {
                         e.index,
                         Accepted {
                             actor,
+                            principal: sig.principal,
+                            delegation: sig.delegation,
+                            exception: sig.exception,
                             decision: *decision,
                             key_id,
                             envelope_sha256,
@@ -637,20 +776,70 @@ impl<'a> RequestVerifier<'a> {
                     detail,
                     request: Some(request),
                     actor,
+                    principal,
                     key_id,
+                    policy,
                     ..
                 } if request == id => {
                     let key = key_id
                         .as_deref()
                         .map(|k| format!(" with key {}", short(k)))
                         .unwrap_or_default();
+                    let on_behalf = principal
+                        .as_deref()
+                        .filter(|p| Some(*p) != actor.as_deref())
+                        .map(|p| format!(" for {}", short(p)))
+                        .unwrap_or_default();
+                    let by_policy = policy
+                        .as_ref()
+                        .map(|d| format!("; {}", describe_decision(d)))
+                        .unwrap_or_default();
                     r.pass(
                         "signature.refused",
                         format!(
-                            "refused attempt at entry {}: code {code} by actor {}{key}: {}",
+                            "refused attempt at entry {}: code {code} by actor {}{on_behalf}{key}: {}{by_policy}",
                             e.index,
                             actor.as_deref().map_or("(unknown)".to_string(), short),
                             short(detail)
+                        ),
+                    );
+                }
+                Event::ExceptionRequested { exception: x } if x.request == id => {
+                    let refused_by = if x.refused_by.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (refused by {})", short(&x.refused_by.join(", ")))
+                    };
+                    r.pass(
+                        "exception.requested",
+                        format!(
+                            "entry {}: {} asked for exception {} to the policy refusal at entry {}{refused_by}: {}",
+                            e.index,
+                            short(&x.actor),
+                            short(&x.id),
+                            x.refusal_index,
+                            short(&x.justification)
+                        ),
+                    );
+                }
+                Event::ExceptionDecided {
+                    exception: x,
+                    policy,
+                } if x.request == id => {
+                    let until = match (x.state, x.expires_at) {
+                        (ExceptionState::Approved, Some(t)) => format!(", usable until {}", ts(t)),
+                        _ => String::new(),
+                    };
+                    r.pass(
+                        "exception.decided",
+                        format!(
+                            "entry {}: exception {} for {} was {} by {}{until} ({})",
+                            e.index,
+                            short(&x.id),
+                            short(&x.actor),
+                            x.state.as_str(),
+                            x.decided_by.as_deref().map_or("(unknown)".to_string(), short),
+                            describe_decision(policy)
                         ),
                     );
                 }
