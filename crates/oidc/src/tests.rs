@@ -24,9 +24,16 @@ const CALLER_ISS: &str = "https://idp.example.com";
 const WORKLOAD_ISS: &str = "https://token.actions.githubusercontent.com";
 const AUD: &str = "https://countersign.example.com";
 
-/// A 2048-bit RSA key (PKCS#1 DER) made with `openssl genrsa` for these tests
-/// only; RSA key generation is too slow to do per test.
-const RSA_PKCS1_DER: &[u8] = include_bytes!("testdata/rsa-2048-pkcs1.der");
+/// A 2048-bit RSA key (PKCS#1 DER), generated once per test run: RSA key
+/// generation is too slow to do per test, and no key is kept in the tree.
+fn rsa_pkcs1_der() -> &'static [u8] {
+    use rsa::pkcs1::EncodeRsaPrivateKey as _;
+    static KEY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let key = rsa::RsaPrivateKey::new(&mut OsRng, 2048).unwrap();
+        key.to_pkcs1_der().unwrap().as_bytes().to_vec()
+    })
+}
 
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
@@ -78,7 +85,7 @@ impl Signer {
     }
 
     fn rsa(alg: Algorithm) -> Self {
-        let key = EncodingKey::from_rsa_der(RSA_PKCS1_DER);
+        let key = EncodingKey::from_rsa_der(rsa_pkcs1_der());
         let mut public = serde_json::to_value(Jwk::from_encoding_key(&key, alg).unwrap()).unwrap();
         public.as_object_mut().unwrap().remove("alg");
         assert_eq!(public["kty"], "RSA");
