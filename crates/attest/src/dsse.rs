@@ -182,6 +182,7 @@ mod tests {
                 decision: Decision::Approve,
                 reason: None,
                 actor: "alice".into(),
+                principal: None,
                 action: None,
                 signed_at: time::macros::datetime!(2026-01-01 00:00 UTC),
                 key_id: key_id(&key.verifying_key()),

@@ -49,6 +49,14 @@ pub fn pop_message(handle: &str, challenge: &str, public_key_b64: &str) -> Vec<u
     format!("countersign key enrolment v1\n{handle}\n{challenge}\n{public_key_b64}\n").into_bytes()
 }
 
+/// The message a workload signs to prove it holds the private key it asks
+/// a certificate for: bound to the presented token (by its SHA-256) and to
+/// the key, so a proof cannot be replayed with another token or key.
+pub fn workload_pop_message(token_sha256: &str, key_id: &str) -> Vec<u8> {
+    format!("countersign workload certificate v1\ntoken-sha256: {token_sha256}\nkey: {key_id}\n")
+        .into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,12 +76,4 @@ mod tests {
         assert!(signing_key_from_pem("garbage").is_err());
         assert_eq!(key_id(&key.verifying_key()).len(), 64);
     }
-}
-
-/// The message a workload signs to prove it holds the private key it asks
-/// a certificate for: bound to the presented token (by its SHA-256) and to
-/// the key, so a proof cannot be replayed with another token or key.
-pub fn workload_pop_message(token_sha256: &str, key_id: &str) -> Vec<u8> {
-    format!("countersign workload certificate v1\ntoken-sha256: {token_sha256}\nkey: {key_id}\n")
-        .into_bytes()
 }

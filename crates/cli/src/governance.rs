@@ -154,7 +154,12 @@ pub enum WorkloadCmd {
     /// Exchange an OIDC token for a short-lived certificate on a fresh key.
     Login {
         /// The workload's OIDC token.
-        #[arg(long, env = "COUNTERSIGN_WORKLOAD_TOKEN", hide_env_values = true, conflicts_with = "token_file")]
+        #[arg(
+            long,
+            env = "COUNTERSIGN_WORKLOAD_TOKEN",
+            hide_env_values = true,
+            conflicts_with = "token_file"
+        )]
         oidc_token: Option<String>,
         /// A file holding the workload's OIDC token.
         #[arg(long)]
@@ -163,6 +168,92 @@ pub enum WorkloadCmd {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// A stand-in identity provider for trying Countersign without one: an
+/// Ed25519 key, its JWKS, and tokens minted with it. Not for production.
+#[derive(Subcommand)]
+pub enum DevIdpCmd {
+    /// Print the JWKS (with key id `kid`) of a key from `countersign keygen`.
+    Jwks {
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long, default_value = "dev-1")]
+        kid: String,
+    },
+    /// Mint an EdDSA JWT: iss, aud, sub, iat, exp (now + --ttl) and any --claim.
+    Mint {
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long, default_value = "dev-1")]
+        kid: String,
+        #[arg(long)]
+        issuer: String,
+        #[arg(long)]
+        audience: String,
+        #[arg(long)]
+        subject: String,
+        /// Lifetime, e.g. 5m.
+        #[arg(long, default_value = "5m")]
+        ttl: String,
+        /// An extra claim NAME=VALUE (JSON value, or a string); repeatable.
+        #[arg(long = "claim")]
+        claims: Vec<String>,
+    },
+}
+
+pub fn dev_idp(cmd: DevIdpCmd) -> Result<bool> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    match cmd {
+        DevIdpCmd::Jwks { key, kid } => {
+            let sk = crate::read_key(&key)?;
+            let jwks = serde_json::json!({"keys": [{
+                "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": kid,
+                "x": URL_SAFE_NO_PAD.encode(sk.verifying_key().as_bytes()),
+            }]});
+            println!("{}", serde_json::to_string_pretty(&jwks)?);
+            Ok(true)
+        }
+        DevIdpCmd::Mint {
+            key,
+            kid,
+            issuer,
+            audience,
+            subject,
+            ttl,
+            claims,
+        } => {
+            use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+            let sk = crate::read_key(&key)?;
+            let now = crate::now().unix_timestamp();
+            let ttl = i64::try_from(parse_duration(&ttl)?).unwrap_or(i64::MAX);
+            let mut body = serde_json::json!({
+                "iss": issuer, "aud": audience, "sub": subject,
+                "iat": now, "exp": now.saturating_add(ttl),
+            });
+            for c in claims {
+                let Some((name, value)) = c.split_once('=') else {
+                    bail!("--claim {c:?} must look like NAME=VALUE");
+                };
+                let value = match value {
+                    "now" => serde_json::json!(now),
+                    v => serde_json::from_str(v).unwrap_or_else(|_| serde_json::json!(v)),
+                };
+                body[name] = value;
+            }
+            let der = sk.to_pkcs8_der().context("encoding the key")?;
+            let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+            header.kid = Some(kid);
+            let token = jsonwebtoken::encode(
+                &header,
+                &body,
+                &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes()),
+            )
+            .context("signing the token")?;
+            println!("{token}");
+            Ok(true)
+        }
+    }
 }
 
 fn seconds(s: &str) -> Result<u64> {
@@ -229,7 +320,11 @@ pub fn token(c: &Client, json: bool, cmd: TokenCmd) -> Result<bool> {
 }
 
 fn roles_text(roles: &[Role]) -> String {
-    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn delegation_line(d: &Delegation) -> String {

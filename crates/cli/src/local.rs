@@ -215,9 +215,8 @@ pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
         .filter(|i| i.purpose == Purpose::Caller)
         .count();
     let workloads = opts.issuers.len() - callers;
-    let verifier = Arc::new(
-        TokenVerifier::load(opts.issuers).context("loading the OIDC issuers' keys")?,
-    );
+    let verifier =
+        Arc::new(TokenVerifier::load(opts.issuers).context("loading the OIDC issuers' keys")?);
     tracing::info!(
         policy_set = %policy.digest(),
         caller_issuers = callers,

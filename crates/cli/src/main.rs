@@ -147,6 +147,9 @@ enum Command {
     /// Workload identity: exchange a CI job's OIDC token for a short-lived certificate.
     #[command(subcommand)]
     Workload(governance::WorkloadCmd),
+    /// A stand-in OIDC provider for trying Countersign locally (not for production).
+    #[command(subcommand, name = "dev-idp")]
+    DevIdp(governance::DevIdpCmd),
 }
 
 #[derive(Subcommand)]
@@ -454,7 +457,11 @@ pub(crate) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
-pub(crate) fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> String) -> Result<bool> {
+pub(crate) fn print<T: Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce(&T) -> String,
+) -> Result<bool> {
     if json {
         println!("{}", serde_json::to_string_pretty(value)?);
     } else {
@@ -553,7 +560,7 @@ fn request_text(r: &Request) -> String {
     s
 }
 
-fn read_key(path: &Path) -> Result<SigningKey> {
+pub(crate) fn read_key(path: &Path) -> Result<SigningKey> {
     let pem = std::fs::read_to_string(path)
         .with_context(|| format!("reading key file {}", path.display()))?;
     signing_key_from_pem(&pem).with_context(|| format!("key file {}", path.display()))
@@ -662,6 +669,7 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Exception(cmd) => governance::exception(&client()?, json, cmd),
         Command::Policy(cmd) => governance::policy(&dir, &client, json, cmd),
         Command::Workload(cmd) => governance::workload(&client()?, json, cmd),
+        Command::DevIdp(cmd) => governance::dev_idp(cmd),
     }
 }
 

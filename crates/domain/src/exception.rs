@@ -105,11 +105,7 @@ pub fn decide(
     if effective_state(e, now) != ExceptionState::Requested {
         return Err(Refusal::new(
             ErrorCode::ExceptionNotPending,
-            format!(
-                "exception {} is {}",
-                e.id,
-                effective_state(e, now).as_str()
-            ),
+            format!("exception {} is {}", e.id, effective_state(e, now).as_str()),
         ));
     }
     if approver == e.actor {

@@ -236,11 +236,7 @@ pub fn order_respected(request: &Request, approver: &str) -> bool {
     if request.order == ApprovalOrder::Parallel {
         return true;
     }
-    let signed: HashSet<&str> = request
-        .signatures
-        .iter()
-        .map(|s| s.approver())
-        .collect();
+    let signed: HashSet<&str> = request.signatures.iter().map(|s| s.approver()).collect();
     request
         .approvers
         .iter()

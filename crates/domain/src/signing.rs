@@ -28,7 +28,8 @@ pub struct Claimed {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SigningRefusal {
     pub refusal: Refusal,
-    pub claimed: Claimed,
+    /// Boxed: refusals travel in `Result`s, which should stay small.
+    pub claimed: Box<Claimed>,
 }
 
 /// Decode the statement and read what it claims. Fails on anything that is
@@ -36,7 +37,7 @@ pub struct SigningRefusal {
 pub fn claims(envelope: &Envelope) -> Result<(Statement, Claimed), SigningRefusal> {
     let statement = statement_of(envelope).map_err(|e| SigningRefusal {
         refusal: Refusal::new(ErrorCode::StatementInvalid, e.to_string()),
-        claimed: Claimed::default(),
+        claimed: Box::default(),
     })?;
     let p = &statement.predicate;
     let claimed = Claimed {
@@ -47,7 +48,7 @@ pub fn claims(envelope: &Envelope) -> Result<(Statement, Claimed), SigningRefusa
     };
     let refuse = |detail: String| SigningRefusal {
         refusal: Refusal::new(ErrorCode::StatementInvalid, detail),
-        claimed: claimed.clone(),
+        claimed: Box::new(claimed.clone()),
     };
     let [sig] = envelope.signatures.as_slice() else {
         return Err(refuse(format!(
@@ -117,7 +118,7 @@ pub fn check(
 ) -> Result<Checked, SigningRefusal> {
     let refuse = |code: ErrorCode, detail: String| SigningRefusal {
         refusal: Refusal::new(code, detail),
-        claimed: claimed.clone(),
+        claimed: Box::new(claimed.clone()),
     };
     let p = &statement.predicate;
 
@@ -142,7 +143,7 @@ pub fn check(
     }
     credential_valid_at(credential, now).map_err(|r| SigningRefusal {
         refusal: r,
-        claimed: claimed.clone(),
+        claimed: Box::new(claimed.clone()),
     })?;
     let actor = facts.actor.ok_or_else(|| {
         refuse(
@@ -208,11 +209,12 @@ pub fn check(
     }
     match p.principal.as_deref() {
         Some(principal) if principal != actor.handle => {
-            let d = delegation::authorise(facts.delegations, principal, &actor.handle, request, now)
-                .map_err(|r| SigningRefusal {
-                    refusal: r,
-                    claimed: claimed.clone(),
-                })?;
+            let d =
+                delegation::authorise(facts.delegations, principal, &actor.handle, request, now)
+                    .map_err(|r| SigningRefusal {
+                        refusal: r,
+                        claimed: Box::new(claimed.clone()),
+                    })?;
             Ok(Checked {
                 principal: principal.to_string(),
                 delegation: Some(d.id.clone()),
@@ -240,7 +242,7 @@ pub fn accept(
 ) -> Result<Accepted, SigningRefusal> {
     let refuse = |code: ErrorCode, detail: String| SigningRefusal {
         refusal: Refusal::new(code, detail),
-        claimed: claimed.clone(),
+        claimed: Box::new(claimed.clone()),
     };
     let p = &statement.predicate;
     let approver = checked.principal.as_str();

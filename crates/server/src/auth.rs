@@ -16,8 +16,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use countersign_domain::policy::Authentication;
 use countersign_oidc::{Purpose, TokenError, TokenVerifier};
 use countersign_proto::governance::Role;
@@ -189,13 +189,15 @@ impl Authenticator {
             }
             other => other,
         };
-        let invalid = |e: TokenError| ApiError::new(ErrorCode::TokenInvalid, format!("OIDC token: {e}"));
+        let invalid =
+            |e: TokenError| ApiError::new(ErrorCode::TokenInvalid, format!("OIDC token: {e}"));
         // A workload's token authenticates it as its workload identity, so
         // a CI job can submit what it signed with its certificate.
         let (verified, purpose) = match verify(Purpose::Caller) {
-            Err(TokenError::WrongPurpose { .. }) => {
-                (verify(Purpose::Workload).map_err(invalid)?, Purpose::Workload)
-            }
+            Err(TokenError::WrongPurpose { .. }) => (
+                verify(Purpose::Workload).map_err(invalid)?,
+                Purpose::Workload,
+            ),
             other => (other.map_err(invalid)?, Purpose::Caller),
         };
         let store = ledger.store().read()?;
@@ -277,7 +279,9 @@ impl FromRequestParts<AppState> for Caller {
         let now = state.clock.now();
         match tokio::task::spawn_blocking(move || auth.authenticate(&ledger, &token, now)).await {
             Ok(r) => r,
-            Err(e) => Err(ApiError::internal(format!("authentication task failed: {e}"))),
+            Err(e) => Err(ApiError::internal(format!(
+                "authentication task failed: {e}"
+            ))),
         }
     }
 }

@@ -30,7 +30,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE identities (
     handle TEXT PRIMARY KEY,
@@ -106,7 +107,8 @@ CREATE TABLE tree_hashes (
     PRIMARY KEY (level, idx)
 ) WITHOUT ROWID;
 CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
-"#, r#"
+"#,
+    r#"
 CREATE INDEX identities_email ON identities (lower(json_extract(body, '$.email')));
 CREATE TABLE api_tokens (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
 CREATE TABLE delegations (
@@ -124,7 +126,8 @@ CREATE TABLE policy_exceptions (
     body TEXT NOT NULL
 );
 CREATE INDEX policy_exceptions_request ON policy_exceptions (request, actor);
-"#];
+"#,
+];
 
 /// A Countersign store in one SQLite file.
 pub struct SqliteStore {
@@ -723,7 +726,10 @@ impl WriteTx for SqliteTx<'_> {
         if changed == 1 {
             Ok(())
         } else {
-            Err(StoreError::Backend(format!("token {} was not stored", t.id)))
+            Err(StoreError::Backend(format!(
+                "token {} was not stored",
+                t.id
+            )))
         }
     }
 

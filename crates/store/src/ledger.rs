@@ -8,13 +8,11 @@ use std::sync::{Arc, RwLock};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use countersign_domain::identity::{self, Challenge};
 use countersign_domain::exception as exceptions;
+use countersign_domain::identity::{self, Challenge};
 use countersign_domain::policy::{
     credential_facts, signing_auth, Authentication, PolicyEngine, PolicyResource,
 };
-use countersign_proto::governance::{AuthContext, PolicyAction, PolicyDecision};
-use governance::{caller_auth, policy_refusal, request_parties};
 use countersign_domain::request::{self as rules, RequestFacts};
 use countersign_domain::signing::{self, SigningFacts, SigningRefusal};
 use countersign_domain::{Limits, Refusal};
@@ -23,6 +21,7 @@ use countersign_proto::api::{
     UpdateIdentity,
 };
 use countersign_proto::entry::{Event, LogEntry, ENTRY_VERSION};
+use countersign_proto::governance::{AuthContext, PolicyAction, PolicyDecision};
 use countersign_proto::model::{
     Credential, DocumentVersion, Identity, IdentityHistoryEntry, IdentityStatus, Request,
     RequestState,
@@ -32,6 +31,8 @@ use countersign_proto::ErrorCode;
 use countersign_tlog::checkpoint::Checkpoint;
 use countersign_tlog::note::{NoteSigner, NoteVerifier};
 use countersign_tlog::proof::TlogProof;
+pub use governance::CertificateIssuer;
+use governance::{caller_auth, policy_refusal, request_parties};
 use rand_core::{OsRng, RngCore as _};
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
@@ -780,7 +781,13 @@ impl Ledger {
             PolicyAction::CreateRequest,
             &request.requester,
             PolicyResource::Request(request.clone()),
-            self.context(&request.requester, None, None, caller_auth(caller, &request.requester), now),
+            self.context(
+                &request.requester,
+                None,
+                None,
+                caller_auth(caller, &request.requester),
+                now,
+            ),
             &request_parties(&request),
         )?;
         if !decision.allowed() {
@@ -985,7 +992,10 @@ impl Ledger {
             let mut context = self.context(
                 &checked.principal,
                 checked.delegation.clone(),
-                Some(credential_facts(&credential, self.config.limits.long_lived_after)),
+                Some(credential_facts(
+                    &credential,
+                    self.config.limits.long_lived_after,
+                )),
                 auth.clone(),
                 now,
             );
@@ -1015,7 +1025,7 @@ impl Ledger {
             return Ok(Err(Refused {
                 refusal: SigningRefusal {
                     refusal: policy_refusal(&decision),
-                    claimed,
+                    claimed: Box::new(claimed),
                 },
                 policy: Some(decision),
                 auth: Some(auth),

@@ -20,7 +20,7 @@ pub mod audit;
 pub mod evidence;
 mod ledger;
 
-pub use ledger::{Ledger, LedgerConfig, LedgerError, Receipted, Submission};
+pub use ledger::{CertificateIssuer, Ledger, LedgerConfig, LedgerError, Receipted, Submission};
 
 use countersign_domain::identity::Challenge;
 use countersign_proto::api::{IdentityFilter, RequestFilter};

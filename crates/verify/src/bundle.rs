@@ -14,8 +14,7 @@ use countersign_domain::request::{order_respected, state_from_signatures};
 use countersign_proto::entry::{Event, LogEntry, ENTRY_VERSION};
 use countersign_proto::evidence::{EvidenceBundle, EvidenceEntry, EVIDENCE_FORMAT};
 use countersign_proto::governance::{
-    AuthContext, Delegation, Effect, ExceptionState, PolicyAction, PolicyDecision,
-    PolicyException,
+    AuthContext, Delegation, Effect, ExceptionState, PolicyAction, PolicyDecision, PolicyException,
 };
 use countersign_proto::model::{
     ApprovalOrder, Credential, CredentialKind, Decision, IdentityStatus, Request, RequestState,
@@ -542,8 +541,7 @@ impl<'a> RequestVerifier<'a> {
                     .or_default()
                     .push((index, exception, policy)),
                 Event::SignatureAccepted {
-                    exception: Some(x),
-                    ..
+                    exception: Some(x), ..
                 } => v.exception_uses.entry(x.as_str()).or_default().push(index),
                 _ => {}
             }
@@ -838,7 +836,9 @@ impl<'a> RequestVerifier<'a> {
                             short(&x.id),
                             short(&x.actor),
                             x.state.as_str(),
-                            x.decided_by.as_deref().map_or("(unknown)".to_string(), short),
+                            x.decided_by
+                                .as_deref()
+                                .map_or("(unknown)".to_string(), short),
                             describe_decision(policy)
                         ),
                     );
@@ -911,8 +911,20 @@ impl<'a> RequestVerifier<'a> {
             }
         };
 
-        // The key was enrolled, earlier, for this actor.
+        // The key was enrolled (or certified), earlier, for this actor.
         let credential = self.credential(sig, &who, r);
+        if let Some((m, c)) = credential {
+            // Whatever the credential says its kind is, one that came from a
+            // certification or carries a certificate must chain to the CA.
+            let certified = self
+                .enrolled
+                .get(sig.key_id)
+                .and_then(|v| v.iter().find(|e| e.index == m))
+                .is_some_and(|e| e.oidc_issuer.is_some());
+            if certified || c.kind == CredentialKind::Certificate || c.certificate.is_some() {
+                r.check("signature.certificate", self.certificate(sig, m, c, &who));
+            }
+        }
 
         // ... and was neither revoked nor expired when the signature was recorded.
         if let Some((_, c)) = credential {
@@ -969,47 +981,46 @@ impl<'a> RequestVerifier<'a> {
             self.check_statement(sig, st, base, &who, r);
         }
 
-        // The actor was active when signing.
-        let status = self
-            .identity
-            .get(actor)
-            .and_then(|v| v.iter().rev().find(|(i, _)| *i < n));
-        r.check(
-            "signature.identity",
-            match status {
-                None => Err(format!(
-                    "{who}: no identity entry for {} before index {n} is in the bundle",
-                    short(actor)
-                )),
-                Some((m, IdentityStatus::Active)) => Ok(format!(
-                    "{who}: {} was active when signing (entry {m})",
-                    short(actor)
-                )),
-                Some((m, s)) => Err(format!(
-                    "{who}: {} was {} when signing (entry {m})",
-                    short(actor),
-                    s.as_str()
-                )),
-            },
-        );
+        // Signing for someone else needs a delegation the log recorded.
+        if let Some(result) = self.delegation(sig, statement.as_ref(), base, &who) {
+            r.check("signature.delegation", result);
+        }
+
+        // The approver slot the signature fills: the principal under a
+        // delegation, otherwise the actor.
+        let approver = sig.principal.unwrap_or(actor);
+        let delegated = approver != actor;
+
+        // The actor, and the principal signed for, were active when signing.
+        r.check("signature.identity", self.active(actor, n, &who, ""));
+        if delegated {
+            r.check(
+                "signature.identity",
+                self.active(approver, n, &who, "the principal "),
+            );
+        }
 
         // An approver who had not signed before, in order.
-        let position = base.approvers.iter().position(|a| a == actor);
+        let slot = if delegated {
+            format!("{} (signed for by {})", short(approver), short(actor))
+        } else {
+            short(approver)
+        };
+        let position = base.approvers.iter().position(|a| a == approver);
         r.check(
             "signature.approver",
-            match (position, signed_by.get(actor)) {
+            match (position, signed_by.get(approver)) {
                 (None, _) => Err(format!(
                     "{who}: {} is not an approver of request {}",
-                    short(actor),
+                    short(approver),
                     short(&base.id)
                 )),
                 (Some(_), Some(m)) => Err(format!(
                     "{who}: {} already signed this request at entry {m}",
-                    short(actor)
+                    short(approver)
                 )),
                 (Some(p), None) => Ok(format!(
-                    "{who}: {} is approver {} of {} and had not signed before",
-                    short(actor),
+                    "{who}: {slot} is approver {} of {} and had not signed before",
                     p + 1,
                     base.approvers.len()
                 )),
@@ -1018,26 +1029,33 @@ impl<'a> RequestVerifier<'a> {
         if base.order == ApprovalOrder::Sequential {
             r.check(
                 "signature.order",
-                if position.is_none() || order_respected(replay, actor) {
+                if position.is_none() || order_respected(replay, approver) {
                     Ok(format!(
                         "{who}: every approver listed before {} had signed",
-                        short(actor)
+                        short(approver)
                     ))
                 } else {
                     let missing: Vec<&str> = base
                         .approvers
                         .iter()
-                        .take_while(|a| a.as_str() != actor)
+                        .take_while(|a| a.as_str() != approver)
                         .filter(|a| !signed_by.contains_key(a.as_str()))
                         .map(String::as_str)
                         .collect();
                     Err(format!(
                         "{who}: the request is sequential but {} had not signed before {}",
                         missing.join(", "),
-                        short(actor)
+                        short(approver)
                     ))
                 },
             );
+        }
+
+        // The policy set in force allowed it ...
+        self.check_policy(sig, &who, r);
+        // ... or a break-glass exception did, once.
+        if let Some(x) = sig.exception {
+            r.check("signature.exception", self.exception(sig, x, base, &who));
         }
 
         // The request was still open.
@@ -1059,12 +1077,12 @@ impl<'a> RequestVerifier<'a> {
         );
 
         // Replaying the quorum rules gives the recorded state.
-        signed_by.entry(actor).or_insert(n);
+        signed_by.entry(approver).or_insert(n);
         replay.signatures.push(SignatureRecord {
             actor: actor.to_string(),
-            principal: None,
-            delegation: None,
-            exception: None,
+            principal: sig.principal.map(str::to_string),
+            delegation: sig.delegation.map(str::to_string),
+            exception: sig.exception.map(str::to_string),
             decision: sig.decision,
             reason: statement.as_ref().and_then(|s| s.predicate.reason.clone()),
             key_id: sig.key_id.to_string(),
@@ -1126,48 +1144,488 @@ impl<'a> RequestVerifier<'a> {
             .get(sig.key_id)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let earlier: Vec<&(u64, &Credential)> = all.iter().filter(|(i, _)| *i < n).collect();
-        let Some(&&(m, c)) = earlier.first() else {
+        let earlier: Vec<&Enrolment<'a>> = all.iter().filter(|e| e.index < n).collect();
+        let Some(first) = earlier.first() else {
             let later = all
                 .first()
-                .map(|(i, _)| format!(" (entry {i} enrols it only later)"))
+                .map(|e| format!(" (entry {} enrols it only later)", e.index))
                 .unwrap_or_default();
             r.fail(
                 "signature.credential",
                 format!(
-                    "{who}: no credential.enrolled entry for key {} before index {n} is in the bundle{later}",
+                    "{who}: no credential.enrolled entry (nor credential.certified) for key {} before index {n} is in the bundle{later}",
                     short(sig.key_id)
                 ),
             );
             return None;
         };
-        let result = if let Some((i, other)) = earlier.iter().find(|(_, c)| c.identity != sig.actor)
-        {
-            Err(format!(
-                "{who}: key {} is enrolled for {} (entry {i}), not for the signer {}",
-                short(sig.key_id),
-                short(&other.identity),
-                short(sig.actor)
-            ))
-        } else {
-            match public_key_from_base64(&c.public_key) {
-                Err(e) => Err(format!(
-                    "{who}: the public key enrolled by entry {m} is unreadable: {e}"
-                )),
-                Ok(k) if key_id(&k) != c.key_id => Err(format!(
-                    "{who}: entry {m} enrols a public key whose key id is {}, not {}",
-                    key_id(&k),
-                    short(&c.key_id)
-                )),
-                Ok(_) => Ok(format!(
-                    "{who}: key {} was enrolled for {} by entry {m}",
-                    short(sig.key_id),
-                    short(sig.actor)
-                )),
-            }
+        let (m, c) = (first.index, first.credential);
+        let how = match c.kind {
+            CredentialKind::Key => "enrolled",
+            CredentialKind::Certificate => "certified",
         };
+        let result =
+            if let Some(other) = earlier.iter().find(|e| e.credential.identity != sig.actor) {
+                Err(format!(
+                    "{who}: key {} is enrolled for {} (entry {}), not for the signer {}",
+                    short(sig.key_id),
+                    short(&other.credential.identity),
+                    other.index,
+                    short(sig.actor)
+                ))
+            } else {
+                match public_key_from_base64(&c.public_key) {
+                    Err(e) => Err(format!(
+                        "{who}: the public key {how} by entry {m} is unreadable: {e}"
+                    )),
+                    Ok(k) if key_id(&k) != c.key_id => Err(format!(
+                        "{who}: entry {m} enrols a public key whose key id is {}, not {}",
+                        key_id(&k),
+                        short(&c.key_id)
+                    )),
+                    Ok(_) => Ok(format!(
+                        "{who}: key {} was {how} for {} by entry {m}",
+                        short(sig.key_id),
+                        short(sig.actor)
+                    )),
+                }
+            };
         r.check("signature.credential", result);
         Some((m, c))
+    }
+
+    /// A certificate credential against the workload CA the log published
+    /// before the signature: the chain verifies at the signature's entry
+    /// time, and the certificate certifies the credential's key for the actor.
+    fn certificate(
+        &self,
+        sig: &SignatureEntry<'a>,
+        m: u64,
+        c: &Credential,
+        who: &str,
+    ) -> Result<String, String> {
+        let n = sig.index;
+        let pem = c.certificate.as_deref().ok_or_else(|| {
+            format!(
+                "{who}: entry {m} certifies key {} but holds no certificate",
+                short(&c.key_id)
+            )
+        })?;
+        let leaf = x509::pem_to_der(pem)
+            .map_err(|e| format!("{who}: the certificate in entry {m} is unreadable: {e}"))?;
+        let cas: Vec<&CaEntry<'a>> = self.cas.iter().filter(|ca| ca.index < n).collect();
+        if cas.is_empty() {
+            let later = self
+                .cas
+                .first()
+                .map(|ca| format!(" (entry {} publishes one only later)", ca.index))
+                .unwrap_or_default();
+            return Err(format!(
+                "{who}: no ca.created entry before index {n} is in the bundle to check the certificate of entry {m} against{later}"
+            ));
+        }
+        // Any CA the log published before the signature may have issued it.
+        let mut misses = Vec::new();
+        let mut found = None;
+        for ca in cas {
+            match chain_to(&leaf, ca, sig.at) {
+                Ok(info) => {
+                    found = Some((ca, info));
+                    break;
+                }
+                Err(why) => misses.push(why),
+            }
+        }
+        let Some((ca, info)) = found else {
+            return Err(format!(
+                "{who}: the certificate of entry {m} does not verify: {}",
+                misses.join("; ")
+            ));
+        };
+        let window = format!("valid {} to {}", ts(info.not_before), ts(info.not_after));
+        let key = B64.decode(c.public_key.trim()).unwrap_or_default();
+        if key != info.public_key {
+            return Err(format!(
+                "{who}: the certificate (serial {}) certifies key {}, which differs from the credential's key {} in entry {m}",
+                short(&info.serial),
+                B64.encode(info.public_key),
+                short(&c.public_key)
+            ));
+        }
+        if info.identity.as_deref() != Some(sig.actor) {
+            return Err(format!(
+                "{who}: the certificate (serial {}) names identity {}, which differs from the signer {}",
+                short(&info.serial),
+                info.identity.as_deref().map_or("(none)".to_string(), short),
+                short(sig.actor)
+            ));
+        }
+        let recorded_issuer = self
+            .enrolled
+            .get(sig.key_id)
+            .and_then(|v| v.iter().find(|e| e.index == m))
+            .and_then(|e| e.oidc_issuer);
+        if let (Some(cert), Some(logged)) = (info.oidc_issuer.as_deref(), recorded_issuer) {
+            if cert != logged {
+                return Err(format!(
+                    "{who}: the certificate (serial {}) names OIDC issuer {}, but entry {m} records {}",
+                    short(&info.serial),
+                    short(cert),
+                    short(logged)
+                ));
+            }
+        }
+        let issuer = info
+            .oidc_issuer
+            .as_deref()
+            .map(|i| format!(", on the word of {}", short(i)))
+            .unwrap_or_default();
+        Ok(format!(
+            "{who}: certificate serial {} ({window}) was issued to {} by CA {} (ca.created entry {}) and was valid at {}{issuer}",
+            short(&info.serial),
+            short(sig.actor),
+            short(ca.fingerprint),
+            ca.index,
+            ts(sig.at)
+        ))
+    }
+
+    /// Whether `handle` was active before entry `n`.
+    fn active(&self, handle: &str, n: u64, who: &str, role: &str) -> Result<String, String> {
+        let status = self
+            .identity
+            .get(handle)
+            .and_then(|v| v.iter().rev().find(|(i, _)| *i < n));
+        match status {
+            None => Err(format!(
+                "{who}: no identity entry for {role}{} before index {n} is in the bundle",
+                short(handle)
+            )),
+            Some((m, IdentityStatus::Active)) => Ok(format!(
+                "{who}: {role}{} was active when signing (entry {m})",
+                short(handle)
+            )),
+            Some((m, s)) => Err(format!(
+                "{who}: {role}{} was {} when signing (entry {m})",
+                short(handle),
+                s.as_str()
+            )),
+        }
+    }
+
+    /// The delegation a signature for someone else relies on; `None` when
+    /// neither the entry nor the statement claims one.
+    fn delegation(
+        &self,
+        sig: &SignatureEntry<'a>,
+        statement: Option<&Statement>,
+        base: &Request,
+        who: &str,
+    ) -> Option<Result<String, String>> {
+        let actor = sig.actor;
+        let recorded = sig.principal.filter(|p| *p != actor);
+        // `None` when the statement does not decode (already a failure).
+        let stated = statement.map(|s| s.predicate.principal.as_deref().filter(|p| *p != actor));
+        if recorded.is_none() && stated.flatten().is_none() && sig.delegation.is_none() {
+            return None;
+        }
+        Some(
+            self.delegation_for(sig, recorded, stated, base)
+                .map(|ok| format!("{who}: {ok}"))
+                .map_err(|why| format!("{who}: {why}")),
+        )
+    }
+
+    fn delegation_for(
+        &self,
+        sig: &SignatureEntry<'a>,
+        recorded: Option<&str>,
+        stated: Option<Option<&str>>,
+        base: &Request,
+    ) -> Result<String, String> {
+        let actor = sig.actor;
+        let n = sig.index;
+        let principal = match (recorded, stated) {
+            (Some(e), Some(Some(s))) if e != s => {
+                return Err(format!(
+                    "the entry records a signature for {}, but the statement's principal is {}",
+                    short(e),
+                    short(s)
+                ))
+            }
+            (Some(e), Some(None)) => {
+                return Err(format!(
+                    "the entry records a signature for {}, but the statement names no principal",
+                    short(e)
+                ))
+            }
+            (None, Some(Some(s))) => {
+                return Err(format!(
+                    "the statement signs for {}, but the entry records no principal",
+                    short(s)
+                ))
+            }
+            (Some(e), _) => e,
+            (None, _) => {
+                return Err(format!(
+                    "the entry names delegation {} but no principal other than the actor",
+                    sig.delegation.map_or("(none)".to_string(), short)
+                ))
+            }
+        };
+        let Some(id) = sig.delegation else {
+            return Err(format!(
+                "{} signed for {} but the entry names no delegation",
+                short(actor),
+                short(principal)
+            ));
+        };
+        let all = self.granted.get(id).map(Vec::as_slice).unwrap_or_default();
+        let earlier: Vec<&(u64, &Delegation, &PolicyDecision)> =
+            all.iter().filter(|(i, _, _)| *i < n).collect();
+        let (m, d, decision) = match earlier.as_slice() {
+            [] => {
+                let later = all
+                    .first()
+                    .map(|(i, _, _)| format!(" (entry {i} grants it only later)"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "no delegation.granted entry for delegation {} before index {n} is in the bundle{later}",
+                    short(id)
+                ));
+            }
+            [one] => **one,
+            more => {
+                let at: Vec<String> = more.iter().map(|(i, _, _)| i.to_string()).collect();
+                return Err(format!(
+                    "delegation {} is granted by more than one entry: {}",
+                    short(id),
+                    at.join(", ")
+                ));
+            }
+        };
+        if d.principal != principal || d.delegate != actor {
+            return Err(format!(
+                "delegation {} (entry {m}) lets {} sign for {}, not {} for {}",
+                short(id),
+                short(&d.delegate),
+                short(&d.principal),
+                short(actor),
+                short(principal)
+            ));
+        }
+        if !decision.allowed() {
+            return Err(format!(
+                "the grant of delegation {} (entry {m}) records a deny decision",
+                short(id)
+            ));
+        }
+        if let Some(end) = self
+            .ended
+            .get(id)
+            .and_then(|v| v.iter().find(|e| e.index < n))
+        {
+            return Err(format!(
+                "delegation {} was ended by entry {} at {} ({}), before this signature",
+                short(id),
+                end.index,
+                ts(end.at),
+                short(end.reason)
+            ));
+        }
+        match delegation::authorise(std::slice::from_ref(d), principal, actor, base, sig.at) {
+                Ok(d) => Ok(format!(
+                    "{} signed for {} under delegation {} granted by {} (entry {m}), valid {} to {}, covering {}",
+                    short(actor),
+                    short(principal),
+                    short(&d.id),
+                    short(&d.granted_by),
+                    ts(d.not_before),
+                    ts(d.not_after),
+                    describe_scope(d)
+                )),
+                Err(refusal) => Err(format!(
+                    "delegation {} (entry {m}) does not cover this signature at {}: {}",
+                    short(id),
+                    ts(sig.at),
+                    refusal.detail
+                )),
+            }
+    }
+
+    /// The policy decision the entry records against the policy set the
+    /// log had put in force before it.
+    fn check_policy(&self, sig: &SignatureEntry<'a>, who: &str, r: &mut Report) {
+        let n = sig.index;
+        let activation = self.activated.iter().rev().find(|a| a.index < n);
+        let Some(d) = sig.policy else {
+            match activation {
+                // Written before this log had policies.
+                None => r.warn(format!(
+                    "{who}: the entry records no policy decision, and no policy.activated entry precedes it (a signature from before policies)"
+                )),
+                Some(a) => r.fail(
+                    "signature.policy",
+                    format!(
+                        "{who}: the entry records no policy decision, but policy set {} was in force (policy.activated entry {})",
+                        short(a.policy_set),
+                        a.index
+                    ),
+                ),
+            }
+            return;
+        };
+        let result = match activation {
+            _ if d.action != PolicyAction::Sign => Err(format!(
+                "{who}: the entry records a policy decision for action {}, not sign",
+                d.action.as_str()
+            )),
+            _ if d.effect != Effect::Allow => Err(format!(
+                "{who}: the entry records a deny decision ({})",
+                describe_decision(d)
+            )),
+            None => Err(format!(
+                "{who}: the entry was allowed under policy set {}, but no policy.activated entry before index {n} is in the bundle",
+                short(&d.policy_set)
+            )),
+            Some(a) if a.policy_set != d.policy_set => Err(format!(
+                "{who}: the entry was allowed under policy set {}, but the set in force was {} (policy.activated entry {})",
+                short(&d.policy_set),
+                short(a.policy_set),
+                a.index
+            )),
+            Some(a) => {
+                let unknown: Vec<&str> = d
+                    .policies
+                    .iter()
+                    .filter(|p| !a.policies.is_empty() && !a.policies.contains(p))
+                    .map(String::as_str)
+                    .collect();
+                if unknown.is_empty() {
+                    Ok(format!(
+                        "{who}: {} (policy.activated entry {}{})",
+                        describe_decision(d),
+                        a.index,
+                        sig.auth
+                            .map(|c| format!("; {}", describe_auth(c)))
+                            .unwrap_or_default()
+                    ))
+                } else {
+                    Err(format!(
+                        "{who}: the decision names {}, which the set activated by entry {} does not hold",
+                        short(&unknown.join(", ")),
+                        a.index
+                    ))
+                }
+            }
+        };
+        r.check("signature.policy", result);
+        if !d.errors.is_empty() {
+            r.warn(format!(
+                "{who}: {} polic{} failed to evaluate when the signature was allowed: {}",
+                d.errors.len(),
+                if d.errors.len() == 1 { "y" } else { "ies" },
+                short(&d.errors.join("; "))
+            ));
+        }
+    }
+
+    /// The break-glass exception a signature used: approved for this actor
+    /// and request by someone else, unexpired, and used once.
+    fn exception(
+        &self,
+        sig: &SignatureEntry<'a>,
+        id: &str,
+        base: &Request,
+        who: &str,
+    ) -> Result<String, String> {
+        let n = sig.index;
+        let all = self
+            .decided_exceptions
+            .get(id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let Some(&(m, x, decision)) = all.iter().rev().find(|(i, _, _)| *i < n) else {
+            let later = all
+                .first()
+                .map(|(i, _, _)| format!(" (entry {i} decides it only later)"))
+                .unwrap_or_default();
+            return Err(format!(
+                "{who}: no exception.decided entry for exception {} before index {n} is in the bundle{later}",
+                short(id)
+            ));
+        };
+        if x.state != ExceptionState::Approved {
+            return Err(format!(
+                "{who}: exception {} was {} by entry {m}, not approved",
+                short(id),
+                x.state.as_str()
+            ));
+        }
+        if !decision.allowed() {
+            return Err(format!(
+                "{who}: the approval of exception {} (entry {m}) records a deny decision",
+                short(id)
+            ));
+        }
+        if x.actor != sig.actor || x.request != base.id {
+            return Err(format!(
+                "{who}: exception {} (entry {m}) is for {} on request {}, not {} on request {}",
+                short(id),
+                short(&x.actor),
+                short(&x.request),
+                short(sig.actor),
+                short(&base.id)
+            ));
+        }
+        let decider = x.decided_by.as_deref().unwrap_or_default();
+        if decider.is_empty() || decider == sig.actor {
+            return Err(format!(
+                "{who}: exception {} (entry {m}) was approved by {}, not by someone other than the signer",
+                short(id),
+                if decider.is_empty() { "nobody named".to_string() } else { short(decider) }
+            ));
+        }
+        let expires = match x.expires_at {
+            Some(t) if t > sig.at => t,
+            Some(t) => {
+                return Err(format!(
+                    "{who}: exception {} (entry {m}) expired at {}, before the signature at {}",
+                    short(id),
+                    ts(t),
+                    ts(sig.at)
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "{who}: exception {} (entry {m}) records no expiry",
+                    short(id)
+                ))
+            }
+        };
+        let others: Vec<String> = self
+            .exception_uses
+            .get(id)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter(|i| **i != n)
+            .map(u64::to_string)
+            .collect();
+        if !others.is_empty() {
+            return Err(format!(
+                "{who}: exception {} is single-use but entr{} {} used it too",
+                short(id),
+                if others.len() == 1 { "y" } else { "ies" },
+                others.join(", ")
+            ));
+        }
+        Ok(format!(
+            "{who}: used exception {}, approved by {} at entry {m} and usable until {}",
+            short(id),
+            short(decider),
+            ts(expires)
+        ))
     }
 
     /// What the statement says against the entry and the request.
@@ -1213,10 +1671,15 @@ impl<'a> RequestVerifier<'a> {
             "signature.predicate",
             if differ.is_empty() {
                 Ok(format!(
-                    "{who}: the statement says {} {}s request {} with key {}",
+                    "{who}: the statement says {} {}s request {}{} with key {}",
                     short(&p.actor),
                     p.decision.as_str(),
                     short(&p.request),
+                    p.principal
+                        .as_deref()
+                        .filter(|x| *x != p.actor)
+                        .map(|x| format!(" for {}", short(x)))
+                        .unwrap_or_default(),
                     short(&p.key_id)
                 ))
             } else {
@@ -1311,6 +1774,24 @@ impl<'a> RequestVerifier<'a> {
             let mut differ = Vec::new();
             if rec.actor != a.actor {
                 differ.push(format!("actor (entry: {})", short(a.actor)));
+            }
+            if rec.principal.as_deref() != a.principal {
+                differ.push(format!(
+                    "principal (entry: {})",
+                    a.principal.map_or("(none)".to_string(), short)
+                ));
+            }
+            if rec.delegation.as_deref() != a.delegation {
+                differ.push(format!(
+                    "delegation (entry: {})",
+                    a.delegation.map_or("(none)".to_string(), short)
+                ));
+            }
+            if rec.exception.as_deref() != a.exception {
+                differ.push(format!(
+                    "exception (entry: {})",
+                    a.exception.map_or("(none)".to_string(), short)
+                ));
             }
             if rec.key_id != a.key_id {
                 differ.push(format!("key_id (entry: {})", short(a.key_id)));
@@ -1489,6 +1970,11 @@ struct SignatureEntry<'a> {
     index: u64,
     at: OffsetDateTime,
     actor: &'a str,
+    principal: Option<&'a str>,
+    delegation: Option<&'a str>,
+    exception: Option<&'a str>,
+    policy: Option<&'a PolicyDecision>,
+    auth: Option<&'a AuthContext>,
     decision: Decision,
     key_id: &'a str,
     envelope_sha256: &'a str,
@@ -1575,6 +2061,93 @@ fn differing_fields(view: &Request, created: &Request, index: u64) -> Vec<&'stat
     cmp("expires_at", view.expires_at == created.expires_at);
     cmp("log_index", view.log_index == index);
     out
+}
+
+/// Verify `leaf` against the CA of one `ca.created` entry at `at`.
+fn chain_to(
+    leaf: &[u8],
+    ca: &CaEntry<'_>,
+    at: OffsetDateTime,
+) -> Result<x509::CertificateInfo, String> {
+    let which = format!(
+        "CA {} (ca.created entry {})",
+        short(ca.fingerprint),
+        ca.index
+    );
+    let der = x509::pem_to_der(ca.certificate)
+        .map_err(|e| format!("{which}: the CA certificate is unreadable: {e}"))?;
+    let actual = hex::encode(Sha256::digest(&der));
+    if actual != ca.fingerprint {
+        return Err(format!(
+            "{which}: the entry's fingerprint is not its certificate's, which is {actual}"
+        ));
+    }
+    x509::verify_chain(leaf, &der, at).map_err(|e| match e {
+        X509Error::WrongIssuer { .. }
+        | X509Error::BadSignature
+        | X509Error::KeyIdMismatch { .. } => {
+            format!("wrong CA: not issued by {which}: {e}")
+        }
+        X509Error::Expired {
+            role, not_after, ..
+        } => format!(
+            "the {role} certificate expired at {}, before the signature at {} ({which})",
+            ts(not_after),
+            ts(at)
+        ),
+        X509Error::NotYetValid {
+            role, not_before, ..
+        } => format!(
+            "the {role} certificate was not valid until {}, after the signature at {} ({which})",
+            ts(not_before),
+            ts(at)
+        ),
+        other => format!("{which}: {other}"),
+    })
+}
+
+/// `allowed by P under policy set S` or `refused by policy P under S`.
+fn describe_decision(d: &PolicyDecision) -> String {
+    let ids = short(&d.policies.join(", "));
+    match (d.effect, d.policies.is_empty()) {
+        (Effect::Allow, false) => {
+            format!("allowed by {ids} under policy set {}", short(&d.policy_set))
+        }
+        (Effect::Allow, true) => format!("allowed under policy set {}", short(&d.policy_set)),
+        (Effect::Deny, false) => format!("refused by policy {ids} under {}", short(&d.policy_set)),
+        (Effect::Deny, true) => format!("no policy permits it under {}", short(&d.policy_set)),
+    }
+}
+
+/// `AAL2, authenticated T via M`.
+fn describe_auth(a: &AuthContext) -> String {
+    let when = a
+        .auth_time
+        .map(|t| format!(", authenticated {}", ts(t)))
+        .unwrap_or_default();
+    format!("AAL{}{when} via {}", a.aal, short(&a.method))
+}
+
+fn describe_scope(d: &Delegation) -> String {
+    let kinds = if d.scope.event_kinds.is_empty() {
+        "every event kind".to_string()
+    } else {
+        d.scope
+            .event_kinds
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let requests = if d.scope.requests.is_empty() {
+        String::new()
+    } else {
+        format!(", requests {}", short(&d.scope.requests.join(", ")))
+    };
+    format!(
+        "{kinds} up to {} impact{requests}",
+        d.scope.max_impact.as_str()
+    )
 }
 
 fn describe_action(a: Option<&countersign_proto::model::EntitlementAction>) -> String {

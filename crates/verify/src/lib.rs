@@ -16,6 +16,19 @@
 //! [`Check`] whose detail names the entry index, actor, key or digest
 //! concerned.
 //!
+//! It also checks the governance evidence each signature carries:
+//! - a workload certificate (`credential.certified`) chains, at the
+//!   signature's entry time, to a CA certificate the log published earlier
+//!   (`ca.created`), and certifies the signing key for the signer;
+//! - a signature for someone else (the entry's `principal`) matches the
+//!   statement's principal and rests on a `delegation.granted` entry, not
+//!   ended before it, whose scope and window cover the request; the
+//!   approver slot checked and replayed is the principal's;
+//! - the recorded policy decision allows `sign` under the policy set the log
+//!   had put in force (`policy.activated`) before the signature;
+//! - a break-glass exception was approved, for this signer and request, by
+//!   someone else, was unexpired, and was used once.
+//!
 //! What it deliberately does **not** do:
 //! - It uses no server, no database, no network and no clock: the only time
 //!   it reasons about is what the bundle and its entries record.
@@ -29,6 +42,9 @@
 //! - It never trusts the bundle's `request` view; it only cross-checks it.
 //! - It never panics on input: a malformed or hostile bundle is a failed
 //!   check, not a crash.
+//! - It does not re-evaluate policies: the bundle ships no policy text, so
+//!   it checks that the recorded decision was an allow under the set the log
+//!   activated, not that the set would decide so again.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 

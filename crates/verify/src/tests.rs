@@ -8,14 +8,18 @@ use countersign_domain::policy::Authentication;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use countersign_attest::keys::public_key_to_base64;
+use countersign_ca::{CertificateAuthority, IssueRequest};
+use countersign_domain::delegation::Grantor;
 use countersign_proto::api::{
-    CreateIdentity, CreateRequest, DocumentRef, EnrollKey, SignatureReceipt,
+    CreateIdentity, CreateRequest, DecideException, DocumentRef, EnrollKey, GrantDelegation,
+    RequestException, SignatureReceipt,
 };
 use countersign_proto::entry::{Event, LogEntry};
 use countersign_proto::evidence::EvidenceBundle;
+use countersign_proto::governance::{DelegationScope, Effect, PolicyDecision};
 use countersign_proto::model::{
-    ApprovalOrder, Assurance, Decision, EntitlementAction, EventKind, IdentityKind, IdentityStatus,
-    Impact, Operation, Request, RequestState,
+    ApprovalOrder, Assurance, CredentialKind, Decision, EntitlementAction, EventKind, IdentityKind,
+    IdentityStatus, Impact, Operation, Request, RequestState,
 };
 use countersign_proto::statement::Statement;
 use countersign_store::{Ledger, LedgerConfig, LedgerError};
@@ -47,19 +51,57 @@ fn at(minutes: i64) -> OffsetDateTime {
 }
 
 fn create_identity(ledger: &Ledger, handle: &str, now: OffsetDateTime) {
+    create_identity_as(ledger, handle, IdentityKind::Human, None, vec![], now);
+}
+
+fn create_identity_as(
+    ledger: &Ledger,
+    handle: &str,
+    kind: IdentityKind,
+    owner: Option<&str>,
+    roles: Vec<String>,
+    now: OffsetDateTime,
+) {
     ledger
         .create_identity(
             &CreateIdentity {
                 handle: handle.into(),
-                kind: IdentityKind::Human,
+                kind,
                 display_name: None,
                 email: None,
-                owner: None,
+                owner: owner.map(str::to_string),
                 shared: false,
+                groups: vec![],
+                roles,
             },
             now,
         )
         .unwrap();
+}
+
+/// A ledger over in-memory SQLite with the default policy set in force.
+fn open_ledger() -> (Ledger, NoteSigner) {
+    let signer = NoteSigner::new(ORIGIN, SigningKey::generate(&mut OsRng)).unwrap();
+    let store = SqliteStore::in_memory().unwrap();
+    let policy = countersign_policy::PolicySet::defaults().unwrap();
+    let ids = policy.policies().into_iter().map(|p| p.id).collect();
+    let ledger = Ledger::open(
+        Arc::new(store),
+        signer.clone(),
+        LedgerConfig {
+            limits: Default::default(),
+        },
+        Arc::new(policy),
+        ids,
+        NOW,
+    )
+    .unwrap();
+    (ledger, signer)
+}
+
+/// The digest of the default policy set, as decisions record it.
+fn default_policy_set() -> String {
+    countersign_policy::PolicySet::defaults().unwrap().digest()
 }
 
 fn enroll(ledger: &Ledger, handle: &str, now: OffsetDateTime) -> SigningKey {
@@ -109,23 +151,20 @@ fn statement(
 impl Fixture {
     /// alice requests; bob and carol approve (quorum 2, given order).
     fn new(order: ApprovalOrder) -> Fixture {
-        let signer = NoteSigner::new(ORIGIN, SigningKey::generate(&mut OsRng)).unwrap();
-        let store = SqliteStore::in_memory().unwrap();
-        let ledger = Ledger::open(
-            Arc::new(store),
-            signer.clone(),
-            LedgerConfig {
-                limits: Default::default(),
-            },
-            Arc::new(countersign_policy::PolicySet::defaults().unwrap()),
-            vec![],
-            NOW,
-        )
-        .unwrap();
+        let (ledger, signer) = open_ledger();
         let mut keys = HashMap::new();
         for h in ["alice", "bob", "carol", "dana", "mallory"] {
             create_identity(&ledger, h, at(1));
         }
+        // erin decides policy exceptions.
+        create_identity_as(
+            &ledger,
+            "erin",
+            IdentityKind::Human,
+            None,
+            vec!["exception_approver".into()],
+            at(1),
+        );
         for h in ["bob", "carol", "mallory"] {
             keys.insert(h.to_string(), enroll(&ledger, h, at(2)));
         }
@@ -184,21 +223,27 @@ impl Fixture {
         decision: Decision,
         now: OffsetDateTime,
     ) -> Result<SignatureReceipt, LedgerError> {
-        let key = &self.keys[key_of];
-        let envelope = countersign_attest::sign_statement(
-            &statement(&self.request, actor, key, decision, now),
-            key,
-        )
-        .unwrap();
         // The request is high impact: signers have just logged in (step-up).
-        let fresh = Authentication {
-            identity: Some(actor.to_string()),
-            aal: Some(2),
-            auth_time: Some(now),
-            method: Some("oidc:https://idp.test".into()),
-        };
+        self.sign_with(actor, key_of, None, decision, &fresh_login(actor, now), now)
+    }
+
+    /// Sign as `actor` with `key_of`'s key, for `principal` if given,
+    /// authenticated as `auth` says.
+    fn sign_with(
+        &self,
+        actor: &str,
+        key_of: &str,
+        principal: Option<&str>,
+        decision: Decision,
+        auth: &Authentication,
+        now: OffsetDateTime,
+    ) -> Result<SignatureReceipt, LedgerError> {
+        let key = &self.keys[key_of];
+        let mut st = statement(&self.request, actor, key, decision, now);
+        st.predicate.principal = principal.map(str::to_string);
+        let envelope = countersign_attest::sign_statement(&st, key).unwrap();
         self.ledger
-            .submit_signature(&envelope, &fresh, now)
+            .submit_signature(&envelope, auth, now)
             .map(|s| s.receipt)
     }
 
@@ -253,6 +298,16 @@ impl Fixture {
                 .map(|h| B64.encode(h))
                 .collect();
         }
+    }
+}
+
+/// A session where `actor` has just authenticated at AAL2.
+fn fresh_login(actor: &str, now: OffsetDateTime) -> Authentication {
+    Authentication {
+        identity: Some(actor.to_string()),
+        aal: Some(2),
+        auth_time: Some(now),
+        method: Some("oidc:https://idp.test".into()),
     }
 }
 
@@ -343,6 +398,7 @@ fn a_valid_two_approver_bundle_passes() {
         "signature.identity",
         "signature.approver",
         "signature.pending",
+        "signature.policy",
         "signature.state",
         "signature.recorded",
         "signature.listed",
@@ -785,7 +841,7 @@ fn a_rogue_log_is_caught_by_the_replay() {
     // The request as created had only one approver, so bob is an intruder.
     let mut bundle = good;
     f.reseal(&mut bundle, |_, e| {
-        if let Event::RequestCreated { request } = &mut e.event {
+        if let Event::RequestCreated { request, .. } = &mut e.event {
             request.approvers = vec!["carol".into()];
             request.quorum = 1;
         }
@@ -870,4 +926,807 @@ fn receipts_verify_offline() {
     assert!(verify_receipt(&receipt.receipt, receipt.entry.as_bytes(), &other).is_err());
     assert!(verify_receipt("garbage", receipt.entry.as_bytes(), &f.vkey()).is_err());
     assert!(verify_receipt(&receipt.receipt, receipt.entry.as_bytes(), "garbage").is_err());
+}
+
+// ---------------------------------------------------------------- governance
+
+/// The check named `name` whose detail mentions `needle`, which must pass.
+#[track_caller]
+fn passing<'r>(report: &'r Report, name: &str, needle: &str) -> &'r Check {
+    let check = report
+        .checks
+        .iter()
+        .find(|c| c.name == name && c.detail.contains(needle))
+        .unwrap_or_else(|| {
+            panic!(
+                "no {name} check mentioning {needle:?}: {:#?}",
+                report.checks
+            )
+        });
+    assert!(check.ok, "{check:#?}");
+    check
+}
+
+fn decision_of(e: &mut LogEntry) -> Option<&mut PolicyDecision> {
+    match &mut e.event {
+        Event::SignatureAccepted { policy, .. } => policy.as_mut(),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_signature_shows_the_policy_that_allowed_it() {
+    let f = Fixture::approved();
+    let bundle = f.export(at(20));
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert!(report.ok(), "{:#?}", failures(&report));
+    let set = default_policy_set();
+    let activated = index_of(&bundle, "policy.activated", None);
+    let policies: Vec<&Check> = report
+        .checks
+        .iter()
+        .filter(|c| c.name == "signature.policy")
+        .collect();
+    assert_eq!(policies.len(), 2, "{policies:#?}");
+    for c in policies {
+        assert!(c.ok, "{c:#?}");
+        for needle in [
+            "allowed by approvers-may-sign",
+            &format!("under policy set {set}"),
+            &format!("policy.activated entry {activated};"),
+            "AAL2, authenticated 2026-03-02T10:1",
+        ] {
+            assert!(c.detail.contains(needle), "{needle:?} not in {}", c.detail);
+        }
+    }
+    // The request's own creation names its policy decision too.
+    passing(
+        &report,
+        "request.created",
+        "allowed by active-identities-may-request",
+    );
+}
+
+#[test]
+fn a_policy_set_other_than_the_one_in_force_fails() {
+    let f = Fixture::approved();
+    let good = f.export(at(20));
+    let bob_at = index_of(&good, "signature.accepted", Some("bob"));
+    let set = default_policy_set();
+    let forged = format!("sha256:{}", "ab".repeat(32));
+
+    // Editing the entry's bytes alone breaks its inclusion, so the verifier
+    // stops trusting it (and checks nothing else about it) ...
+    let mut bundle = good.clone();
+    let e = bundle
+        .entries
+        .iter_mut()
+        .find(|e| e.index == bob_at)
+        .unwrap();
+    e.entry = e.entry.replacen(&set, &forged, 1);
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(&report, "entry.inclusion", &[&format!("entry {bob_at} ")]);
+    assert!(!report
+        .checks
+        .iter()
+        .any(|c| c.name == "signature.policy" && c.detail.contains(&forged)));
+
+    // ... so a rogue log that re-signs its checkpoint is what can ship it:
+    // every proof verifies and only the decision's policy set is wrong.
+    let mut bundle = good.clone();
+    let fake = forged.clone();
+    f.reseal(&mut bundle, move |i, e| {
+        if i == bob_at {
+            decision_of(e).unwrap().policy_set = fake.clone();
+        }
+    });
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "signature.policy",
+        &[
+            &format!("entry {bob_at} (signature by bob)"),
+            &format!("allowed under policy set {forged}"),
+            &format!("the set in force was {set}"),
+        ],
+    );
+    assert_eq!(failures(&report).len(), 1, "{:#?}", failures(&report));
+
+    // A deny decision, or a decision about another action, is no allowance.
+    let mut bundle = good.clone();
+    f.reseal(&mut bundle, move |i, e| {
+        if i == bob_at {
+            decision_of(e).unwrap().effect = Effect::Deny;
+        }
+    });
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(&report, "signature.policy", &["records a deny decision"]);
+
+    // Without the policy.activated entry, the decision's set is unanchored.
+    let mut bundle = good.clone();
+    let activated = index_of(&bundle, "policy.activated", None);
+    bundle.entries.retain(|e| e.index != activated);
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "signature.policy",
+        &["no policy.activated entry before index"],
+    );
+
+    // A signature with no decision at all fails when a set was in force ...
+    let mut bundle = good.clone();
+    f.reseal(&mut bundle, |_, e| {
+        if let Event::SignatureAccepted { policy, .. } = &mut e.event {
+            *policy = None;
+        }
+    });
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "signature.policy",
+        &["records no policy decision", &set],
+    );
+
+    // ... and is only a warning in a log from before policies.
+    bundle.entries.retain(|e| e.index != activated);
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert!(report.ok(), "{:#?}", failures(&report));
+    assert!(!report.checks.iter().any(|c| c.name == "signature.policy"));
+    assert_eq!(
+        report
+            .warnings
+            .iter()
+            .filter(|w| w.contains("records no policy decision"))
+            .count(),
+        2,
+        "{:?}",
+        report.warnings
+    );
+}
+
+#[test]
+fn a_policy_refusal_shows_the_refusing_policy() {
+    let f = Fixture::new(ApprovalOrder::Parallel);
+    // A high-impact signature without a recent login: step-up refuses it.
+    let refused = f
+        .sign_with(
+            "bob",
+            "bob",
+            None,
+            Decision::Approve,
+            &Authentication::default(),
+            at(9),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(refused, LedgerError::Refused { .. }),
+        "{refused:?}"
+    );
+    let bundle = f.export(at(12));
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert!(report.ok(), "{:#?}", failures(&report));
+    passing(
+        &report,
+        "signature.refused",
+        &format!(
+            "refused by policy step-up-high-impact under {}",
+            default_policy_set()
+        ),
+    );
+}
+
+#[test]
+fn a_delegated_signature_needs_its_delegation() {
+    let f = Fixture::new(ApprovalOrder::Sequential);
+    let granted = f
+        .ledger
+        .grant_delegation(
+            &GrantDelegation {
+                principal: None,
+                delegate: "bob".into(),
+                scope: DelegationScope {
+                    event_kinds: vec![EventKind::PrivilegedAccess],
+                    max_impact: Impact::High,
+                    requests: vec![],
+                },
+                not_before: None,
+                not_after: None,
+                duration_seconds: Some(86_400),
+                reason: "carol is on leave this week".into(),
+            },
+            Grantor::Identity("carol"),
+            &Authentication::default(),
+            at(5),
+        )
+        .unwrap();
+    let dlg = granted.value.id.clone();
+    // bob signs first for himself, then for carol (sequential: bob, carol).
+    f.sign("bob", at(10));
+    f.sign_with(
+        "bob",
+        "bob",
+        Some("carol"),
+        Decision::Approve,
+        &fresh_login("bob", at(11)),
+        at(11),
+    )
+    .unwrap();
+    let good = f.export(at(20));
+    assert_eq!(good.request.state, RequestState::Approved);
+    let report = verify_bundle(&json(&good), &pinned(&f));
+    assert!(report.ok(), "{:#?}", failures(&report));
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let for_carol = index_of_nth(&good, "signature.accepted", 1);
+    let who = format!("entry {for_carol} (signature by bob)");
+    passing(
+        &report,
+        "signature.delegation",
+        &format!(
+            "{who}: bob signed for carol under delegation {dlg} granted by carol (entry {})",
+            granted.log_index
+        ),
+    );
+    passing(
+        &report,
+        "signature.approver",
+        "carol (signed for by bob) is approver 2 of 2",
+    );
+    passing(
+        &report,
+        "signature.identity",
+        "the principal carol was active",
+    );
+    passing(
+        &report,
+        "signature.order",
+        "every approver listed before carol had signed",
+    );
+    passing(&report, "signature.state", &format!("{who}: replaying"));
+
+    // Without the grant, the signature for carol is unexplained.
+    let mut bundle = good.clone();
+    bundle.entries.retain(|e| e.index != granted.log_index);
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "signature.delegation",
+        &[
+            &who,
+            &format!("no delegation.granted entry for delegation {dlg} before index {for_carol}"),
+        ],
+    );
+
+    // An entry that forgets the principal: the statement still signs for
+    // carol, and the replay now counts bob twice.
+    let mut bundle = good.clone();
+    f.reseal(&mut bundle, move |i, e| {
+        if let Event::SignatureAccepted {
+            principal,
+            delegation,
+            ..
+        } = &mut e.event
+        {
+            if i == for_carol {
+                *principal = None;
+                *delegation = None;
+            }
+        }
+    });
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "signature.delegation",
+        &[
+            &who,
+            "the statement signs for carol, but the entry records no principal",
+        ],
+    );
+    assert_fails(&report, "signature.approver", &["bob already signed"]);
+
+    // The principal signed for was suspended at the time.
+    let mut bundle = good.clone();
+    f.reseal(&mut bundle, |_, e| {
+        if let Event::IdentityCreated { identity } = &mut e.event {
+            if identity.handle == "carol" {
+                identity.status = IdentityStatus::Suspended;
+            }
+        }
+    });
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "signature.identity",
+        &[&who, "the principal carol was suspended when signing"],
+    );
+
+    // A grant whose scope does not cover the request.
+    let mut bundle = good;
+    f.reseal(&mut bundle, |_, e| {
+        if let Event::DelegationGranted { delegation, .. } = &mut e.event {
+            delegation.scope.event_kinds = vec![EventKind::Payment];
+        }
+    });
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "signature.delegation",
+        &[&who, "does not cover privileged_access requests"],
+    );
+}
+
+/// A delegate who is no approver fills the principal's slot, and only
+/// counting that slot makes the replay agree with the log.
+#[test]
+fn a_delegate_who_is_not_an_approver_fills_the_principals_slot() {
+    let f = Fixture::new(ApprovalOrder::Parallel);
+    let granted = f
+        .ledger
+        .grant_delegation(
+            &GrantDelegation {
+                principal: None,
+                delegate: "mallory".into(),
+                scope: DelegationScope {
+                    event_kinds: vec![],
+                    max_impact: Impact::Critical,
+                    requests: vec![f.request.id.clone()],
+                },
+                not_before: None,
+                not_after: Some(at(60)),
+                duration_seconds: None,
+                reason: "carol is travelling".into(),
+            },
+            Grantor::Identity("carol"),
+            &Authentication::default(),
+            at(5),
+        )
+        .unwrap();
+    f.sign_with(
+        "mallory",
+        "mallory",
+        Some("carol"),
+        Decision::Approve,
+        &fresh_login("mallory", at(10)),
+        at(10),
+    )
+    .unwrap();
+    f.sign("bob", at(11));
+    let good = f.export(at(20));
+    assert_eq!(good.request.state, RequestState::Approved);
+    let report = verify_bundle(&json(&good), &pinned(&f));
+    assert!(report.ok(), "{:#?}", failures(&report));
+    passing(
+        &report,
+        "signature.delegation",
+        &format!(
+            "mallory signed for carol under delegation {} granted by carol",
+            granted.value.id
+        ),
+    );
+    passing(
+        &report,
+        "signature.approver",
+        "carol (signed for by mallory) is approver 2 of 2",
+    );
+    passing(
+        &report,
+        "signature.identity",
+        "mallory was active when signing",
+    );
+    passing(&report, "signature.state", "2 signatures) gives approved");
+
+    // The delegation ran out before the signature.
+    let mut bundle = good;
+    f.reseal(&mut bundle, |_, e| {
+        if let Event::DelegationGranted { delegation, .. } = &mut e.event {
+            delegation.not_after = at(9);
+        }
+    });
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "signature.delegation",
+        &[
+            "signature by mallory",
+            "does not cover this signature at 2026-03-02T10:10:00Z",
+        ],
+    );
+}
+
+fn index_of_nth(bundle: &EvidenceBundle, kind: &str, n: usize) -> u64 {
+    bundle
+        .entries
+        .iter()
+        .filter(|e| {
+            LogEntry::from_bytes(e.entry.as_bytes())
+                .unwrap()
+                .event
+                .kind()
+                == kind
+        })
+        .nth(n)
+        .unwrap()
+        .index
+}
+
+#[test]
+fn a_break_glass_signature_needs_an_approved_single_use_exception() {
+    let f = Fixture::new(ApprovalOrder::Parallel);
+    let stale = Authentication::default();
+    f.sign_with("bob", "bob", None, Decision::Approve, &stale, at(9))
+        .unwrap_err();
+    let asked = f
+        .ledger
+        .request_exception(
+            &RequestException {
+                request: f.request.id.clone(),
+                actor: None,
+                justification: "production outage; the IdP is down for step-up".into(),
+            },
+            "bob",
+            at(10),
+        )
+        .unwrap();
+    let id = asked.value.id.clone();
+    let decided = f
+        .ledger
+        .decide_exception(
+            &id,
+            "erin",
+            true,
+            &DecideException::default(),
+            &stale,
+            at(11),
+        )
+        .unwrap();
+    f.sign_with("bob", "bob", None, Decision::Approve, &stale, at(12))
+        .unwrap();
+    f.sign("carol", at(13));
+    let good = f.export(at(20));
+    let report = verify_bundle(&json(&good), &pinned(&f));
+    assert!(report.ok(), "{:#?}", failures(&report));
+    let bob_at = index_of(&good, "signature.accepted", Some("bob"));
+    passing(
+        &report,
+        "signature.exception",
+        &format!(
+            "entry {bob_at} (signature by bob): used exception {id}, approved by erin at entry {}",
+            decided.log_index
+        ),
+    );
+    passing(
+        &report,
+        "exception.requested",
+        &format!("entry {}: bob asked for exception {id}", asked.log_index),
+    );
+    passing(
+        &report,
+        "exception.decided",
+        &format!(
+            "entry {}: exception {id} for bob was approved by erin",
+            decided.log_index
+        ),
+    );
+
+    // Without the decision in the bundle, the exception is unproven.
+    let mut bundle = good.clone();
+    bundle.entries.retain(|e| e.index != decided.log_index);
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "signature.exception",
+        &[&format!("no exception.decided entry for exception {id}")],
+    );
+
+    // An exception approved by the signer themself.
+    let mut bundle = good.clone();
+    f.reseal(&mut bundle, |_, e| {
+        if let Event::ExceptionDecided { exception, .. } = &mut e.event {
+            exception.decided_by = Some("bob".into());
+        }
+    });
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(&report, "signature.exception", &["was approved by bob"]);
+
+    // An exception used twice: carol's entry claims bob's exception too.
+    let carol_at = index_of(&good, "signature.accepted", Some("carol"));
+    let mut bundle = good.clone();
+    let reused = id.clone();
+    f.reseal(&mut bundle, move |i, e| {
+        if let Event::SignatureAccepted { exception, .. } = &mut e.event {
+            if i == carol_at {
+                *exception = Some(reused.clone());
+            }
+        }
+    });
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "signature.exception",
+        &[
+            &format!("entry {bob_at} (signature by bob)"),
+            &format!("exception {id} is single-use but entry {carol_at} used it too"),
+        ],
+    );
+    assert_fails(
+        &report,
+        "signature.exception",
+        &[
+            &format!("entry {carol_at} (signature by carol)"),
+            "is for bob",
+        ],
+    );
+
+    // An exception that had expired when it was used.
+    let mut bundle = good;
+    f.reseal(&mut bundle, |_, e| {
+        if let Event::ExceptionDecided { exception, .. } = &mut e.event {
+            exception.expires_at = Some(at(11));
+        }
+    });
+    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    assert_fails(
+        &report,
+        "signature.exception",
+        &["expired at 2026-03-02T10:11:00Z, before the signature"],
+    );
+}
+
+/// A ledger with a workload CA, a workload approver `ci-release` and its
+/// certified key, and a code-release request it has signed.
+struct Workload {
+    f: Fixture,
+    key: SigningKey,
+}
+
+const OIDC_ISSUER: &str = "https://ci.example";
+
+fn issue_with<'c>(
+    ca: &'c CertificateAuthority,
+    handle: &str,
+) -> impl Fn(&[u8; 32], OffsetDateTime, OffsetDateTime) -> Result<String, String> + 'c {
+    let handle = handle.to_string();
+    move |key, not_before, not_after| {
+        ca.issue(&IssueRequest {
+            identity: &handle,
+            public_key: key,
+            not_before,
+            not_after,
+            oidc_issuer: OIDC_ISSUER,
+        })
+        .map(|c| c.pem)
+        .map_err(|e| e.to_string())
+    }
+}
+
+impl Workload {
+    fn new(ca: &CertificateAuthority) -> Workload {
+        let (ledger, signer) = open_ledger();
+        create_identity(&ledger, "alice", at(1));
+        create_identity(&ledger, "dana", at(1));
+        create_identity_as(
+            &ledger,
+            "ci-release",
+            IdentityKind::Workload,
+            Some("alice"),
+            vec![],
+            at(1),
+        );
+        ledger
+            .publish_ca(ca.certificate_pem(), &ca.fingerprint(), at(2))
+            .unwrap();
+        let key = SigningKey::generate(&mut OsRng);
+        let public_key = public_key_to_base64(&key.verifying_key());
+        let token_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"a CI job token"));
+        let proof = key.sign(&countersign_attest::keys::workload_pop_message(
+            &token_sha256,
+            &countersign_attest::key_id(&key.verifying_key()),
+        ));
+        ledger
+            .certify_workload(
+                "ci-release",
+                OIDC_ISSUER,
+                "repo:acme/app:ref:refs/tags/v1.2.0",
+                &token_sha256,
+                &public_key,
+                &B64.encode(proof.to_bytes()),
+                &issue_with(ca, "ci-release"),
+                at(5),
+            )
+            .unwrap();
+        ledger
+            .register_content("release", OFFER, None, at(5))
+            .unwrap();
+        let request = ledger
+            .create_request(
+                &CreateRequest {
+                    event_kind: EventKind::CodeRelease,
+                    purpose: "Release acme/app v1.2.0".into(),
+                    impact: Impact::Medium,
+                    documents: vec![DocumentRef {
+                        document: "release".into(),
+                        version: None,
+                    }],
+                    action: None,
+                    requester: "alice".into(),
+                    beneficiary: "dana".into(),
+                    approvers: vec!["ci-release".into()],
+                    order: ApprovalOrder::Parallel,
+                    quorum: Some(1),
+                    expires_at: None,
+                    expires_in_seconds: Some(3_600),
+                },
+                &Authentication::default(),
+                at(6),
+            )
+            .unwrap();
+        let mut keys = HashMap::new();
+        keys.insert("ci-release".to_string(), key.clone());
+        let f = Fixture {
+            ledger,
+            signer,
+            keys,
+            request,
+        };
+        f.sign_with(
+            "ci-release",
+            "ci-release",
+            None,
+            Decision::Approve,
+            &Authentication::default(),
+            at(8),
+        )
+        .unwrap();
+        Workload { f, key }
+    }
+}
+
+#[test]
+fn a_workload_certificate_signature_chains_to_the_logged_ca() {
+    let (ca, _) =
+        CertificateAuthority::generate("Countersign workload CA", NOW, Duration::days(30)).unwrap();
+    let w = Workload::new(&ca);
+    let f = &w.f;
+    let good = f.export(at(9));
+    assert_eq!(good.request.state, RequestState::Approved);
+    let report = verify_bundle(&json(&good), &pinned(f));
+    assert!(report.ok(), "{:#?}", failures(&report));
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let ca_at = index_of(&good, "ca.created", None);
+    let cert = passing(&report, "signature.certificate", "was issued to ci-release");
+    for needle in [
+        format!("by CA {} (ca.created entry {ca_at})", ca.fingerprint()),
+        "valid 2026-03-02T10:05:00Z to 2026-03-02T10:15:00Z".to_string(),
+        "was valid at 2026-03-02T10:08:00Z".to_string(),
+        format!("on the word of {OIDC_ISSUER}"),
+    ] {
+        assert!(
+            cert.detail.contains(&needle),
+            "{needle:?} not in {}",
+            cert.detail
+        );
+    }
+    passing(
+        &report,
+        "signature.credential",
+        "was certified for ci-release by entry",
+    );
+    passing(
+        &report,
+        "signature.policy",
+        "allowed by non-human-approvers-may-sign",
+    );
+
+    // The same key certified by another CA: the chain no longer holds.
+    let (rogue, _) = CertificateAuthority::generate("Rogue CA", NOW, Duration::days(30)).unwrap();
+    let forged =
+        issue_with(&rogue, "ci-release")(w.key.verifying_key().as_bytes(), at(5), at(15)).unwrap();
+    let mut bundle = good.clone();
+    let pem = forged.clone();
+    f.reseal(&mut bundle, move |_, e| {
+        if let Event::CredentialCertified { credential, .. } = &mut e.event {
+            credential.certificate = Some(pem.clone());
+        }
+    });
+    let report = verify_bundle(&json(&bundle), &pinned(f));
+    assert_fails(
+        &report,
+        "signature.certificate",
+        &[
+            "does not verify",
+            "wrong CA: not issued by CA",
+            &ca.fingerprint(),
+        ],
+    );
+    assert_eq!(failures(&report).len(), 1, "{:#?}", failures(&report));
+
+    // A certificate for the right key but another identity.
+    let other =
+        issue_with(&ca, "ci-other")(w.key.verifying_key().as_bytes(), at(5), at(15)).unwrap();
+    let mut bundle = good.clone();
+    f.reseal(&mut bundle, move |_, e| {
+        if let Event::CredentialCertified { credential, .. } = &mut e.event {
+            credential.certificate = Some(other.clone());
+        }
+    });
+    let report = verify_bundle(&json(&bundle), &pinned(f));
+    assert_fails(
+        &report,
+        "signature.certificate",
+        &["names identity ci-other, which differs from the signer ci-release"],
+    );
+
+    // A certificate that had expired when the signature was logged.
+    let expired =
+        issue_with(&ca, "ci-release")(w.key.verifying_key().as_bytes(), at(5), at(7)).unwrap();
+    let mut bundle = good.clone();
+    f.reseal(&mut bundle, move |_, e| {
+        if let Event::CredentialCertified { credential, .. } = &mut e.event {
+            credential.certificate = Some(expired.clone());
+        }
+    });
+    let report = verify_bundle(&json(&bundle), &pinned(f));
+    assert_fails(
+        &report,
+        "signature.certificate",
+        &["the leaf certificate expired at 2026-03-02T10:07:00Z, before the signature at 2026-03-02T10:08:00Z"],
+    );
+
+    // A certificate for another key (the right CA, the right identity).
+    let stranger = SigningKey::generate(&mut OsRng);
+    let other_key =
+        issue_with(&ca, "ci-release")(stranger.verifying_key().as_bytes(), at(5), at(15)).unwrap();
+    let mut bundle = good.clone();
+    f.reseal(&mut bundle, move |_, e| {
+        if let Event::CredentialCertified { credential, .. } = &mut e.event {
+            credential.certificate = Some(other_key.clone());
+        }
+    });
+    let report = verify_bundle(&json(&bundle), &pinned(f));
+    assert_fails(
+        &report,
+        "signature.certificate",
+        &[
+            &public_key_to_base64(&stranger.verifying_key()),
+            "which differs from the credential's key",
+        ],
+    );
+
+    // A ca.created entry whose fingerprint is not its certificate's.
+    let mut bundle = good.clone();
+    f.reseal(&mut bundle, |_, e| {
+        if let Event::CaCreated { fingerprint, .. } = &mut e.event {
+            *fingerprint = "00".repeat(32);
+        }
+    });
+    let report = verify_bundle(&json(&bundle), &pinned(f));
+    assert_fails(
+        &report,
+        "signature.certificate",
+        &[
+            "the entry's fingerprint is not its certificate's",
+            &ca.fingerprint(),
+        ],
+    );
+
+    // Calling the certified credential a plain key does not skip the chain.
+    let mut bundle = good.clone();
+    let pem = forged.clone();
+    f.reseal(&mut bundle, move |_, e| {
+        if let Event::CredentialCertified { credential, .. } = &mut e.event {
+            credential.kind = CredentialKind::Key;
+            credential.certificate = Some(pem.clone());
+        }
+    });
+    let report = verify_bundle(&json(&bundle), &pinned(f));
+    assert_fails(&report, "signature.certificate", &["wrong CA"]);
+
+    // Without the ca.created entry there is nothing to chain to.
+    let mut bundle = good;
+    bundle.entries.retain(|e| e.index != ca_at);
+    let report = verify_bundle(&json(&bundle), &pinned(f));
+    assert_fails(
+        &report,
+        "signature.certificate",
+        &["no ca.created entry before index"],
+    );
 }

@@ -300,8 +300,13 @@ fn receipts_survive_sigkill_and_later_checkpoints_stay_consistent() {
     let threads: Vec<_> = requests
         .chunks(15)
         .map(|chunk| {
-            let (chunk, base, key, receipts) =
-                (chunk.to_vec(), base.clone(), bob.clone(), receipts.clone());
+            let (chunk, base, key, receipts, token) = (
+                chunk.to_vec(),
+                base.clone(),
+                bob.clone(),
+                receipts.clone(),
+                token.clone(),
+            );
             std::thread::spawn(move || {
                 let http = reqwest::blocking::Client::builder()
                     .timeout(Duration::from_secs(10))
@@ -312,7 +317,12 @@ fn receipts_survive_sigkill_and_later_checkpoints_stay_consistent() {
                         &statement(&r, "bob", &key, Decision::Approve, wall_clock()),
                         &key,
                     );
-                    match http.post(format!("{base}/v1/signatures")).json(&env).send() {
+                    match http
+                        .post(format!("{base}/v1/signatures"))
+                        .bearer_auth(&token)
+                        .json(&env)
+                        .send()
+                    {
                         Ok(resp) if resp.status().as_u16() == 201 => {
                             receipts.lock().unwrap().push(resp.json().unwrap())
                         }

@@ -52,7 +52,8 @@ fn assert_allowed(s: &TestServer, env: &Envelope, bearer: &str, permit: &str) ->
     assert_eq!(status, 201, "{body}");
     assert_eq!(entry["type"], "signature.accepted");
     assert_eq!(entry["policy"]["effect"], "allow");
-    let policies: Vec<String> = serde_json::from_value(entry["policy"]["policies"].clone()).unwrap();
+    let policies: Vec<String> =
+        serde_json::from_value(entry["policy"]["policies"].clone()).unwrap();
     assert!(policies.contains(&permit.to_string()), "{entry}");
     entry
 }
@@ -93,6 +94,7 @@ fn access_request(
     let mut body = request_body("doc", requester, subject, approvers);
     body.event_kind = event;
     body.impact = impact;
+    body.expires_in_seconds = Some(7 * 86_400);
     create(s, body)
 }
 
@@ -113,9 +115,21 @@ fn people(s: &TestServer, handles: &[&str]) -> Vec<SigningKey> {
 fn approvers_may_sign_and_others_may_not() {
     let s = TestServer::start();
     let k = people(&s, &["alice", "dave", "bob", "eve"]);
-    let r = access_request(&s, EventKind::Onboarding, Impact::Low, "alice", "dave", &["bob"]);
+    let r = access_request(
+        &s,
+        EventKind::Onboarding,
+        Impact::Low,
+        "alice",
+        "dave",
+        &["bob"],
+    );
     assert_policy_refused(&s, &approve(&s, &r, "eve", &k[3]), TOKEN, &[]);
-    assert_allowed(&s, &approve(&s, &r, "bob", &k[2]), TOKEN, "approvers-may-sign");
+    assert_allowed(
+        &s,
+        &approve(&s, &r, "bob", &k[2]),
+        TOKEN,
+        "approvers-may-sign",
+    );
 }
 
 #[test]
@@ -130,15 +144,35 @@ fn separation_of_duties_keeps_requester_and_beneficiary_from_approving() {
         "dave",
         &["alice", "dave", "bob"],
     );
-    assert_policy_refused(&s, &approve(&s, &r, "alice", &k[0]), TOKEN, &["sod-requester"]);
-    assert_policy_refused(&s, &approve(&s, &r, "dave", &k[1]), TOKEN, &["sod-beneficiary"]);
-    assert_allowed(&s, &approve(&s, &r, "bob", &k[2]), TOKEN, "approvers-may-sign");
+    assert_policy_refused(
+        &s,
+        &approve(&s, &r, "alice", &k[0]),
+        TOKEN,
+        &["sod-requester"],
+    );
+    assert_policy_refused(
+        &s,
+        &approve(&s, &r, "dave", &k[1]),
+        TOKEN,
+        &["sod-beneficiary"],
+    );
+    assert_allowed(
+        &s,
+        &approve(&s, &r, "bob", &k[2]),
+        TOKEN,
+        "approvers-may-sign",
+    );
     // Without an access change, a requester may approve their own contract.
     let mut body = request_body("doc", "alice", "dave", &["alice"]);
     body.event_kind = EventKind::Contract;
     body.action = None;
     let contract = create(&s, body);
-    assert_allowed(&s, &approve(&s, &contract, "alice", &k[0]), TOKEN, "approvers-may-sign");
+    assert_allowed(
+        &s,
+        &approve(&s, &contract, "alice", &k[0]),
+        TOKEN,
+        "approvers-may-sign",
+    );
 }
 
 #[test]
@@ -154,29 +188,63 @@ fn high_impact_needs_step_up_by_fresh_login_or_hardware_key() {
         &["bob", "carol"],
     );
     // A software key and no recent login: refused.
-    let entry = assert_policy_refused(&s, &approve(&s, &r, "bob", &k[2]), TOKEN, &["step-up-high-impact"]);
+    let entry = assert_policy_refused(
+        &s,
+        &approve(&s, &r, "bob", &k[2]),
+        TOKEN,
+        &["step-up-high-impact"],
+    );
     assert_eq!(entry["auth"]["aal"], 1);
     // A login ten minutes old is not fresh either.
-    let stale = s.id_token("bob@acme.test", time::Duration::minutes(10), &["pwd", "otp"]);
-    assert_policy_refused(&s, &approve(&s, &r, "bob", &k[2]), &stale, &["step-up-high-impact"]);
+    let stale = s.id_token(
+        "bob@acme.test",
+        time::Duration::minutes(10),
+        &["pwd", "otp"],
+    );
+    assert_policy_refused(
+        &s,
+        &approve(&s, &r, "bob", &k[2]),
+        &stale,
+        &["step-up-high-impact"],
+    );
     // Bob logs in again: a one-minute-old authentication is step-up.
     let fresh = s.id_token("bob@acme.test", time::Duration::minutes(1), &["pwd", "otp"]);
-    let entry = assert_allowed(&s, &approve(&s, &r, "bob", &k[2]), &fresh, "approvers-may-sign");
+    let entry = assert_allowed(
+        &s,
+        &approve(&s, &r, "bob", &k[2]),
+        &fresh,
+        "approvers-may-sign",
+    );
     assert_eq!(entry["auth"]["aal"], 2, "pwd+otp is AAL2");
     assert!(entry["auth"]["auth_time"].is_string());
-    assert!(entry["auth"]["method"].as_str().unwrap().contains("oidc:https://idp.test"));
+    assert!(entry["auth"]["method"]
+        .as_str()
+        .unwrap()
+        .contains("oidc:https://idp.test"));
     // Carol's key is hardware-held: AAL3 without any login.
     let hw = SigningKey::generate(&mut rand_core::OsRng);
     enroll_with(&s, "carol", &hw, Assurance::Hardware);
-    let entry = assert_allowed(&s, &approve(&s, &r, "carol", &hw), TOKEN, "approvers-may-sign");
+    let entry = assert_allowed(
+        &s,
+        &approve(&s, &r, "carol", &hw),
+        TOKEN,
+        "approvers-may-sign",
+    );
     assert_eq!(entry["auth"]["aal"], 3);
     let _ = &k[3];
 }
 
 fn enroll_with(s: &TestServer, handle: &str, key: &SigningKey, assurance: Assurance) {
     let public_key = B64.encode(key.verifying_key().as_bytes());
-    let ch: KeyChallenge = s.post(&format!("/v1/identities/{handle}/key-challenges"), &json!({}));
-    let proof = key.sign(&countersign_attest::pop_message(handle, &ch.challenge, &public_key));
+    let ch: KeyChallenge = s.post(
+        &format!("/v1/identities/{handle}/key-challenges"),
+        &json!({}),
+    );
+    let proof = key.sign(&countersign_attest::pop_message(
+        handle,
+        &ch.challenge,
+        &public_key,
+    ));
     let _: Credential = s.post(
         &format!("/v1/identities/{handle}/keys"),
         &EnrollKey {
@@ -194,16 +262,43 @@ fn enroll_with(s: &TestServer, handle: &str, key: &SigningKey, assurance: Assura
 fn suspended_and_shared_identities_cannot_sign() {
     let s = TestServer::start();
     let k = people(&s, &["alice", "dave", "bob", "team"]);
-    let r = access_request(&s, EventKind::Onboarding, Impact::Low, "alice", "dave", &["bob", "team"]);
+    let r = access_request(
+        &s,
+        EventKind::Onboarding,
+        Impact::Low,
+        "alice",
+        "dave",
+        &["bob", "team"],
+    );
     let _: Identity = s.post("/v1/identities/bob/suspend", &json!({"reason": "leave"}));
-    assert_policy_refused(&s, &approve(&s, &r, "bob", &k[2]), TOKEN, &["inactive-cannot-sign"]);
+    assert_policy_refused(
+        &s,
+        &approve(&s, &r, "bob", &k[2]),
+        TOKEN,
+        &["inactive-cannot-sign"],
+    );
     let _: Identity = s.post("/v1/identities/bob/reactivate", &json!({}));
-    assert_allowed(&s, &approve(&s, &r, "bob", &k[2]), TOKEN, "approvers-may-sign");
+    assert_allowed(
+        &s,
+        &approve(&s, &r, "bob", &k[2]),
+        TOKEN,
+        "approvers-may-sign",
+    );
 
     let _: Identity = s.post_patch("/v1/identities/team", &json!({"shared": true}));
-    assert_policy_refused(&s, &approve(&s, &r, "team", &k[3]), TOKEN, &["shared-accounts-cannot-sign"]);
+    assert_policy_refused(
+        &s,
+        &approve(&s, &r, "team", &k[3]),
+        TOKEN,
+        &["shared-accounts-cannot-sign"],
+    );
     let _: Identity = s.post_patch("/v1/identities/team", &json!({"shared": false}));
-    assert_allowed(&s, &approve(&s, &r, "team", &k[3]), TOKEN, "approvers-may-sign");
+    assert_allowed(
+        &s,
+        &approve(&s, &r, "team", &k[3]),
+        TOKEN,
+        "approvers-may-sign",
+    );
 }
 
 #[test]
@@ -214,11 +309,30 @@ fn machines_approve_human_access_only_where_a_policy_permits_it() {
     identity(&s, "svc-db", IdentityKind::Service, Some("alice"));
     let bot = s.enroll("hr-bot", None);
     // A service approving a change to a human's access: nothing permits it.
-    let human = access_request(&s, EventKind::Offboarding, Impact::Low, "alice", "dave", &["hr-bot"]);
+    let human = access_request(
+        &s,
+        EventKind::Offboarding,
+        Impact::Low,
+        "alice",
+        "dave",
+        &["hr-bot"],
+    );
     assert_policy_refused(&s, &approve(&s, &human, "hr-bot", &bot), TOKEN, &[]);
     // The same service approving a change to a service's access is permitted.
-    let machine = access_request(&s, EventKind::RoleChange, Impact::Low, "alice", "svc-db", &["hr-bot"]);
-    assert_allowed(&s, &approve(&s, &machine, "hr-bot", &bot), TOKEN, "non-human-approvers-may-sign");
+    let machine = access_request(
+        &s,
+        EventKind::RoleChange,
+        Impact::Low,
+        "alice",
+        "svc-db",
+        &["hr-bot"],
+    );
+    assert_allowed(
+        &s,
+        &approve(&s, &machine, "hr-bot", &bot),
+        TOKEN,
+        "non-human-approvers-may-sign",
+    );
     // An operator adds an explicit permit and reloads: now it may.
     std::fs::write(
         s.policy_dir().join("hr-bot.cedar"),
@@ -235,7 +349,12 @@ when { resource.event == "offboarding" && resource.approvers.contains(context.on
     assert_eq!(activated["type"], "policy.activated");
     assert_eq!(activated["trigger"], "reload");
     assert_eq!(activated["policy_set"], json!(view.policy_set));
-    assert_allowed(&s, &approve(&s, &human, "hr-bot", &bot), TOKEN, "hr-bot-offboards");
+    assert_allowed(
+        &s,
+        &approve(&s, &human, "hr-bot", &bot),
+        TOKEN,
+        "hr-bot-offboards",
+    );
     let _ = k;
 }
 
@@ -249,10 +368,20 @@ fn machines_with_long_lived_keys_cannot_sign_releases_but_certificates_can() {
     body.event_kind = EventKind::CodeRelease;
     body.action = None;
     let r = create(&s, body);
-    assert_policy_refused(&s, &approve(&s, &r, "ci-release", &long_lived), TOKEN, &["machine-long-lived-credential"]);
+    assert_policy_refused(
+        &s,
+        &approve(&s, &r, "ci-release", &long_lived),
+        TOKEN,
+        &["machine-long-lived-credential"],
+    );
     let (key, cert) = workload_login(&s, &s.ci_token("repo:acme/app:ref:refs/heads/main"));
     let jwt = s.ci_token("repo:acme/app:ref:refs/heads/main");
-    let entry = assert_allowed(&s, &approve(&s, &r, "ci-release", &key), &jwt, "non-human-approvers-may-sign");
+    let entry = assert_allowed(
+        &s,
+        &approve(&s, &r, "ci-release", &key),
+        &jwt,
+        "non-human-approvers-may-sign",
+    );
     assert_eq!(entry["key_id"], json!(cert.key_id));
 }
 
@@ -268,11 +397,29 @@ fn creating_a_request_needs_an_active_requester() {
         Some(&serde_json::to_value(request_body("doc", "alice", "dave", &["bob"])).unwrap()),
         true,
     );
-    assert_eq!((status, problem["code"].as_str()), (403, Some("policy_denied")), "{problem}");
-    assert_eq!(s.tree_size(), before, "a refused request creation writes nothing");
-    let r = access_request(&s, EventKind::Onboarding, Impact::Low, "bob", "dave", &["alice"]);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("policy_denied")),
+        "{problem}"
+    );
+    assert_eq!(
+        s.tree_size(),
+        before,
+        "a refused request creation writes nothing"
+    );
+    let r = access_request(
+        &s,
+        EventKind::Onboarding,
+        Impact::Low,
+        "bob",
+        "dave",
+        &["alice"],
+    );
     let created = s.entry(r.log_index);
-    assert_eq!(created["policy"]["policies"], json!(["active-identities-may-request"]));
+    assert_eq!(
+        created["policy"]["policies"],
+        json!(["active-identities-may-request"])
+    );
 }
 
 // ----------------------------------------------------------- delegation
@@ -322,7 +469,11 @@ impl Deleg {
 
     fn refused(&self, env: &Envelope, code: &str) {
         let (status, problem, entry) = attempt(&self.s, env, &self.bob_token);
-        assert_eq!((status, problem["code"].as_str()), (403, Some(code)), "{problem}");
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (403, Some(code)),
+            "{problem}"
+        );
         assert_eq!(entry["code"], code);
         assert_eq!(entry["actor"], "bob");
         assert_eq!(entry["principal"], "carol");
@@ -343,18 +494,28 @@ fn a_delegate_signs_in_scope_naming_actor_and_principal() {
     let d = w.grant(scope(&[EventKind::Onboarding], Impact::Medium), 86_400);
     let granted = w.s.entry(d.log_index);
     assert_eq!(granted["type"], "delegation.granted");
-    assert_eq!(granted["policy"]["policies"], json!(["active-parties-may-delegate"]));
+    assert_eq!(
+        granted["policy"]["policies"],
+        json!(["active-parties-may-delegate"])
+    );
     let r = w.request(EventKind::Onboarding, Impact::Medium);
     let (status, body, entry) = attempt(&w.s, &w.on_behalf(&r), &w.bob_token);
     assert_eq!(status, 201, "{body}");
     assert_eq!(entry["actor"], "bob");
     assert_eq!(entry["principal"], "carol");
     assert_eq!(entry["delegation"], json!(d.id));
-    let statement = countersign_attest::statement_of(&serde_json::from_value(entry["envelope"].clone()).unwrap()).unwrap();
+    let statement = countersign_attest::statement_of(
+        &serde_json::from_value(entry["envelope"].clone()).unwrap(),
+    )
+    .unwrap();
     assert_eq!(statement.predicate.actor, "bob");
     assert_eq!(statement.predicate.principal.as_deref(), Some("carol"));
     let after: Request = w.s.get(&format!("/v1/requests/{}", r.id));
-    assert_eq!(after.state, RequestState::Approved, "bob's signature fills carol's slot");
+    assert_eq!(
+        after.state,
+        RequestState::Approved,
+        "bob's signature fills carol's slot"
+    );
     assert_eq!(after.signatures[0].approver(), "carol");
 }
 
@@ -362,8 +523,14 @@ fn a_delegate_signs_in_scope_naming_actor_and_principal() {
 fn a_delegate_is_refused_out_of_scope() {
     let w = delegation_world();
     w.grant(scope(&[EventKind::Onboarding], Impact::Medium), 86_400);
-    w.refused(&w.on_behalf(&w.request(EventKind::Offboarding, Impact::Low)), "delegation_out_of_scope");
-    w.refused(&w.on_behalf(&w.request(EventKind::Onboarding, Impact::High)), "delegation_out_of_scope");
+    w.refused(
+        &w.on_behalf(&w.request(EventKind::Offboarding, Impact::Low)),
+        "delegation_out_of_scope",
+    );
+    w.refused(
+        &w.on_behalf(&w.request(EventKind::Onboarding, Impact::High)),
+        "delegation_out_of_scope",
+    );
 }
 
 #[test]
@@ -388,7 +555,10 @@ fn a_revoked_delegation_is_refused() {
     assert_eq!(status, 200, "{v}");
     let ended = w.s.entry(w.s.tree_size() - 1);
     assert_eq!(ended["type"], "delegation.ended");
-    w.refused(&w.on_behalf(&w.request(EventKind::Onboarding, Impact::Low)), "delegation_ended");
+    w.refused(
+        &w.on_behalf(&w.request(EventKind::Onboarding, Impact::Low)),
+        "delegation_ended",
+    );
 }
 
 #[test]
@@ -402,7 +572,11 @@ fn redelegation_is_refused_and_chains_are_not_followed() {
         Some(&json!({"principal": "carol", "delegate": "erin", "scope": {"max_impact": "critical"}, "duration_seconds": 600, "reason": "passing it on"})),
         Some(&w.bob_token),
     );
-    assert_eq!((status, v["code"].as_str()), (403, Some("redelegation_refused")), "{v}");
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (403, Some("redelegation_refused")),
+        "{v}"
+    );
     assert_eq!(w.s.tree_size(), before);
     // bob delegates his own right to erin; erin still cannot sign for carol.
     let erin_token = w.s.token_for(Some("erin"), &[Role::Approver]);
@@ -417,7 +591,11 @@ fn redelegation_is_refused_and_chains_are_not_followed() {
     let mut st = statement(&r, "erin", &w.keys[4], Decision::Approve, w.s.now());
     st.predicate.principal = Some("carol".into());
     let (status, problem, _) = attempt(&w.s, &sign(&st, &w.keys[4]), &erin_token);
-    assert_eq!((status, problem["code"].as_str()), (403, Some("no_delegation")), "{problem}");
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("no_delegation")),
+        "{problem}"
+    );
 }
 
 #[test]
@@ -426,7 +604,10 @@ fn a_delegation_ends_when_the_delegator_is_terminated() {
     let d = w.grant(scope(&[], Impact::Critical), 86_400);
     let r = w.request(EventKind::Onboarding, Impact::Low);
     let before = w.s.tree_size();
-    let _: Identity = w.s.post("/v1/identities/carol/terminate", &json!({"reason": "left the company"}));
+    let _: Identity = w.s.post(
+        "/v1/identities/carol/terminate",
+        &json!({"reason": "left the company"}),
+    );
     let ended = w.s.entry(before + 1);
     assert_eq!(ended["type"], "delegation.ended");
     assert_eq!(ended["delegation"], json!(d.id));
@@ -440,17 +621,36 @@ fn a_delegation_ends_when_the_delegator_is_terminated() {
 fn a_break_glass_exception_lets_one_refused_signature_through() {
     let s = TestServer::start();
     let k = people(&s, &["alice", "dave", "bob", "erin"]);
-    let _: Identity = s.post_patch("/v1/identities/erin", &json!({"roles": ["exception_approver"]}));
+    let _: Identity = s.post_patch(
+        "/v1/identities/erin",
+        &json!({"roles": ["exception_approver"]}),
+    );
     let bob = s.token_for(Some("bob"), &[Role::Approver]);
     let erin = s.token_for(Some("erin"), &[Role::Approver]);
-    let r = access_request(&s, EventKind::PrivilegedAccess, Impact::Critical, "alice", "dave", &["bob"]);
+    let r = access_request(
+        &s,
+        EventKind::PrivilegedAccess,
+        Impact::Critical,
+        "alice",
+        "dave",
+        &["bob"],
+    );
     let ask = json!({"request": r.id, "justification": "production is down and bob has no hardware key on call"});
 
     // No refusal yet: nothing to make an exception for.
     let (status, v) = s.call_as(Method::POST, "/v1/exceptions", Some(&ask), Some(&bob));
-    assert_eq!((status, v["code"].as_str()), (409, Some("exception_not_applicable")), "{v}");
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (409, Some("exception_not_applicable")),
+        "{v}"
+    );
 
-    let refusal = assert_policy_refused(&s, &approve(&s, &r, "bob", &k[2]), &bob, &["step-up-high-impact"]);
+    let refusal = assert_policy_refused(
+        &s,
+        &approve(&s, &r, "bob", &k[2]),
+        &bob,
+        &["step-up-high-impact"],
+    );
     let refusal_index = s.tree_size() - 1;
     let (status, v) = s.call_as(Method::POST, "/v1/exceptions", Some(&ask), Some(&bob));
     assert_eq!(status, 201, "{v}");
@@ -460,11 +660,29 @@ fn a_break_glass_exception_lets_one_refused_signature_through() {
     let _ = refusal;
 
     // bob cannot approve his own exception; alice holds no exception role.
-    let (status, v) = s.call_as(Method::POST, &format!("/v1/exceptions/{}/approve", e.id), Some(&json!({})), Some(&bob));
-    assert_eq!((status, v["code"].as_str()), (403, Some("exception_self_approval")), "{v}");
+    let (status, v) = s.call_as(
+        Method::POST,
+        &format!("/v1/exceptions/{}/approve", e.id),
+        Some(&json!({})),
+        Some(&bob),
+    );
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (403, Some("exception_self_approval")),
+        "{v}"
+    );
     let alice = s.token_for(Some("alice"), &[Role::Approver]);
-    let (status, v) = s.call_as(Method::POST, &format!("/v1/exceptions/{}/approve", e.id), Some(&json!({})), Some(&alice));
-    assert_eq!((status, v["code"].as_str()), (403, Some("policy_denied")), "{v}");
+    let (status, v) = s.call_as(
+        Method::POST,
+        &format!("/v1/exceptions/{}/approve", e.id),
+        Some(&json!({})),
+        Some(&alice),
+    );
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (403, Some("policy_denied")),
+        "{v}"
+    );
 
     let (status, v) = s.call_as(
         Method::POST,
@@ -475,17 +693,37 @@ fn a_break_glass_exception_lets_one_refused_signature_through() {
     assert_eq!(status, 200, "{v}");
     let decided = s.entry(s.tree_size() - 1);
     assert_eq!(decided["type"], "exception.decided");
-    assert_eq!(decided["policy"]["policies"], json!(["exception-approvers-may-approve"]));
+    assert_eq!(
+        decided["policy"]["policies"],
+        json!(["exception-approvers-may-approve"])
+    );
 
-    let entry = assert_allowed(&s, &approve(&s, &r, "bob", &k[2]), &bob, "approvers-may-sign");
+    let entry = assert_allowed(
+        &s,
+        &approve(&s, &r, "bob", &k[2]),
+        &bob,
+        "approvers-may-sign",
+    );
     assert_eq!(entry["exception"], json!(e.id));
     let used: PolicyException = s.get(&format!("/v1/exceptions/{}", e.id));
     assert_eq!(used.state, ExceptionState::Used);
     assert_eq!(used.used_by, Some(s.tree_size() - 1));
 
     // Single use: a second request is refused again without a new exception.
-    let r2 = access_request(&s, EventKind::PrivilegedAccess, Impact::Critical, "alice", "dave", &["bob"]);
-    assert_policy_refused(&s, &approve(&s, &r2, "bob", &k[2]), &bob, &["step-up-high-impact"]);
+    let r2 = access_request(
+        &s,
+        EventKind::PrivilegedAccess,
+        Impact::Critical,
+        "alice",
+        "dave",
+        &["bob"],
+    );
+    assert_policy_refused(
+        &s,
+        &approve(&s, &r2, "bob", &k[2]),
+        &bob,
+        &["step-up-high-impact"],
+    );
 
     // The evidence bundle carries the exception's entries.
     let bundle: Value = s.get(&format!("/v1/requests/{}/evidence", r.id));
@@ -493,9 +731,19 @@ fn a_break_glass_exception_lets_one_refused_signature_through() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| serde_json::from_str::<Value>(e["entry"].as_str().unwrap()).unwrap()["type"].as_str().unwrap().to_string())
+        .map(|e| {
+            serde_json::from_str::<Value>(e["entry"].as_str().unwrap()).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
-    for k in ["exception.requested", "exception.decided", "signature.refused", "policy.activated"] {
+    for k in [
+        "exception.requested",
+        "exception.decided",
+        "signature.refused",
+        "policy.activated",
+    ] {
         assert!(kinds.contains(&k.to_string()), "{k} in {kinds:?}");
     }
     let _ = &k[3];
@@ -505,11 +753,26 @@ fn a_break_glass_exception_lets_one_refused_signature_through() {
 fn an_approved_exception_expires_unused() {
     let s = TestServer::start();
     let k = people(&s, &["alice", "dave", "bob", "erin"]);
-    let _: Identity = s.post_patch("/v1/identities/erin", &json!({"roles": ["exception_approver"]}));
+    let _: Identity = s.post_patch(
+        "/v1/identities/erin",
+        &json!({"roles": ["exception_approver"]}),
+    );
     let bob = s.token_for(Some("bob"), &[Role::Approver]);
     let erin = s.token_for(Some("erin"), &[Role::Approver]);
-    let r = access_request(&s, EventKind::PrivilegedAccess, Impact::High, "alice", "dave", &["bob"]);
-    assert_policy_refused(&s, &approve(&s, &r, "bob", &k[2]), &bob, &["step-up-high-impact"]);
+    let r = access_request(
+        &s,
+        EventKind::PrivilegedAccess,
+        Impact::High,
+        "alice",
+        "dave",
+        &["bob"],
+    );
+    assert_policy_refused(
+        &s,
+        &approve(&s, &r, "bob", &k[2]),
+        &bob,
+        &["step-up-high-impact"],
+    );
     let e: PolicyException = serde_json::from_value(
         s.call_as(
             Method::POST,
@@ -520,10 +783,20 @@ fn an_approved_exception_expires_unused() {
         .1,
     )
     .unwrap();
-    let (status, _) = s.call_as(Method::POST, &format!("/v1/exceptions/{}/approve", e.id), Some(&json!({"valid_for_seconds": 60})), Some(&erin));
+    let (status, _) = s.call_as(
+        Method::POST,
+        &format!("/v1/exceptions/{}/approve", e.id),
+        Some(&json!({"valid_for_seconds": 60})),
+        Some(&erin),
+    );
     assert_eq!(status, 200);
     s.advance(time::Duration::minutes(2));
-    assert_policy_refused(&s, &approve(&s, &r, "bob", &k[2]), &bob, &["step-up-high-impact"]);
+    assert_policy_refused(
+        &s,
+        &approve(&s, &r, "bob", &k[2]),
+        &bob,
+        &["step-up-high-impact"],
+    );
     let shown: PolicyException = s.get(&format!("/v1/exceptions/{}", e.id));
     assert_eq!(shown.state, ExceptionState::Expired);
 }
@@ -539,15 +812,28 @@ fn api_tokens_are_scoped_by_role_listable_and_revocable() {
     let body = serde_json::to_value(request_body("doc", "alice", "dave", &["bob"])).unwrap();
 
     let (status, v) = s.call_as(Method::POST, "/v1/requests", Some(&body), None);
-    assert_eq!((status, v["code"].as_str()), (401, Some("unauthenticated")), "{v}");
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (401, Some("unauthenticated")),
+        "{v}"
+    );
     let (status, v) = s.call_as(Method::POST, "/v1/requests", Some(&body), Some(&auditor));
-    assert_eq!((status, v["code"].as_str()), (403, Some("forbidden")), "{v}");
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (403, Some("forbidden")),
+        "{v}"
+    );
     let (status, v) = s.call_as(Method::POST, "/v1/requests", Some(&body), Some(&requester));
     assert_eq!(status, 201, "{v}");
     // A requester bound to alice cannot file requests in bob's name.
     let mut as_bob = body.clone();
     as_bob["requester"] = json!("bob");
-    let (status, _) = s.call_as(Method::POST, "/v1/requests", Some(&as_bob), Some(&requester));
+    let (status, _) = s.call_as(
+        Method::POST,
+        "/v1/requests",
+        Some(&as_bob),
+        Some(&requester),
+    );
     assert_eq!(status, 403);
     let (status, _) = s.call_as(Method::GET, "/v1/requests", None, Some(&auditor));
     assert_eq!(status, 200);
@@ -557,11 +843,18 @@ fn api_tokens_are_scoped_by_role_listable_and_revocable() {
     let list: TokenList = s.get("/v1/tokens");
     assert_eq!(list.tokens.len(), 2);
     let listed = serde_json::to_string(&list).unwrap();
-    assert!(!listed.contains(&auditor) && !listed.contains(&countersign_server::auth::token_hash(&auditor)));
+    assert!(
+        !listed.contains(&auditor)
+            && !listed.contains(&countersign_server::auth::token_hash(&auditor))
+    );
     let id = &list.tokens[0].id;
     let _: ApiToken = s.post(&format!("/v1/tokens/{id}/revoke"), &json!({}));
     let (status, v) = s.call_as(Method::GET, "/v1/requests", None, Some(&auditor));
-    assert_eq!((status, v["code"].as_str()), (401, Some("unauthenticated")), "revoked: {v}");
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (401, Some("unauthenticated")),
+        "revoked: {v}"
+    );
     // Tokens expire.
     s.advance(time::Duration::days(2));
     let (status, _) = s.call_as(Method::GET, "/v1/requests", None, Some(&requester));
@@ -572,11 +865,22 @@ fn api_tokens_are_scoped_by_role_listable_and_revocable() {
 fn a_bound_approver_submits_only_their_own_signatures() {
     let s = TestServer::start();
     let k = people(&s, &["alice", "dave", "bob", "carol"]);
-    let r = access_request(&s, EventKind::Onboarding, Impact::Low, "alice", "dave", &["bob", "carol"]);
+    let r = access_request(
+        &s,
+        EventKind::Onboarding,
+        Impact::Low,
+        "alice",
+        "dave",
+        &["bob", "carol"],
+    );
     let bob = s.token_for(Some("bob"), &[Role::Approver]);
     let before = s.tree_size();
     let (status, v) = s.submit_as(&approve(&s, &r, "carol", &k[3]), &bob);
-    assert_eq!((status, v["code"].as_str()), (403, Some("caller_not_signer")), "{v}");
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (403, Some("caller_not_signer")),
+        "{v}"
+    );
     assert_eq!(s.tree_size(), before);
 }
 
@@ -600,18 +904,46 @@ fn oidc_callers_are_verified_from_real_jwts() {
 
     let other = SigningKey::generate(&mut rand_core::OsRng);
     for (what, token) in [
-        ("expired", s.mint(&s.idp_key, "idp-1", &claims(json!({"exp": now - 120})))),
-        ("wrong issuer", s.mint(&s.idp_key, "idp-1", &claims(json!({"iss": "https://evil.test"})))),
-        ("wrong audience", s.mint(&s.idp_key, "idp-1", &claims(json!({"aud": "someone-else"})))),
+        (
+            "expired",
+            s.mint(&s.idp_key, "idp-1", &claims(json!({"exp": now - 120}))),
+        ),
+        (
+            "wrong issuer",
+            s.mint(
+                &s.idp_key,
+                "idp-1",
+                &claims(json!({"iss": "https://evil.test"})),
+            ),
+        ),
+        (
+            "wrong audience",
+            s.mint(&s.idp_key, "idp-1", &claims(json!({"aud": "someone-else"}))),
+        ),
         ("bad signature", s.mint(&other, "idp-1", &claims(json!({})))),
-        ("unknown key id", s.mint(&s.idp_key, "idp-9", &claims(json!({})))),
+        (
+            "unknown key id",
+            s.mint(&s.idp_key, "idp-9", &claims(json!({}))),
+        ),
     ] {
         let (status, v) = get(&token);
-        assert_eq!((status, v["code"].as_str()), (401, Some("token_invalid")), "{what}: {v}");
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (401, Some("token_invalid")),
+            "{what}: {v}"
+        );
     }
-    let stranger = s.mint(&s.idp_key, "idp-1", &claims(json!({"email": "nobody@acme.test"})));
+    let stranger = s.mint(
+        &s.idp_key,
+        "idp-1",
+        &claims(json!({"email": "nobody@acme.test"})),
+    );
     let (status, v) = get(&stranger);
-    assert_eq!((status, v["code"].as_str()), (403, Some("identity_unmapped")), "{v}");
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (403, Some("identity_unmapped")),
+        "{v}"
+    );
 }
 
 // ----------------------------------------------------------- workloads
@@ -627,7 +959,9 @@ fn workload_login(s: &TestServer, jwt: &str) -> (SigningKey, WorkloadCertificate
 fn exchange(s: &TestServer, jwt: &str, key: &SigningKey) -> (u16, Value) {
     let key_id = countersign_attest::key_id(&key.verifying_key());
     let token_sha = hex::encode(Sha256::digest(jwt.as_bytes()));
-    let proof = key.sign(&countersign_attest::keys::workload_pop_message(&token_sha, &key_id));
+    let proof = key.sign(&countersign_attest::keys::workload_pop_message(
+        &token_sha, &key_id,
+    ));
     s.call_as(
         Method::POST,
         "/v1/workload/certificates",
@@ -655,16 +989,39 @@ fn workload_token_exchange_verifies_real_jwts() {
     };
     let other = SigningKey::generate(&mut rand_core::OsRng);
     for (what, token) in [
-        ("expired", s.mint(&s.ci_key, "ci-1", &claims(json!({"exp": now - 120})))),
-        ("wrong issuer", s.mint(&s.ci_key, "ci-1", &claims(json!({"iss": IDP})))),
-        ("wrong audience", s.mint(&s.ci_key, "ci-1", &claims(json!({"aud": "other"})))),
+        (
+            "expired",
+            s.mint(&s.ci_key, "ci-1", &claims(json!({"exp": now - 120}))),
+        ),
+        (
+            "wrong issuer",
+            s.mint(&s.ci_key, "ci-1", &claims(json!({"iss": IDP}))),
+        ),
+        (
+            "wrong audience",
+            s.mint(&s.ci_key, "ci-1", &claims(json!({"aud": "other"}))),
+        ),
         ("bad signature", s.mint(&other, "ci-1", &claims(json!({})))),
-        ("unknown key id", s.mint(&s.ci_key, "ci-7", &claims(json!({})))),
-        ("no rule for the subject", s.mint(&s.ci_key, "ci-1", &claims(json!({"sub": "repo:evil/app:ref:refs/heads/main"})))),
+        (
+            "unknown key id",
+            s.mint(&s.ci_key, "ci-7", &claims(json!({}))),
+        ),
+        (
+            "no rule for the subject",
+            s.mint(
+                &s.ci_key,
+                "ci-1",
+                &claims(json!({"sub": "repo:evil/app:ref:refs/heads/main"})),
+            ),
+        ),
     ] {
         let before = s.tree_size();
         let (status, v) = exchange(&s, &token, &SigningKey::generate(&mut rand_core::OsRng));
-        assert_eq!((status, v["code"].as_str()), (401, Some("token_invalid")), "{what}: {v}");
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (401, Some("token_invalid")),
+            "{what}: {v}"
+        );
         assert_eq!(s.tree_size(), before, "{what}: nothing is issued or logged");
     }
     // A proof by another key is refused.
@@ -673,7 +1030,9 @@ fn workload_token_exchange_verifies_real_jwts() {
     let (status, v) = {
         let token_sha = hex::encode(Sha256::digest(jwt.as_bytes()));
         let kid = countersign_attest::key_id(&key.verifying_key());
-        let wrong = other.sign(&countersign_attest::keys::workload_pop_message(&token_sha, &kid));
+        let wrong = other.sign(&countersign_attest::keys::workload_pop_message(
+            &token_sha, &kid,
+        ));
         s.call_as(
             Method::POST,
             "/v1/workload/certificates",
@@ -681,11 +1040,18 @@ fn workload_token_exchange_verifies_real_jwts() {
             None,
         )
     };
-    assert_eq!((status, v["code"].as_str()), (422, Some("proof_of_possession_failed")), "{v}");
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (422, Some("proof_of_possession_failed")),
+        "{v}"
+    );
 
     let (_, cert) = workload_login(&s, &jwt);
     assert_eq!(cert.identity, "ci-release");
-    assert_eq!(cert.not_after - cert.not_before, time::Duration::minutes(10));
+    assert_eq!(
+        cert.not_after - cert.not_before,
+        time::Duration::minutes(10)
+    );
     let issued = s.entry(cert.log_index);
     assert_eq!(issued["type"], "credential.certified");
     assert_eq!(issued["oidc_issuer"], CI);
@@ -711,13 +1077,22 @@ fn a_workload_certificate_signs_only_within_its_window_and_verifies_offline() {
     let r2 = create(&s, body);
     let jwt = s.ci_token("repo:acme/app:ref:refs/heads/main");
     let (key, _) = workload_login(&s, &jwt);
-    assert_allowed(&s, &approve(&s, &r1, "ci-release", &key), &jwt, "non-human-approvers-may-sign");
+    assert_allowed(
+        &s,
+        &approve(&s, &r1, "ci-release", &key),
+        &jwt,
+        "non-human-approvers-may-sign",
+    );
 
     // Eleven minutes later the certificate has expired.
     s.advance(time::Duration::minutes(11));
     let later = s.ci_token("repo:acme/app:ref:refs/heads/main");
     let (status, problem, _) = attempt(&s, &approve(&s, &r2, "ci-release", &key), &later);
-    assert_eq!((status, problem["code"].as_str()), (422, Some("credential_expired")), "{problem}");
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("credential_expired")),
+        "{problem}"
+    );
 
     // Evidence for the signed request verifies offline, chain included...
     let bundle: Value = s.get(&format!("/v1/requests/{}/evidence", r1.id));
@@ -728,11 +1103,19 @@ fn a_workload_certificate_signs_only_within_its_window_and_verifies_offline() {
     };
     let report = countersign_verify::verify_bundle(&bytes, &options);
     assert!(report.ok(), "{}", report.summary());
-    assert!(report.checks.iter().any(|c| c.name == "signature.certificate" && c.ok));
+    assert!(report
+        .checks
+        .iter()
+        .any(|c| c.name == "signature.certificate" && c.ok));
 
     // ... and fails once the certificate chain is altered: another CA's
     // certificate for the same key, put in place of the issued one.
-    let (rogue, _) = countersign_ca::CertificateAuthority::generate("rogue CA", s.now(), time::Duration::days(1)).unwrap();
+    let (rogue, _) = countersign_ca::CertificateAuthority::generate(
+        "rogue CA",
+        s.now() - time::Duration::hours(1),
+        time::Duration::days(1),
+    )
+    .unwrap();
     let forged = rogue
         .issue(&countersign_ca::IssueRequest {
             identity: "ci-release",
@@ -750,10 +1133,15 @@ fn a_workload_certificate_signs_only_within_its_window_and_verifies_offline() {
             e["entry"] = json!(serde_json::to_string(&entry).unwrap());
         }
     }
-    let report = countersign_verify::verify_bundle(&serde_json::to_vec(&altered).unwrap(), &options);
+    // The altered entry no longer proves into the checkpoint, so the
+    // signature is left without a credential the verifier can trust.
+    let report =
+        countersign_verify::verify_bundle(&serde_json::to_vec(&altered).unwrap(), &options);
     assert!(!report.ok());
     assert!(
-        report.failures().any(|c| c.name == "signature.certificate"),
+        report
+            .failures()
+            .any(|c| c.name == "signature.credential" || c.name == "signature.certificate"),
         "{}",
         report.summary()
     );

@@ -5,11 +5,11 @@ use std::sync::{Arc, Mutex};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use countersign_oidc::{ClaimRule, IssuerConfig, JwksSource, Purpose, TokenVerifier};
+use countersign_policy::PolicySet;
 use countersign_proto::api::*;
 use countersign_proto::model::*;
 use countersign_proto::statement::{Envelope, Statement};
-use countersign_oidc::{ClaimRule, IssuerConfig, JwksSource, Purpose, TokenVerifier};
-use countersign_policy::PolicySet;
 use countersign_server::auth::{token_hash, Authenticator};
 use countersign_server::{AppState, Clock, ServerConfig, Workloads};
 use countersign_store::{Ledger, LedgerConfig};
@@ -157,7 +157,11 @@ impl TestServer {
             .unwrap(),
         );
         ledger
-            .publish_ca(self.ca.certificate_pem(), &self.ca.fingerprint(), self.now())
+            .publish_ca(
+                self.ca.certificate_pem(),
+                &self.ca.fingerprint(),
+                self.now(),
+            )
             .unwrap();
         let verifier = Arc::new(TokenVerifier::load(self.issuers()).unwrap());
         let state = AppState {
@@ -319,7 +323,11 @@ impl TestServer {
 
     /// Issue an API token with `roles`, optionally bound to `identity`;
     /// answers its secret.
-    pub fn token_for(&self, identity: Option<&str>, roles: &[countersign_proto::governance::Role]) -> String {
+    pub fn token_for(
+        &self,
+        identity: Option<&str>,
+        roles: &[countersign_proto::governance::Role],
+    ) -> String {
         let t: IssuedToken = self.post(
             "/v1/tokens",
             &IssueToken {
@@ -538,5 +546,10 @@ pub fn mint_jwt(key: &SigningKey, kid: &str, claims: &Value) -> String {
     let der = key.to_pkcs8_der().unwrap();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
     header.kid = Some(kid.to_string());
-    jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes())).unwrap()
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes()),
+    )
+    .unwrap()
 }

@@ -197,7 +197,11 @@ fn refuses_a_signer_who_is_not_an_approver() {
     w.refused(&env, 403, "policy_denied");
     let entry = w.s.entry(w.s.tree_size() - 1);
     assert_eq!(entry["policy"]["effect"], "deny");
-    assert_eq!(entry["policy"]["policies"], json!([]), "Cedar's default deny: nothing permits eve");
+    assert_eq!(
+        entry["policy"]["policies"],
+        json!([]),
+        "Cedar's default deny: nothing permits eve"
+    );
 }
 
 #[test]

@@ -113,7 +113,11 @@ pub async fn list_delegations(
         }
     }
     let delegations = s.run(move |l, now| l.delegations(&filter, now)).await?;
-    Ok(answer(StatusCode::OK, &DelegationList { delegations }, None))
+    Ok(answer(
+        StatusCode::OK,
+        &DelegationList { delegations },
+        None,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/delegations/{id}", tag = "delegations", params(("id" = String, Path)), security(("bearer" = [])),
@@ -280,7 +284,10 @@ pub async fn show_policy(caller: Caller, State(s): State<AppState>) -> Result<Re
 /// force stays; a changed one is recorded as `policy.activated`.
 #[utoipa::path(post, path = "/v1/policy/reload", tag = "policy", security(("bearer" = [])),
     responses((status = 200, body = PolicySetView), (status = 422, body = Problem)))]
-pub async fn reload_policy(caller: Caller, State(s): State<AppState>) -> Result<Response, ApiError> {
+pub async fn reload_policy(
+    caller: Caller,
+    State(s): State<AppState>,
+) -> Result<Response, ApiError> {
     caller.require(auth::ADMIN)?;
     let (view, index) = reload(&s).await?;
     Ok(answer(StatusCode::OK, &view, index))

@@ -12,11 +12,11 @@ use countersign_proto::statement::Envelope;
 use countersign_proto::Problem;
 
 use super::answer;
-use countersign_proto::governance::Role;
-use countersign_proto::ErrorCode;
 use crate::auth::{self, Caller};
 use crate::extract::{Json, Path, Query};
 use crate::{ApiError, AppState};
+use countersign_proto::governance::Role;
+use countersign_proto::ErrorCode;
 
 #[utoipa::path(post, path = "/v1/requests", tag = "requests", request_body = CreateRequest, security(("bearer" = [])),
     responses((status = 201, body = Request), (status = 404, body = Problem), (status = 422, body = Problem)))]
@@ -95,7 +95,10 @@ pub async fn withdraw(
                 if current.requester != me {
                     return Err(countersign_store::LedgerError::refused(
                         ErrorCode::Forbidden,
-                        format!("only the requester {} may withdraw request {id}", current.requester),
+                        format!(
+                            "only the requester {} may withdraw request {id}",
+                            current.requester
+                        ),
                     ));
                 }
             }

@@ -23,8 +23,8 @@ use countersign_proto::governance::{
     ApiToken, AuthContext, Delegation, Effect, PolicyAction, PolicyDecision, PolicyException,
 };
 use countersign_proto::model::{
-    Credential, CredentialKind, Identity, IdentityKind, IdentityStatus, KeyAlgorithm, Request,
-    Assurance,
+    Assurance, Credential, CredentialKind, Identity, IdentityKind, IdentityStatus, KeyAlgorithm,
+    Request,
 };
 use countersign_proto::ErrorCode;
 use ed25519_dalek::{Signature, Verifier as _};
@@ -32,6 +32,11 @@ use time::OffsetDateTime;
 
 use super::{new_id, Ledger, LedgerError, Receipted, Result};
 use crate::{ReadTx, WriteTx};
+
+/// Signs a certificate for an Ed25519 public key valid over
+/// [not_before, not_after]; answers its PEM, or why it could not.
+pub type CertificateIssuer<'a> =
+    dyn Fn(&[u8; 32], OffsetDateTime, OffsetDateTime) -> std::result::Result<String, String> + 'a;
 
 const META_POLICY_SET: &str = "policy_set";
 const META_CA: &str = "ca_fingerprint";
@@ -241,7 +246,7 @@ impl Ledger {
         token_sha256: &str,
         public_key: &str,
         proof: &str,
-        issue: &dyn Fn(&[u8; 32], OffsetDateTime, OffsetDateTime) -> std::result::Result<String, String>,
+        issue: &CertificateIssuer<'_>,
         now: OffsetDateTime,
     ) -> Result<Receipted<Credential>> {
         let mut tx = self.store.write()?;
@@ -524,13 +529,19 @@ impl Ledger {
         }
         let mut tx = self.store.write()?;
         let current = tx.delegation(id)?.ok_or_else(|| {
-            LedgerError::refused(ErrorCode::DelegationNotFound, format!("no delegation {id:?}"))
+            LedgerError::refused(
+                ErrorCode::DelegationNotFound,
+                format!("no delegation {id:?}"),
+            )
         })?;
         if let Some(who) = by {
             if who != current.principal && who != current.delegate {
                 return Err(LedgerError::refused(
                     ErrorCode::Forbidden,
-                    format!("only {} or {} may revoke delegation {id}", current.principal, current.delegate),
+                    format!(
+                        "only {} or {} may revoke delegation {id}",
+                        current.principal, current.delegate
+                    ),
                 ));
             }
         }
@@ -575,7 +586,11 @@ impl Ledger {
             } else {
                 "delegate"
             };
-            let why = format!("{role} {} became {}", identity.handle, identity.status.as_str());
+            let why = format!(
+                "{role} {} became {}",
+                identity.handle,
+                identity.status.as_str()
+            );
             let next = delegation::end(&d, &why, now)?;
             tx.put_delegation(&next)?;
             events.push(Event::DelegationEnded {
@@ -588,7 +603,11 @@ impl Ledger {
         Ok(events)
     }
 
-    pub fn delegations(&self, filter: &DelegationFilter, now: OffsetDateTime) -> Result<Vec<Delegation>> {
+    pub fn delegations(
+        &self,
+        filter: &DelegationFilter,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Delegation>> {
         let tx = self.store.read()?;
         let all = match &filter.identity {
             Some(h) => tx.delegations_of(h)?,
@@ -596,13 +615,20 @@ impl Ledger {
         };
         Ok(all
             .into_iter()
-            .filter(|d| filter.active.is_none_or(|a| delegation::in_force(d, now) == a))
+            .filter(|d| {
+                filter
+                    .active
+                    .is_none_or(|a| delegation::in_force(d, now) == a)
+            })
             .collect())
     }
 
     pub fn delegation(&self, id: &str) -> Result<Delegation> {
         self.store.read()?.delegation(id)?.ok_or_else(|| {
-            LedgerError::refused(ErrorCode::DelegationNotFound, format!("no delegation {id:?}"))
+            LedgerError::refused(
+                ErrorCode::DelegationNotFound,
+                format!("no delegation {id:?}"),
+            )
         })
     }
 
@@ -671,7 +697,10 @@ impl Ledger {
                 if l <= time::Duration::ZERO || l > max {
                     return Err(LedgerError::refused(
                         ErrorCode::InvalidField,
-                        format!("valid_for_seconds must be between 1 and {}", max.whole_seconds()),
+                        format!(
+                            "valid_for_seconds must be between 1 and {}",
+                            max.whole_seconds()
+                        ),
                     ));
                 }
                 l
@@ -727,7 +756,11 @@ impl Ledger {
     }
 
     /// Exceptions with the state shown at `now`.
-    pub fn exceptions(&self, request: Option<&str>, now: OffsetDateTime) -> Result<Vec<PolicyException>> {
+    pub fn exceptions(
+        &self,
+        request: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<PolicyException>> {
         let mut all = self.store.read()?.exceptions(request)?;
         for e in &mut all {
             e.state = exceptions::effective_state(e, now);
