@@ -252,6 +252,20 @@ pub fn accept(
             format!("{approver} has already signed request {}", request.id),
         ));
     }
+    // One person, one signature per request: a delegate who already
+    // signed (for themself or for someone else) cannot fill a second slot,
+    // or a quorum of two could be met by one pair of eyes.
+    if let Some(s) = request.signatures.iter().find(|s| s.actor == p.actor) {
+        return Err(refuse(
+            ErrorCode::AlreadySigned,
+            format!(
+                "{} has already signed request {} (for {}); one person signs a request once",
+                p.actor,
+                request.id,
+                s.approver()
+            ),
+        ));
+    }
     if !order_respected(request, approver) {
         return Err(refuse(
             ErrorCode::OutOfOrder,

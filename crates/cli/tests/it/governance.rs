@@ -468,10 +468,14 @@ impl Deleg {
     }
 
     fn refused(&self, env: &Envelope, code: &str) {
+        self.refused_with(env, 403, code)
+    }
+
+    fn refused_with(&self, env: &Envelope, want: u16, code: &str) {
         let (status, problem, entry) = attempt(&self.s, env, &self.bob_token);
         assert_eq!(
             (status, problem["code"].as_str()),
-            (403, Some(code)),
+            (want, Some(code)),
             "{problem}"
         );
         assert_eq!(entry["code"], code);
@@ -517,6 +521,23 @@ fn a_delegate_signs_in_scope_naming_actor_and_principal() {
         "bob's signature fills carol's slot"
     );
     assert_eq!(after.signatures[0].approver(), "carol");
+}
+
+#[test]
+fn a_delegate_who_signed_for_themself_cannot_also_fill_the_principals_slot() {
+    let w = delegation_world();
+    w.grant(scope(&[], Impact::Critical), 86_400);
+    let r = access_request(
+        &w.s,
+        EventKind::Onboarding,
+        Impact::Low,
+        "alice",
+        "dave",
+        &["bob", "carol"],
+    );
+    let (status, body, _) = attempt(&w.s, &approve(&w.s, &r, "bob", &w.keys[2]), &w.bob_token);
+    assert_eq!(status, 201, "{body}");
+    w.refused_with(&w.on_behalf(&r), 409, "already_signed");
 }
 
 #[test]
