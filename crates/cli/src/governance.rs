@@ -564,24 +564,6 @@ fn policy_text(view: &PolicySetView) -> String {
     s.trim_end().to_string()
 }
 
-fn local_view(set: &PolicySet) -> PolicySetView {
-    PolicySetView {
-        policy_set: set.digest(),
-        policies: set
-            .policies()
-            .into_iter()
-            .map(|p| PolicyView {
-                id: p.id,
-                effect: p.effect.as_str().to_string(),
-                file: p.file,
-                reason: p.reason,
-                text: p.text,
-            })
-            .collect(),
-        schema: set.schema_text().to_string(),
-    }
-}
-
 pub fn policy(
     dir: &DataDir,
     client: &dyn Fn() -> Result<Client>,
@@ -609,7 +591,7 @@ pub fn policy(
             let view = if remote {
                 client()?.get::<PolicySetView>("/v1/policy")?
             } else {
-                local_view(&load_policy(dir, d)?.1)
+                load_policy(dir, d)?.1.view()
             };
             print(json, &view, policy_text)
         }

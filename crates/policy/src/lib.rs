@@ -70,3 +70,29 @@ pub(crate) const ENTITY_TYPES: &[&str] = &[
     CREDENTIAL_TYPE,
     EXCEPTION_TYPE,
 ];
+
+impl PolicySet {
+    /// The set as the API and the CLI show it: digest, each policy as
+    /// `permit`/`forbid` with its id, file, reason and text, and the schema.
+    pub fn view(&self) -> countersign_proto::api::PolicySetView {
+        countersign_proto::api::PolicySetView {
+            policy_set: self.digest(),
+            policies: self
+                .policies()
+                .into_iter()
+                .map(|p| countersign_proto::api::PolicyView {
+                    id: p.id,
+                    effect: match p.effect {
+                        countersign_proto::governance::Effect::Allow => "permit",
+                        countersign_proto::governance::Effect::Deny => "forbid",
+                    }
+                    .to_string(),
+                    file: p.file,
+                    reason: p.reason,
+                    text: p.text,
+                })
+                .collect(),
+            schema: self.schema_text().to_string(),
+        }
+    }
+}

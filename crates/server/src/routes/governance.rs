@@ -13,8 +13,8 @@ use countersign_domain::delegation::Grantor;
 use countersign_oidc::{Purpose, TokenError};
 use countersign_proto::api::{
     DecideException, DelegationFilter, DelegationList, EndDelegation, ExceptionFilter,
-    ExceptionList, GrantDelegation, IssueToken, IssuedToken, PolicySetView, PolicyView,
-    RequestException, TokenList, WorkloadCertificate, WorkloadCertificateRequest,
+    ExceptionList, GrantDelegation, IssueToken, IssuedToken, PolicySetView, RequestException,
+    TokenList, WorkloadCertificate, WorkloadCertificateRequest,
 };
 use countersign_proto::governance::{ApiToken, Delegation, PolicyException};
 use countersign_proto::{ErrorCode, Problem};
@@ -255,21 +255,7 @@ pub async fn deny_exception(
 // ----------------------------------------------------------- policy
 
 fn policy_view(set: &countersign_policy::PolicySet) -> PolicySetView {
-    PolicySetView {
-        policy_set: set.digest(),
-        policies: set
-            .policies()
-            .into_iter()
-            .map(|p| PolicyView {
-                id: p.id,
-                effect: p.effect.as_str().to_string(),
-                file: p.file,
-                reason: p.reason,
-                text: p.text,
-            })
-            .collect(),
-        schema: set.schema_text().to_string(),
-    }
+    set.view()
 }
 
 #[utoipa::path(get, path = "/v1/policy", tag = "policy", security(("bearer" = [])),
