@@ -1123,7 +1123,7 @@ fn a_delegated_signature_needs_its_delegation() {
         .grant_delegation(
             &GrantDelegation {
                 principal: None,
-                delegate: "bob".into(),
+                delegate: "mallory".into(),
                 scope: DelegationScope {
                     event_kinds: vec![EventKind::PrivilegedAccess],
                     max_impact: Impact::High,
@@ -1140,14 +1140,14 @@ fn a_delegated_signature_needs_its_delegation() {
         )
         .unwrap();
     let dlg = granted.value.id.clone();
-    // bob signs first for himself, then for carol (sequential: bob, carol).
+    // bob signs first, then mallory for carol (sequential: bob, carol).
     f.sign("bob", at(10));
     f.sign_with(
-        "bob",
-        "bob",
+        "mallory",
+        "mallory",
         Some("carol"),
         Decision::Approve,
-        &fresh_login("bob", at(11)),
+        &fresh_login("mallory", at(11)),
         at(11),
     )
     .unwrap();
@@ -1157,19 +1157,19 @@ fn a_delegated_signature_needs_its_delegation() {
     assert!(report.ok(), "{:#?}", failures(&report));
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     let for_carol = index_of_nth(&good, "signature.accepted", 1);
-    let who = format!("entry {for_carol} (signature by bob)");
+    let who = format!("entry {for_carol} (signature by mallory)");
     passing(
         &report,
         "signature.delegation",
         &format!(
-            "{who}: bob signed for carol under delegation {dlg} granted by carol (entry {})",
+            "{who}: mallory signed for carol under delegation {dlg} granted by carol (entry {})",
             granted.log_index
         ),
     );
     passing(
         &report,
         "signature.approver",
-        "carol (signed for by bob) is approver 2 of 2",
+        "carol (signed for by mallory) is approver 2 of 2",
     );
     passing(
         &report,
@@ -1197,7 +1197,7 @@ fn a_delegated_signature_needs_its_delegation() {
     );
 
     // An entry that forgets the principal: the statement still signs for
-    // carol, and the replay now counts bob twice.
+    // carol, and mallory is no approver.
     let mut bundle = good.clone();
     f.reseal(&mut bundle, move |i, e| {
         if let Event::SignatureAccepted {
@@ -1221,7 +1221,11 @@ fn a_delegated_signature_needs_its_delegation() {
             "the statement signs for carol, but the entry records no principal",
         ],
     );
-    assert_fails(&report, "signature.approver", &["bob already signed"]);
+    assert_fails(
+        &report,
+        "signature.approver",
+        &["mallory is not an approver"],
+    );
 
     // The principal signed for was suspended at the time.
     let mut bundle = good.clone();
