@@ -114,13 +114,11 @@ impl DataDir {
             );
         }
         let store = self.open_store()?;
-        let ids = policy.policies().into_iter().map(|p| p.id).collect();
         Ledger::open(
             store,
             self.signer()?,
             LedgerConfig { limits },
             policy,
-            ids,
             SystemClock.now(),
         )
         .context("opening the ledger")
@@ -234,7 +232,6 @@ pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
             policy_dir: Some(dir.policy_dir()),
             ..ServerConfig::default()
         },
-        policy: Arc::new(std::sync::RwLock::new(policy)),
         workloads: Some(Arc::new(Workloads { verifier, ca })),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

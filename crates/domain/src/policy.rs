@@ -94,6 +94,8 @@ pub trait PolicyEngine: Send + Sync {
     fn decide(&self, query: &PolicyQuery) -> PolicyDecision;
     /// `sha256:<hex>` of the policy set.
     fn digest(&self) -> String;
+    /// The set as shown to people: its digest, policies and schema.
+    fn view(&self) -> countersign_proto::api::PolicySetView;
 }
 
 /// How the caller behind an action authenticated, as far as the server knows.

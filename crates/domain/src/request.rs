@@ -159,6 +159,17 @@ pub fn create_request(
     })
 }
 
+/// Every identity a request names: requester, beneficiary, approvers and
+/// the subject of its entitlement action.
+pub fn parties(r: &Request) -> Vec<String> {
+    let mut out = vec![r.requester.clone(), r.beneficiary.clone()];
+    out.extend(r.approvers.iter().cloned());
+    if let Some(a) = &r.action {
+        out.push(a.subject.clone());
+    }
+    out
+}
+
 /// The state a request's signatures put it in: approved once `quorum`
 /// approvals are in, rejected once too few approvers remain to reach it.
 pub fn state_from_signatures(request: &Request) -> RequestState {

@@ -883,6 +883,13 @@ fn purpose_is_per_issuer() {
             requested: Purpose::Caller
         }
     );
+    // The issuer's purpose can be read before verifying, to pick how to verify.
+    assert_eq!(verifier.purpose_of(&caller_token), Some(Purpose::Caller));
+    assert_eq!(
+        verifier.purpose_of(&workload_token),
+        Some(Purpose::Workload)
+    );
+    assert_eq!(verifier.purpose_of("not.a-token"), None);
     // Keys are per issuer as well: the caller key cannot sign for the
     // workload issuer even with the workload issuer's kid.
     let forged = caller.sign(

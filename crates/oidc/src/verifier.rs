@@ -193,6 +193,36 @@ impl TokenVerifier {
         issuer.accept(claims, purpose, now, token)
     }
 
+    /// [`TokenVerifier::verify`], refreshing the issuer's keys once when the
+    /// token names a key the verifier does not know (the issuer may have
+    /// rotated them). Blocking: call it from `spawn_blocking`.
+    pub fn verify_current(
+        &self,
+        token: &str,
+        purpose: Purpose,
+        now: OffsetDateTime,
+    ) -> Result<VerifiedToken, TokenError> {
+        match self.verify(token, purpose, now) {
+            Err(TokenError::UnknownKey { issuer, .. }) => {
+                // A failed or rate-limited refresh leaves the old keys; the
+                // retry then answers the same UnknownKey.
+                let _ = self.refresh(&issuer, now);
+                self.verify(token, purpose, now)
+            }
+            other => other,
+        }
+    }
+
+    /// The purpose of the issuer the token claims to come from, read from
+    /// its unverified `iss`: enough to choose how to verify it, never a
+    /// reason to trust it.
+    pub fn purpose_of(&self, token: &str) -> Option<Purpose> {
+        let payload = token.split('.').nth(1)?;
+        let claims = json_object(payload, "payload").ok()?;
+        let iss = claims.get("iss")?.as_str()?;
+        Some(self.issuers.get(iss)?.config.purpose)
+    }
+
     /// Re-reads the issuer's JWKS from its configured source (after an
     /// unknown `kid`), at most once per 60 s per issuer as measured by `now`.
     /// Answers whether the keys changed; a call inside the 60 s window

@@ -54,6 +54,10 @@ impl PolicyEngine for PolicySet {
     fn digest(&self) -> String {
         self.digest.clone()
     }
+
+    fn view(&self) -> countersign_proto::api::PolicySetView {
+        PolicySet::view(self)
+    }
 }
 
 /// The impact's rank, as policies compare it (`impact_level`).

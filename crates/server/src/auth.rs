@@ -19,9 +19,9 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use countersign_domain::policy::Authentication;
-use countersign_oidc::{Purpose, TokenError, TokenVerifier};
+use countersign_oidc::{Purpose, TokenVerifier};
 use countersign_proto::governance::Role;
-use countersign_proto::model::IdentityStatus;
+use countersign_proto::model::{Identity, IdentityStatus};
 use countersign_proto::ErrorCode;
 use countersign_store::Ledger;
 use sha2::{Digest as _, Sha256};
@@ -112,6 +112,28 @@ impl Caller {
         }
     }
 
+    /// The identity a caller is confined to: set for callers bound to an
+    /// identity unless they also hold a role that acts for others (admin,
+    /// integration).
+    pub fn confined_to(&self) -> Option<&str> {
+        if self.has(Role::Admin) || self.has(Role::Integration) {
+            None
+        } else {
+            self.identity.as_deref()
+        }
+    }
+
+    /// `None` for an admin not bound to an identity (who acts as the
+    /// administration), otherwise the identity the caller acts as, which
+    /// must exist.
+    pub fn identity_unless_admin(&self) -> Result<Option<&str>, ApiError> {
+        if self.identity.is_none() && self.is_admin() {
+            Ok(None)
+        } else {
+            self.bound_identity().map(Some)
+        }
+    }
+
     /// The identity the caller acts as, required for calls that must be
     /// attributable to a person or workload.
     pub fn bound_identity(&self) -> Result<&str, ApiError> {
@@ -161,7 +183,11 @@ impl Authenticator {
                 )
             })?;
             if let Some(h) = &t.identity {
-                active_identity(ledger, h)?;
+                let identity = ledger.store().read()?.identity(h)?;
+                active(
+                    identity,
+                    &format!("the caller's identity {h:?} no longer exists"),
+                )?;
             }
             return Ok(Caller {
                 roles: t.roles.iter().copied().collect(),
@@ -181,25 +207,12 @@ impl Authenticator {
                 "the bearer token is not valid",
             ));
         };
-        let verify = |purpose| match oidc.verify(token, purpose, now) {
-            Err(TokenError::UnknownKey { issuer, .. }) => {
-                // The issuer may have rotated its keys: fetch them once more.
-                let _ = oidc.refresh(&issuer, now);
-                oidc.verify(token, purpose, now)
-            }
-            other => other,
-        };
-        let invalid =
-            |e: TokenError| ApiError::new(ErrorCode::TokenInvalid, format!("OIDC token: {e}"));
         // A workload's token authenticates it as its workload identity, so
         // a CI job can submit what it signed with its certificate.
-        let (verified, purpose) = match verify(Purpose::Caller) {
-            Err(TokenError::WrongPurpose { .. }) => (
-                verify(Purpose::Workload).map_err(invalid)?,
-                Purpose::Workload,
-            ),
-            other => (other.map_err(invalid)?, Purpose::Caller),
-        };
+        let purpose = oidc.purpose_of(token).unwrap_or(Purpose::Caller);
+        let verified = oidc
+            .verify_current(token, purpose, now)
+            .map_err(|e| ApiError::new(ErrorCode::TokenInvalid, format!("OIDC token: {e}")))?;
         let store = ledger.store().read()?;
         let identity = if purpose == Purpose::Caller && verified.identity.contains('@') {
             store.identity_by_email(&verified.identity)?
@@ -207,16 +220,13 @@ impl Authenticator {
             store.identity(&verified.identity)?
         };
         drop(store);
-        let identity = identity.ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::IdentityUnmapped,
-                format!(
-                    "the token from {} names {:?}, which matches no identity",
-                    verified.issuer, verified.identity
-                ),
-            )
-        })?;
-        active_identity(ledger, &identity.handle)?;
+        let identity = active(
+            identity,
+            &format!(
+                "the token from {} names {:?}, which matches no identity",
+                verified.issuer, verified.identity
+            ),
+        )?;
         let roles: &[Role] = if purpose == Purpose::Workload {
             WORKLOAD_ROLES
         } else {
@@ -237,18 +247,16 @@ impl Authenticator {
     }
 }
 
-fn active_identity(ledger: &Ledger, handle: &str) -> Result<(), ApiError> {
-    let identity = ledger.store().read()?.identity(handle)?;
+/// The caller's identity, which must exist (else `missing` says why) and
+/// be active.
+fn active(identity: Option<Identity>, missing: &str) -> Result<Identity, ApiError> {
     match identity {
-        Some(i) if i.status == IdentityStatus::Active => Ok(()),
+        Some(i) if i.status == IdentityStatus::Active => Ok(i),
         Some(i) => Err(ApiError::new(
             ErrorCode::ActorNotActive,
-            format!("{handle} is {}", i.status.as_str()),
+            format!("{} is {}", i.handle, i.status.as_str()),
         )),
-        None => Err(ApiError::new(
-            ErrorCode::IdentityUnmapped,
-            format!("the caller's identity {handle:?} no longer exists"),
-        )),
+        None => Err(ApiError::new(ErrorCode::IdentityUnmapped, missing)),
     }
 }
 

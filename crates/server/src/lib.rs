@@ -21,7 +21,7 @@ mod routes;
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -82,27 +82,10 @@ pub struct AppState {
     pub auth: Arc<auth::Authenticator>,
     pub clock: Arc<dyn Clock>,
     pub config: ServerConfig,
-    /// The policy set in force, as text for `GET /v1/policy`; the ledger
-    /// holds the same set for decisions.
-    pub policy: Arc<RwLock<Arc<countersign_policy::PolicySet>>>,
     pub workloads: Option<Arc<Workloads>>,
 }
 
 impl AppState {
-    pub fn policy_set(&self) -> Arc<countersign_policy::PolicySet> {
-        match self.policy.read() {
-            Ok(p) => p.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    pub(crate) fn set_policy_set(&self, set: Arc<countersign_policy::PolicySet>) {
-        match self.policy.write() {
-            Ok(mut p) => *p = set,
-            Err(poisoned) => *poisoned.into_inner() = set,
-        }
-    }
-
     /// Run a ledger operation on a blocking thread with the current time.
     pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
     where

@@ -33,13 +33,9 @@ pub fn export(
         .latest_checkpoint()?
         .ok_or_else(|| LedgerError::Integrity("no checkpoint".into()))?;
 
-    let mut identities: BTreeSet<String> = BTreeSet::new();
-    identities.insert(request.requester.clone());
-    identities.insert(request.beneficiary.clone());
-    identities.extend(request.approvers.iter().cloned());
-    if let Some(a) = &request.action {
-        identities.insert(a.subject.clone());
-    }
+    let mut identities: BTreeSet<String> = countersign_domain::request::parties(&request)
+        .into_iter()
+        .collect();
     // Delegates sign for approvers: their identity and delegation entries
     // belong in the bundle too.
     identities.extend(request.signatures.iter().map(|s| s.actor.clone()));

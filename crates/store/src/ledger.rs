@@ -32,7 +32,7 @@ use countersign_tlog::checkpoint::Checkpoint;
 use countersign_tlog::note::{NoteSigner, NoteVerifier};
 use countersign_tlog::proof::TlogProof;
 pub use governance::CertificateIssuer;
-use governance::{caller_auth, policy_refusal, request_parties};
+use governance::{caller_auth, policy_refusal};
 use rand_core::{OsRng, RngCore as _};
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
@@ -214,7 +214,6 @@ impl Ledger {
         signer: NoteSigner,
         config: LedgerConfig,
         policy: Arc<dyn PolicyEngine>,
-        policy_ids: Vec<String>,
         now: OffsetDateTime,
     ) -> Result<Self> {
         let verifier = signer.verifier();
@@ -239,7 +238,7 @@ impl Ledger {
                 ledger.finish(tx, created, now)?;
             }
         }
-        ledger.activate_policy(policy, policy_ids, "startup", now)?;
+        ledger.activate_policy(policy, "startup", now)?;
         Ok(ledger)
     }
 
@@ -788,7 +787,7 @@ impl Ledger {
                 caller_auth(caller, &request.requester),
                 now,
             ),
-            &request_parties(&request),
+            &rules::parties(&request),
         )?;
         if !decision.allowed() {
             return Err(policy_refusal(&decision).into());
@@ -988,33 +987,33 @@ impl Ledger {
             ));
         };
         let auth = signing_auth(&p.actor, &credential, caller);
-        let ask = |exception: bool| {
-            let mut context = self.context(
-                &checked.principal,
-                checked.delegation.clone(),
-                Some(credential_facts(
-                    &credential,
-                    self.config.limits.long_lived_after,
-                )),
-                auth.clone(),
-                now,
-            );
-            context.exception = exception;
-            self.decide(
-                &*tx,
-                PolicyAction::Sign,
-                &p.actor,
-                PolicyResource::Request(request.clone()),
-                context,
-                &request_parties(&request),
-            )
-        };
-        let mut decision = ask(false)?;
+        let context = self.context(
+            &checked.principal,
+            checked.delegation.clone(),
+            Some(credential_facts(
+                &credential,
+                self.config.limits.long_lived_after,
+            )),
+            auth.clone(),
+            now,
+        );
+        let mut query = self.query(
+            &*tx,
+            PolicyAction::Sign,
+            &p.actor,
+            PolicyResource::Request(request.clone()),
+            context,
+            &rules::parties(&request),
+        )?;
+        let policy = self.policy();
+        let mut decision = policy.decide(&query);
         let mut used = None;
         if !decision.allowed() {
             let open = tx.exceptions(Some(&request.id))?;
             if let Some(e) = exceptions::usable(&open, &request.id, &p.actor, now) {
-                let with = ask(true)?;
+                // The same question, with the approved exception applied.
+                query.context.exception = true;
+                let with = policy.decide(&query);
                 if with.allowed() {
                     decision = with;
                     used = Some(e.clone());

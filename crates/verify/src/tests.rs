@@ -84,7 +84,6 @@ fn open_ledger() -> (Ledger, NoteSigner) {
     let signer = NoteSigner::new(ORIGIN, SigningKey::generate(&mut OsRng)).unwrap();
     let store = SqliteStore::in_memory().unwrap();
     let policy = countersign_policy::PolicySet::defaults().unwrap();
-    let ids = policy.policies().into_iter().map(|p| p.id).collect();
     let ledger = Ledger::open(
         Arc::new(store),
         signer.clone(),
@@ -92,7 +91,6 @@ fn open_ledger() -> (Ledger, NoteSigner) {
             limits: Default::default(),
         },
         Arc::new(policy),
-        ids,
         NOW,
     )
     .unwrap();

@@ -189,7 +189,6 @@ fn an_inserted_entry_is_caught_and_the_server_refuses_to_sign_over_it() {
             limits: Default::default(),
         },
         std::sync::Arc::new(countersign_policy::PolicySet::defaults().unwrap()),
-        vec![],
         s.now(),
     );
     assert!(matches!(

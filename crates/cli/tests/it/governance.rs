@@ -223,7 +223,7 @@ fn high_impact_needs_step_up_by_fresh_login_or_hardware_key() {
         .contains("oidc:https://idp.test"));
     // Carol's key is hardware-held: AAL3 without any login.
     let hw = SigningKey::generate(&mut rand_core::OsRng);
-    enroll_with(&s, "carol", &hw, Assurance::Hardware);
+    s.enroll_key("carol", &hw, Assurance::Hardware, None);
     let entry = assert_allowed(
         &s,
         &approve(&s, &r, "carol", &hw),
@@ -231,31 +231,6 @@ fn high_impact_needs_step_up_by_fresh_login_or_hardware_key() {
         "approvers-may-sign",
     );
     assert_eq!(entry["auth"]["aal"], 3);
-    let _ = &k[3];
-}
-
-fn enroll_with(s: &TestServer, handle: &str, key: &SigningKey, assurance: Assurance) {
-    let public_key = B64.encode(key.verifying_key().as_bytes());
-    let ch: KeyChallenge = s.post(
-        &format!("/v1/identities/{handle}/key-challenges"),
-        &json!({}),
-    );
-    let proof = key.sign(&countersign_attest::pop_message(
-        handle,
-        &ch.challenge,
-        &public_key,
-    ));
-    let _: Credential = s.post(
-        &format!("/v1/identities/{handle}/keys"),
-        &EnrollKey {
-            public_key,
-            challenge: ch.challenge,
-            proof: B64.encode(proof.to_bytes()),
-            assurance,
-            label: None,
-            expires_at: None,
-        },
-    );
 }
 
 #[test]
@@ -304,7 +279,7 @@ fn suspended_and_shared_identities_cannot_sign() {
 #[test]
 fn machines_approve_human_access_only_where_a_policy_permits_it() {
     let s = TestServer::start();
-    let k = people(&s, &["alice", "dave"]);
+    people(&s, &["alice", "dave"]);
     identity(&s, "hr-bot", IdentityKind::Service, Some("alice"));
     identity(&s, "svc-db", IdentityKind::Service, Some("alice"));
     let bot = s.enroll("hr-bot", None);
@@ -355,7 +330,6 @@ when { resource.event == "offboarding" && resource.approvers.contains(context.on
         TOKEN,
         "hr-bot-offboards",
     );
-    let _ = k;
 }
 
 #[test]
@@ -638,8 +612,17 @@ fn a_delegation_ends_when_the_delegator_is_terminated() {
 
 // ----------------------------------------------------------- exceptions
 
-#[test]
-fn a_break_glass_exception_lets_one_refused_signature_through() {
+/// alice asks for dave's privileged access; bob approves with a software
+/// key; erin holds the exception_approver role. `k` are the four keys.
+struct BreakGlass {
+    s: TestServer,
+    k: Vec<SigningKey>,
+    bob: String,
+    erin: String,
+    r: Request,
+}
+
+fn break_glass(impact: Impact) -> BreakGlass {
     let s = TestServer::start();
     let k = people(&s, &["alice", "dave", "bob", "erin"]);
     let _: Identity = s.post_patch(
@@ -651,11 +634,17 @@ fn a_break_glass_exception_lets_one_refused_signature_through() {
     let r = access_request(
         &s,
         EventKind::PrivilegedAccess,
-        Impact::Critical,
+        impact,
         "alice",
         "dave",
         &["bob"],
     );
+    BreakGlass { s, k, bob, erin, r }
+}
+
+#[test]
+fn a_break_glass_exception_lets_one_refused_signature_through() {
+    let BreakGlass { s, k, bob, erin, r } = break_glass(Impact::Critical);
     let ask = json!({"request": r.id, "justification": "production is down and bob has no hardware key on call"});
 
     // No refusal yet: nothing to make an exception for.
@@ -666,7 +655,7 @@ fn a_break_glass_exception_lets_one_refused_signature_through() {
         "{v}"
     );
 
-    let refusal = assert_policy_refused(
+    assert_policy_refused(
         &s,
         &approve(&s, &r, "bob", &k[2]),
         &bob,
@@ -678,7 +667,6 @@ fn a_break_glass_exception_lets_one_refused_signature_through() {
     let e: PolicyException = serde_json::from_value(v).unwrap();
     assert_eq!(e.refusal_index, refusal_index);
     assert_eq!(e.refused_by, vec!["step-up-high-impact".to_string()]);
-    let _ = refusal;
 
     // bob cannot approve his own exception; alice holds no exception role.
     let (status, v) = s.call_as(
@@ -767,27 +755,11 @@ fn a_break_glass_exception_lets_one_refused_signature_through() {
     ] {
         assert!(kinds.contains(&k.to_string()), "{k} in {kinds:?}");
     }
-    let _ = &k[3];
 }
 
 #[test]
 fn an_approved_exception_expires_unused() {
-    let s = TestServer::start();
-    let k = people(&s, &["alice", "dave", "bob", "erin"]);
-    let _: Identity = s.post_patch(
-        "/v1/identities/erin",
-        &json!({"roles": ["exception_approver"]}),
-    );
-    let bob = s.token_for(Some("bob"), &[Role::Approver]);
-    let erin = s.token_for(Some("erin"), &[Role::Approver]);
-    let r = access_request(
-        &s,
-        EventKind::PrivilegedAccess,
-        Impact::High,
-        "alice",
-        "dave",
-        &["bob"],
-    );
+    let BreakGlass { s, k, bob, erin, r } = break_glass(Impact::High);
     assert_policy_refused(
         &s,
         &approve(&s, &r, "bob", &k[2]),

@@ -142,7 +142,6 @@ impl TestServer {
         let store = Arc::new(SqliteStore::open(&self.db_path()).unwrap());
         let signer = NoteSigner::from_skey(&self.skey).unwrap();
         let policy = Arc::new(PolicySet::load_dir(&self.policy_dir()).unwrap());
-        let ids = policy.policies().into_iter().map(|p| p.id).collect();
         let ledger = Arc::new(
             Ledger::open(
                 store,
@@ -150,8 +149,7 @@ impl TestServer {
                 LedgerConfig {
                     limits: Default::default(),
                 },
-                policy.clone(),
-                ids,
+                policy,
                 self.now(),
             )
             .unwrap(),
@@ -176,7 +174,6 @@ impl TestServer {
                 policy_dir: Some(self.policy_dir()),
                 ..Default::default()
             },
-            policy: Arc::new(std::sync::RwLock::new(policy)),
             workloads: Some(Arc::new(Workloads {
                 verifier,
                 ca: self.ca.clone(),
@@ -372,6 +369,18 @@ impl TestServer {
 
     pub fn enroll(&self, handle: &str, expires_at: Option<OffsetDateTime>) -> SigningKey {
         let key = SigningKey::generate(&mut rand_core::OsRng);
+        self.enroll_key(handle, &key, Assurance::Software, expires_at);
+        key
+    }
+
+    /// Enrol `key` for `handle` with proof of possession.
+    pub fn enroll_key(
+        &self,
+        handle: &str,
+        key: &SigningKey,
+        assurance: Assurance,
+        expires_at: Option<OffsetDateTime>,
+    ) {
         let public_key = B64.encode(key.verifying_key().as_bytes());
         let ch: KeyChallenge = self.post(
             &format!("/v1/identities/{handle}/key-challenges"),
@@ -388,12 +397,11 @@ impl TestServer {
                 public_key,
                 challenge: ch.challenge,
                 proof: B64.encode(proof.to_bytes()),
-                assurance: Assurance::Software,
+                assurance,
                 label: None,
                 expires_at,
             },
         );
-        key
     }
 
     pub fn document(&self, name: &str, content: &[u8]) -> DocumentVersion {

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine as _;
 use countersign_ca::IssueRequest;
 use countersign_domain::delegation::Grantor;
-use countersign_oidc::{Purpose, TokenError};
+use countersign_oidc::Purpose;
 use countersign_proto::api::{
     DecideException, DelegationFilter, DelegationList, EndDelegation, ExceptionFilter,
     ExceptionList, GrantDelegation, IssueToken, IssuedToken, PolicySetView, RequestException,
@@ -22,7 +22,6 @@ use countersign_store::LedgerError;
 use rand_core::{OsRng, RngCore as _};
 
 use super::answer;
-use super::requests::acting_as;
 use crate::auth::{self, token_hash, Caller};
 use crate::extract::{Json, Path, Query};
 use crate::{ApiError, AppState};
@@ -82,10 +81,7 @@ pub async fn grant_delegation(
     Json(input): Json<GrantDelegation>,
 ) -> Result<Response, ApiError> {
     caller.require(auth::GOVERN)?;
-    let who = match (&caller.identity, caller.is_admin()) {
-        (None, true) => None,
-        _ => Some(caller.bound_identity()?.to_string()),
-    };
+    let who = caller.identity_unless_admin()?.map(str::to_string);
     let auth = caller.auth.clone();
     let r = s
         .run(move |l, now| {
@@ -108,7 +104,7 @@ pub async fn list_delegations(
 ) -> Result<Response, ApiError> {
     caller.require(auth::GOVERN_READ)?;
     if !caller.has(countersign_proto::governance::Role::Auditor) {
-        if let Some(me) = acting_as(&caller) {
+        if let Some(me) = caller.confined_to() {
             filter.identity = Some(me.to_string());
         }
     }
@@ -142,10 +138,7 @@ pub async fn revoke_delegation(
     Json(body): Json<EndDelegation>,
 ) -> Result<Response, ApiError> {
     caller.require(auth::GOVERN)?;
-    let by = match (&caller.identity, caller.is_admin()) {
-        (None, true) => None,
-        _ => Some(caller.bound_identity()?.to_string()),
-    };
+    let by = caller.identity_unless_admin()?.map(str::to_string);
     let r = s
         .run(move |l, now| l.end_delegation(&id, by.as_deref(), body.reason, now))
         .await?;
@@ -254,16 +247,11 @@ pub async fn deny_exception(
 
 // ----------------------------------------------------------- policy
 
-fn policy_view(set: &countersign_policy::PolicySet) -> PolicySetView {
-    set.view()
-}
-
 #[utoipa::path(get, path = "/v1/policy", tag = "policy", security(("bearer" = [])),
     responses((status = 200, body = PolicySetView)))]
 pub async fn show_policy(caller: Caller, State(s): State<AppState>) -> Result<Response, ApiError> {
     caller.require(auth::GOVERN_READ)?;
-    let set = s.policy_set();
-    Ok(answer(StatusCode::OK, &policy_view(&set), None))
+    Ok(answer(StatusCode::OK, &s.ledger.policy().view(), None))
 }
 
 /// Re-read the policy directory. An invalid set is refused and the set in
@@ -291,14 +279,11 @@ pub async fn reload(s: &AppState) -> Result<(PolicySetView, Option<u64>), ApiErr
         .await
         .map_err(|e| ApiError::internal(format!("policy load task failed: {e}")))?
         .map_err(|e| ApiError::new(ErrorCode::PolicyInvalid, e.to_string()))?;
-    let set = Arc::new(set);
-    let ids: Vec<String> = set.policies().into_iter().map(|p| p.id).collect();
-    let engine = set.clone();
+    let view = set.view();
     let index = s
-        .run(move |l, now| l.activate_policy(engine, ids, "reload", now))
+        .run(move |l, now| l.activate_policy(Arc::new(set), "reload", now))
         .await?;
-    s.set_policy_set(set.clone());
-    Ok((policy_view(&set), index))
+    Ok((view, index))
 }
 
 // ----------------------------------------------------------- workloads
@@ -334,16 +319,12 @@ pub async fn workload_certificate(
     let w = s.workloads.clone().ok_or_else(not_configured)?;
     let cert = s
         .run(move |l, now| {
-            let verified = match w.verifier.verify(&input.token, Purpose::Workload, now) {
-                Err(TokenError::UnknownKey { issuer, .. }) => {
-                    let _ = w.verifier.refresh(&issuer, now);
-                    w.verifier.verify(&input.token, Purpose::Workload, now)
-                }
-                other => other,
-            }
-            .map_err(|e| {
-                LedgerError::refused(ErrorCode::TokenInvalid, format!("workload token: {e}"))
-            })?;
+            let verified = w
+                .verifier
+                .verify_current(&input.token, Purpose::Workload, now)
+                .map_err(|e| {
+                    LedgerError::refused(ErrorCode::TokenInvalid, format!("workload token: {e}"))
+                })?;
             let ca = w.ca.clone();
             let handle = verified.identity.clone();
             let issuer = verified.issuer.clone();

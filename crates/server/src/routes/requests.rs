@@ -15,7 +15,6 @@ use super::answer;
 use crate::auth::{self, Caller};
 use crate::extract::{Json, Path, Query};
 use crate::{ApiError, AppState};
-use countersign_proto::governance::Role;
 use countersign_proto::ErrorCode;
 
 #[utoipa::path(post, path = "/v1/requests", tag = "requests", request_body = CreateRequest, security(("bearer" = [])),
@@ -26,7 +25,7 @@ pub async fn create(
     Json(input): Json<CreateRequest>,
 ) -> Result<Response, ApiError> {
     caller.require(auth::REQUEST_WRITE)?;
-    if let Some(me) = acting_as(&caller) {
+    if let Some(me) = caller.confined_to() {
         if input.requester != me {
             return Err(ApiError::new(
                 ErrorCode::Forbidden,
@@ -87,7 +86,7 @@ pub async fn withdraw(
     Json(body): Json<Withdraw>,
 ) -> Result<Response, ApiError> {
     caller.require(auth::REQUEST_WRITE)?;
-    let me = acting_as(&caller).map(str::to_string);
+    let me = caller.confined_to().map(str::to_string);
     let r = s
         .run(move |l, now| {
             if let Some(me) = me {
@@ -121,7 +120,7 @@ pub async fn sign(
     Json(envelope): Json<Envelope>,
 ) -> Result<Response, ApiError> {
     caller.require(auth::SIGN)?;
-    if let Some(me) = acting_as(&caller) {
+    if let Some(me) = caller.confined_to() {
         // An envelope whose statement does not parse is the ledger's to
         // refuse and record; only a readable actor is compared here.
         if let Ok(statement) = countersign_attest::statement_of(&envelope) {
@@ -161,15 +160,4 @@ pub async fn evidence(
         .run(move |l, now| countersign_store::evidence::export(l, &id, now))
         .await?;
     Ok(answer(StatusCode::OK, &bundle, None))
-}
-
-/// The identity a caller is confined to: set for callers bound to an
-/// identity unless they also hold a role that acts for others (admin,
-/// integration).
-pub(crate) fn acting_as(caller: &Caller) -> Option<&str> {
-    if caller.has(Role::Admin) || caller.has(Role::Integration) {
-        None
-    } else {
-        caller.identity.as_deref()
-    }
 }

@@ -4,7 +4,7 @@
 //! the ledger: one transaction, its log entries, a sealed checkpoint.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -14,6 +14,7 @@ use countersign_domain::policy::{
     Authentication, CredentialFacts, DelegationFacts, ExceptionFacts, PolicyContext, PolicyEngine,
     PolicyQuery, PolicyResource,
 };
+use countersign_domain::request as rules;
 use countersign_domain::Refusal;
 use countersign_proto::api::{
     DecideException, DelegationFilter, GrantDelegation, IssueToken, RequestException,
@@ -24,7 +25,6 @@ use countersign_proto::governance::{
 };
 use countersign_proto::model::{
     Assurance, Credential, CredentialKind, Identity, IdentityKind, IdentityStatus, KeyAlgorithm,
-    Request,
 };
 use countersign_proto::ErrorCode;
 use ed25519_dalek::{Signature, Verifier as _};
@@ -40,16 +40,6 @@ pub type CertificateIssuer<'a> =
 
 const META_POLICY_SET: &str = "policy_set";
 const META_CA: &str = "ca_fingerprint";
-
-/// Every identity a request names.
-pub(super) fn request_parties(r: &Request) -> Vec<String> {
-    let mut out = vec![r.requester.clone(), r.beneficiary.clone()];
-    out.extend(r.approvers.iter().cloned());
-    if let Some(a) = &r.action {
-        out.push(a.subject.clone());
-    }
-    out
-}
 
 /// The authentication context of a non-signing action by `principal`:
 /// the caller's session counts only when the caller is that identity.
@@ -99,10 +89,10 @@ impl Ledger {
 
     /// The policy set in force.
     pub fn policy(&self) -> Arc<dyn PolicyEngine> {
-        match self.policy.read() {
-            Ok(p) => p.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.policy
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Put `engine` in force. When its digest differs from the last one
@@ -111,33 +101,35 @@ impl Ledger {
     pub fn activate_policy(
         &self,
         engine: Arc<dyn PolicyEngine>,
-        policy_ids: Vec<String>,
         trigger: &str,
         now: OffsetDateTime,
     ) -> Result<Option<u64>> {
-        let digest = engine.digest();
-        let tx = self.store.write()?;
+        let view = engine.view();
+        let digest = view.policy_set;
+        let policy_ids = view.policies.into_iter().map(|p| p.id).collect();
+        let mut tx = self.store.write()?;
         let previous = tx.meta(META_POLICY_SET)?;
-        match self.policy.write() {
-            Ok(mut p) => *p = engine,
-            Err(poisoned) => *poisoned.into_inner() = engine,
-        }
-        if previous.as_deref() == Some(digest.as_str()) {
-            return Ok(None);
-        }
-        let mut tx = tx;
-        tx.set_meta(META_POLICY_SET, &digest)?;
-        let index = self.finish(
-            tx,
-            Event::PolicyActivated {
-                policy_set: digest,
-                policies: policy_ids,
-                previous,
-                trigger: trigger.to_string(),
-            },
-            now,
-        )?;
-        Ok(Some(index))
+        // Held from before the entry is written until the set is swapped:
+        // a signature decided after the `policy.activated` entry always
+        // sees the new set, and a failed write leaves the old one in force.
+        let mut in_force = self.policy.write().unwrap_or_else(PoisonError::into_inner);
+        let index = if previous.as_deref() == Some(digest.as_str()) {
+            None
+        } else {
+            tx.set_meta(META_POLICY_SET, &digest)?;
+            Some(self.finish(
+                tx,
+                Event::PolicyActivated {
+                    policy_set: digest,
+                    policies: policy_ids,
+                    previous,
+                    trigger: trigger.to_string(),
+                },
+                now,
+            )?)
+        };
+        *in_force = engine;
+        Ok(index)
     }
 
     /// The context of a policy question.
@@ -162,8 +154,7 @@ impl Ledger {
         }
     }
 
-    /// Ask the policy set in force. Loads every identity the question
-    /// names (and their owners) so the engine can see their attributes.
+    /// Ask the policy set in force (see [`Ledger::query`]).
     pub(super) fn decide(
         &self,
         tx: &dyn ReadTx,
@@ -173,6 +164,21 @@ impl Ledger {
         context: PolicyContext,
         parties: &[String],
     ) -> Result<PolicyDecision> {
+        let query = self.query(tx, action, principal, resource, context, parties)?;
+        Ok(self.policy().decide(&query))
+    }
+
+    /// A policy question, with every identity it names (and their owners)
+    /// loaded so the engine can see their attributes.
+    pub(super) fn query(
+        &self,
+        tx: &dyn ReadTx,
+        action: PolicyAction,
+        principal: &str,
+        resource: PolicyResource,
+        context: PolicyContext,
+        parties: &[String],
+    ) -> Result<PolicyQuery> {
         let mut handles: BTreeSet<String> = parties.iter().cloned().collect();
         handles.insert(principal.to_string());
         handles.insert(context.on_behalf_of.clone());
@@ -195,14 +201,13 @@ impl Ledger {
                 identities.push(i);
             }
         }
-        let query = PolicyQuery {
+        Ok(PolicyQuery {
             action,
             principal: principal.to_string(),
             resource,
             context,
             identities,
-        };
-        Ok(self.policy().decide(&query))
+        })
     }
 
     // ----------------------------------------------------------- workload CA
@@ -723,7 +728,7 @@ impl Ledger {
         let request = tx.request(&current.request)?.ok_or_else(|| {
             LedgerError::Integrity(format!("exception {id} names a missing request"))
         })?;
-        let mut parties = request_parties(&request);
+        let mut parties = rules::parties(&request);
         parties.push(current.actor.clone());
         let decision = self.decide(
             &*tx,
