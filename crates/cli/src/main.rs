@@ -694,6 +694,7 @@ fn identity(c: &Client, json: bool, cmd: IdentityCmd) -> Result<bool> {
                 shared,
                 groups,
                 roles,
+                manager: None,
             };
             let i: Identity = c.send_json(Method::POST, "/v1/identities", &body)?;
             print(json, &i, |i| format!("created {}", identity_line(i)))
@@ -776,6 +777,7 @@ fn identity(c: &Client, json: bool, cmd: IdentityCmd) -> Result<bool> {
                 shared,
                 groups: nonempty(groups),
                 roles: nonempty(roles),
+                manager: None,
             };
             let i: Identity = c.send_json(
                 Method::PATCH,

@@ -102,10 +102,28 @@ pub fn create_identity(
         status: IdentityStatus::Active,
         groups,
         roles,
+        manager: check_manager(&input.handle, input.manager.as_deref())?,
+        orphaned: false,
         created_at: now,
         updated_at: now,
         revision: 1,
     })
+}
+
+/// A manager is another identity's handle (whether it exists is the
+/// caller's business: an IdP may push a report before their manager).
+fn check_manager(handle: &str, manager: Option<&str>) -> Result<Option<String>> {
+    match manager {
+        None | Some("") => Ok(None),
+        Some(m) if m == handle => Err(Refusal::new(
+            ErrorCode::InvalidField,
+            format!("{handle} cannot be their own manager"),
+        )),
+        Some(m) => {
+            check_name("manager", m)?;
+            Ok(Some(m.to_string()))
+        }
+    }
 }
 
 /// Check a set of group or role names; answers them sorted and deduplicated.
@@ -179,6 +197,13 @@ pub fn update_identity(
         if roles != next.roles {
             next.roles = roles;
             changed.push("roles".to_string());
+        }
+    }
+    if let Some(m) = &patch.manager {
+        let manager = check_manager(&next.handle, Some(m))?;
+        if manager != next.manager {
+            next.manager = manager;
+            changed.push("manager".to_string());
         }
     }
     if !changed.is_empty() {

@@ -629,6 +629,8 @@ fn identity_model(spec: &IdentitySpec) -> Identity {
         status: spec.status,
         groups: spec.groups.clone(),
         roles: spec.roles.clone(),
+        manager: None,
+        orphaned: false,
         created_at: DEFAULT_NOW,
         updated_at: DEFAULT_NOW,
         revision: 1,

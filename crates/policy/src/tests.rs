@@ -59,6 +59,8 @@ fn identity(handle: &str, kind: IdentityKind) -> Identity {
         status: IdentityStatus::Active,
         groups: Vec::new(),
         roles: Vec::new(),
+        manager: None,
+        orphaned: false,
         created_at: datetime!(2026-01-01 00:00 UTC),
         updated_at: datetime!(2026-01-01 00:00 UTC),
         revision: 1,

@@ -31,6 +31,9 @@ pub struct CreateIdentity {
     /// Governance roles, such as `exception_approver`.
     #[serde(default)]
     pub roles: Vec<String>,
+    /// Handle of the identity's manager.
+    #[serde(default)]
+    pub manager: Option<String>,
 }
 
 /// Body of `PATCH /v1/identities/{handle}`. Absent fields are unchanged.
@@ -51,6 +54,9 @@ pub struct UpdateIdentity {
     /// Replaces the governance roles.
     #[serde(default)]
     pub roles: Option<Vec<String>>,
+    /// Handle of the identity's manager; an empty string clears it.
+    #[serde(default)]
+    pub manager: Option<String>,
 }
 
 /// Body of the status transitions (`suspend`, `reactivate`, `terminate`).

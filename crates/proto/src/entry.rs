@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use crate::error::ErrorCode;
 use crate::governance::{ApiToken, AuthContext, Delegation, PolicyDecision, PolicyException};
+use crate::iga::{ControlException, EntitlementChange, Group, WebhookEndpoint};
 use crate::model::{
     Credential, Decision, DocumentVersion, Identity, IdentityStatus, Request, RequestState,
 };
@@ -153,6 +154,53 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// An approver who left was taken off a pending request, and someone
+    /// else (their manager) put in their place where one could be.
+    #[serde(rename = "request.rerouted")]
+    RequestRerouted {
+        request: String,
+        removed: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        added: Option<String>,
+        reason: String,
+    },
+    /// A group pushed by an identity provider over SCIM changed.
+    #[serde(rename = "group.changed")]
+    GroupChanged {
+        group: Group,
+        /// `created`, `updated` or `deleted`.
+        action: String,
+    },
+    /// A target system reported a change of someone's access.
+    #[serde(rename = "entitlement.changed")]
+    EntitlementChanged { change: EntitlementChange },
+    /// Reconciliation raised a control exception.
+    #[serde(rename = "control.raised")]
+    ControlRaised { exception: ControlException },
+    /// A control exception was assigned, acknowledged, resolved, reopened
+    /// or given new evidence.
+    #[serde(rename = "control.updated")]
+    ControlUpdated {
+        exception: ControlException,
+        /// `assigned`, `acknowledged`, `resolved`, `reopened`, `evidence`.
+        action: String,
+        /// Who did it (an API caller label, or `reconciliation`).
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// The resolver's signed resolution.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        envelope: Option<Envelope>,
+    },
+    /// A webhook endpoint was added, changed, rotated or disabled (never its secrets).
+    #[serde(rename = "webhook.changed")]
+    WebhookChanged {
+        endpoint: WebhookEndpoint,
+        /// `created`, `updated`, `rotated`, `disabled`, `enabled`.
+        action: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     #[serde(rename = "signature.accepted")]
     SignatureAccepted {
         request: String,
@@ -223,6 +271,12 @@ impl Event {
             Event::ExceptionDecided { .. } => "exception.decided",
             Event::RequestCreated { .. } => "request.created",
             Event::RequestClosed { .. } => "request.closed",
+            Event::RequestRerouted { .. } => "request.rerouted",
+            Event::GroupChanged { .. } => "group.changed",
+            Event::EntitlementChanged { .. } => "entitlement.changed",
+            Event::ControlRaised { .. } => "control.raised",
+            Event::ControlUpdated { .. } => "control.updated",
+            Event::WebhookChanged { .. } => "webhook.changed",
             Event::SignatureAccepted { .. } => "signature.accepted",
             Event::SignatureRefused { .. } => "signature.refused",
         }

@@ -153,6 +153,19 @@ codes! {
     PolicyInvalid = "policy_invalid", 422;
 
     // --- log
+    // --- IAM/IGA integration
+    /// The source system's event id was reported before with different content.
+    ChangeConflict = "change_conflict", 409;
+    ControlExceptionNotFound = "control_exception_not_found", 404;
+    /// The control exception is not in a state that allows this.
+    ControlExceptionState = "control_exception_state", 409;
+    /// The resolution was signed over an older revision of the exception.
+    ControlExceptionStale = "control_exception_stale", 409;
+    /// The signed resolution does not verify or does not match.
+    ResolutionInvalid = "resolution_invalid", 422;
+    WebhookNotFound = "webhook_not_found", 404;
+    DeliveryNotFound = "delivery_not_found", 404;
+
     EntryNotFound = "entry_not_found", 404;
     TreeSizeOutOfRange = "tree_size_out_of_range", 400;
     CheckpointNotFound = "checkpoint_not_found", 404;

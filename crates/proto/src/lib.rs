@@ -12,6 +12,7 @@ pub mod entry;
 pub mod error;
 pub mod evidence;
 pub mod governance;
+pub mod iga;
 pub mod model;
 pub mod statement;
 

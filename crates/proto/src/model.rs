@@ -47,7 +47,7 @@ wire_names!(EventKind { Onboarding => "onboarding", RoleChange => "role_change",
 wire_names!(Impact { Low => "low", Medium => "medium", High => "high", Critical => "critical" });
 wire_names!(Operation { Grant => "grant", Revoke => "revoke", Disable => "disable", Enable => "enable" });
 wire_names!(ApprovalOrder { Parallel => "parallel", Sequential => "sequential" });
-wire_names!(RequestState { Pending => "pending", Approved => "approved", Rejected => "rejected", Expired => "expired", Withdrawn => "withdrawn" });
+wire_names!(RequestState { Pending => "pending", Approved => "approved", Rejected => "rejected", Expired => "expired", Withdrawn => "withdrawn", Voided => "voided" });
 wire_names!(Decision { Approve => "approve", Reject => "reject" });
 
 impl IdentityKind {
@@ -101,6 +101,14 @@ pub struct Identity {
     /// Countersign governance roles, such as `exception_approver`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// Handle of the identity's manager (from the IdP's enterprise
+    /// extension); pending approvals of a leaver are re-routed to them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<String>,
+    /// A non-human identity whose owner left: nobody is accountable for it
+    /// until an active owner is set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub orphaned: bool,
     #[serde(with = "crate::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
@@ -288,6 +296,9 @@ pub enum RequestState {
     Rejected,
     Expired,
     Withdrawn,
+    /// Closed by Countersign because it can no longer be decided properly
+    /// (an approver left and nobody can take their place).
+    Voided,
 }
 
 /// A document version a request binds to.

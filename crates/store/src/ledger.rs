@@ -179,6 +179,20 @@ fn terms_of(event: &Event) -> EntryTerms {
             t.request = Some(exception.request.clone());
             t.identity = Some(exception.actor.clone());
         }
+        Event::RequestRerouted {
+            request, removed, ..
+        } => {
+            t.request = Some(request.clone());
+            t.identity = Some(removed.clone());
+        }
+        // Reconciliation records are found through their own tables, not
+        // through evidence terms: a request's evidence bundle is what its
+        // signers did, and a finding about it is exported on its own.
+        Event::GroupChanged { .. } | Event::WebhookChanged { .. } => {}
+        Event::EntitlementChanged { change } => t.identity = Some(change.change.subject.clone()),
+        Event::ControlRaised { exception } | Event::ControlUpdated { exception, .. } => {
+            t.identity = exception.subject.clone()
+        }
         Event::RequestCreated { request, .. } => t.request = Some(request.id.clone()),
         Event::RequestClosed { request, .. } => t.request = Some(request.clone()),
         Event::SignatureAccepted {

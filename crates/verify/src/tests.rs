@@ -73,6 +73,7 @@ fn create_identity_as(
                 shared: false,
                 groups: vec![],
                 roles,
+                manager: None,
             },
             now,
         )

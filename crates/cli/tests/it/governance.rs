@@ -74,6 +74,7 @@ fn identity(s: &TestServer, handle: &str, kind: IdentityKind, owner: Option<&str
             shared: false,
             groups: vec![],
             roles: vec![],
+            manager: None,
         },
     )
 }

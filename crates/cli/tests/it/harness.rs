@@ -314,6 +314,7 @@ impl TestServer {
                 shared: false,
                 groups: vec![],
                 roles: vec![],
+                manager: None,
             },
         )
     }
