@@ -14,6 +14,8 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod iga;
+
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
@@ -23,7 +25,14 @@ use countersign_proto::governance::{ApiToken, Delegation, PolicyException};
 use countersign_proto::model::{
     Credential, Document, DocumentVersion, Identity, IdentityHistoryEntry, Request, RequestState,
 };
-use countersign_store::{EntryTerms, ReadTx, Result, Store, StoreError, StoredReceipt, WriteTx};
+use countersign_proto::iga::{
+    ChangeFilter, ControlException, ControlFilter, ControlKind, DeliveryAttempt, DeliveryFilter,
+    DeliveryRecord, EntitlementChange,
+};
+use countersign_store::{
+    DueDelivery, EntryTerms, OutboxEvent, ReadTx, Result, ScimRecord, Store, StoreError,
+    StoredReceipt, WebhookRecord, WriteTx,
+};
 use countersign_tlog::Hash;
 use rusqlite::{params, Connection, OptionalExtension as _};
 use serde::de::DeserializeOwned;
@@ -126,6 +135,67 @@ CREATE TABLE policy_exceptions (
     body TEXT NOT NULL
 );
 CREATE INDEX policy_exceptions_request ON policy_exceptions (request, actor);
+"#,
+    r#"
+CREATE TABLE scim_resources (
+    resource_type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    identity TEXT,
+    version INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (resource_type, id)
+);
+CREATE INDEX scim_resources_identity ON scim_resources (identity);
+CREATE TABLE entitlement_changes (
+    id TEXT PRIMARY KEY,
+    system TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    source_event_id TEXT NOT NULL,
+    request TEXT,
+    log_index INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (system, source_event_id)
+);
+CREATE INDEX entitlement_changes_subject ON entitlement_changes (subject, system);
+CREATE INDEX entitlement_changes_request ON entitlement_changes (request);
+CREATE TABLE control_exceptions (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    subject TEXT,
+    system TEXT,
+    assignee TEXT,
+    request TEXT,
+    body TEXT NOT NULL,
+    UNIQUE (kind, key)
+);
+CREATE TABLE webhooks (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE outbox (
+    id TEXT PRIMARY KEY,
+    event_type TEXT NOT NULL,
+    ordering_key TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    endpoint TEXT NOT NULL,
+    event_id TEXT NOT NULL REFERENCES outbox (id),
+    ordering_key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    due INTEGER,
+    body TEXT NOT NULL
+);
+CREATE INDEX deliveries_due ON deliveries (state, due);
+CREATE INDEX deliveries_order ON deliveries (endpoint, ordering_key, state, id);
+CREATE TABLE delivery_attempts (
+    delivery INTEGER NOT NULL REFERENCES deliveries (id),
+    attempt INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (delivery, attempt)
+);
 "#,
 ];
 
@@ -262,6 +332,93 @@ impl SqliteTx<'_> {
 }
 
 impl ReadTx for SqliteTx<'_> {
+    fn scim_resource(&self, resource_type: &str, id: &str) -> Result<Option<ScimRecord>> {
+        self.scim_resource_(resource_type, id)
+    }
+
+    fn scim_resources(&self, resource_type: &str) -> Result<Vec<ScimRecord>> {
+        self.scim_where("resource_type = ?1", resource_type)
+    }
+
+    fn scim_user_of(&self, handle: &str) -> Result<Option<ScimRecord>> {
+        Ok(self
+            .scim_where("resource_type = 'User' AND identity = ?1", handle)?
+            .pop())
+    }
+
+    fn change(&self, id: &str) -> Result<Option<EntitlementChange>> {
+        self.one(
+            "change",
+            "SELECT body FROM entitlement_changes WHERE id = ?1",
+            id,
+        )
+    }
+
+    fn change_by_source(
+        &self,
+        system: &str,
+        source_event_id: &str,
+    ) -> Result<Option<EntitlementChange>> {
+        self.change_by_source_(system, source_event_id)
+    }
+
+    fn changes(&self, filter: &ChangeFilter) -> Result<Vec<EntitlementChange>> {
+        self.changes_(filter)
+    }
+
+    fn control_exception(&self, id: &str) -> Result<Option<ControlException>> {
+        self.one(
+            "control exception",
+            "SELECT body FROM control_exceptions WHERE id = ?1",
+            id,
+        )
+    }
+
+    fn control_exception_by_key(
+        &self,
+        kind: ControlKind,
+        key: &str,
+    ) -> Result<Option<ControlException>> {
+        self.control_exception_by_key_(kind, key)
+    }
+
+    fn control_exceptions(&self, filter: &ControlFilter) -> Result<Vec<ControlException>> {
+        self.control_exceptions_(filter)
+    }
+
+    fn webhook(&self, id: &str) -> Result<Option<WebhookRecord>> {
+        self.one("webhook", "SELECT body FROM webhooks WHERE id = ?1", id)
+    }
+
+    fn webhooks(&self) -> Result<Vec<WebhookRecord>> {
+        self.many("webhook", "SELECT body FROM webhooks ORDER BY rowid", &[])
+    }
+
+    fn delivery(&self, id: u64) -> Result<Option<DeliveryRecord>> {
+        self.many(
+            "delivery",
+            "SELECT body FROM deliveries WHERE id = ?1",
+            &[&to_i64(id)?],
+        )
+        .map(|mut v| v.pop())
+    }
+
+    fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryRecord>> {
+        self.deliveries_(filter)
+    }
+
+    fn delivery_attempts(&self, delivery: u64) -> Result<Vec<DeliveryAttempt>> {
+        self.delivery_attempts_(delivery)
+    }
+
+    fn due_deliveries(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<DueDelivery>> {
+        self.due_deliveries_(now, limit)
+    }
+
+    fn outbox_event(&self, id: &str) -> Result<Option<OutboxEvent>> {
+        self.outbox_event_(id)
+    }
+
     fn meta(&self, key: &str) -> Result<Option<String>> {
         self.conn
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
@@ -815,7 +972,12 @@ impl WriteTx for SqliteTx<'_> {
                 ],
             )
             .map_err(backend)?;
-        if r.state == RequestState::Pending && r.signatures.is_empty() {
+        if r.state == RequestState::Pending {
+            // Approvers change while pending only by re-routing; keep the
+            // index equal to the list.
+            self.conn
+                .execute("DELETE FROM request_approvers WHERE request = ?1", [&r.id])
+                .map_err(backend)?;
             for a in &r.approvers {
                 self.conn
                     .execute(
@@ -826,6 +988,38 @@ impl WriteTx for SqliteTx<'_> {
             }
         }
         Ok(())
+    }
+
+    fn put_scim_resource(&mut self, record: &ScimRecord) -> Result<()> {
+        self.put_scim_resource_(record)
+    }
+
+    fn delete_scim_resource(&mut self, resource_type: &str, id: &str) -> Result<()> {
+        self.delete_scim_resource_(resource_type, id)
+    }
+
+    fn put_change(&mut self, change: &EntitlementChange) -> Result<()> {
+        self.put_change_(change)
+    }
+
+    fn put_control_exception(&mut self, exception: &ControlException) -> Result<()> {
+        self.put_control_exception_(exception)
+    }
+
+    fn put_webhook(&mut self, webhook: &WebhookRecord) -> Result<()> {
+        self.put_webhook_(webhook)
+    }
+
+    fn put_outbox_event(&mut self, event: &OutboxEvent) -> Result<()> {
+        self.put_outbox_event_(event)
+    }
+
+    fn put_delivery(&mut self, delivery: &DeliveryRecord) -> Result<u64> {
+        self.put_delivery_(delivery)
+    }
+
+    fn add_delivery_attempt(&mut self, attempt: &DeliveryAttempt) -> Result<()> {
+        self.add_delivery_attempt_(attempt)
     }
 
     fn put_receipt(&mut self, envelope_sha256: &str, r: &StoredReceipt) -> Result<()> {

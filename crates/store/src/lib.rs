@@ -25,6 +25,10 @@ pub use ledger::{CertificateIssuer, Ledger, LedgerConfig, LedgerError, Receipted
 use countersign_domain::identity::Challenge;
 use countersign_proto::api::{IdentityFilter, RequestFilter};
 use countersign_proto::governance::{ApiToken, Delegation, PolicyException};
+use countersign_proto::iga::{
+    ChangeFilter, ControlException, ControlFilter, ControlKind, DeliveryAttempt, DeliveryFilter,
+    DeliveryRecord, EntitlementChange, WebhookEndpoint,
+};
 use countersign_proto::model::{
     Credential, Document, DocumentVersion, Identity, IdentityHistoryEntry, Request,
 };
@@ -66,6 +70,63 @@ pub struct StoredReceipt {
     pub receipt: String,
 }
 
+/// A SCIM resource as the identity provider last wrote it. Users map to
+/// identities (`identity` is the handle); the resource JSON itself stays
+/// out of the log, which records the identity it maps to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScimRecord {
+    /// `User` or `Group`.
+    pub resource_type: String,
+    pub id: String,
+    pub identity: Option<String>,
+    /// Bumped on every write; the ETag is `W/"<version>"`.
+    pub version: u64,
+    pub resource: serde_json::Value,
+}
+
+/// One signing secret of a webhook endpoint, in Standard Webhooks form.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WebhookSecret {
+    /// `whsec_…`, for `v1` HMAC signatures.
+    pub hmac: String,
+    /// `whsk_…`, for `v1a` Ed25519 signatures.
+    pub signing_key: String,
+    /// `whpk_…`, what receivers verify `v1a` with.
+    pub public_key: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// After a rotation, when this secret stops signing.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub retire_at: Option<OffsetDateTime>,
+}
+
+/// A webhook endpoint with its secrets (never logged, never listed).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WebhookRecord {
+    pub endpoint: WebhookEndpoint,
+    pub secrets: Vec<WebhookSecret>,
+}
+
+/// An outbound event written in the same transaction as the change it reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxEvent {
+    pub id: String,
+    pub event_type: String,
+    pub ordering_key: String,
+    /// The CloudEvent, structured JSON, exactly as it is sent.
+    pub body: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// A delivery that may be attempted now, with what sending it needs.
+#[derive(Clone, Debug)]
+pub struct DueDelivery {
+    pub delivery: DeliveryRecord,
+    pub url: String,
+    pub secrets: Vec<WebhookSecret>,
+    pub body: String,
+}
+
 /// Reads. A read transaction sees one consistent state.
 pub trait ReadTx {
     fn meta(&self, key: &str) -> Result<Option<String>>;
@@ -104,6 +165,41 @@ pub trait ReadTx {
     fn exception(&self, id: &str) -> Result<Option<PolicyException>>;
     /// Exceptions, oldest first, optionally only those about one request.
     fn exceptions(&self, request: Option<&str>) -> Result<Vec<PolicyException>>;
+
+    fn scim_resource(&self, resource_type: &str, id: &str) -> Result<Option<ScimRecord>>;
+    fn scim_resources(&self, resource_type: &str) -> Result<Vec<ScimRecord>>;
+    /// The SCIM user mapped to an identity.
+    fn scim_user_of(&self, handle: &str) -> Result<Option<ScimRecord>>;
+
+    fn change(&self, id: &str) -> Result<Option<EntitlementChange>>;
+    fn change_by_source(
+        &self,
+        system: &str,
+        source_event_id: &str,
+    ) -> Result<Option<EntitlementChange>>;
+    /// Changes in log order.
+    fn changes(&self, filter: &ChangeFilter) -> Result<Vec<EntitlementChange>>;
+
+    fn control_exception(&self, id: &str) -> Result<Option<ControlException>>;
+    fn control_exception_by_key(
+        &self,
+        kind: ControlKind,
+        key: &str,
+    ) -> Result<Option<ControlException>>;
+    /// Control exceptions, oldest first.
+    fn control_exceptions(&self, filter: &ControlFilter) -> Result<Vec<ControlException>>;
+
+    fn webhook(&self, id: &str) -> Result<Option<WebhookRecord>>;
+    fn webhooks(&self) -> Result<Vec<WebhookRecord>>;
+    fn delivery(&self, id: u64) -> Result<Option<DeliveryRecord>>;
+    /// Deliveries, newest first.
+    fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryRecord>>;
+    fn delivery_attempts(&self, delivery: u64) -> Result<Vec<DeliveryAttempt>>;
+    /// Pending deliveries to enabled endpoints whose next attempt is due at
+    /// `now`, oldest first, leaving out any delivery that waits behind an
+    /// earlier pending one with the same endpoint and ordering key.
+    fn due_deliveries(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<DueDelivery>>;
+    fn outbox_event(&self, id: &str) -> Result<Option<OutboxEvent>>;
 
     /// The latest entry of `kind` whose terms name `request` and `identity`.
     fn latest_entry_about(
@@ -164,6 +260,15 @@ pub trait WriteTx: ReadTx {
     fn put_delegation(&mut self, delegation: &Delegation) -> Result<()>;
     fn put_exception(&mut self, exception: &PolicyException) -> Result<()>;
     fn put_receipt(&mut self, envelope_sha256: &str, receipt: &StoredReceipt) -> Result<()>;
+    fn put_scim_resource(&mut self, record: &ScimRecord) -> Result<()>;
+    fn delete_scim_resource(&mut self, resource_type: &str, id: &str) -> Result<()>;
+    fn put_change(&mut self, change: &EntitlementChange) -> Result<()>;
+    fn put_control_exception(&mut self, exception: &ControlException) -> Result<()>;
+    fn put_webhook(&mut self, webhook: &WebhookRecord) -> Result<()>;
+    fn put_outbox_event(&mut self, event: &OutboxEvent) -> Result<()>;
+    /// Insert a delivery (its `id` is assigned) or update one; answers the id.
+    fn put_delivery(&mut self, delivery: &DeliveryRecord) -> Result<u64>;
+    fn add_delivery_attempt(&mut self, attempt: &DeliveryAttempt) -> Result<()>;
     /// Append log entry `index` (which must equal the tree size) with the
     /// complete-subtree hashes it completes.
     fn append_entry(
