@@ -17,7 +17,8 @@ pub mod keys;
 pub mod x509;
 
 pub use dsse::{
-    approval_statement, envelope_digest, pae, sign_statement, statement_of, verify_envelope,
+    approval_statement, envelope_digest, pae, resolution_of, sign_resolution, sign_statement,
+    statement_of, verify_envelope, verify_resolution,
 };
 pub use keys::{key_id, pop_message};
 

@@ -102,11 +102,7 @@ impl DataDir {
 
     /// Open the ledger, checking the stored log against its latest
     /// checkpoint, with `policy` in force.
-    pub fn ledger(
-        &self,
-        limits: countersign_domain::Limits,
-        policy: Arc<PolicySet>,
-    ) -> Result<Ledger> {
+    pub fn ledger(&self, config: LedgerConfig, policy: Arc<PolicySet>) -> Result<Ledger> {
         if !self.initialised() {
             bail!(
                 "{} is not initialised; run `countersign init` first",
@@ -117,7 +113,7 @@ impl DataDir {
         Ledger::open(
             store,
             self.signer()?,
-            LedgerConfig { limits },
+            config,
             policy,
             SystemClock.now(),
         )
@@ -184,7 +180,8 @@ pub fn init(dir: &DataDir, origin: &str) -> Result<String> {
 pub struct ServeOptions {
     pub listen: String,
     pub origin: String,
-    pub limits: countersign_domain::Limits,
+    pub ledger: LedgerConfig,
+    pub webhooks: countersign_server::WebhookSettings,
     pub issuers: Vec<countersign_oidc::IssuerConfig>,
 }
 
@@ -199,7 +196,7 @@ pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
         );
     }
     let policy = Arc::new(dir.policy()?);
-    let ledger = Arc::new(dir.ledger(opts.limits, policy.clone())?);
+    let ledger = Arc::new(dir.ledger(opts.ledger, policy.clone())?);
     let admin = {
         let tx = ledger.store().read()?;
         tx.meta(ADMIN_TOKEN_META)?
@@ -230,6 +227,7 @@ pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
         clock: Arc::new(SystemClock),
         config: ServerConfig {
             policy_dir: Some(dir.policy_dir()),
+            webhooks: opts.webhooks,
             ..ServerConfig::default()
         },
         workloads: Some(Arc::new(Workloads { verifier, ca })),

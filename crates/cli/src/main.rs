@@ -612,7 +612,11 @@ fn run(cli: Cli) -> Result<bool> {
                     origin: origin
                         .or(file.server.origin.clone())
                         .unwrap_or_else(|| "countersign.localhost/log".into()),
-                    limits,
+                    ledger: countersign_store::LedgerConfig {
+                        limits,
+                        iga: file.iga()?,
+                    },
+                    webhooks: file.webhooks()?,
                     issuers: file.oidc.issuers,
                 },
             )?;

@@ -177,6 +177,11 @@ pub fn update_identity(
             check_owner(next.kind, owner, Some(o))?;
             next.owner = Some(o.clone());
             changed.push("owner".to_string());
+            // An accountable owner again: no longer orphaned.
+            if next.orphaned {
+                next.orphaned = false;
+                changed.push("orphaned".to_string());
+            }
         }
     }
     if let Some(shared) = patch.shared {

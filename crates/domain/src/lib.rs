@@ -13,6 +13,7 @@
 pub mod delegation;
 pub mod exception;
 pub mod identity;
+pub mod lifecycle;
 pub mod policy;
 pub mod request;
 pub mod signing;

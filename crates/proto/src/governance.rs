@@ -9,7 +9,7 @@ use crate::Timestamp;
 
 wire_names!(PolicyAction { CreateRequest => "create_request", Sign => "sign", Delegate => "delegate", ApproveException => "approve_exception" });
 wire_names!(Effect { Allow => "allow", Deny => "deny" });
-wire_names!(Role { Admin => "admin", Requester => "requester", Approver => "approver", Auditor => "auditor", Integration => "integration" });
+wire_names!(Role { Admin => "admin", Requester => "requester", Approver => "approver", Auditor => "auditor", Integration => "integration", Scim => "scim", Compliance => "compliance" });
 wire_names!(ExceptionState { Requested => "requested", Approved => "approved", Denied => "denied", Used => "used", Expired => "expired" });
 
 /// What a caller asks the policy to allow. Cedar sees these as
@@ -90,8 +90,13 @@ pub enum Role {
     Approver,
     /// Reads everything and exports evidence.
     Auditor,
-    /// Machines feeding Countersign: directory writes, signature relay.
+    /// Machines feeding Countersign: directory writes, signature relay,
+    /// entitlement change reports.
     Integration,
+    /// Identity providers pushing users and groups over SCIM (`/scim/v2` only).
+    Scim,
+    /// GRC: works control exceptions (assign, acknowledge, resolve, reopen).
+    Compliance,
 }
 
 /// A scoped API token, as listed (the secret is shown once, at issue).

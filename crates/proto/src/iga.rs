@@ -4,7 +4,7 @@
 //! CloudEvents deliveries.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::model::{wire_names, Operation};
 use crate::statement::Envelope;
@@ -318,7 +318,7 @@ pub struct ReopenControl {
 }
 
 /// Filter for listing control exceptions.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ControlFilter {
     #[serde(default)]
@@ -343,7 +343,7 @@ pub struct ControlList {
 }
 
 /// Filter for listing entitlement changes.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeFilter {
     #[serde(default)]
@@ -490,7 +490,7 @@ pub struct DeliveryAttempt {
 }
 
 /// Filter for listing deliveries.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryFilter {
     #[serde(default)]

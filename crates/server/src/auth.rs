@@ -51,6 +51,19 @@ pub const GOVERN: &[Role] = &[Role::Admin, Role::Approver];
 pub const GOVERN_READ: &[Role] = &[Role::Admin, Role::Approver, Role::Auditor];
 /// Administration only.
 pub const ADMIN: &[Role] = &[Role::Admin];
+/// Identity providers provisioning over SCIM.
+pub const SCIM: &[Role] = &[Role::Admin, Role::Scim];
+/// Roles that report entitlement changes and run reconciliation.
+pub const CHANGES_WRITE: &[Role] = &[Role::Admin, Role::Integration];
+/// Roles that read entitlement changes and control exceptions.
+pub const CONTROLS_READ: &[Role] = &[
+    Role::Admin,
+    Role::Auditor,
+    Role::Compliance,
+    Role::Integration,
+];
+/// Roles that work control exceptions.
+pub const CONTROLS_WRITE: &[Role] = &[Role::Admin, Role::Compliance];
 
 /// Roles an OIDC-authenticated person holds.
 const PERSON_ROLES: &[Role] = &[Role::Requester, Role::Approver];

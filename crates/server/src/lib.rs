@@ -15,6 +15,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod auth;
+mod deliver;
 mod error;
 mod extract;
 mod routes;
@@ -28,6 +29,7 @@ use axum::Router;
 use countersign_store::Ledger;
 use time::OffsetDateTime;
 
+pub use deliver::WebhookSettings;
 pub use error::ApiError;
 pub use routes::governance::reload as reload_policy;
 pub use routes::openapi::ApiDoc;
@@ -56,6 +58,8 @@ pub struct ServerConfig {
     pub expiry_sweep: Duration,
     /// Where the policy set lives, for `POST /v1/policy/reload`.
     pub policy_dir: Option<PathBuf>,
+    /// The webhook sender.
+    pub webhooks: WebhookSettings,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +68,7 @@ impl Default for ServerConfig {
             max_json_bytes: 1024 * 1024,
             expiry_sweep: Duration::from_secs(15),
             policy_dir: None,
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -130,10 +135,12 @@ pub async fn serve(
             }
         })
     };
+    let sender = tokio::spawn(deliver::run(state.clone()));
     let app = router(state);
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
+    sender.abort();
     result
 }

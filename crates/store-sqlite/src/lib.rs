@@ -659,6 +659,31 @@ impl ReadTx for SqliteTx<'_> {
         )
     }
 
+    fn requests_about_action(
+        &self,
+        subject: &str,
+        system: &str,
+        entitlement: &str,
+    ) -> Result<Vec<Request>> {
+        self.many(
+            "request",
+            "SELECT body FROM requests WHERE json_extract(body, '$.action.subject') = ?1
+               OR (json_extract(body, '$.action.system') = ?2
+                   AND json_extract(body, '$.action.entitlement') = ?3)
+             ORDER BY created_at, id",
+            &[&subject, &system, &entitlement],
+        )
+    }
+
+    fn requests_with_action(&self, state: RequestState) -> Result<Vec<Request>> {
+        self.many(
+            "request",
+            "SELECT body FROM requests WHERE state = ?1 AND json_extract(body, '$.action') IS NOT NULL
+             ORDER BY created_at, id",
+            &[&state.as_str()],
+        )
+    }
+
     fn expired_pending(&self, now: OffsetDateTime) -> Result<Vec<String>> {
         let mut stmt = self
             .conn

@@ -2,6 +2,8 @@
 //! state, log entries and signed checkpoints, atomically.
 
 mod governance;
+mod lifecycle;
+mod outbox;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -10,6 +12,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use countersign_domain::exception as exceptions;
 use countersign_domain::identity::{self, Challenge};
+use countersign_domain::lifecycle::PendingApprovals;
 use countersign_domain::policy::{
     credential_facts, signing_auth, Authentication, PolicyEngine, PolicyResource,
 };
@@ -32,6 +35,7 @@ use countersign_tlog::checkpoint::Checkpoint;
 use countersign_tlog::note::{NoteSigner, NoteVerifier};
 use countersign_tlog::proof::TlogProof;
 pub use governance::CertificateIssuer;
+pub use outbox::{AttemptOutcome, DeliveryRules, EVENT_TYPES};
 use governance::{caller_auth, policy_refusal};
 use rand_core::{OsRng, RngCore as _};
 use sha2::{Digest as _, Sha256};
@@ -40,9 +44,31 @@ use time::OffsetDateTime;
 use crate::{EntryTerms, Hashes, ReadTx, Store, StoreError, StoredReceipt, WriteTx};
 
 /// Operator settings the ledger needs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct LedgerConfig {
     pub limits: Limits,
+    pub iga: IgaConfig,
+}
+
+/// Settings of the IAM/IGA integration.
+#[derive(Clone, Debug)]
+pub struct IgaConfig {
+    /// The CloudEvents `source` of outbound events.
+    pub event_source: String,
+    /// What SCIM `active: false` does: suspend or terminate.
+    pub scim_deactivate: IdentityStatus,
+    /// What happens to the pending requests a leaver must still sign.
+    pub pending_approvals: PendingApprovals,
+}
+
+impl Default for IgaConfig {
+    fn default() -> Self {
+        IgaConfig {
+            event_source: "urn:countersign".to_string(),
+            scim_deactivate: IdentityStatus::Suspended,
+            pending_approvals: PendingApprovals::Reroute,
+        }
+    }
 }
 
 /// Why a ledger operation did not happen.
@@ -133,7 +159,7 @@ pub struct Ledger {
 }
 
 /// A fresh random identifier with a type prefix.
-fn new_id(prefix: &str) -> String {
+pub(crate) fn new_id(prefix: &str) -> String {
     let mut raw = [0u8; 12];
     OsRng.fill_bytes(&mut raw);
     format!("{prefix}_{}", hex::encode(raw))
@@ -377,22 +403,6 @@ impl Ledger {
         Ok(index)
     }
 
-    /// Append several events, seal once and commit; answers their indexes.
-    fn finish_many(
-        &self,
-        mut tx: Box<dyn WriteTx + '_>,
-        events: Vec<Event>,
-        now: OffsetDateTime,
-    ) -> Result<Vec<u64>> {
-        let mut indexes = Vec::with_capacity(events.len());
-        for event in events {
-            indexes.push(self.append(&mut *tx, event, now)?.0);
-        }
-        self.seal(&mut *tx)?;
-        tx.commit()?;
-        Ok(indexes)
-    }
-
     /// Record a single event in its own transaction (used for refusals).
     fn record_alone(&self, event: Event, now: OffsetDateTime) -> Result<u64> {
         self.finish(self.store.write()?, event, now)
@@ -400,7 +410,7 @@ impl Ledger {
 
     // ----------------------------------------------------------- identities
 
-    fn load_identity(tx: &dyn ReadTx, handle: &str) -> Result<Identity> {
+    pub(crate) fn load_identity(tx: &dyn ReadTx, handle: &str) -> Result<Identity> {
         tx.identity(handle)?.ok_or_else(|| {
             LedgerError::refused(
                 ErrorCode::IdentityNotFound,
@@ -476,48 +486,6 @@ impl Ledger {
             },
             now,
         )?;
-        Ok(Receipted {
-            value: next,
-            log_index: index,
-        })
-    }
-
-    /// Suspend, reactivate or terminate. Terminating revokes every key.
-    pub fn change_status(
-        &self,
-        handle: &str,
-        to: IdentityStatus,
-        reason: Option<String>,
-        now: OffsetDateTime,
-    ) -> Result<Receipted<Identity>> {
-        if let Some(r) = &reason {
-            countersign_domain::check_text("reason", r, 1, 2000)?;
-        }
-        let mut tx = self.store.write()?;
-        let current = Self::load_identity(&*tx, handle)?;
-        let next = identity::change_status(&current, to, now)?;
-        let mut revoked_keys = Vec::new();
-        if to == IdentityStatus::Terminated {
-            for c in tx.credentials_of(handle)? {
-                if c.revoked_at.is_none() {
-                    let r = identity::revoke_key(&c, Some("identity terminated".into()), now)?;
-                    tx.put_credential(&r)?;
-                    revoked_keys.push(r.key_id);
-                }
-            }
-        }
-        let index = tx.tree_size()?;
-        tx.put_identity(&next, reason.as_deref(), index)?;
-        let mut events = vec![Event::IdentityStatusChanged {
-            identity: next.clone(),
-            previous: current.status,
-            reason,
-            revoked_keys,
-        }];
-        if to != IdentityStatus::Active {
-            events.extend(self.end_delegations_of(&mut *tx, &next, now)?);
-        }
-        self.finish_many(tx, events, now)?;
         Ok(Receipted {
             value: next,
             log_index: index,
@@ -1096,6 +1064,26 @@ impl Ledger {
                 receipt: receipt.clone(),
             },
         )?;
+        let decided = match accepted.request.state {
+            RequestState::Approved => Some("request.approved"),
+            RequestState::Rejected => Some("request.rejected"),
+            _ => None,
+        };
+        if let Some(kind) = decided {
+            let data = self.decided_request_data(&*tx, &accepted.request)?;
+            self.emit(
+                tx,
+                outbox::Outbound {
+                    kind,
+                    subject: accepted.request.id.clone(),
+                    ordering_key: accepted.request.id.clone(),
+                    data,
+                    entry: 0,
+                },
+                appended,
+                now,
+            )?;
+        }
         Ok(Ok(SignatureReceipt {
             request: accepted.request.id,
             request_state: accepted.request.state,

@@ -20,7 +20,10 @@ pub mod audit;
 pub mod evidence;
 mod ledger;
 
-pub use ledger::{CertificateIssuer, Ledger, LedgerConfig, LedgerError, Receipted, Submission};
+pub use ledger::{
+    AttemptOutcome, CertificateIssuer, DeliveryRules, IgaConfig, Ledger, LedgerConfig, LedgerError,
+    Receipted, Submission, EVENT_TYPES,
+};
 
 use countersign_domain::identity::Challenge;
 use countersign_proto::api::{IdentityFilter, RequestFilter};
@@ -30,7 +33,7 @@ use countersign_proto::iga::{
     DeliveryRecord, EntitlementChange, WebhookEndpoint,
 };
 use countersign_proto::model::{
-    Credential, Document, DocumentVersion, Identity, IdentityHistoryEntry, Request,
+    Credential, Document, DocumentVersion, Identity, IdentityHistoryEntry, Request, RequestState,
 };
 use countersign_tlog::Hash;
 use time::OffsetDateTime;
@@ -148,6 +151,16 @@ pub trait ReadTx {
 
     fn request(&self, id: &str) -> Result<Option<Request>>;
     fn requests(&self, filter: &RequestFilter) -> Result<Vec<Request>>;
+    /// Requests whose entitlement action names `subject`, or names both
+    /// `system` and `entitlement` (for another subject), oldest first.
+    fn requests_about_action(
+        &self,
+        subject: &str,
+        system: &str,
+        entitlement: &str,
+    ) -> Result<Vec<Request>>;
+    /// Every request in `state` that has an entitlement action, oldest first.
+    fn requests_with_action(&self, state: RequestState) -> Result<Vec<Request>>;
     /// Ids of pending requests whose expiry is at or before `now`.
     fn expired_pending(&self, now: OffsetDateTime) -> Result<Vec<String>>;
     fn receipt_for_envelope(&self, envelope_sha256: &str) -> Result<Option<StoredReceipt>>;

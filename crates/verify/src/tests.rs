@@ -90,6 +90,7 @@ fn open_ledger() -> (Ledger, NoteSigner) {
         signer.clone(),
         LedgerConfig {
             limits: Default::default(),
+            iga: Default::default(),
         },
         Arc::new(policy),
         NOW,

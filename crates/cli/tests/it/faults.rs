@@ -187,6 +187,7 @@ fn an_inserted_entry_is_caught_and_the_server_refuses_to_sign_over_it() {
         signer,
         countersign_store::LedgerConfig {
             limits: Default::default(),
+            iga: Default::default(),
         },
         std::sync::Arc::new(countersign_policy::PolicySet::defaults().unwrap()),
         s.now(),

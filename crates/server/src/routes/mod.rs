@@ -6,6 +6,7 @@ pub mod governance;
 pub mod log;
 pub mod openapi;
 pub mod requests;
+pub mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -121,6 +122,15 @@ pub fn router(state: AppState) -> Router {
             "/v1/workload/certificates",
             post(governance::workload_certificate),
         )
+        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+        .route("/v1/webhooks/deliveries", get(webhooks::deliveries))
+        .route("/v1/webhooks/deliveries/replay", post(webhooks::replay))
+        .route("/v1/webhooks/deliveries/{id}", get(webhooks::delivery))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::show).patch(webhooks::update),
+        )
+        .route("/v1/webhooks/{id}/rotate", post(webhooks::rotate))
         .route("/v1/log/checkpoint", get(log::checkpoint))
         .route("/v1/log/checkpoints/{size}", get(log::checkpoint_at))
         .route("/v1/log/key", get(log::key))

@@ -4,7 +4,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{directory, documents, governance, log, requests};
+use super::{directory, documents, governance, log, requests, webhooks};
 
 struct BearerAuth;
 
@@ -36,8 +36,11 @@ impl Modify for BearerAuth {
         governance::show_exception, governance::approve_exception, governance::deny_exception,
         governance::show_policy, governance::reload_policy, governance::ca_certificate,
         governance::workload_certificate,
+        webhooks::create, webhooks::list, webhooks::show, webhooks::update, webhooks::rotate,
+        webhooks::deliveries, webhooks::delivery, webhooks::replay,
     ),
-    components(schemas(countersign_proto::ErrorCode, countersign_proto::entry::LogEntry))
+    components(schemas(countersign_proto::ErrorCode, countersign_proto::entry::LogEntry,
+        countersign_proto::iga::CloudEvent, countersign_proto::iga::SignedApproval))
 )]
 pub struct ApiDoc;
 
