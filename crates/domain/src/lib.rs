@@ -14,6 +14,7 @@ pub mod delegation;
 pub mod exception;
 pub mod identity;
 pub mod policy;
+pub mod reconcile;
 pub mod request;
 pub mod signing;
 
