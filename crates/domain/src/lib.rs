@@ -15,6 +15,7 @@ pub mod exception;
 pub mod identity;
 pub mod lifecycle;
 pub mod policy;
+pub mod reconcile;
 pub mod request;
 pub mod signing;
 
