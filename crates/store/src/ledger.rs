@@ -4,6 +4,7 @@
 mod governance;
 mod lifecycle;
 mod outbox;
+mod reconcile;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -36,6 +37,7 @@ use countersign_tlog::note::{NoteSigner, NoteVerifier};
 use countersign_tlog::proof::TlogProof;
 pub use governance::CertificateIssuer;
 pub use outbox::{AttemptOutcome, DeliveryRules, EVENT_TYPES};
+pub use reconcile::MAX_CHANGE_BATCH;
 use governance::{caller_auth, policy_refusal};
 use rand_core::{OsRng, RngCore as _};
 use sha2::{Digest as _, Sha256};
@@ -59,6 +61,8 @@ pub struct IgaConfig {
     pub scim_deactivate: IdentityStatus,
     /// What happens to the pending requests a leaver must still sign.
     pub pending_approvals: PendingApprovals,
+    /// Ages and SLAs of reconciliation.
+    pub reconcile: countersign_domain::reconcile::ReconcileConfig,
 }
 
 impl Default for IgaConfig {
@@ -67,6 +71,7 @@ impl Default for IgaConfig {
             event_source: "urn:countersign".to_string(),
             scim_deactivate: IdentityStatus::Suspended,
             pending_approvals: PendingApprovals::Reroute,
+            reconcile: Default::default(),
         }
     }
 }

@@ -22,7 +22,7 @@ mod ledger;
 
 pub use ledger::{
     AttemptOutcome, CertificateIssuer, DeliveryRules, IgaConfig, Ledger, LedgerConfig, LedgerError,
-    Receipted, Submission, EVENT_TYPES,
+    Receipted, Submission, EVENT_TYPES, MAX_CHANGE_BATCH,
 };
 
 use countersign_domain::identity::Challenge;

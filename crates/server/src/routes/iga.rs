@@ -1,0 +1,334 @@
+//! Entitlement change intake, reconciliation and the control exception
+//! workflow.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use countersign_proto::iga::{
+    AssignControl, ChangeBatch, ChangeFilter, ChangeIntake, ChangeList, ControlException,
+    ControlFilter, ControlList, EntitlementChange, ReconcileReport, ReopenControl, ReportChange,
+    ResolveControl,
+};
+use countersign_proto::{ErrorCode, Problem};
+use serde::Deserialize;
+
+use super::answer;
+use crate::auth::{self, Caller};
+use crate::extract::{Json, Path, Query};
+use crate::{ApiError, AppState};
+
+/// Parse an intake body: one change, a JSON array, or NDJSON (one change
+/// per line; `application/x-ndjson` or `application/jsonl`). Answers the
+/// changes and whether the body was a single object.
+fn parse_changes(headers: &HeaderMap, body: &[u8]) -> Result<(Vec<ReportChange>, bool), ApiError> {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let bad = |what: String| ApiError::new(ErrorCode::BadRequest, what);
+    if ctype.starts_with("application/x-ndjson") || ctype.starts_with("application/jsonl") {
+        let text = std::str::from_utf8(body).map_err(|_| bad("the body is not UTF-8".into()))?;
+        let mut out = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let c = serde_json::from_str(line)
+                .map_err(|e| bad(format!("line {}: {e}", n + 1)))?;
+            out.push(c);
+        }
+        return Ok((out, false));
+    }
+    if !ctype.starts_with("application/json") {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "send application/json (one change or an array) or application/x-ndjson",
+        ));
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+    if value.is_array() {
+        let changes: Vec<ReportChange> = serde_json::from_value(value).map_err(|e| {
+            ApiError::new(ErrorCode::InvalidField, format!("not a list of changes: {e}"))
+        })?;
+        Ok((changes, false))
+    } else {
+        let change: ReportChange = serde_json::from_value(value)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidField, format!("not a change: {e}")))?;
+        Ok((vec![change], true))
+    }
+}
+
+#[utoipa::path(post, path = "/v1/entitlement-changes", tag = "reconciliation",
+    request_body(content = ReportChange, description = "one change (answered with a ChangeIntake), a JSON array of changes, or NDJSON (`application/x-ndjson`), answered with a ChangeBatch; at most 1000 per call"),
+    security(("bearer" = [])),
+    responses((status = 201, body = ChangeBatch), (status = 200, description = "every change was a duplicate", body = ChangeBatch), (status = 400, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn report(
+    caller: Caller,
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    caller.require(auth::CHANGES_WRITE)?;
+    let (changes, single) = parse_changes(&headers, &body)?;
+    let by = caller.label.clone();
+    let batch = s
+        .run(move |l, now| l.report_changes(&changes, &by, now))
+        .await?;
+    let status = if batch.recorded > 0 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    if single {
+        if let Some(one) = batch.results.into_iter().next() {
+            let index = (!one.duplicate).then_some(one.change.log_index);
+            return Ok(answer(status, &one, index));
+        }
+        return Err(ApiError::internal("a single change produced no result"));
+    }
+    Ok(answer(status, &batch, None))
+}
+
+#[utoipa::path(get, path = "/v1/entitlement-changes", tag = "reconciliation", params(ChangeFilter), security(("bearer" = [])),
+    responses((status = 200, body = ChangeList)))]
+pub async fn list_changes(
+    caller: Caller,
+    State(s): State<AppState>,
+    Query(filter): Query<ChangeFilter>,
+) -> Result<Response, ApiError> {
+    caller.require(auth::CONTROLS_READ)?;
+    let changes = s.run(move |l, _| l.changes(&filter)).await?;
+    Ok(answer(StatusCode::OK, &ChangeList { changes }, None))
+}
+
+#[utoipa::path(get, path = "/v1/entitlement-changes/{id}", tag = "reconciliation", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = EntitlementChange), (status = 404, body = Problem)))]
+pub async fn show_change(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(auth::CONTROLS_READ)?;
+    let c = s.run(move |l, _| l.change(&id)).await?;
+    Ok(answer(StatusCode::OK, &c, None))
+}
+
+#[utoipa::path(post, path = "/v1/reconcile", tag = "reconciliation", security(("bearer" = [])),
+    responses((status = 200, description = "what a full reconciliation raised, reopened or updated", body = ReconcileReport)))]
+pub async fn reconcile(caller: Caller, State(s): State<AppState>) -> Result<Response, ApiError> {
+    caller.require(&[
+        countersign_proto::governance::Role::Admin,
+        countersign_proto::governance::Role::Integration,
+        countersign_proto::governance::Role::Compliance,
+    ])?;
+    let report = s.run(|l, now| l.reconcile(now)).await?;
+    Ok(answer(StatusCode::OK, &report, None))
+}
+
+#[utoipa::path(get, path = "/v1/control-exceptions", tag = "control exceptions", params(ControlFilter), security(("bearer" = [])),
+    responses((status = 200, body = ControlList)))]
+pub async fn list_controls(
+    caller: Caller,
+    State(s): State<AppState>,
+    Query(filter): Query<ControlFilter>,
+) -> Result<Response, ApiError> {
+    caller.require(auth::CONTROLS_READ)?;
+    let exceptions = s.run(move |l, _| l.control_exceptions(&filter)).await?;
+    Ok(answer(StatusCode::OK, &ControlList { exceptions }, None))
+}
+
+/// Query of the export: the list filter plus the format.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// `json` (default) or `csv`.
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(flatten)]
+    #[param(inline)]
+    pub filter: ControlFilter,
+}
+
+/// The CSV columns of the export, one row per control exception.
+pub const CSV_COLUMNS: &[&str] = &[
+    "id",
+    "kind",
+    "severity",
+    "state",
+    "summary",
+    "system",
+    "subject",
+    "request",
+    "change",
+    "frameworks",
+    "evidence_log_indexes",
+    "raised_at",
+    "updated_at",
+    "assignee",
+    "resolution",
+    "resolver",
+    "justification",
+    "reopened",
+    "log_index",
+];
+
+fn csv_export(items: &[ControlException]) -> Result<Vec<u8>, ApiError> {
+    let ts = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(CSV_COLUMNS).map_err(ApiError::internal)?;
+    for e in items {
+        let frameworks: Vec<String> = e
+            .frameworks
+            .iter()
+            .map(|f| format!("{} {}", f.framework, f.control))
+            .collect();
+        let mut evidence: Vec<u64> = e.evidence.changes.clone();
+        evidence.extend(e.evidence.request);
+        evidence.extend(&e.evidence.approvals);
+        evidence.extend(&e.evidence.related);
+        evidence.sort_unstable();
+        evidence.dedup();
+        let evidence: Vec<String> = evidence.iter().map(u64::to_string).collect();
+        let r = e.resolution.as_ref();
+        w.write_record([
+            e.id.as_str(),
+            e.kind.as_str(),
+            e.severity.as_str(),
+            e.state.as_str(),
+            e.summary.as_str(),
+            e.system.as_deref().unwrap_or(""),
+            e.subject.as_deref().unwrap_or(""),
+            e.request.as_deref().unwrap_or(""),
+            e.change.as_deref().unwrap_or(""),
+            &frameworks.join("; "),
+            &evidence.join(" "),
+            &ts(e.raised_at),
+            &ts(e.updated_at),
+            e.assignee.as_deref().unwrap_or(""),
+            r.map(|r| r.resolution.as_str()).unwrap_or(""),
+            r.map(|r| r.resolver.as_str()).unwrap_or(""),
+            r.map(|r| r.justification.as_str()).unwrap_or(""),
+            &e.reopened.to_string(),
+            &e.log_index.to_string(),
+        ])
+        .map_err(ApiError::internal)?;
+    }
+    w.into_inner().map_err(ApiError::internal)
+}
+
+#[utoipa::path(get, path = "/v1/control-exceptions/export", tag = "control exceptions", params(ExportQuery), security(("bearer" = [])),
+    responses((status = 200, description = "JSON (a ControlList) or CSV (text/csv, one row per exception) for GRC tools"), (status = 400, body = Problem)))]
+pub async fn export(
+    caller: Caller,
+    State(s): State<AppState>,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(auth::CONTROLS_READ)?;
+    let format = q.format.unwrap_or_else(|| "json".into());
+    if format != "json" && format != "csv" {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("format is {format:?}; use json or csv"),
+        ));
+    }
+    let filter = q.filter;
+    let exceptions = s.run(move |l, _| l.control_exceptions(&filter)).await?;
+    if format == "json" {
+        return Ok(answer(StatusCode::OK, &ControlList { exceptions }, None));
+    }
+    let body = csv_export(&exceptions)?;
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"control-exceptions.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/v1/control-exceptions/{id}", tag = "control exceptions", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = ControlException), (status = 404, body = Problem)))]
+pub async fn show_control(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(auth::CONTROLS_READ)?;
+    let e = s.run(move |l, _| l.control_exception(&id)).await?;
+    Ok(answer(StatusCode::OK, &e, None))
+}
+
+#[utoipa::path(post, path = "/v1/control-exceptions/{id}/assign", tag = "control exceptions", params(("id" = String, Path)), request_body = AssignControl, security(("bearer" = [])),
+    responses((status = 200, body = ControlException), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn assign(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(input): Json<AssignControl>,
+) -> Result<Response, ApiError> {
+    caller.require(auth::CONTROLS_WRITE)?;
+    let by = caller.label.clone();
+    let r = s
+        .run(move |l, now| l.assign_control(&id, &input.assignee, &by, now))
+        .await?;
+    Ok(answer(StatusCode::OK, &r.value, Some(r.log_index)))
+}
+
+#[utoipa::path(post, path = "/v1/control-exceptions/{id}/acknowledge", tag = "control exceptions", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = ControlException), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn acknowledge(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(auth::CONTROLS_WRITE)?;
+    let by = caller.label.clone();
+    let r = s
+        .run(move |l, now| l.acknowledge_control(&id, &by, now))
+        .await?;
+    Ok(answer(StatusCode::OK, &r.value, Some(r.log_index)))
+}
+
+#[utoipa::path(post, path = "/v1/control-exceptions/{id}/resolve", tag = "control exceptions", params(("id" = String, Path)), request_body = ResolveControl, security(("bearer" = [])),
+    responses((status = 200, body = ControlException), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn resolve(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(input): Json<ResolveControl>,
+) -> Result<Response, ApiError> {
+    caller.require(auth::CONTROLS_WRITE)?;
+    let bound = caller.identity_unless_admin()?.map(str::to_string);
+    let by = caller.label.clone();
+    let r = s
+        .run(move |l, now| l.resolve_control(&id, &input.envelope, bound.as_deref(), &by, now))
+        .await?;
+    Ok(answer(StatusCode::OK, &r.value, Some(r.log_index)))
+}
+
+#[utoipa::path(post, path = "/v1/control-exceptions/{id}/reopen", tag = "control exceptions", params(("id" = String, Path)), request_body = ReopenControl, security(("bearer" = [])),
+    responses((status = 200, body = ControlException), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn reopen(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(input): Json<ReopenControl>,
+) -> Result<Response, ApiError> {
+    caller.require(auth::CONTROLS_WRITE)?;
+    let by = caller.label.clone();
+    let r = s
+        .run(move |l, now| l.reopen_control(&id, &input.reason, &by, now))
+        .await?;
+    Ok(answer(StatusCode::OK, &r.value, Some(r.log_index)))
+}
