@@ -125,7 +125,9 @@ impl FileConfig {
             c.scim_deactivate = match d.as_str() {
                 "suspend" => countersign_proto::model::IdentityStatus::Suspended,
                 "terminate" => countersign_proto::model::IdentityStatus::Terminated,
-                other => bail!("iga.scim_deactivate is {other:?}; use \"suspend\" or \"terminate\""),
+                other => {
+                    bail!("iga.scim_deactivate is {other:?}; use \"suspend\" or \"terminate\"")
+                }
             };
         }
         if let Some(p) = &i.pending_approvals {
@@ -142,7 +144,9 @@ impl FileConfig {
         } else if let Some(o) = &self.server.origin {
             c.event_source = format!("urn:countersign:{o}");
         }
-        let hours = |h: u64| time::Duration::seconds(i64::try_from(h.saturating_mul(3600)).unwrap_or(i64::MAX));
+        let hours = |h: u64| {
+            time::Duration::seconds(i64::try_from(h.saturating_mul(3600)).unwrap_or(i64::MAX))
+        };
         if let Some(d) = i.max_approval_age_days {
             c.reconcile.max_approval_age = hours(d.saturating_mul(24));
         }

@@ -110,14 +110,8 @@ impl DataDir {
             );
         }
         let store = self.open_store()?;
-        Ledger::open(
-            store,
-            self.signer()?,
-            config,
-            policy,
-            SystemClock.now(),
-        )
-        .context("opening the ledger")
+        Ledger::open(store, self.signer()?, config, policy, SystemClock.now())
+            .context("opening the ledger")
     }
 }
 

@@ -613,8 +613,12 @@ fn run(cli: Cli) -> Result<bool> {
                         .or(file.server.origin.clone())
                         .unwrap_or_else(|| "countersign.localhost/log".into()),
                     ledger: countersign_store::LedgerConfig {
+                        iga: {
+                            let mut iga = file.iga()?;
+                            iga.reconcile.long_lived_after = limits.long_lived_after;
+                            iga
+                        },
                         limits,
-                        iga: file.iga()?,
                     },
                     webhooks: file.webhooks()?,
                     issuers: file.oidc.issuers,

@@ -51,7 +51,10 @@ pub enum Rerouting {
         added: Option<String>,
         reason: String,
     },
-    Voided { request: Request, reason: String },
+    Voided {
+        request: Request,
+        reason: String,
+    },
 }
 
 /// Whether `handle` is an approver of `request` who has yet to sign.

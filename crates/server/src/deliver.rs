@@ -148,6 +148,8 @@ async fn send_one(
             "webhook delivery failed"
         ),
         Ok(_) => tracing::debug!(delivery = id, "webhook delivered"),
-        Err(e) => tracing::warn!(delivery = id, error = %e.problem.detail, "recording a webhook attempt failed"),
+        Err(e) => {
+            tracing::warn!(delivery = id, error = %e.problem.detail, "recording a webhook attempt failed")
+        }
     }
 }

@@ -6,9 +6,7 @@ use countersign_proto::iga::{
     ChangeFilter, ControlException, ControlFilter, ControlKind, DeliveryAttempt, DeliveryFilter,
     DeliveryRecord, DeliveryState, EntitlementChange,
 };
-use countersign_store::{
-    DueDelivery, OutboxEvent, Result, ScimRecord, StoreError, WebhookRecord,
-};
+use countersign_store::{DueDelivery, OutboxEvent, Result, ScimRecord, StoreError, WebhookRecord};
 use rusqlite::{params, OptionalExtension as _};
 use time::OffsetDateTime;
 
@@ -328,7 +326,13 @@ impl SqliteTx<'_> {
                 .execute(
                     "INSERT INTO deliveries (endpoint, event_id, ordering_key, state, due, body)
                      VALUES (?1, ?2, ?3, ?4, ?5, '{}')",
-                    params![d.endpoint, d.event_id, d.ordering_key, d.state.as_str(), due],
+                    params![
+                        d.endpoint,
+                        d.event_id,
+                        d.ordering_key,
+                        d.state.as_str(),
+                        due
+                    ],
                 )
                 .map_err(backend)?;
             let id = to_u64(self.conn.last_insert_rowid())?;

@@ -22,12 +22,12 @@ use std::sync::{Mutex, MutexGuard};
 use countersign_domain::identity::Challenge;
 use countersign_proto::api::{IdentityFilter, RequestFilter};
 use countersign_proto::governance::{ApiToken, Delegation, PolicyException};
-use countersign_proto::model::{
-    Credential, Document, DocumentVersion, Identity, IdentityHistoryEntry, Request, RequestState,
-};
 use countersign_proto::iga::{
     ChangeFilter, ControlException, ControlFilter, ControlKind, DeliveryAttempt, DeliveryFilter,
     DeliveryRecord, EntitlementChange,
+};
+use countersign_proto::model::{
+    Credential, Document, DocumentVersion, Identity, IdentityHistoryEntry, Request, RequestState,
 };
 use countersign_store::{
     DueDelivery, EntryTerms, OutboxEvent, ReadTx, Result, ScimRecord, Store, StoreError,

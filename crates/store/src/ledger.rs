@@ -5,6 +5,7 @@ mod governance;
 mod lifecycle;
 mod outbox;
 mod reconcile;
+mod scim;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -36,10 +37,11 @@ use countersign_tlog::checkpoint::Checkpoint;
 use countersign_tlog::note::{NoteSigner, NoteVerifier};
 use countersign_tlog::proof::TlogProof;
 pub use governance::CertificateIssuer;
-pub use outbox::{AttemptOutcome, DeliveryRules, EVENT_TYPES};
-pub use reconcile::MAX_CHANGE_BATCH;
 use governance::{caller_auth, policy_refusal};
+pub use outbox::{AttemptOutcome, DeliveryRules, EVENT_TYPES};
 use rand_core::{OsRng, RngCore as _};
+pub use reconcile::MAX_CHANGE_BATCH;
+pub use scim::{ScimGroup, ScimUser, GROUP as SCIM_GROUP, USER as SCIM_USER};
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 

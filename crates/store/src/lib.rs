@@ -22,7 +22,8 @@ mod ledger;
 
 pub use ledger::{
     AttemptOutcome, CertificateIssuer, DeliveryRules, IgaConfig, Ledger, LedgerConfig, LedgerError,
-    Receipted, Submission, EVENT_TYPES, MAX_CHANGE_BATCH,
+    Receipted, ScimGroup, ScimUser, Submission, EVENT_TYPES, MAX_CHANGE_BATCH, SCIM_GROUP,
+    SCIM_USER,
 };
 
 use countersign_domain::identity::Challenge;

@@ -148,7 +148,7 @@ impl TestServer {
                 signer,
                 LedgerConfig {
                     limits: Default::default(),
-            iga: Default::default(),
+                    iga: Default::default(),
                 },
                 policy,
                 self.now(),

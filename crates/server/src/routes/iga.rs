@@ -6,9 +6,8 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use countersign_proto::iga::{
-    AssignControl, ChangeBatch, ChangeFilter, ChangeIntake, ChangeList, ControlException,
-    ControlFilter, ControlList, EntitlementChange, ReconcileReport, ReopenControl, ReportChange,
-    ResolveControl,
+    AssignControl, ChangeBatch, ChangeFilter, ChangeList, ControlException, ControlFilter,
+    ControlList, EntitlementChange, ReconcileReport, ReopenControl, ReportChange, ResolveControl,
 };
 use countersign_proto::{ErrorCode, Problem};
 use serde::Deserialize;
@@ -35,8 +34,7 @@ fn parse_changes(headers: &HeaderMap, body: &[u8]) -> Result<(Vec<ReportChange>,
             if line.trim().is_empty() {
                 continue;
             }
-            let c = serde_json::from_str(line)
-                .map_err(|e| bad(format!("line {}: {e}", n + 1)))?;
+            let c = serde_json::from_str(line).map_err(|e| bad(format!("line {}: {e}", n + 1)))?;
             out.push(c);
         }
         return Ok((out, false));
@@ -51,7 +49,10 @@ fn parse_changes(headers: &HeaderMap, body: &[u8]) -> Result<(Vec<ReportChange>,
         serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
     if value.is_array() {
         let changes: Vec<ReportChange> = serde_json::from_value(value).map_err(|e| {
-            ApiError::new(ErrorCode::InvalidField, format!("not a list of changes: {e}"))
+            ApiError::new(
+                ErrorCode::InvalidField,
+                format!("not a list of changes: {e}"),
+            )
         })?;
         Ok((changes, false))
     } else {

@@ -3,9 +3,11 @@
 pub mod directory;
 pub mod documents;
 pub mod governance;
+pub mod iga;
 pub mod log;
 pub mod openapi;
 pub mod requests;
+pub mod scim;
 pub mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
@@ -122,6 +124,22 @@ pub fn router(state: AppState) -> Router {
             "/v1/workload/certificates",
             post(governance::workload_certificate),
         )
+        .route(
+            "/v1/entitlement-changes",
+            post(iga::report).get(iga::list_changes),
+        )
+        .route("/v1/entitlement-changes/{id}", get(iga::show_change))
+        .route("/v1/reconcile", post(iga::reconcile))
+        .route("/v1/control-exceptions", get(iga::list_controls))
+        .route("/v1/control-exceptions/export", get(iga::export))
+        .route("/v1/control-exceptions/{id}", get(iga::show_control))
+        .route("/v1/control-exceptions/{id}/assign", post(iga::assign))
+        .route(
+            "/v1/control-exceptions/{id}/acknowledge",
+            post(iga::acknowledge),
+        )
+        .route("/v1/control-exceptions/{id}/resolve", post(iga::resolve))
+        .route("/v1/control-exceptions/{id}/reopen", post(iga::reopen))
         .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
         .route("/v1/webhooks/deliveries", get(webhooks::deliveries))
         .route("/v1/webhooks/deliveries/replay", post(webhooks::replay))
@@ -140,8 +158,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/log/proof/inclusion", get(log::inclusion))
         .route("/v1/log/proof/consistency", get(log::consistency))
         .layer(DefaultBodyLimit::max(json_limit));
+    let scim = Router::new()
+        .nest("/scim/v2", scim::router())
+        .layer(DefaultBodyLimit::max(json_limit));
     documents
         .merge(api)
+        .merge(scim)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -4,7 +4,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{directory, documents, governance, log, requests, webhooks};
+use super::{directory, documents, governance, iga, log, requests, webhooks};
 
 struct BearerAuth;
 
@@ -38,9 +38,12 @@ impl Modify for BearerAuth {
         governance::workload_certificate,
         webhooks::create, webhooks::list, webhooks::show, webhooks::update, webhooks::rotate,
         webhooks::deliveries, webhooks::delivery, webhooks::replay,
+        iga::report, iga::list_changes, iga::show_change, iga::reconcile, iga::list_controls,
+        iga::export, iga::show_control, iga::assign, iga::acknowledge, iga::resolve, iga::reopen,
     ),
     components(schemas(countersign_proto::ErrorCode, countersign_proto::entry::LogEntry,
-        countersign_proto::iga::CloudEvent, countersign_proto::iga::SignedApproval))
+        countersign_proto::iga::CloudEvent, countersign_proto::iga::SignedApproval,
+        countersign_proto::iga::ChangeIntake))
 )]
 pub struct ApiDoc;
 

@@ -17,11 +17,11 @@ use countersign_domain::reconcile::{
     self, Candidate, ChangeOutcome, Finding, ReconcileConfig, SignatureFacts,
 };
 use countersign_proto::entry::Event;
+use countersign_proto::governance::Delegation;
 use countersign_proto::iga::{
     ChangeBatch, ChangeFilter, ChangeIntake, ControlException, ControlFilter, ControlResolution,
     ControlState, EntitlementChange, ReconcileReport, ReportChange,
 };
-use countersign_proto::governance::Delegation;
 use countersign_proto::model::{
     Credential, Identity, IdentityHistoryEntry, IdentityStatus, Request, RequestState,
 };
@@ -173,9 +173,7 @@ impl Ledger {
         for (i, c) in input.iter().enumerate() {
             let key = (c.system.as_str(), c.source_event_id.as_str());
             let earlier = match seen.get(&key) {
-                Some(j) => results
-                    .get(*j)
-                    .map(|r: &ChangeIntake| r.change.clone()),
+                Some(j) => results.get(*j).map(|r: &ChangeIntake| r.change.clone()),
                 None => tx.change_by_source(&c.system, &c.source_event_id)?,
             };
             if let Some(existing) = earlier {
@@ -313,9 +311,7 @@ impl Ledger {
                 "raised",
                 pending.events.len(),
             ));
-            pending
-                .events
-                .push(Event::ControlRaised { exception: e });
+            pending.events.push(Event::ControlRaised { exception: e });
             return Ok(());
         };
         if !e.evidence.absorb(&f.evidence) {
@@ -388,9 +384,12 @@ impl Ledger {
                 None => Vec::new(),
             };
             let loaded = Loaded::load(&*tx, r, now)?;
-            if let Some(f) =
-                reconcile::overdue_execution(&loaded.candidate(), &executed, now, self.reconcile_config())
-            {
+            if let Some(f) = reconcile::overdue_execution(
+                &loaded.candidate(),
+                &executed,
+                now,
+                self.reconcile_config(),
+            ) {
                 self.raise(tx.as_mut(), f, now, &mut pending)?;
             }
         }
@@ -497,7 +496,10 @@ impl Ledger {
         if e.state != ControlState::Open {
             return Err(LedgerError::refused(
                 ErrorCode::ControlExceptionState,
-                format!("{id} is {}; only open exceptions are acknowledged", e.state.as_str()),
+                format!(
+                    "{id} is {}; only open exceptions are acknowledged",
+                    e.state.as_str()
+                ),
             ));
         }
         e.state = ControlState::Acknowledged;
@@ -542,7 +544,10 @@ impl Ledger {
             if c != statement.resolver {
                 return Err(LedgerError::refused(
                     ErrorCode::CallerNotSigner,
-                    format!("you are {c}; the resolution is signed as {}", statement.resolver),
+                    format!(
+                        "you are {c}; the resolution is signed as {}",
+                        statement.resolver
+                    ),
                 ));
             }
         }
@@ -550,11 +555,15 @@ impl Ledger {
         if (statement.signed_at - now).abs() > skew {
             return Err(LedgerError::refused(
                 ErrorCode::ClockSkew,
-                format!("signedAt {} is too far from server time {now}", statement.signed_at),
+                format!(
+                    "signedAt {} is too far from server time {now}",
+                    statement.signed_at
+                ),
             ));
         }
         let resolver = Self::load_identity(&*tx, &statement.resolver)?;
-        if resolver.status != IdentityStatus::Active || !resolver.kind.is_human() || resolver.shared {
+        if resolver.status != IdentityStatus::Active || !resolver.kind.is_human() || resolver.shared
+        {
             return Err(invalid(format!(
                 "{} must be an active, personal human identity to resolve a control exception",
                 resolver.handle
@@ -570,14 +579,17 @@ impl Ledger {
                 ))
             })?;
         if credential.revoked_at.is_some() || credential.expires_at.is_some_and(|x| x <= now) {
-            return Err(invalid(format!("key {} is revoked or expired", credential.key_id)));
+            return Err(invalid(format!(
+                "key {} is revoked or expired",
+                credential.key_id
+            )));
         }
         let key = countersign_attest::keys::public_key_from_base64(&credential.public_key)
             .map_err(|e| invalid(e.to_string()))?;
         countersign_attest::verify_resolution(envelope, &key)
             .map_err(|e| invalid(e.to_string()))?;
-        let digest = countersign_attest::envelope_digest(envelope)
-            .map_err(|e| invalid(e.to_string()))?;
+        let digest =
+            countersign_attest::envelope_digest(envelope).map_err(|e| invalid(e.to_string()))?;
         e.state = ControlState::Resolved;
         e.resolution = Some(ControlResolution {
             resolution: statement.resolution,
@@ -613,7 +625,10 @@ impl Ledger {
         if e.state != ControlState::Resolved {
             return Err(LedgerError::refused(
                 ErrorCode::ControlExceptionState,
-                format!("{id} is {}; only resolved exceptions are reopened", e.state.as_str()),
+                format!(
+                    "{id} is {}; only resolved exceptions are reopened",
+                    e.state.as_str()
+                ),
             ));
         }
         e.state = ControlState::Open;
@@ -657,7 +672,12 @@ impl Ledger {
     }
 }
 
-fn control_outbound(kind: &'static str, e: &ControlException, action: &str, entry: usize) -> Outbound {
+fn control_outbound(
+    kind: &'static str,
+    e: &ControlException,
+    action: &str,
+    entry: usize,
+) -> Outbound {
     Outbound {
         kind,
         subject: e.id.clone(),
