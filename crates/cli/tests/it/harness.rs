@@ -11,8 +11,8 @@ use countersign_proto::api::*;
 use countersign_proto::model::*;
 use countersign_proto::statement::{Envelope, Statement};
 use countersign_server::auth::{token_hash, Authenticator};
-use countersign_server::{AppState, Clock, ServerConfig, Workloads};
-use countersign_store::{Ledger, LedgerConfig};
+use countersign_server::{AppState, Clock, ServerConfig, WebhookSettings, Workloads};
+use countersign_store::{IgaConfig, Ledger, LedgerConfig};
 use countersign_store_sqlite::SqliteStore;
 use countersign_tlog::note::NoteSigner;
 use ed25519_dalek::{Signer as _, SigningKey};
@@ -60,10 +60,33 @@ pub struct TestServer {
     pub idp_key: SigningKey,
     pub ci_key: SigningKey,
     ca: Arc<countersign_ca::CertificateAuthority>,
+    /// IAM/IGA settings used at the next boot.
+    pub iga: IgaConfig,
+    /// Webhook sender settings used at the next boot (fast retries).
+    pub webhooks: WebhookSettings,
+}
+
+/// Retries in tens of milliseconds, so tests see several attempts quickly.
+pub fn fast_webhooks() -> WebhookSettings {
+    WebhookSettings {
+        poll: std::time::Duration::from_millis(25),
+        timeout: std::time::Duration::from_secs(3),
+        retry: countersign_webhook::RetryPolicy {
+            base: std::time::Duration::from_millis(20),
+            cap: std::time::Duration::from_millis(100),
+            max_attempts: 4,
+        },
+        disable_after: 50,
+    }
 }
 
 impl TestServer {
     pub fn start() -> Self {
+        Self::start_with(IgaConfig::default())
+    }
+
+    /// Start with the given IAM/IGA settings.
+    pub fn start_with(iga: IgaConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let signer = NoteSigner::new(ORIGIN, SigningKey::generate(&mut rand_core::OsRng)).unwrap();
         let skey = signer.to_skey();
@@ -90,6 +113,8 @@ impl TestServer {
             idp_key: SigningKey::generate(&mut rand_core::OsRng),
             ci_key: SigningKey::generate(&mut rand_core::OsRng),
             ca: Arc::new(ca),
+            iga,
+            webhooks: fast_webhooks(),
         };
         s.boot();
         s
@@ -148,7 +173,7 @@ impl TestServer {
                 signer,
                 LedgerConfig {
                     limits: Default::default(),
-                    iga: Default::default(),
+                    iga: self.iga.clone(),
                 },
                 policy,
                 self.now(),
@@ -173,6 +198,7 @@ impl TestServer {
             config: ServerConfig {
                 expiry_sweep: std::time::Duration::from_secs(3600),
                 policy_dir: Some(self.policy_dir()),
+                webhooks: self.webhooks.clone(),
                 ..Default::default()
             },
             workloads: Some(Arc::new(Workloads {

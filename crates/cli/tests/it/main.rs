@@ -8,5 +8,6 @@ mod faults;
 mod governance;
 mod harness;
 mod interop;
+mod reconcile;
 mod refusals;
 mod walkthrough;
