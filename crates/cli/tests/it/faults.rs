@@ -199,7 +199,7 @@ fn an_inserted_entry_is_caught_and_the_server_refuses_to_sign_over_it() {
 }
 
 /// Kills the child on drop so a failing test leaves no server behind.
-struct Server(Child);
+pub(crate) struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -208,7 +208,7 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -216,7 +216,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn spawn_server(dir: &std::path::Path) -> (Server, String) {
+pub(crate) fn spawn_server(dir: &std::path::Path) -> (Server, String) {
     let port = free_port();
     let child = Command::new(binary())
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])

@@ -33,11 +33,20 @@ pub const AUDIENCE: &str = "countersign";
 pub const CI_SUBJECT: &str = "repo:acme/app:ref:refs/heads/*";
 
 /// A clock the test moves by hand.
-pub struct TestClock(pub Mutex<OffsetDateTime>);
+/// Stands still unless told to tick (then it moves with real time from
+/// the moment it was told), and jumps when advanced.
+pub struct TestClock {
+    at: Mutex<OffsetDateTime>,
+    ticking: Mutex<Option<std::time::Instant>>,
+}
 
 impl Clock for TestClock {
     fn now(&self) -> OffsetDateTime {
-        *self.0.lock().unwrap()
+        let at = *self.at.lock().unwrap();
+        match *self.ticking.lock().unwrap() {
+            Some(since) => at + since.elapsed(),
+            None => at,
+        }
     }
 }
 
@@ -94,7 +103,10 @@ impl TestServer {
         // binary's local commands (`log audit`) work on it.
         std::fs::write(dir.path().join("log.key"), format!("{skey}\n")).unwrap();
         PolicySet::write_defaults(&dir.path().join("policy")).unwrap();
-        let clock = Arc::new(TestClock(Mutex::new(wall_clock())));
+        let clock = Arc::new(TestClock {
+            at: Mutex::new(wall_clock()),
+            ticking: Mutex::new(None),
+        });
         let (ca, _) = countersign_ca::CertificateAuthority::generate(
             "test workload CA",
             wall_clock(),
@@ -245,7 +257,16 @@ impl TestServer {
     }
 
     pub fn advance(&self, d: time::Duration) {
-        *self.clock.0.lock().unwrap() += d;
+        *self.clock.at.lock().unwrap() += d;
+    }
+
+    /// Let the clock move with real time (for the webhook sender, whose
+    /// retries are scheduled on the server's clock).
+    pub fn tick(&self) {
+        let mut ticking = self.clock.ticking.lock().unwrap();
+        if ticking.is_none() {
+            *ticking = Some(std::time::Instant::now());
+        }
     }
 
     pub fn call(

@@ -11,3 +11,4 @@ mod interop;
 mod reconcile;
 mod refusals;
 mod walkthrough;
+mod webhooks;

@@ -151,7 +151,11 @@ fn intake_is_idempotent_on_the_source_event_id_and_refuses_conflicts() {
         ),
         true,
     );
-    assert_eq!((status, v["code"].as_str()), (409, Some("change_conflict")), "{v}");
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (409, Some("change_conflict")),
+        "{v}"
+    );
     assert_eq!(s.tree_size(), size);
 }
 
@@ -192,11 +196,20 @@ fn batches_arrive_as_json_arrays_or_ndjson_and_bad_ones_change_nothing() {
     // A malformed line refuses the whole batch, naming the line.
     let mut bad = lines.clone();
     bad[1] = r#"{"system": "github"}"#.into();
-    bad[0] = serde_json::to_string(&change("dave", Operation::Revoke, ENTITLEMENT, "nd-new")).unwrap();
+    bad[0] =
+        serde_json::to_string(&change("dave", Operation::Revoke, ENTITLEMENT, "nd-new")).unwrap();
     let (status, v) = post_raw("application/x-ndjson", bad.join("\n"));
-    assert_eq!((status, v["code"].as_str()), (400, Some("bad_request")), "{v}");
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (400, Some("bad_request")),
+        "{v}"
+    );
     assert!(v["detail"].as_str().unwrap().contains("line 2"), "{v}");
-    assert_eq!(s.tree_size(), size + 3, "nothing of a refused batch is recorded");
+    assert_eq!(
+        s.tree_size(),
+        size + 3,
+        "nothing of a refused batch is recorded"
+    );
 
     // A change from the future is refused, naming the item.
     let mut future = change("dave", Operation::Revoke, ENTITLEMENT, "nd-future");
@@ -206,8 +219,15 @@ fn batches_arrive_as_json_arrays_or_ndjson_and_bad_ones_change_nothing() {
         "application/json",
         serde_json::to_string(&vec![ok, future]).unwrap(),
     );
-    assert_eq!((status, v["code"].as_str()), (422, Some("invalid_field")), "{v}");
-    assert!(v["detail"].as_str().unwrap().starts_with("change 1:"), "{v}");
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (422, Some("invalid_field")),
+        "{v}"
+    );
+    assert!(
+        v["detail"].as_str().unwrap().starts_with("change 1:"),
+        "{v}"
+    );
     assert_eq!(s.tree_size(), size + 3);
 
     // Too many in one call.
@@ -235,7 +255,10 @@ fn batches_arrive_as_json_arrays_or_ndjson_and_bad_ones_change_nothing() {
 fn a_grant_with_no_approved_request_is_an_unapproved_change() {
     let s = TestServer::start();
     s.human("erin");
-    let got = report(&s, change("erin", Operation::Grant, "org/acme/admins", "evt-u"));
+    let got = report(
+        &s,
+        change("erin", Operation::Grant, "org/acme/admins", "evt-u"),
+    );
     assert_eq!(got.exceptions.len(), 1);
     let e = only(&s, ControlKind::UnapprovedChange);
     assert_eq!(got.exceptions[0], e.id);
@@ -244,14 +267,23 @@ fn a_grant_with_no_approved_request_is_an_unapproved_change() {
     assert_eq!(e.evidence.changes, vec![got.change.log_index]);
     assert_eq!(e.subject.as_deref(), Some("erin"));
     let refs = refs(&e);
-    assert!(refs.contains(&"NIST CSF 2.0 PR.AA-05".to_string()), "{refs:?}");
-    assert!(refs.contains(&"NIST SP 800-53 Rev. 5 AC-2".to_string()), "{refs:?}");
+    assert!(
+        refs.contains(&"NIST CSF 2.0 PR.AA-05".to_string()),
+        "{refs:?}"
+    );
+    assert!(
+        refs.contains(&"NIST SP 800-53 Rev. 5 AC-2".to_string()),
+        "{refs:?}"
+    );
     // Logged, with an outbound-ready record.
     let entry = s.entry(e.log_index);
     assert_eq!(entry["type"], "control.raised");
     assert_eq!(entry["exception"]["kind"], "unapproved_change");
     // Removing access needs no approval.
-    let revoke = report(&s, change("erin", Operation::Revoke, "org/acme/admins", "evt-u2"));
+    let revoke = report(
+        &s,
+        change("erin", Operation::Revoke, "org/acme/admins", "evt-u2"),
+    );
     assert!(revoke.exceptions.is_empty());
 }
 
@@ -259,7 +291,10 @@ fn a_grant_with_no_approved_request_is_an_unapproved_change() {
 fn access_granted_before_the_approval_was_signed_is_flagged() {
     let s = TestServer::start();
     let (r, keys) = s.onboarding(&["bob"]);
-    let got = report(&s, change("dave", Operation::Grant, ENTITLEMENT, "evt-early"));
+    let got = report(
+        &s,
+        change("dave", Operation::Grant, ENTITLEMENT, "evt-early"),
+    );
     let e = only(&s, ControlKind::AccessBeforeApproval);
     assert_eq!(got.exceptions, vec![e.id.clone()]);
     assert_eq!(e.request.as_deref(), Some(r.id.as_str()));
@@ -276,7 +311,10 @@ fn an_approval_older_than_the_limit_or_over_an_old_document_version_is_stale() {
     let s = TestServer::start();
     let r = approved_onboarding(&s);
     s.advance(time::Duration::days(31));
-    let got = report(&s, change("dave", Operation::Grant, ENTITLEMENT, "evt-late"));
+    let got = report(
+        &s,
+        change("dave", Operation::Grant, ENTITLEMENT, "evt-late"),
+    );
     assert_eq!(got.change.request.as_deref(), Some(r.id.as_str()));
     let e = only(&s, ControlKind::StaleApproval);
     assert_eq!(got.exceptions, vec![e.id.clone()]);
@@ -297,7 +335,10 @@ fn an_approval_older_than_the_limit_or_over_an_old_document_version_is_stale() {
 fn a_change_that_differs_from_the_signed_action_is_a_mismatch() {
     let s = TestServer::start();
     approved_onboarding(&s);
-    let got = report(&s, change("dave", Operation::Grant, "org/acme/team/admins", "evt-m"));
+    let got = report(
+        &s,
+        change("dave", Operation::Grant, "org/acme/team/admins", "evt-m"),
+    );
     let e = only(&s, ControlKind::ActionMismatch);
     assert_eq!(got.exceptions, vec![e.id.clone()]);
     assert!(e.summary.contains("org/acme/team/admins"), "{}", e.summary);
@@ -350,7 +391,10 @@ fn a_proxy_signature_without_a_valid_delegation_is_flagged() {
     let e = only(&s, ControlKind::ProxyWithoutDelegation);
     assert!(e.summary.contains("bob"), "{}", e.summary);
     let refs = refs(&e);
-    assert!(refs.contains(&"NIST SP 800-53 Rev. 5 AC-5".to_string()), "{refs:?}");
+    assert!(
+        refs.contains(&"NIST SP 800-53 Rev. 5 AC-5".to_string()),
+        "{refs:?}"
+    );
 }
 
 /// A request for `beneficiary`'s access approved by `approver`, under a
@@ -362,7 +406,12 @@ fn approved_under_permissive_policy(
     beneficiary: &str,
 ) -> Request {
     s.document("offer-letter", b"Offer letter\n");
-    let r = s.request(&request_body("offer-letter", "alice", beneficiary, &[approver]));
+    let r = s.request(&request_body(
+        "offer-letter",
+        "alice",
+        beneficiary,
+        &[approver],
+    ));
     approve(s, &r, approver, key);
     r
 }
@@ -402,7 +451,13 @@ fn a_machine_signing_with_a_long_lived_key_is_flagged() {
     let s = TestServer::start();
     s.human("alice");
     identity(&s, "etl", IdentityKind::Service, Some("alice"), false);
-    identity(&s, "deploy-bot", IdentityKind::Service, Some("alice"), false);
+    identity(
+        &s,
+        "deploy-bot",
+        IdentityKind::Service,
+        Some("alice"),
+        false,
+    );
     let key = s.enroll("deploy-bot", None);
     permissive_policy(&s);
     approved_under_permissive_policy(&s, "deploy-bot", &key, "etl");
@@ -410,7 +465,8 @@ fn a_machine_signing_with_a_long_lived_key_is_flagged() {
     let e = only(&s, ControlKind::LongLivedMachineCredential);
     let refs = refs(&e);
     assert!(
-        refs.iter().any(|r| r.starts_with("OWASP Non-Human Identities Top 10 (2025) NHI7")),
+        refs.iter()
+            .any(|r| r.starts_with("OWASP Non-Human Identities Top 10 (2025) NHI7")),
         "{refs:?}"
     );
 }
@@ -432,7 +488,10 @@ fn a_leaver_still_holding_access_after_the_sla_is_offboarding_lag() {
     assert!(e.summary.contains(ENTITLEMENT), "{}", e.summary);
     // A second run adds nothing.
     let again = reconcile(&s);
-    assert!(again.raised.is_empty() && again.updated.is_empty(), "{again:?}");
+    assert!(
+        again.raised.is_empty() && again.updated.is_empty(),
+        "{again:?}"
+    );
 }
 
 #[test]
@@ -453,18 +512,27 @@ fn an_orphaned_machine_identity_holding_access_is_flagged() {
     let s = TestServer::start();
     s.human("alice");
     identity(&s, "etl-bot", IdentityKind::Service, Some("alice"), false);
-    report(&s, change("etl-bot", Operation::Grant, "db/warehouse/read", "evt-o"));
+    report(
+        &s,
+        change("etl-bot", Operation::Grant, "db/warehouse/read", "evt-o"),
+    );
     let left = s.tree_size();
     let _: Identity = s.post("/v1/identities/alice/terminate", &json!({}));
     let bot: Identity = s.get("/v1/identities/etl-bot");
     assert!(bot.orphaned, "{bot:?}");
     // The termination and the orphaning are both logged.
-    let kinds: Vec<Value> = (left..s.tree_size()).map(|i| s.entry(i)["type"].clone()).collect();
+    let kinds: Vec<Value> = (left..s.tree_size())
+        .map(|i| s.entry(i)["type"].clone())
+        .collect();
     assert!(kinds.contains(&json!("identity.updated")), "{kinds:?}");
     reconcile(&s);
     let e = only(&s, ControlKind::OrphanedIdentityAccess);
     assert_eq!(e.subject.as_deref(), Some("etl-bot"));
-    assert!(refs(&e).iter().any(|r| r.contains("NHI1")), "{:?}", refs(&e));
+    assert!(
+        refs(&e).iter().any(|r| r.contains("NHI1")),
+        "{:?}",
+        refs(&e)
+    );
 }
 
 // ----------------------------------------------------------- workflow
@@ -496,23 +564,53 @@ fn control_exceptions_are_assigned_acknowledged_resolved_with_a_signature_and_re
     let gina_key = s.enroll("gina", None);
     let gina = s.token_for(Some("gina"), &[Role::Compliance]);
     let auditor = s.token_for(None, &[Role::Auditor]);
-    report(&s, change("erin", Operation::Grant, "org/acme/admins", "evt-w"));
+    report(
+        &s,
+        change("erin", Operation::Grant, "org/acme/admins", "evt-w"),
+    );
     let e = only(&s, ControlKind::UnapprovedChange);
 
     // Auditors read, but do not work exceptions.
     let (status, _) = s.call_as(Method::GET, "/v1/control-exceptions", None, Some(&auditor));
     assert_eq!(status, 200);
     let path = |what: &str| format!("/v1/control-exceptions/{}/{what}", e.id);
-    let (status, _) = s.call_as(Method::POST, &path("acknowledge"), Some(&json!({})), Some(&auditor));
+    let (status, _) = s.call_as(
+        Method::POST,
+        &path("acknowledge"),
+        Some(&json!({})),
+        Some(&auditor),
+    );
     assert_eq!(status, 403);
 
-    let (status, v) = s.call_as(Method::POST, &path("assign"), Some(&json!({"assignee": "gina"})), Some(&gina));
+    let (status, v) = s.call_as(
+        Method::POST,
+        &path("assign"),
+        Some(&json!({"assignee": "gina"})),
+        Some(&gina),
+    );
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["assignee"], "gina");
-    let (status, v) = s.call_as(Method::POST, &path("assign"), Some(&json!({"assignee": "nobody"})), Some(&gina));
-    assert_eq!((status, v["code"].as_str()), (404, Some("identity_not_found")));
-    let (status, v) = s.call_as(Method::POST, &path("acknowledge"), Some(&json!({})), Some(&gina));
-    assert_eq!((status, v["state"].as_str()), (200, Some("acknowledged")), "{v}");
+    let (status, v) = s.call_as(
+        Method::POST,
+        &path("assign"),
+        Some(&json!({"assignee": "nobody"})),
+        Some(&gina),
+    );
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (404, Some("identity_not_found"))
+    );
+    let (status, v) = s.call_as(
+        Method::POST,
+        &path("acknowledge"),
+        Some(&json!({})),
+        Some(&gina),
+    );
+    assert_eq!(
+        (status, v["state"].as_str()),
+        (200, Some("acknowledged")),
+        "{v}"
+    );
     let mine = exceptions(&s, "?assignee=gina&state=acknowledged");
     assert_eq!(mine.len(), 1);
     let current = mine[0].clone();
@@ -521,19 +619,39 @@ fn control_exceptions_are_assigned_acknowledged_resolved_with_a_signature_and_re
     let (status, v) = s.call_as(
         Method::POST,
         &path("resolve"),
-        Some(&resolution(&current, "gina", &gina_key, current.revision - 1, s.now())),
+        Some(&resolution(
+            &current,
+            "gina",
+            &gina_key,
+            current.revision - 1,
+            s.now(),
+        )),
         Some(&gina),
     );
-    assert_eq!((status, v["code"].as_str()), (409, Some("control_exception_stale")), "{v}");
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (409, Some("control_exception_stale")),
+        "{v}"
+    );
     // One signed with a key that is not gina's is refused.
     let stranger = SigningKey::generate(&mut rand_core::OsRng);
     let (status, v) = s.call_as(
         Method::POST,
         &path("resolve"),
-        Some(&resolution(&current, "gina", &stranger, current.revision, s.now())),
+        Some(&resolution(
+            &current,
+            "gina",
+            &stranger,
+            current.revision,
+            s.now(),
+        )),
         Some(&gina),
     );
-    assert_eq!((status, v["code"].as_str()), (422, Some("resolution_invalid")), "{v}");
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (422, Some("resolution_invalid")),
+        "{v}"
+    );
     // A tampered justification breaks the signature.
     let mut tampered = resolution(&current, "gina", &gina_key, current.revision, s.now());
     let env: countersign_proto::statement::Envelope =
@@ -546,20 +664,37 @@ fn control_exceptions_are_assigned_acknowledged_resolved_with_a_signature_and_re
     );
     tampered["envelope"]["payload"] = json!(payload);
     let (status, v) = s.call_as(Method::POST, &path("resolve"), Some(&tampered), Some(&gina));
-    assert_eq!((status, v["code"].as_str()), (422, Some("resolution_invalid")), "{v}");
-    assert_eq!(exceptions(&s, "?state=acknowledged").len(), 1, "refusals change nothing");
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (422, Some("resolution_invalid")),
+        "{v}"
+    );
+    assert_eq!(
+        exceptions(&s, "?state=acknowledged").len(),
+        1,
+        "refusals change nothing"
+    );
 
     let (status, v) = s.call_as(
         Method::POST,
         &path("resolve"),
-        Some(&resolution(&current, "gina", &gina_key, current.revision, s.now())),
+        Some(&resolution(
+            &current,
+            "gina",
+            &gina_key,
+            current.revision,
+            s.now(),
+        )),
         Some(&gina),
     );
     assert_eq!(status, 200, "{v}");
     let resolved: ControlException = serde_json::from_value(v).unwrap();
     assert_eq!(resolved.state, ControlState::Resolved);
     let res = resolved.resolution.clone().unwrap();
-    assert_eq!((res.resolution, res.resolver.as_str()), (Resolution::Remediated, "gina"));
+    assert_eq!(
+        (res.resolution, res.resolver.as_str()),
+        (Resolution::Remediated, "gina")
+    );
     let entry = s.entry(res.log_index);
     assert_eq!(entry["type"], "control.updated");
     assert_eq!(entry["action"], "resolved");
@@ -571,28 +706,62 @@ fn control_exceptions_are_assigned_acknowledged_resolved_with_a_signature_and_re
     // Export for GRC tools: CSV with a header and one row, and JSON.
     let csv = s
         .http
-        .get(format!("{}/v1/control-exceptions/export?format=csv", s.base))
+        .get(format!(
+            "{}/v1/control-exceptions/export?format=csv",
+            s.base
+        ))
         .bearer_auth(&auditor)
         .send()
         .unwrap();
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
     let text = csv.text().unwrap();
     let mut rows = text.lines();
-    assert!(rows.next().unwrap().starts_with("id,kind,severity,state,summary"));
+    assert!(rows
+        .next()
+        .unwrap()
+        .starts_with("id,kind,severity,state,summary"));
     let row = rows.next().unwrap();
-    assert!(row.starts_with(&format!("{},unapproved_change,high,resolved,", e.id)), "{row}");
-    assert!(row.contains("remediated,gina,access removed in github"), "{row}");
+    assert!(
+        row.starts_with(&format!("{},unapproved_change,high,resolved,", e.id)),
+        "{row}"
+    );
+    assert!(
+        row.contains("remediated,gina,access removed in github"),
+        "{row}"
+    );
     assert_eq!(rows.next(), None);
     let json: ControlList = s.get("/v1/control-exceptions/export?format=json&state=resolved");
     assert_eq!(json.exceptions.len(), 1);
-    let (status, _) = s.call(Method::GET, "/v1/control-exceptions/export?format=xml", None, true);
+    let (status, _) = s.call(
+        Method::GET,
+        "/v1/control-exceptions/export?format=xml",
+        None,
+        true,
+    );
     assert_eq!(status, 400);
 
     // Reopened by hand, with a reason.
-    let (status, v) = s.call_as(Method::POST, &path("reopen"), Some(&json!({"reason": "came back"})), Some(&gina));
-    assert_eq!((status, v["state"].as_str(), v["reopened"].as_u64()), (200, Some("open"), Some(1)), "{v}");
-    let (status, v) = s.call_as(Method::POST, &path("reopen"), Some(&json!({"reason": "again"})), Some(&gina));
-    assert_eq!((status, v["code"].as_str()), (409, Some("control_exception_state")));
+    let (status, v) = s.call_as(
+        Method::POST,
+        &path("reopen"),
+        Some(&json!({"reason": "came back"})),
+        Some(&gina),
+    );
+    assert_eq!(
+        (status, v["state"].as_str(), v["reopened"].as_u64()),
+        (200, Some("open"), Some(1)),
+        "{v}"
+    );
+    let (status, v) = s.call_as(
+        Method::POST,
+        &path("reopen"),
+        Some(&json!({"reason": "again"})),
+        Some(&gina),
+    );
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (409, Some("control_exception_state"))
+    );
 }
 
 #[test]
@@ -613,9 +782,15 @@ fn a_resolved_exception_reopens_on_new_evidence() {
     assert_eq!(resolved.state, ControlState::Resolved);
     // Nothing new: stays resolved.
     reconcile(&s);
-    assert_eq!(only(&s, ControlKind::OffboardingLag).state, ControlState::Resolved);
+    assert_eq!(
+        only(&s, ControlKind::OffboardingLag).state,
+        ControlState::Resolved
+    );
     // The leaver gets more access: new evidence reopens it.
-    report(&s, change("dave", Operation::Grant, "org/acme/secrets", "evt-2"));
+    report(
+        &s,
+        change("dave", Operation::Grant, "org/acme/secrets", "evt-2"),
+    );
     let run = reconcile(&s);
     let e = only(&s, ControlKind::OffboardingLag);
     assert_eq!(run.reopened, vec![e.id.clone()]);
