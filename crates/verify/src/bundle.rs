@@ -628,7 +628,22 @@ impl<'a> RequestVerifier<'a> {
                 (*index, *request)
             }
         };
-        let differing = differing_fields(view, request, index);
+        // Approvers change after creation only by logged re-routing.
+        let mut approvers_now = request.approvers.clone();
+        for e in self.entries.values() {
+            if let Event::RequestRerouted {
+                request: rid,
+                removed,
+                added,
+                ..
+            } = &e.event
+            {
+                if rid == id {
+                    reroute(&mut approvers_now, removed, added.as_deref());
+                }
+            }
+        }
+        let differing = differing_fields(view, request, index, &approvers_now);
         if differing.is_empty() {
             r.pass(
                 "request.view",
@@ -764,6 +779,44 @@ impl<'a> RequestVerifier<'a> {
                             statement,
                         },
                     );
+                }
+                Event::RequestRerouted {
+                    request,
+                    removed,
+                    added,
+                    reason,
+                } if request == id => {
+                    let result = if decided.is_some() {
+                        Err(format!(
+                            "entry {} re-routes the request after it was decided",
+                            e.index
+                        ))
+                    } else if !replay.approvers.contains(removed) {
+                        Err(format!(
+                            "entry {} re-routes away from {}, who is not an approver",
+                            e.index,
+                            short(removed)
+                        ))
+                    } else if signed_by.contains_key(removed.as_str()) {
+                        Err(format!(
+                            "entry {} re-routes away from {}, who had already signed",
+                            e.index,
+                            short(removed)
+                        ))
+                    } else {
+                        let to = added
+                            .as_deref()
+                            .map(|a| format!(" to {}", short(a)))
+                            .unwrap_or_default();
+                        Ok(format!(
+                            "entry {} re-routes {}'s approval{to}: {}",
+                            e.index,
+                            short(removed),
+                            short(reason)
+                        ))
+                    };
+                    r.check("request.rerouted", result);
+                    reroute(&mut replay.approvers, removed, added.as_deref());
                 }
                 Event::RequestClosed { request, state, .. } if request == id => {
                     check_close(e, *state, base, &mut decided, r);
@@ -1006,7 +1059,7 @@ impl<'a> RequestVerifier<'a> {
         } else {
             short(approver)
         };
-        let position = base.approvers.iter().position(|a| a == approver);
+        let position = replay.approvers.iter().position(|a| a == approver);
         r.check(
             "signature.approver",
             match (position, signed_by.get(approver)) {
@@ -1022,7 +1075,7 @@ impl<'a> RequestVerifier<'a> {
                 (Some(p), None) => Ok(format!(
                     "{who}: {slot} is approver {} of {} and had not signed before",
                     p + 1,
-                    base.approvers.len()
+                    replay.approvers.len()
                 )),
             },
         );
@@ -1035,7 +1088,7 @@ impl<'a> RequestVerifier<'a> {
                         short(approver)
                     ))
                 } else {
-                    let missing: Vec<&str> = base
+                    let missing: Vec<&str> = replay
                         .approvers
                         .iter()
                         .take_while(|a| a.as_str() != approver)
@@ -2014,8 +2067,11 @@ fn check_close(
             ts(e.at),
             ts(base.expires_at)
         )),
+        (None, RequestState::Voided) => Ok(format!(
+            "entry {n} voids the request: an approver left and nobody could take their place"
+        )),
         (None, other) => Err(format!(
-            "entry {n} closes the request as {}; only withdrawn and expired are closings",
+            "entry {n} closes the request as {}; only withdrawn, expired and voided are closings",
             other.as_str()
         )),
     };
@@ -2038,8 +2094,27 @@ fn as_created(request: &Request) -> Request {
     base
 }
 
+/// Apply one logged re-routing to a list of approvers.
+fn reroute(approvers: &mut Vec<String>, removed: &str, added: Option<&str>) {
+    match added {
+        Some(a) => {
+            for x in approvers.iter_mut() {
+                if x == removed {
+                    *x = a.to_string();
+                }
+            }
+        }
+        None => approvers.retain(|x| x != removed),
+    }
+}
+
 /// Immutable fields on which the view differs from the creating entry.
-fn differing_fields(view: &Request, created: &Request, index: u64) -> Vec<&'static str> {
+fn differing_fields(
+    view: &Request,
+    created: &Request,
+    index: u64,
+    approvers_now: &[String],
+) -> Vec<&'static str> {
     let mut out = Vec::new();
     let mut cmp = |name: &'static str, same: bool| {
         if !same {
@@ -2054,7 +2129,7 @@ fn differing_fields(view: &Request, created: &Request, index: u64) -> Vec<&'stat
     cmp("action", view.action == created.action);
     cmp("requester", view.requester == created.requester);
     cmp("beneficiary", view.beneficiary == created.beneficiary);
-    cmp("approvers", view.approvers == created.approvers);
+    cmp("approvers", view.approvers == approvers_now);
     cmp("order", view.order == created.order);
     cmp("quorum", view.quorum == created.quorum);
     cmp("created_at", view.created_at == created.created_at);

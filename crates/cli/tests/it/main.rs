@@ -10,5 +10,6 @@ mod harness;
 mod interop;
 mod reconcile;
 mod refusals;
+mod scim;
 mod walkthrough;
 mod webhooks;

@@ -22,7 +22,7 @@ use crate::harness::*;
 
 /// How the receiver answers.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Mode {
+pub(crate) enum Mode {
     Ok,
     /// 503 for the next `n` requests, then 200.
     FailNext(u32),
@@ -39,14 +39,14 @@ struct Inbox {
 }
 
 /// A webhook receiver on 127.0.0.1 in its own thread.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     inbox: Arc<Mutex<Inbox>>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Receiver {
-    fn start(mode: Mode) -> Self {
+    pub(crate) fn start(mode: Mode) -> Self {
         Self::start_on(mode, 0)
     }
 
@@ -122,7 +122,7 @@ impl Receiver {
     }
 
     /// Wait until `n` events were accepted (at most 20 s).
-    fn wait_for(&self, n: usize) -> Vec<CloudEvent> {
+    pub(crate) fn wait_for(&self, n: usize) -> Vec<CloudEvent> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let got = self.events();
