@@ -151,6 +151,62 @@ pub fn is_sha256_hex(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// Sign a control-exception resolution: a DSSE envelope whose payload is
+/// the statement's JSON, under its own payload type (it is not an in-toto
+/// statement: it attests to a decision about a finding, not to artifacts).
+pub fn sign_resolution(
+    statement: &countersign_proto::iga::ResolutionStatement,
+    key: &SigningKey,
+) -> Result<Envelope> {
+    let payload = serde_json::to_vec(statement)?;
+    let payload_type = countersign_proto::iga::RESOLUTION_PAYLOAD_TYPE;
+    let signature = key.sign(&pae(payload_type, &payload));
+    Ok(Envelope {
+        payload: B64.encode(&payload),
+        payload_type: payload_type.to_string(),
+        signatures: vec![EnvelopeSignature {
+            keyid: key_id(&key.verifying_key()),
+            sig: B64.encode(signature.to_bytes()),
+        }],
+    })
+}
+
+/// Decode a resolution envelope's statement without checking its signature.
+pub fn resolution_of(envelope: &Envelope) -> Result<countersign_proto::iga::ResolutionStatement> {
+    if envelope.payload_type != countersign_proto::iga::RESOLUTION_PAYLOAD_TYPE {
+        return Err(Error::Statement(format!(
+            "payloadType is {:?}, expected {:?}",
+            envelope.payload_type,
+            countersign_proto::iga::RESOLUTION_PAYLOAD_TYPE
+        )));
+    }
+    let payload = B64
+        .decode(envelope.payload.as_bytes())
+        .map_err(|e| Error::PayloadEncoding(e.to_string()))?;
+    serde_json::from_slice(&payload).map_err(|e| Error::Statement(e.to_string()))
+}
+
+/// Verify a resolution envelope's single signature with `key`.
+pub fn verify_resolution(
+    envelope: &Envelope,
+    key: &VerifyingKey,
+) -> Result<countersign_proto::iga::ResolutionStatement> {
+    let statement = resolution_of(envelope)?;
+    let [signature] = envelope.signatures.as_slice() else {
+        return Err(Error::SignatureCount(envelope.signatures.len()));
+    };
+    let raw = B64
+        .decode(signature.sig.as_bytes())
+        .map_err(|_| Error::SignatureEncoding)?;
+    let sig = Signature::from_slice(&raw).map_err(|_| Error::SignatureEncoding)?;
+    let payload = B64
+        .decode(envelope.payload.as_bytes())
+        .map_err(|e| Error::PayloadEncoding(e.to_string()))?;
+    key.verify(&pae(&envelope.payload_type, &payload), &sig)
+        .map_err(|_| Error::BadSignature(key_id(key)))?;
+    Ok(statement)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,60 +275,4 @@ mod tests {
             Err(Error::SignatureCount(2))
         ));
     }
-}
-
-/// Sign a control-exception resolution: a DSSE envelope whose payload is
-/// the statement's JSON, under its own payload type (it is not an in-toto
-/// statement: it attests to a decision about a finding, not to artifacts).
-pub fn sign_resolution(
-    statement: &countersign_proto::iga::ResolutionStatement,
-    key: &SigningKey,
-) -> Result<Envelope> {
-    let payload = serde_json::to_vec(statement)?;
-    let payload_type = countersign_proto::iga::RESOLUTION_PAYLOAD_TYPE;
-    let signature = key.sign(&pae(payload_type, &payload));
-    Ok(Envelope {
-        payload: B64.encode(&payload),
-        payload_type: payload_type.to_string(),
-        signatures: vec![EnvelopeSignature {
-            keyid: key_id(&key.verifying_key()),
-            sig: B64.encode(signature.to_bytes()),
-        }],
-    })
-}
-
-/// Decode a resolution envelope's statement without checking its signature.
-pub fn resolution_of(envelope: &Envelope) -> Result<countersign_proto::iga::ResolutionStatement> {
-    if envelope.payload_type != countersign_proto::iga::RESOLUTION_PAYLOAD_TYPE {
-        return Err(Error::Statement(format!(
-            "payloadType is {:?}, expected {:?}",
-            envelope.payload_type,
-            countersign_proto::iga::RESOLUTION_PAYLOAD_TYPE
-        )));
-    }
-    let payload = B64
-        .decode(envelope.payload.as_bytes())
-        .map_err(|e| Error::PayloadEncoding(e.to_string()))?;
-    serde_json::from_slice(&payload).map_err(|e| Error::Statement(e.to_string()))
-}
-
-/// Verify a resolution envelope's single signature with `key`.
-pub fn verify_resolution(
-    envelope: &Envelope,
-    key: &VerifyingKey,
-) -> Result<countersign_proto::iga::ResolutionStatement> {
-    let statement = resolution_of(envelope)?;
-    let [signature] = envelope.signatures.as_slice() else {
-        return Err(Error::SignatureCount(envelope.signatures.len()));
-    };
-    let raw = B64
-        .decode(signature.sig.as_bytes())
-        .map_err(|_| Error::SignatureEncoding)?;
-    let sig = Signature::from_slice(&raw).map_err(|_| Error::SignatureEncoding)?;
-    let payload = B64
-        .decode(envelope.payload.as_bytes())
-        .map_err(|e| Error::PayloadEncoding(e.to_string()))?;
-    key.verify(&pae(&envelope.payload_type, &payload), &sig)
-        .map_err(|_| Error::BadSignature(key_id(key)))?;
-    Ok(statement)
 }

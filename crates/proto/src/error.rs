@@ -165,7 +165,7 @@ codes! {
     ResolutionInvalid = "resolution_invalid", 422;
     WebhookNotFound = "webhook_not_found", 404;
     /// No SCIM resource with that id.
-    ScimNotFound = "scim_resource_not_found", 404;
+    ScimResourceNotFound = "scim_resource_not_found", 404;
     /// A SCIM userName or group name is already in use.
     ScimUniqueness = "scim_uniqueness", 409;
     /// `If-Match` names a version that is not the current one.

@@ -130,8 +130,19 @@ fn refuses_a_suspended_actor() {
         "/v1/identities/carol/suspend",
         &json!({"reason": "investigation"}),
     );
-    let env = sign(&w.statement("carol", &w.carol), &w.carol);
-    w.refused(&env, 403, "policy_denied");
+    // Suspension voids the pending requests carol had to sign; a request
+    // naming her afterwards still meets the policy's refusal.
+    let voided: Request = w.s.get(&format!("/v1/requests/{}", w.request.id));
+    assert_eq!(voided.state, RequestState::Voided);
+    let r = w.s.request(&request_body(
+        "offer-letter",
+        "alice",
+        "dave",
+        &["bob", "carol"],
+    ));
+    let st = statement(&r, "carol", &w.carol, Decision::Approve, w.s.now());
+    let env = sign(&st, &w.carol);
+    w.refused_on(&env, &r.id, 403, "policy_denied");
     let entry = w.s.entry(w.s.tree_size() - 1);
     assert_eq!(entry["policy"]["effect"], "deny");
     assert_eq!(entry["policy"]["policies"], json!(["inactive-cannot-sign"]));

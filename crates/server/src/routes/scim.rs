@@ -185,8 +185,7 @@ fn render(record: &ScimRecord, base: &str, groups: &[ScimRecord]) -> Value {
             .filter(|g| {
                 countersign_scim::group_view(&g.resource)
                     .members
-                    .iter()
-                    .any(|m| *m == record.id)
+                    .contains(&record.id)
             })
             .map(|g| {
                 json!({

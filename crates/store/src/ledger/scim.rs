@@ -85,7 +85,10 @@ fn handle_from(user_name: &str) -> String {
 }
 
 fn not_found(rt: &str, id: &str) -> LedgerError {
-    LedgerError::refused(ErrorCode::ScimNotFound, format!("no {rt} with id {id:?}"))
+    LedgerError::refused(
+        ErrorCode::ScimResourceNotFound,
+        format!("no {rt} with id {id:?}"),
+    )
 }
 
 fn check_version(record: &ScimRecord, expected: Option<u64>) -> Result<()> {
