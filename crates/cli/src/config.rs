@@ -44,6 +44,9 @@ pub struct IgaSection {
     pub offboarding_sla_hours: Option<u64>,
     /// An approved change must be carried out within this (default 7).
     pub execution_sla_days: Option<u64>,
+    /// How often the server runs a full reconciliation, in seconds; 0 turns
+    /// it off (default 3600).
+    pub reconcile_every_seconds: Option<u64>,
 }
 
 /// The webhook sender.

@@ -176,6 +176,7 @@ pub struct ServeOptions {
     pub origin: String,
     pub ledger: LedgerConfig,
     pub webhooks: countersign_server::WebhookSettings,
+    pub reconcile_every: Option<std::time::Duration>,
     pub issuers: Vec<countersign_oidc::IssuerConfig>,
 }
 
@@ -222,6 +223,7 @@ pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
         config: ServerConfig {
             policy_dir: Some(dir.policy_dir()),
             webhooks: opts.webhooks,
+            reconcile_every: opts.reconcile_every,
             ..ServerConfig::default()
         },
         workloads: Some(Arc::new(Workloads { verifier, ca })),

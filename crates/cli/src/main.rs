@@ -621,6 +621,11 @@ fn run(cli: Cli) -> Result<bool> {
                         limits,
                     },
                     webhooks: file.webhooks()?,
+                    reconcile_every: match file.iga.reconcile_every_seconds {
+                        Some(0) => None,
+                        Some(s) => Some(std::time::Duration::from_secs(s)),
+                        None => Some(std::time::Duration::from_secs(3600)),
+                    },
                     issuers: file.oidc.issuers,
                 },
             )?;

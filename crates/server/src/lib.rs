@@ -60,6 +60,10 @@ pub struct ServerConfig {
     pub policy_dir: Option<PathBuf>,
     /// The webhook sender.
     pub webhooks: WebhookSettings,
+    /// How often a full reconciliation runs (the time-based findings:
+    /// approvals never carried out, offboarding lag, orphaned access);
+    /// `None` leaves it to `countersign reconcile`.
+    pub reconcile_every: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +73,7 @@ impl Default for ServerConfig {
             expiry_sweep: Duration::from_secs(15),
             policy_dir: None,
             webhooks: WebhookSettings::default(),
+            reconcile_every: Some(Duration::from_secs(3600)),
         }
     }
 }
@@ -136,11 +141,34 @@ pub async fn serve(
         })
     };
     let sender = tokio::spawn(deliver::run(state.clone()));
+    let reconciler = state.config.reconcile_every.map(|every| {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            // The first tick fires at once; start one period after boot.
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match state.run(|l, now| l.reconcile(now)).await {
+                    Ok(r) => tracing::info!(
+                        raised = r.raised.len(),
+                        reopened = r.reopened.len(),
+                        updated = r.updated.len(),
+                        "scheduled reconciliation"
+                    ),
+                    Err(e) => tracing::warn!(error = %e.problem.detail, "scheduled reconciliation failed"),
+                }
+            }
+        })
+    });
     let app = router(state);
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
     sender.abort();
+    if let Some(r) = reconciler {
+        r.abort();
+    }
     result
 }
