@@ -148,7 +148,7 @@ pub struct ChangeIntake {
     pub change: EntitlementChange,
     /// True when the source event id had been reported before; nothing new was recorded.
     pub duplicate: bool,
-    /// Control exceptions this change raised or reopened.
+    /// Control exceptions this change raised, reopened or added evidence to.
     #[serde(default)]
     pub exceptions: Vec<String>,
 }

@@ -205,8 +205,11 @@ impl Ledger {
                 request: None,
                 log_index: index,
             };
-            let before = pending.report.raised.len() + pending.report.reopened.len();
-            let before_updated = pending.report.updated.len();
+            let marks = (
+                pending.report.raised.len(),
+                pending.report.reopened.len(),
+                pending.report.updated.len(),
+            );
             // The change's own entry first, then what reconciling it raised.
             let entry_at = pending.events.len();
             pending.events.push(Event::EntitlementChanged {
@@ -225,13 +228,13 @@ impl Ledger {
             for f in outcome.findings {
                 self.raise(tx.as_mut(), f, now, &mut pending)?;
             }
-            let mut exceptions: Vec<String> = pending.report.raised[..]
+            let r = &pending.report;
+            let exceptions: Vec<String> = r.raised[marks.0..]
                 .iter()
-                .chain(pending.report.reopened.iter())
-                .skip(before)
+                .chain(&r.reopened[marks.1..])
+                .chain(&r.updated[marks.2..])
                 .cloned()
                 .collect();
-            exceptions.extend(pending.report.updated.iter().skip(before_updated).cloned());
             seen.insert(key, results.len());
             results.push(ChangeIntake {
                 change,
