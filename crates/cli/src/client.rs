@@ -102,15 +102,49 @@ impl Client {
         body: Vec<u8>,
         media_type: Option<&str>,
     ) -> Result<T> {
+        self.send_bytes(
+            Method::PUT,
+            path,
+            body,
+            media_type.unwrap_or("application/octet-stream"),
+        )
+    }
+
+    /// Send a body that is already serialized (NDJSON, say) with its media type.
+    pub fn send_bytes<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        media_type: &str,
+    ) -> Result<T> {
         let r = self
-            .request(Method::PUT, path)
-            .header(
-                "content-type",
-                media_type.unwrap_or("application/octet-stream"),
-            )
+            .request(method, path)
+            .header("content-type", media_type)
             .body(body);
         self.send(r)?.json().context("reading the server's answer")
     }
+}
+
+/// `path?name=value&…` from the fields of a filter (any struct that
+/// serializes to a JSON object); fields that are absent (`null`) are left out.
+pub fn with_query<F: Serialize>(path: &str, filter: &F) -> Result<String> {
+    let serde_json::Value::Object(fields) = serde_json::to_value(filter)? else {
+        bail!("a query filter must serialize to an object");
+    };
+    let pairs: Vec<String> = fields
+        .iter()
+        .filter_map(|(name, value)| match value {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some(format!("{name}={}", seg(s))),
+            other => Some(format!("{name}={}", seg(&other.to_string()))),
+        })
+        .collect();
+    Ok(if pairs.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", pairs.join("&"))
+    })
 }
 
 /// Percent-encode one path segment.

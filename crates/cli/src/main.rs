@@ -1,5 +1,6 @@
-//! `countersign`: run the server, administer it, sign approvals, and verify
-//! evidence offline.
+//! `countersign`: run the server, administer it, sign approvals, verify
+//! evidence offline, and reconcile what target systems report against what
+//! was approved (entitlement changes, control exceptions, webhooks).
 //!
 //! Exit codes: 0 success; 1 the operation failed, was refused, or a
 //! verification or audit found a problem; 2 the command line is wrong.
@@ -7,6 +8,7 @@
 mod client;
 mod config;
 mod governance;
+mod iga;
 mod local;
 
 use std::path::{Path, PathBuf};
@@ -147,6 +149,17 @@ enum Command {
     /// Workload identity: exchange a CI job's OIDC token for a short-lived certificate.
     #[command(subcommand)]
     Workload(governance::WorkloadCmd),
+    /// Entitlement changes target systems report: import a file, report one, list.
+    #[command(subcommand)]
+    Entitlements(iga::EntitlementsCmd),
+    /// Reconcile every change, request and identity now; print what was raised.
+    Reconcile,
+    /// Control exceptions raised by reconciliation: triage, signed resolution, export.
+    #[command(subcommand, name = "control-exception", visible_alias = "cx")]
+    ControlException(iga::ControlExceptionCmd),
+    /// Webhook endpoints, deliveries and replay, and a local receiver to try them with.
+    #[command(subcommand)]
+    Webhook(iga::WebhookCmd),
     /// A stand-in OIDC provider for trying Countersign locally (not for production).
     #[command(subcommand, name = "dev-idp")]
     DevIdp(governance::DevIdpCmd),
@@ -165,6 +178,9 @@ enum IdentityCmd {
         /// Accountable human (required for service and workload identities).
         #[arg(long)]
         owner: Option<String>,
+        /// Handle of the identity's manager.
+        #[arg(long)]
+        manager: Option<String>,
         /// Marks a generic or team account.
         #[arg(long)]
         shared: bool,
@@ -198,6 +214,9 @@ enum IdentityCmd {
         email: Option<String>,
         #[arg(long)]
         owner: Option<String>,
+        /// Handle of the identity's manager ("" clears it).
+        #[arg(long)]
+        manager: Option<String>,
         #[arg(long)]
         shared: Option<bool>,
         /// Replace the groups with these, comma-separated ("" for none).
@@ -682,6 +701,10 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Exception(cmd) => governance::exception(&client()?, json, cmd),
         Command::Policy(cmd) => governance::policy(&dir, &client, json, cmd),
         Command::Workload(cmd) => governance::workload(&client()?, json, cmd),
+        Command::Entitlements(cmd) => iga::entitlements(&client()?, json, cmd),
+        Command::Reconcile => iga::reconcile(&client()?, json),
+        Command::ControlException(cmd) => iga::control_exception(&client()?, json, cmd),
+        Command::Webhook(cmd) => iga::webhook(&client, json, cmd),
         Command::DevIdp(cmd) => governance::dev_idp(cmd),
     }
 }
@@ -694,6 +717,7 @@ fn identity(c: &Client, json: bool, cmd: IdentityCmd) -> Result<bool> {
             name,
             email,
             owner,
+            manager,
             shared,
             groups,
             roles,
@@ -707,7 +731,7 @@ fn identity(c: &Client, json: bool, cmd: IdentityCmd) -> Result<bool> {
                 shared,
                 groups,
                 roles,
-                manager: None,
+                manager,
             };
             let i: Identity = c.send_json(Method::POST, "/v1/identities", &body)?;
             print(json, &i, |i| format!("created {}", identity_line(i)))
@@ -776,6 +800,7 @@ fn identity(c: &Client, json: bool, cmd: IdentityCmd) -> Result<bool> {
             name,
             email,
             owner,
+            manager,
             shared,
             groups,
             roles,
@@ -790,7 +815,7 @@ fn identity(c: &Client, json: bool, cmd: IdentityCmd) -> Result<bool> {
                 shared,
                 groups: nonempty(groups),
                 roles: nonempty(roles),
-                manager: None,
+                manager,
             };
             let i: Identity = c.send_json(
                 Method::PATCH,
