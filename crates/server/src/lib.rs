@@ -156,7 +156,9 @@ pub async fn serve(
                         updated = r.updated.len(),
                         "scheduled reconciliation"
                     ),
-                    Err(e) => tracing::warn!(error = %e.problem.detail, "scheduled reconciliation failed"),
+                    Err(e) => {
+                        tracing::warn!(error = %e.problem.detail, "scheduled reconciliation failed")
+                    }
                 }
             }
         })

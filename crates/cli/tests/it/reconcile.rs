@@ -797,3 +797,165 @@ fn a_resolved_exception_reopens_on_new_evidence() {
     assert_eq!((e.state, e.reopened), (ControlState::Open, 1));
     assert!(e.resolution.is_none());
 }
+
+// ----------------------------------------------------------- the CLI
+
+fn cli(s: &TestServer, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(binary())
+        .args(["--server", &s.base, "--token", TOKEN])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn entitlements_import_reads_csv_and_ndjson_checks_everything_first_and_is_idempotent() {
+    let s = TestServer::start();
+    approved_onboarding(&s);
+    s.human("erin");
+    let dir = tempfile::tempdir().unwrap();
+    let at = s
+        .now()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let csv = dir.path().join("changes.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "source_event_id,system,subject,operation,entitlement,changed_at,changed_by\n\
+             c-1,github,dave,grant,{ENTITLEMENT},{at},okta\n\
+             c-2,github,erin,grant,org/acme/admins,{at},okta\n\
+             c-3,github,erin,revoke,org/acme/admins,{at},okta\n"
+        ),
+    )
+    .unwrap();
+    let out = cli(
+        &s,
+        &["--json", "entitlements", "import", csv.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (summary["recorded"].as_u64(), summary["duplicates"].as_u64()),
+        (Some(3), Some(0)),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["exceptions"].as_array().map(Vec::len),
+        Some(1),
+        "{summary}"
+    );
+    // Again: every record is a duplicate, nothing new is written.
+    let size = s.tree_size();
+    let out = cli(
+        &s,
+        &["--json", "entitlements", "import", csv.to_str().unwrap()],
+    );
+    assert!(out.status.success());
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (summary["recorded"].as_u64(), summary["duplicates"].as_u64()),
+        (Some(0), Some(3))
+    );
+    assert_eq!(s.tree_size(), size);
+
+    // NDJSON with a bad line: nothing is sent, the line is named.
+    let nd = dir.path().join("more.ndjson");
+    let good =
+        serde_json::to_string(&change("dave", Operation::Revoke, ENTITLEMENT, "n-1")).unwrap();
+    std::fs::write(
+        &nd,
+        format!("{good}\n{{\"system\": \"github\", \"operation\": \"explode\"}}\n"),
+    )
+    .unwrap();
+    let out = cli(&s, &["entitlements", "import", nd.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("more.ndjson:2:"), "{err}");
+    assert!(err.contains("nothing was sent"), "{err}");
+    assert_eq!(s.tree_size(), size);
+    // A CSV with an unknown column is refused before sending too.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "system,subject,operation,entitlement,changed_at,changed_by,source_event_id,colour\n",
+    )
+    .unwrap();
+    let out = cli(&s, &["entitlements", "import", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("colour"));
+}
+
+#[test]
+fn a_control_exception_is_resolved_from_the_cli_with_a_local_key() {
+    let s = TestServer::start();
+    s.human("erin");
+    s.human("gina");
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("gina.key");
+    let out = cli(&s, &["keygen", "--out", key.to_str().unwrap()]);
+    assert!(out.status.success());
+    let out = cli(
+        &s,
+        &[
+            "key",
+            "enroll",
+            "--identity",
+            "gina",
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report(
+        &s,
+        change("erin", Operation::Grant, "org/acme/admins", "evt-cli"),
+    );
+    let e = only(&s, ControlKind::UnapprovedChange);
+    let out = cli(&s, &["cx", "assign", &e.id, "--to", "gina"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(
+        &s,
+        &[
+            "cx",
+            "resolve",
+            &e.id,
+            "--resolution",
+            "false-positive",
+            "--justification",
+            "erin is the break-glass admin",
+            "--key",
+            key.to_str().unwrap(),
+            "--as",
+            "gina",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e = only(&s, ControlKind::UnapprovedChange);
+    assert_eq!(e.state, ControlState::Resolved);
+    let r = e.resolution.unwrap();
+    assert_eq!(
+        (r.resolution, r.resolver.as_str()),
+        (Resolution::FalsePositive, "gina")
+    );
+    let out = cli(&s, &["cx", "export", "--format", "csv"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("false_positive,gina,erin is the break-glass admin"));
+}
