@@ -764,13 +764,20 @@ fn identity(c: &Client, json: bool, cmd: IdentityCmd) -> Result<bool> {
             };
             let i: Identity = c.get(&path)?;
             print(json, &i, |i| {
-                format!(
+                let mut out = format!(
                     "{}\n  id: {}\n  revision {} since {}",
                     identity_line(i),
                     i.id,
                     i.revision,
                     ts(i.updated_at)
-                )
+                );
+                if let Some(m) = &i.manager {
+                    out.push_str(&format!("\n  manager: {m}"));
+                }
+                if i.orphaned {
+                    out.push_str("\n  orphaned: its owner left; set a new owner");
+                }
+                out
             })
         }
         IdentityCmd::History { handle } => {
