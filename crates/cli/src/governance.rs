@@ -211,7 +211,7 @@ pub fn dev_idp(cmd: DevIdpCmd) -> Result<bool> {
                 "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": kid,
                 "x": URL_SAFE_NO_PAD.encode(sk.verifying_key().as_bytes()),
             }]});
-            println!("{}", serde_json::to_string_pretty(&jwks)?);
+            outln!("{}", serde_json::to_string_pretty(&jwks)?);
             Ok(true)
         }
         DevIdpCmd::Mint {
@@ -250,7 +250,7 @@ pub fn dev_idp(cmd: DevIdpCmd) -> Result<bool> {
                 &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes()),
             )
             .context("signing the token")?;
-            println!("{token}");
+            outln!("{token}");
             Ok(true)
         }
     }

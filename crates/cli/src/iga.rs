@@ -1271,13 +1271,13 @@ async fn receive(
         return (StatusCode::UNAUTHORIZED, format!("{e}\n"));
     }
     match serde_json::from_slice::<serde_json::Value>(&body) {
-        Ok(event) if r.json => println!("{event}"),
-        Ok(event) => println!(
+        Ok(event) if r.json => outln!("{event}"),
+        Ok(event) => outln!(
             "verified {id} {} {}",
             event["type"].as_str().unwrap_or("-"),
             event["subject"].as_str().unwrap_or("-")
         ),
-        Err(_) => println!("verified {id} (the body is not JSON)"),
+        Err(_) => outln!("verified {id} (the body is not JSON)"),
     }
     (StatusCode::NO_CONTENT, String::new())
 }

@@ -306,7 +306,7 @@ pub fn audit(dir: &DataDir, json: bool) -> Result<bool> {
             .iter()
             .map(|p| serde_json::json!({"index": p.index, "detail": p.detail}))
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "ok": report.ok(),
@@ -318,19 +318,21 @@ pub fn audit(dir: &DataDir, json: bool) -> Result<bool> {
             }))?
         );
     } else if report.ok() {
-        println!(
+        outln!(
             "ok: {} entries recomputed; {} checkpoints verified (latest size {})",
-            report.entries_read, report.checkpoints_checked, report.signed_size
+            report.entries_read,
+            report.checkpoints_checked,
+            report.signed_size
         );
     } else {
-        println!(
+        outln!(
             "FAILED: the log does not match its checkpoints; first bad index: {}",
             report
                 .first_bad_index()
                 .map_or("unknown".into(), |i| i.to_string())
         );
         for p in &report.problems {
-            println!("  - {}", p.detail);
+            outln!("  - {}", p.detail);
         }
     }
     Ok(report.ok())

@@ -5,6 +5,14 @@
 //! Exit codes: 0 success; 1 the operation failed, was refused, or a
 //! verification or audit found a problem; 2 the command line is wrong.
 
+/// `println!` that ends the process quietly when stdout is a closed pipe
+/// (`countersign … | head`) instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::write_out(format_args!($($arg)*))
+    };
+}
+
 mod client;
 mod config;
 mod governance;
@@ -471,6 +479,25 @@ impl<T: WireName> clap::builder::TypedValueParser for Wire<T> {
     }
 }
 
+/// Write one line to stdout. A reader that went away (a closed pipe) ends
+/// the process with success, as `head` expects; another write error ends it
+/// with a message.
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_fmt(args)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
 #[allow(clippy::disallowed_methods)]
 pub(crate) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
@@ -482,9 +509,9 @@ pub(crate) fn print<T: Serialize>(
     human: impl FnOnce(&T) -> String,
 ) -> Result<bool> {
     if json {
-        println!("{}", serde_json::to_string_pretty(value)?);
+        outln!("{}", serde_json::to_string_pretty(value)?);
     } else {
-        println!("{}", human(value));
+        outln!("{}", human(value));
     }
     Ok(true)
 }
@@ -1059,7 +1086,7 @@ fn request(c: &Client, json: bool, cmd: RequestCmd) -> Result<bool> {
             if json {
                 print(json, &r, |_| String::new())
             } else {
-                println!("{}", r.id);
+                outln!("{}", r.id);
                 eprintln!("{}", request_text(&r));
                 Ok(true)
             }
@@ -1186,7 +1213,7 @@ fn verify(
     };
     let report = countersign_verify::verify_bundle(&bytes, &options);
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(
                 &serde_json::json!({"ok": report.ok(), "report": report})
@@ -1194,7 +1221,7 @@ fn verify(
         );
     } else {
         for c in &report.checks {
-            println!(
+            outln!(
                 "{} {:<28} {}",
                 if c.ok { "ok  " } else { "FAIL" },
                 c.name,
@@ -1202,13 +1229,13 @@ fn verify(
             );
         }
         for w in &report.warnings {
-            println!("warn {w}");
+            outln!("warn {w}");
         }
         let failed = report.checks.iter().filter(|c| !c.ok).count();
         if report.ok() {
-            println!("VERIFIED: {} checks passed", report.checks.len());
+            outln!("VERIFIED: {} checks passed", report.checks.len());
         } else {
-            println!(
+            outln!(
                 "NOT VERIFIED: {failed} of {} checks failed",
                 report.checks.len()
             );

@@ -959,3 +959,38 @@ fn a_control_exception_is_resolved_from_the_cli_with_a_local_key() {
     assert!(String::from_utf8_lossy(&out.stdout)
         .contains("false_positive,gina,erin is the break-glass admin"));
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_cli_quietly() {
+    let s = TestServer::start();
+    s.human("dave");
+    let many: Vec<ReportChange> = (0..1000)
+        .map(|i| {
+            let mut c = change("dave", Operation::Revoke, ENTITLEMENT, &format!("p-{i}"));
+            c.changed_at = s.now();
+            c
+        })
+        .collect();
+    let _: ChangeBatch = s.post("/v1/entitlement-changes", &many);
+    // Hundreds of kilobytes into a pipe whose reader goes away at once, as
+    // with `countersign … | head -1`: no panic, a successful exit.
+    let mut child = std::process::Command::new(binary())
+        .args([
+            "--server",
+            &s.base,
+            "--token",
+            TOKEN,
+            "--json",
+            "entitlements",
+            "list",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
