@@ -157,6 +157,11 @@ CREATE TABLE entitlement_changes (
     UNIQUE (system, source_event_id)
 );
 CREATE INDEX entitlement_changes_subject ON entitlement_changes (subject, system);
+-- Reconciliation finds the requests whose action names a change's subject,
+-- or its system and entitlement.
+CREATE INDEX requests_action_subject ON requests (json_extract(body, '$.action.subject'));
+CREATE INDEX requests_action_entitlement ON requests
+    (json_extract(body, '$.action.system'), json_extract(body, '$.action.entitlement'));
 CREATE INDEX entitlement_changes_request ON entitlement_changes (request);
 CREATE TABLE control_exceptions (
     id TEXT PRIMARY KEY,
