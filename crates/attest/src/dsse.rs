@@ -2,6 +2,7 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use countersign_proto::iga::{ResolutionStatement, RESOLUTION_PAYLOAD_TYPE};
 use countersign_proto::model::{Decision, Request};
 use countersign_proto::statement::{
     ApprovalPredicate, Envelope, EnvelopeSignature, Statement, Subject, APPROVAL_PREDICATE_TYPE,
@@ -68,16 +69,39 @@ pub fn approval_statement(
 
 /// Serialize `statement`, sign its PAE with `key` and wrap it in an envelope.
 pub fn sign_statement(statement: &Statement, key: &SigningKey) -> Result<Envelope> {
-    let payload = serde_json::to_vec(statement)?;
-    let signature = key.sign(&pae(PAYLOAD_TYPE, &payload));
+    sign_payload(PAYLOAD_TYPE, &serde_json::to_vec(statement)?, key)
+}
+
+/// Sign `payload` under `payload_type` with `key`: a one-signature envelope.
+fn sign_payload(payload_type: &str, payload: &[u8], key: &SigningKey) -> Result<Envelope> {
+    let signature = key.sign(&pae(payload_type, payload));
     Ok(Envelope {
-        payload: B64.encode(&payload),
-        payload_type: PAYLOAD_TYPE.to_string(),
+        payload: B64.encode(payload),
+        payload_type: payload_type.to_string(),
         signatures: vec![EnvelopeSignature {
             keyid: key_id(&key.verifying_key()),
             sig: B64.encode(signature.to_bytes()),
         }],
     })
+}
+
+/// The envelope's payload bytes.
+fn payload_of(envelope: &Envelope) -> Result<Vec<u8>> {
+    B64.decode(envelope.payload.as_bytes())
+        .map_err(|e| Error::PayloadEncoding(e.to_string()))
+}
+
+/// Check the envelope's single signature over its PAE with `key`.
+fn check_signature(envelope: &Envelope, key: &VerifyingKey) -> Result<()> {
+    let [signature] = envelope.signatures.as_slice() else {
+        return Err(Error::SignatureCount(envelope.signatures.len()));
+    };
+    let raw = B64
+        .decode(signature.sig.as_bytes())
+        .map_err(|_| Error::SignatureEncoding)?;
+    let sig = Signature::from_slice(&raw).map_err(|_| Error::SignatureEncoding)?;
+    key.verify(&pae(&envelope.payload_type, &payload_of(envelope)?), &sig)
+        .map_err(|_| Error::BadSignature(key_id(key)))
 }
 
 /// Decode the statement inside an envelope without checking any signature,
@@ -86,11 +110,8 @@ pub fn statement_of(envelope: &Envelope) -> Result<Statement> {
     if envelope.payload_type != PAYLOAD_TYPE {
         return Err(Error::PayloadType(envelope.payload_type.clone()));
     }
-    let payload = B64
-        .decode(envelope.payload.as_bytes())
-        .map_err(|e| Error::PayloadEncoding(e.to_string()))?;
-    let statement: Statement =
-        serde_json::from_slice(&payload).map_err(|e| Error::Statement(e.to_string()))?;
+    let statement: Statement = serde_json::from_slice(&payload_of(envelope)?)
+        .map_err(|e| Error::Statement(e.to_string()))?;
     if statement.statement_type != STATEMENT_TYPE {
         return Err(Error::Statement(format!(
             "_type is {:?}, expected {STATEMENT_TYPE:?}",
@@ -123,18 +144,7 @@ pub fn statement_of(envelope: &Envelope) -> Result<Statement> {
 /// Verify the envelope's single signature with `key` and return the statement.
 pub fn verify_envelope(envelope: &Envelope, key: &VerifyingKey) -> Result<Statement> {
     let statement = statement_of(envelope)?;
-    let [signature] = envelope.signatures.as_slice() else {
-        return Err(Error::SignatureCount(envelope.signatures.len()));
-    };
-    let raw = B64
-        .decode(signature.sig.as_bytes())
-        .map_err(|_| Error::SignatureEncoding)?;
-    let sig = Signature::from_slice(&raw).map_err(|_| Error::SignatureEncoding)?;
-    let payload = B64
-        .decode(envelope.payload.as_bytes())
-        .map_err(|e| Error::PayloadEncoding(e.to_string()))?;
-    key.verify(&pae(&envelope.payload_type, &payload), &sig)
-        .map_err(|_| Error::BadSignature(key_id(key)))?;
+    check_signature(envelope, key)?;
     Ok(statement)
 }
 
@@ -154,56 +164,29 @@ pub fn is_sha256_hex(s: &str) -> bool {
 /// Sign a control-exception resolution: a DSSE envelope whose payload is
 /// the statement's JSON, under its own payload type (it is not an in-toto
 /// statement: it attests to a decision about a finding, not to artifacts).
-pub fn sign_resolution(
-    statement: &countersign_proto::iga::ResolutionStatement,
-    key: &SigningKey,
-) -> Result<Envelope> {
-    let payload = serde_json::to_vec(statement)?;
-    let payload_type = countersign_proto::iga::RESOLUTION_PAYLOAD_TYPE;
-    let signature = key.sign(&pae(payload_type, &payload));
-    Ok(Envelope {
-        payload: B64.encode(&payload),
-        payload_type: payload_type.to_string(),
-        signatures: vec![EnvelopeSignature {
-            keyid: key_id(&key.verifying_key()),
-            sig: B64.encode(signature.to_bytes()),
-        }],
-    })
+pub fn sign_resolution(statement: &ResolutionStatement, key: &SigningKey) -> Result<Envelope> {
+    sign_payload(
+        RESOLUTION_PAYLOAD_TYPE,
+        &serde_json::to_vec(statement)?,
+        key,
+    )
 }
 
 /// Decode a resolution envelope's statement without checking its signature.
-pub fn resolution_of(envelope: &Envelope) -> Result<countersign_proto::iga::ResolutionStatement> {
-    if envelope.payload_type != countersign_proto::iga::RESOLUTION_PAYLOAD_TYPE {
+pub fn resolution_of(envelope: &Envelope) -> Result<ResolutionStatement> {
+    if envelope.payload_type != RESOLUTION_PAYLOAD_TYPE {
         return Err(Error::Statement(format!(
-            "payloadType is {:?}, expected {:?}",
-            envelope.payload_type,
-            countersign_proto::iga::RESOLUTION_PAYLOAD_TYPE
+            "payloadType is {:?}, expected {RESOLUTION_PAYLOAD_TYPE:?}",
+            envelope.payload_type
         )));
     }
-    let payload = B64
-        .decode(envelope.payload.as_bytes())
-        .map_err(|e| Error::PayloadEncoding(e.to_string()))?;
-    serde_json::from_slice(&payload).map_err(|e| Error::Statement(e.to_string()))
+    serde_json::from_slice(&payload_of(envelope)?).map_err(|e| Error::Statement(e.to_string()))
 }
 
 /// Verify a resolution envelope's single signature with `key`.
-pub fn verify_resolution(
-    envelope: &Envelope,
-    key: &VerifyingKey,
-) -> Result<countersign_proto::iga::ResolutionStatement> {
+pub fn verify_resolution(envelope: &Envelope, key: &VerifyingKey) -> Result<ResolutionStatement> {
     let statement = resolution_of(envelope)?;
-    let [signature] = envelope.signatures.as_slice() else {
-        return Err(Error::SignatureCount(envelope.signatures.len()));
-    };
-    let raw = B64
-        .decode(signature.sig.as_bytes())
-        .map_err(|_| Error::SignatureEncoding)?;
-    let sig = Signature::from_slice(&raw).map_err(|_| Error::SignatureEncoding)?;
-    let payload = B64
-        .decode(envelope.payload.as_bytes())
-        .map_err(|e| Error::PayloadEncoding(e.to_string()))?;
-    key.verify(&pae(&envelope.payload_type, &payload), &sig)
-        .map_err(|_| Error::BadSignature(key_id(key)))?;
+    check_signature(envelope, key)?;
     Ok(statement)
 }
 

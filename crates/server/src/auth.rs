@@ -62,6 +62,8 @@ pub const CONTROLS_READ: &[Role] = &[
     Role::Compliance,
     Role::Integration,
 ];
+/// Roles that run a full reconciliation.
+pub const RECONCILE: &[Role] = &[Role::Admin, Role::Integration, Role::Compliance];
 /// Roles that work control exceptions.
 pub const CONTROLS_WRITE: &[Role] = &[Role::Admin, Role::Compliance];
 

@@ -18,34 +18,23 @@ fn millis(t: OffsetDateTime) -> i64 {
 
 impl SqliteTx<'_> {
     pub(crate) fn scim_resource_(&self, rt: &str, id: &str) -> Result<Option<ScimRecord>> {
-        self.conn
-            .query_row(
-                "SELECT resource_type, id, identity, version, body FROM scim_resources
-                 WHERE resource_type = ?1 AND id = ?2",
-                [rt, id],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, String>(4)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(backend)?
-            .map(scim_row)
-            .transpose()
+        Ok(self
+            .scim_where("resource_type = ?1 AND id = ?2", &[&rt, &id])?
+            .pop())
     }
 
-    pub(crate) fn scim_where(&self, sql_where: &str, key: &str) -> Result<Vec<ScimRecord>> {
+    /// The SCIM resources matching `sql_where` (over `params`), in the order written.
+    pub(crate) fn scim_where(
+        &self,
+        sql_where: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<ScimRecord>> {
         let sql = format!(
             "SELECT resource_type, id, identity, version, body FROM scim_resources WHERE {sql_where} ORDER BY rowid"
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(backend)?;
         let rows = stmt
-            .query_map([key], |r| {
+            .query_map(params, |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,

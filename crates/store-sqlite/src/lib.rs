@@ -342,12 +342,12 @@ impl ReadTx for SqliteTx<'_> {
     }
 
     fn scim_resources(&self, resource_type: &str) -> Result<Vec<ScimRecord>> {
-        self.scim_where("resource_type = ?1", resource_type)
+        self.scim_where("resource_type = ?1", &[&resource_type])
     }
 
     fn scim_user_of(&self, handle: &str) -> Result<Option<ScimRecord>> {
         Ok(self
-            .scim_where("resource_type = 'User' AND identity = ?1", handle)?
+            .scim_where("resource_type = 'User' AND identity = ?1", &[&handle])?
             .pop())
     }
 

@@ -208,6 +208,74 @@ impl Drop for Server {
     }
 }
 
+/// `countersign init` a data directory; answers the admin token.
+pub(crate) fn init_data_dir(dir: &std::path::Path) -> String {
+    let init = Command::new(binary())
+        .args(["init", "--json", "--data"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    serde_json::from_slice::<Value>(&init.stdout).unwrap()["admin_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// POST `body` to a server started from the binary, asserting success.
+pub(crate) fn post_as(
+    http: &reqwest::blocking::Client,
+    base: &str,
+    token: &str,
+    path: &str,
+    body: Value,
+) -> Value {
+    let r = http
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+    r.json().unwrap()
+}
+
+/// Over a binary server's API: alice, dave and bob (with an enrolled key)
+/// and the document `doc`; answers bob's key.
+pub(crate) fn seed_onboarding(
+    http: &reqwest::blocking::Client,
+    base: &str,
+    token: &str,
+    doc: &str,
+) -> ed25519_dalek::SigningKey {
+    let post = |path: &str, body: Value| post_as(http, base, token, path, body);
+    for h in ["alice", "bob", "dave"] {
+        post("/v1/identities", json!({"handle": h, "kind": "human"}));
+    }
+    let bob = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+    let pk = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        bob.verifying_key().as_bytes(),
+    );
+    let ch = post("/v1/identities/bob/key-challenges", json!({}));
+    let ch = ch["challenge"].as_str().unwrap().to_string();
+    let proof =
+        ed25519_dalek::Signer::sign(&bob, &countersign_attest::pop_message("bob", &ch, &pk));
+    post(
+        "/v1/identities/bob/keys",
+        json!({"public_key": pk, "challenge": ch, "assurance": "software",
+        "proof": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, proof.to_bytes())}),
+    );
+    let uploaded = http
+        .put(format!("{base}/v1/documents/{doc}/content"))
+        .bearer_auth(token)
+        .body(format!("{doc} text"))
+        .send()
+        .unwrap();
+    assert!(uploaded.status().is_success());
+    bob
+}
+
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -237,54 +305,13 @@ pub(crate) fn spawn_server(dir: &std::path::Path) -> (Server, String) {
 #[test]
 fn receipts_survive_sigkill_and_later_checkpoints_stay_consistent() {
     let dir = tempfile::tempdir().unwrap();
-    let init = Command::new(binary())
-        .args(["init", "--json", "--data"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(init.status.success());
-    let token = serde_json::from_slice::<Value>(&init.stdout).unwrap()["admin_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = init_data_dir(dir.path());
     let (server, base) = spawn_server(dir.path());
 
     // Set up through a harness-like client against the real binary.
     let http = reqwest::blocking::Client::new();
-    let post = |path: &str, body: Value| -> Value {
-        let r = http
-            .post(format!("{base}{path}"))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.json().unwrap()
-    };
-    for h in ["alice", "bob", "dave"] {
-        post("/v1/identities", json!({"handle": h, "kind": "human"}));
-    }
-    let bob = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
-    let pk = base64::Engine::encode(
-        &base64::engine::general_purpose::STANDARD,
-        bob.verifying_key().as_bytes(),
-    );
-    let ch = post("/v1/identities/bob/key-challenges", json!({}));
-    let ch = ch["challenge"].as_str().unwrap().to_string();
-    let proof =
-        ed25519_dalek::Signer::sign(&bob, &countersign_attest::pop_message("bob", &ch, &pk));
-    post(
-        "/v1/identities/bob/keys",
-        json!({"public_key": pk, "challenge": ch, "assurance": "software",
-        "proof": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, proof.to_bytes())}),
-    );
-    let doc = http
-        .put(format!("{base}/v1/documents/contract/content"))
-        .bearer_auth(&token)
-        .body("terms")
-        .send()
-        .unwrap();
-    assert!(doc.status().is_success());
+    let post = |path: &str, body: Value| post_as(&http, &base, &token, path, body);
+    let bob = seed_onboarding(&http, &base, &token, "contract");
     let requests: Vec<Request> = (0..60)
         .map(|_| {
             serde_json::from_value(post(

@@ -5,7 +5,6 @@
 //! failure disables the endpoint; and killing the server between a state
 //! change and its delivery loses nothing.
 
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,7 +16,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::faults::{free_port, spawn_server};
+use crate::faults::{free_port, init_data_dir, post_as, seed_onboarding, spawn_server};
 use crate::harness::*;
 
 /// How the receiver answers.
@@ -475,67 +474,20 @@ fn an_endpoint_that_keeps_failing_is_disabled_and_catches_up_when_enabled() {
 #[test]
 fn killing_the_server_between_a_state_change_and_its_delivery_loses_no_event() {
     let dir = tempfile::tempdir().unwrap();
-    let init = Command::new(binary())
-        .args(["init", "--json", "--data"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(init.status.success());
-    let token = serde_json::from_slice::<Value>(&init.stdout).unwrap()["admin_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = init_data_dir(dir.path());
     // First run: the sender polls once at start, then not for a minute, so
     // nothing created afterwards can have been sent when the kill comes.
     let config = dir.path().join("countersign.toml");
     std::fs::write(&config, "[webhooks]\npoll_ms = 60000\n").unwrap();
     let (server, base) = spawn_server(dir.path());
     let http = reqwest::blocking::Client::new();
-    let call = |method: Method, path: &str, body: Value| -> Value {
-        let r = http
-            .request(method, format!("{base}{path}"))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.json().unwrap()
-    };
+    let post = |path: &str, body: Value| post_as(&http, &base, &token, path, body);
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}/hook");
-    let hook = call(Method::POST, "/v1/webhooks", json!({"url": url}));
+    let hook = post("/v1/webhooks", json!({"url": url}));
     let secret = hook["secret"].as_str().unwrap().to_string();
-    for h in ["alice", "dave", "bob"] {
-        call(
-            Method::POST,
-            "/v1/identities",
-            json!({"handle": h, "kind": "human"}),
-        );
-    }
-    let bob = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
-    let pk = base64::Engine::encode(
-        &base64::engine::general_purpose::STANDARD,
-        bob.verifying_key().as_bytes(),
-    );
-    let ch = call(Method::POST, "/v1/identities/bob/key-challenges", json!({}));
-    let ch = ch["challenge"].as_str().unwrap().to_string();
-    let proof =
-        ed25519_dalek::Signer::sign(&bob, &countersign_attest::pop_message("bob", &ch, &pk));
-    call(
-        Method::POST,
-        "/v1/identities/bob/keys",
-        json!({"public_key": pk, "challenge": ch, "assurance": "software",
-            "proof": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, proof.to_bytes())}),
-    );
-    let doc = http
-        .put(format!("{base}/v1/documents/offer-letter/content"))
-        .bearer_auth(&token)
-        .body("offer")
-        .send()
-        .unwrap();
-    assert!(doc.status().is_success());
-    let r: Request = serde_json::from_value(call(
-        Method::POST,
+    let bob = seed_onboarding(&http, &base, &token, "offer-letter");
+    let r: Request = serde_json::from_value(post(
         "/v1/requests",
         serde_json::to_value(request_body("offer-letter", "alice", "dave", &["bob"])).unwrap(),
     ))
@@ -544,11 +496,7 @@ fn killing_the_server_between_a_state_change_and_its_delivery_loses_no_event() {
         &statement(&r, "bob", &bob, Decision::Approve, wall_clock()),
         &bob,
     );
-    let receipt = call(
-        Method::POST,
-        "/v1/signatures",
-        serde_json::to_value(&env).unwrap(),
-    );
+    let receipt = post("/v1/signatures", serde_json::to_value(&env).unwrap());
     assert_eq!(receipt["request_state"], "approved");
 
     // The approval is acknowledged; kill the server before it sends.

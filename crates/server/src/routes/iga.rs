@@ -120,11 +120,7 @@ pub async fn show_change(
 #[utoipa::path(post, path = "/v1/reconcile", tag = "reconciliation", security(("bearer" = [])),
     responses((status = 200, description = "what a full reconciliation raised, reopened or updated", body = ReconcileReport)))]
 pub async fn reconcile(caller: Caller, State(s): State<AppState>) -> Result<Response, ApiError> {
-    caller.require(&[
-        countersign_proto::governance::Role::Admin,
-        countersign_proto::governance::Role::Integration,
-        countersign_proto::governance::Role::Compliance,
-    ])?;
+    caller.require(auth::RECONCILE)?;
     let report = s.run(|l, now| l.reconcile(now)).await?;
     Ok(answer(StatusCode::OK, &report, None))
 }

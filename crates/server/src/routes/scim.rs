@@ -204,6 +204,19 @@ fn render(record: &ScimRecord, base: &str, groups: &[ScimRecord]) -> Value {
     v
 }
 
+/// The groups a rendering of `rt_name` resources needs: every group for
+/// users (who show the groups they are in), none for groups.
+fn groups_for(
+    l: &countersign_store::Ledger,
+    rt_name: &str,
+) -> std::result::Result<Vec<ScimRecord>, countersign_store::LedgerError> {
+    if rt_name == SCIM_USER {
+        l.scim_resources(SCIM_GROUP)
+    } else {
+        Ok(Vec::new())
+    }
+}
+
 fn user_of(resource: Value) -> ScimUser {
     let view = countersign_scim::user_view(&resource);
     let display_name =
@@ -322,12 +335,7 @@ async fn list(
     let (records, groups) = s
         .run(move |l, _| {
             let records = l.scim_resources(rt_name)?;
-            let groups = if rt_name == SCIM_USER {
-                l.scim_resources(SCIM_GROUP)?
-            } else {
-                Vec::new()
-            };
-            Ok((records, groups))
+            Ok((records, groups_for(l, rt_name)?))
         })
         .await?;
     let base = base_url(headers);
@@ -348,12 +356,7 @@ async fn show(
     let (record, groups) = s
         .run(move |l, _| {
             let record = l.scim_resource(rt_name, &id)?;
-            let groups = if rt_name == SCIM_USER {
-                l.scim_resources(SCIM_GROUP)?
-            } else {
-                Vec::new()
-            };
-            Ok((record, groups))
+            Ok((record, groups_for(l, rt_name)?))
         })
         .await?;
     let full = render(&record, &base_url(headers), &groups);
@@ -369,11 +372,8 @@ async fn written(
     record: ScimRecord,
     headers: &HeaderMap,
 ) -> Result<Response> {
-    let groups = if record.resource_type == SCIM_USER {
-        s.run(|l, _| l.scim_resources(SCIM_GROUP)).await?
-    } else {
-        Vec::new()
-    };
+    let rt_name = record.resource_type.clone();
+    let groups = s.run(move |l, _| groups_for(l, &rt_name)).await?;
     let body = render(&record, &base_url(headers), &groups);
     let tag = countersign_scim::etag(record.version);
     let mut r = scim_json(status, &body, Some(&tag));
@@ -406,6 +406,41 @@ async fn create(
     written(s, StatusCode::CREATED, record, headers).await
 }
 
+/// The resource as stored now, and the version an `If-Match` header
+/// names (checked against it), if there is one.
+async fn current(
+    s: &AppState,
+    rt_name: &'static str,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<(ScimRecord, Option<u64>)> {
+    let lookup = id.to_string();
+    let record = s.run(move |l, _| l.scim_resource(rt_name, &lookup)).await?;
+    let matched = precondition(headers, &record)?;
+    Ok((record, matched))
+}
+
+/// Store `resource` in place of the resource `id`, which must still be at
+/// version `expected`.
+async fn store_replacement(
+    s: &AppState,
+    rt_name: &'static str,
+    id: String,
+    expected: u64,
+    resource: &Value,
+) -> Result<ScimRecord> {
+    let expected = Some(expected);
+    Ok(if rt_name == SCIM_USER {
+        let user = user_of(countersign_scim::prepare_user(resource)?);
+        s.run(move |l, now| l.scim_replace_user(&id, expected, user, now))
+            .await?
+    } else {
+        let group = group_of(countersign_scim::prepare_group(resource)?);
+        s.run(move |l, now| l.scim_replace_group(&id, expected, group, now))
+            .await?
+    })
+}
+
 async fn replace(
     s: &AppState,
     rt_name: &'static str,
@@ -414,18 +449,9 @@ async fn replace(
     body: &[u8],
 ) -> Result<Response> {
     let input = body_json(body)?;
-    let lookup = id.clone();
-    let current = s.run(move |l, _| l.scim_resource(rt_name, &lookup)).await?;
-    let expected = precondition(headers, &current)?.or(Some(current.version));
-    let record = if rt_name == SCIM_USER {
-        let user = user_of(countersign_scim::prepare_user(&input)?);
-        s.run(move |l, now| l.scim_replace_user(&id, expected, user, now))
-            .await?
-    } else {
-        let group = group_of(countersign_scim::prepare_group(&input)?);
-        s.run(move |l, now| l.scim_replace_group(&id, expected, group, now))
-            .await?
-    };
+    let (current, matched) = current(s, rt_name, &id, headers).await?;
+    let expected = matched.unwrap_or(current.version);
+    let record = store_replacement(s, rt_name, id, expected, &input).await?;
     written(s, StatusCode::OK, record, headers).await
 }
 
@@ -437,24 +463,14 @@ async fn patch(
     body: &[u8],
 ) -> Result<Response> {
     let ops = body_json(body)?;
-    let rt = resource_type(rt_name);
-    let lookup = id.clone();
-    let current = s.run(move |l, _| l.scim_resource(rt_name, &lookup)).await?;
-    let expected = precondition(headers, &current)?.or(Some(current.version));
+    let (current, matched) = current(s, rt_name, &id, headers).await?;
+    let expected = matched.unwrap_or(current.version);
     let mut resource = current.resource.clone();
-    let outcome = countersign_scim::apply_patch(&mut resource, &ops, rt)?;
+    let outcome = countersign_scim::apply_patch(&mut resource, &ops, resource_type(rt_name))?;
     if outcome.is_noop() {
         return written(s, StatusCode::OK, current, headers).await;
     }
-    let record = if rt_name == SCIM_USER {
-        let user = user_of(countersign_scim::prepare_user(&resource)?);
-        s.run(move |l, now| l.scim_replace_user(&id, expected, user, now))
-            .await?
-    } else {
-        let group = group_of(countersign_scim::prepare_group(&resource)?);
-        s.run(move |l, now| l.scim_replace_group(&id, expected, group, now))
-            .await?
-    };
+    let record = store_replacement(s, rt_name, id, expected, &resource).await?;
     written(s, StatusCode::OK, record, headers).await
 }
 
@@ -464,9 +480,7 @@ async fn delete(
     id: String,
     headers: &HeaderMap,
 ) -> Result<Response> {
-    let lookup = id.clone();
-    let current = s.run(move |l, _| l.scim_resource(rt_name, &lookup)).await?;
-    let expected = precondition(headers, &current)?;
+    let (_, expected) = current(s, rt_name, &id, headers).await?;
     if rt_name == SCIM_USER {
         s.run(move |l, now| l.scim_delete_user(&id, expected, now))
             .await?;

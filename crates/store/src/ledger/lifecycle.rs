@@ -98,7 +98,9 @@ impl Ledger {
             revoked_keys: revoked_keys.clone(),
         });
         if !leaving {
-            self.adopt_orphans_back(tx, &next, now, events)?;
+            // A reactivated owner is accountable again for the non-human
+            // identities that were orphaned when they left.
+            self.flag_owned(tx, &handle, false, "owner reactivated", now, events)?;
             return Ok(next);
         }
 
@@ -201,33 +203,17 @@ impl Ledger {
             }
         }
 
+        let why = format!("owner {handle} is {}", to.as_str());
         let mut orphaned = Vec::new();
-        for mut nhi in tx.identities(&IdentityFilter::default())? {
-            if nhi.kind.is_human()
-                || nhi.owner.as_deref() != Some(handle.as_str())
-                || nhi.status == IdentityStatus::Terminated
-                || nhi.orphaned
-            {
-                continue;
-            }
-            nhi.orphaned = true;
-            nhi.updated_at = now;
-            nhi.revision += 1;
-            let at = first + events.len() as u64;
-            let why = format!("owner {handle} is {}", to.as_str());
-            tx.put_identity(&nhi, Some(&why), at)?;
+        for (nhi, entry) in self.flag_owned(tx, &handle, true, &why, now, events)? {
             outbound.push(Outbound {
                 kind: "identity.orphaned",
                 subject: nhi.handle.clone(),
                 ordering_key: nhi.handle.clone(),
                 data: json!({ "identity": nhi, "owner": handle, "reason": why }),
-                entry: events.len(),
+                entry,
             });
-            orphaned.push(nhi.handle.clone());
-            events.push(Event::IdentityUpdated {
-                identity: nhi,
-                changed: vec!["orphaned".to_string()],
-            });
+            orphaned.push(nhi.handle);
         }
 
         outbound.insert(
@@ -259,32 +245,39 @@ impl Ledger {
         Ok(next)
     }
 
-    /// A reactivated owner is accountable again for the non-human
-    /// identities that were orphaned when they left.
-    fn adopt_orphans_back(
+    /// Set `orphaned` on the live non-human identities `owner` owns whose
+    /// flag differs, each change an `identity.updated` entry added to
+    /// `events`; answers each changed identity with its entry's position.
+    fn flag_owned(
         &self,
         tx: &mut dyn WriteTx,
-        owner: &Identity,
+        owner: &str,
+        orphaned: bool,
+        why: &str,
         now: OffsetDateTime,
         events: &mut Vec<Event>,
-    ) -> Result<()> {
+    ) -> Result<Vec<(Identity, usize)>> {
         let first = tx.tree_size()?;
+        let mut changed = Vec::new();
         for mut nhi in tx.identities(&IdentityFilter::default())? {
-            if nhi.orphaned
-                && nhi.owner.as_deref() == Some(owner.handle.as_str())
-                && nhi.status != IdentityStatus::Terminated
+            if nhi.kind.is_human()
+                || nhi.owner.as_deref() != Some(owner)
+                || nhi.status == IdentityStatus::Terminated
+                || nhi.orphaned == orphaned
             {
-                nhi.orphaned = false;
-                nhi.updated_at = now;
-                nhi.revision += 1;
-                let at = first + events.len() as u64;
-                tx.put_identity(&nhi, Some("owner reactivated"), at)?;
-                events.push(Event::IdentityUpdated {
-                    identity: nhi,
-                    changed: vec!["orphaned".to_string()],
-                });
+                continue;
             }
+            nhi.orphaned = orphaned;
+            nhi.updated_at = now;
+            nhi.revision += 1;
+            let entry = events.len();
+            tx.put_identity(&nhi, Some(why), first + entry as u64)?;
+            events.push(Event::IdentityUpdated {
+                identity: nhi.clone(),
+                changed: vec!["orphaned".to_string()],
+            });
+            changed.push((nhi, entry));
         }
-        Ok(())
+        Ok(changed)
     }
 }

@@ -447,28 +447,45 @@ impl Ledger {
 
     // ----------------------------------------------------------- helpers
 
-    fn unique_user_name(
+    /// Refuse when another resource of type `rt` (than `except`) already
+    /// has an `attribute` that `same` says equals the new one.
+    fn unique(
         &self,
         tx: &dyn crate::ReadTx,
-        user_name: &str,
+        rt: &str,
+        attribute: &str,
+        value: &str,
+        same: impl Fn(&str) -> bool,
         except: Option<&str>,
     ) -> Result<()> {
-        for r in tx.scim_resources(USER)? {
+        for r in tx.scim_resources(rt)? {
             let taken = r
                 .resource
-                .get("userName")
+                .get(attribute)
                 .and_then(Value::as_str)
-                .is_some_and(|u| u.eq_ignore_ascii_case(user_name));
+                .is_some_and(&same);
             if taken && Some(r.id.as_str()) != except {
                 return Err(LedgerError::refused(
                     ErrorCode::ScimUniqueness,
-                    format!("userName {user_name:?} is taken by user {}", r.id),
+                    format!("{attribute} {value:?} is taken by {rt} {}", r.id),
                 ));
             }
         }
         Ok(())
     }
 
+    /// userNames are unique, compared case-insensitively.
+    fn unique_user_name(
+        &self,
+        tx: &dyn crate::ReadTx,
+        user_name: &str,
+        except: Option<&str>,
+    ) -> Result<()> {
+        let same = |u: &str| u.eq_ignore_ascii_case(user_name);
+        self.unique(tx, USER, "userName", user_name, same, except)
+    }
+
+    /// Group names are unique as the labels identities carry.
     fn unique_group_name(
         &self,
         tx: &dyn crate::ReadTx,
@@ -476,20 +493,8 @@ impl Ledger {
         except: Option<&str>,
     ) -> Result<()> {
         let label = group_label(display_name);
-        for r in tx.scim_resources(GROUP)? {
-            let taken = r
-                .resource
-                .get("displayName")
-                .and_then(Value::as_str)
-                .is_some_and(|d| group_label(d) == label);
-            if taken && Some(r.id.as_str()) != except {
-                return Err(LedgerError::refused(
-                    ErrorCode::ScimUniqueness,
-                    format!("group {display_name:?} is taken by group {}", r.id),
-                ));
-            }
-        }
-        Ok(())
+        let same = |d: &str| group_label(d) == label;
+        self.unique(tx, GROUP, "displayName", display_name, same, except)
     }
 
     /// The handle of the identity behind a manager's SCIM id (a manager not
