@@ -63,6 +63,7 @@ pub fn approval_statement(
             action: request.action.clone(),
             signed_at,
             key_id,
+            nonce: None,
         },
     }
 }
@@ -81,6 +82,7 @@ fn sign_payload(payload_type: &str, payload: &[u8], key: &SigningKey) -> Result<
         signatures: vec![EnvelopeSignature {
             keyid: key_id(&key.verifying_key()),
             sig: B64.encode(signature.to_bytes()),
+            extension: None,
         }],
     })
 }
@@ -139,6 +141,40 @@ pub fn statement_of(envelope: &Envelope) -> Result<Statement> {
         }
     }
     Ok(statement)
+}
+
+/// Verify the envelope's single signature with an enrolled credential:
+/// Ed25519 over the PAE for keys and workload certificates, a WebAuthn
+/// assertion over the PAE's digest for passkeys (`origins` and
+/// `require_user_verification` apply to passkeys only). Answers what a
+/// passkey assertion proved; `None` for a key.
+pub fn verify_with_credential(
+    envelope: &Envelope,
+    credential: &countersign_proto::model::Credential,
+    origins: crate::passkey::Origins<'_>,
+    require_user_verification: bool,
+) -> Result<Option<crate::passkey::PasskeyVerified>> {
+    use countersign_proto::model::CredentialKind;
+    match credential.kind {
+        CredentialKind::Passkey => crate::passkey::verify_passkey_envelope(
+            envelope,
+            credential,
+            origins,
+            require_user_verification,
+        )
+        .map(Some),
+        CredentialKind::Key | CredentialKind::Certificate => {
+            if envelope.signatures.iter().any(|s| s.extension.is_some()) {
+                return Err(Error::Statement(format!(
+                    "{} is an Ed25519 key; its signature carries no extension",
+                    credential.key_id
+                )));
+            }
+            let key = crate::keys::public_key_from_base64(&credential.public_key)?;
+            check_signature(envelope, &key)?;
+            Ok(None)
+        }
+    }
 }
 
 /// Verify the envelope's single signature with `key` and return the statement.
@@ -225,6 +261,7 @@ mod tests {
                 action: None,
                 signed_at: time::macros::datetime!(2026-01-01 00:00 UTC),
                 key_id: key_id(&key.verifying_key()),
+                nonce: None,
             },
         }
     }

@@ -13,6 +13,11 @@ pub fn key_id(key: &VerifyingKey) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 /// Parse a raw Ed25519 public key from standard base64.
 pub fn public_key_from_base64(s: &str) -> Result<VerifyingKey> {
     let raw = B64

@@ -14,11 +14,12 @@
 
 pub mod dsse;
 pub mod keys;
+pub mod passkey;
 pub mod x509;
 
 pub use dsse::{
     approval_statement, envelope_digest, pae, resolution_of, sign_resolution, sign_statement,
-    statement_of, verify_envelope, verify_resolution,
+    statement_of, verify_envelope, verify_resolution, verify_with_credential,
 };
 pub use keys::{key_id, pop_message};
 

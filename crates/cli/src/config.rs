@@ -26,6 +26,79 @@ pub struct FileConfig {
     pub iga: IgaSection,
     #[serde(default)]
     pub webhooks: WebhooksSection,
+    /// TLS in the server (rustls); without it, plain HTTP.
+    #[serde(default)]
+    pub tls: Option<TlsSection>,
+    #[serde(default)]
+    pub web: WebSection,
+    #[serde(default)]
+    pub webauthn: WebauthnSection,
+    /// The mail server notifications go through; without it, no mail.
+    #[serde(default)]
+    pub smtp: Option<countersign_mail::SmtpConfig>,
+    #[serde(default)]
+    pub notifications: NotificationsSection,
+}
+
+/// TLS: certificate chain and key in PEM files.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// The certificate chain, leaf first (PEM).
+    pub cert_file: std::path::PathBuf,
+    /// Its private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_file: std::path::PathBuf,
+    /// Also listen here with plain HTTP and redirect every request to
+    /// https (for example `0.0.0.0:80`).
+    #[serde(default)]
+    pub redirect_http: Option<String>,
+}
+
+/// The web app's sessions and enrolment links.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSection {
+    /// A session unused this long ends (default 30).
+    pub session_idle_minutes: Option<u64>,
+    /// A session ends this long after sign-in (default 12).
+    pub session_max_hours: Option<u64>,
+    /// Default lifetime of an enrolment link (default 72, at most 336).
+    pub invitation_hours: Option<u64>,
+    /// Mail a SCIM joiner an enrolment link (default true; needs `[smtp]`).
+    pub invite_scim_joiners: Option<bool>,
+}
+
+/// The WebAuthn relying party.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebauthnSection {
+    /// The relying party id: the host people use, or a parent domain of
+    /// it (default: the host of `server.public_url`).
+    pub rp_id: Option<String>,
+    /// The name authenticators show (default "Countersign").
+    pub rp_name: Option<String>,
+    /// Origins ceremonies may come from (default: `server.public_url`).
+    pub origins: Option<Vec<String>>,
+    /// PEM bundle of trusted attestation roots; a device-bound passkey whose
+    /// attestation chains to one of them earns AAL3.
+    pub attestation_roots: Option<std::path::PathBuf>,
+}
+
+/// When notification mails go out and how failed ones are retried.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsSection {
+    /// Reminders before a pending request expires, such as `["24h", "1h"]`
+    /// (default `["24h"]`; `[]` for none).
+    pub reminders: Option<Vec<String>>,
+    /// Attempts before a mail is dead (default 12).
+    pub max_attempts: Option<u32>,
+    /// First retry delay in seconds, doubling per attempt (default 30).
+    pub retry_base_seconds: Option<u64>,
+    /// Longest retry delay in seconds (default 3600).
+    pub retry_cap_seconds: Option<u64>,
+    /// How often the mail outbox is polled, in milliseconds (default 1000).
+    pub poll_ms: Option<u64>,
 }
 
 /// The IAM/IGA integration: SCIM, lifecycle, reconciliation.
@@ -73,6 +146,9 @@ pub struct ServerSection {
     pub listen: Option<String>,
     pub origin: Option<String>,
     pub max_document_bytes: Option<u64>,
+    /// Where people reach this server (links in mails, the WebAuthn origin):
+    /// default `http://localhost:<port>`, or `https://localhost:<port>` with `[tls]`.
+    pub public_url: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -228,5 +304,144 @@ impl FileConfig {
             base.max_token_lifetime = secs(d.saturating_mul(86_400));
         }
         Ok(base)
+    }
+}
+
+/// Parse a duration such as `90s`, `30m`, `24h` or `7d`.
+pub fn duration(field: &str, s: &str) -> Result<time::Duration> {
+    let seconds = crate::parse_duration(s).with_context(|| format!("{field}: {s:?}"))?;
+    Ok(time::Duration::seconds(
+        i64::try_from(seconds).unwrap_or(i64::MAX),
+    ))
+}
+
+/// Whether `host` names this machine (WebAuthn and cookies treat plain
+/// http on it as a secure context).
+pub fn is_local_host(host: &str) -> bool {
+    host == "localhost" || host == "127.0.0.1" || host == "[::1]" || host.ends_with(".localhost")
+}
+
+/// The web app's settings as the ledger and server use them.
+pub struct Web {
+    pub public_url: String,
+    pub rules: countersign_store::WebRules,
+    pub rp_name: String,
+    pub attestation_roots: Option<std::path::PathBuf>,
+}
+
+impl FileConfig {
+    /// The public URL, the relying party and the session rules, given the
+    /// address the server listens on.
+    pub fn web(&self, listen: &str) -> Result<Web> {
+        let port = listen.rsplit(':').next().unwrap_or("8440");
+        let public_url = match &self.server.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None if self.tls.is_some() => format!("https://localhost:{port}"),
+            None => format!("http://localhost:{port}"),
+        };
+        let parsed = reqwest::Url::parse(&public_url)
+            .with_context(|| format!("server.public_url {public_url:?} is not a URL"))?;
+        if parsed.path() != "/" || parsed.query().is_some() {
+            bail!("server.public_url {public_url:?} must be an origin (scheme, host, port), with no path");
+        }
+        let host = parsed.host_str().unwrap_or_default().to_string();
+        match parsed.scheme() {
+            "https" => {}
+            "http" if is_local_host(&host) => {}
+            "http" => bail!(
+                "server.public_url {public_url:?} is plain http on a host other than localhost; passkeys need a secure context: configure [tls] (and an https public_url), or use http://localhost"
+            ),
+            other => bail!("server.public_url uses {other}; use https (or http://localhost)"),
+        }
+        let w = &self.web;
+        let a = &self.webauthn;
+        let mut rules = countersign_store::WebRules {
+            public_url: public_url.clone(),
+            rp_id: a.rp_id.clone().unwrap_or_else(|| host.clone()),
+            origins: a
+                .origins
+                .clone()
+                .unwrap_or_else(|| vec![public_url.clone()]),
+            ..Default::default()
+        };
+        if rules.rp_id.parse::<std::net::IpAddr>().is_ok() || rules.rp_id.starts_with('[') {
+            bail!(
+                "the WebAuthn relying party id {:?} is an IP address, which WebAuthn does not allow; use a host name (localhost for a local server) in server.public_url or webauthn.rp_id",
+                rules.rp_id
+            );
+        }
+        for o in &rules.origins {
+            let h = o.split("://").nth(1).unwrap_or_default();
+            let h = h.split([':', '/']).next().unwrap_or_default();
+            if h != rules.rp_id && !h.ends_with(&format!(".{}", rules.rp_id)) {
+                bail!(
+                    "webauthn.origins: {o:?} is not on the relying party {:?} or a subdomain of it",
+                    rules.rp_id
+                );
+            }
+        }
+        let minutes = |m: u64| time::Duration::minutes(i64::try_from(m).unwrap_or(i64::MAX));
+        if let Some(m) = w.session_idle_minutes {
+            if m == 0 {
+                bail!("web.session_idle_minutes must be at least 1");
+            }
+            rules.session_idle = minutes(m);
+        }
+        if let Some(h) = w.session_max_hours {
+            if h == 0 {
+                bail!("web.session_max_hours must be at least 1");
+            }
+            rules.session_max = minutes(h.saturating_mul(60));
+        }
+        if let Some(h) = w.invitation_hours {
+            if h == 0 || h > 336 {
+                bail!("web.invitation_hours must be between 1 and 336 (14 days)");
+            }
+            rules.invitation_lifetime = minutes(h.saturating_mul(60));
+        }
+        if let Some(b) = w.invite_scim_joiners {
+            rules.invite_scim_joiners = b;
+        }
+        Ok(Web {
+            public_url,
+            rules,
+            rp_name: a
+                .rp_name
+                .clone()
+                .unwrap_or_else(|| "Countersign".to_string()),
+            attestation_roots: a.attestation_roots.clone(),
+        })
+    }
+
+    /// The mail rules, when `[smtp]` is configured.
+    pub fn mail_rules(&self) -> Result<Option<countersign_store::MailRules>> {
+        if self.smtp.is_none() {
+            return Ok(None);
+        }
+        let n = &self.notifications;
+        let mut rules = countersign_store::MailRules::default();
+        if let Some(list) = &n.reminders {
+            rules.reminders = list
+                .iter()
+                .map(|r| duration("notifications.reminders", r))
+                .collect::<Result<_>>()?;
+        }
+        if let Some(m) = n.max_attempts {
+            if m == 0 {
+                bail!("notifications.max_attempts must be at least 1");
+            }
+            rules.max_attempts = m;
+        }
+        let secs = |s: u64| time::Duration::seconds(i64::try_from(s.max(1)).unwrap_or(i64::MAX));
+        if let Some(s) = n.retry_base_seconds {
+            rules.retry_base = secs(s);
+        }
+        if let Some(s) = n.retry_cap_seconds {
+            rules.retry_cap = secs(s);
+        }
+        if rules.retry_cap < rules.retry_base {
+            bail!("notifications.retry_cap_seconds must not be below retry_base_seconds");
+        }
+        Ok(Some(rules))
     }
 }

@@ -819,6 +819,7 @@ pub fn control_exception(c: &Client, json: bool, cmd: ControlExceptionCmd) -> Re
                 resolver,
                 key_id: countersign_attest::key_id(&sk.verifying_key()),
                 signed_at: now(),
+                nonce: None,
             };
             let envelope = countersign_attest::sign_resolution(&statement, &sk)?;
             let e: ControlException = c.send_json(

@@ -178,6 +178,51 @@ pub struct ServeOptions {
     pub webhooks: countersign_server::WebhookSettings,
     pub reconcile_every: Option<std::time::Duration>,
     pub issuers: Vec<countersign_oidc::IssuerConfig>,
+    pub web: crate::config::Web,
+    pub tls: Option<crate::config::TlsSection>,
+    pub smtp: Option<countersign_mail::SmtpConfig>,
+    pub mail_poll: std::time::Duration,
+}
+
+/// The web app's settings: cookies, passkey attestation roots, the mail
+/// server, the OpenID providers people sign in with.
+fn web_settings(opts: &ServeOptions) -> Result<countersign_server::WebSettings> {
+    let trust = match &opts.web.attestation_roots {
+        Some(path) => {
+            let pem = fs::read_to_string(path).with_context(|| {
+                format!("reading webauthn.attestation_roots {}", path.display())
+            })?;
+            countersign_webauthn::TrustAnchors::from_pem(&pem)
+                .with_context(|| format!("webauthn.attestation_roots {}", path.display()))?
+        }
+        None => countersign_webauthn::TrustAnchors::new(),
+    };
+    let mailer = match &opts.smtp {
+        Some(smtp) => {
+            let files = smtp.read_files().context("[smtp]")?;
+            Some(smtp.build(files).context("[smtp]")?)
+        }
+        None => None,
+    };
+    let mut oidc = Vec::new();
+    for issuer in &opts.issuers {
+        if issuer.sign_in.is_some() {
+            let p = countersign_oidc::SignInProvider::load(issuer).with_context(|| {
+                format!("the sign-in settings of OIDC issuer {}", issuer.issuer)
+            })?;
+            oidc.push(Arc::new(p));
+        }
+    }
+    Ok(countersign_server::WebSettings {
+        public_url: opts.web.public_url.clone(),
+        secure_cookies: opts.web.public_url.starts_with("https://"),
+        hsts: opts.tls.is_some(),
+        rp_name: opts.web.rp_name.clone(),
+        trust: Arc::new(trust),
+        mailer,
+        mail_poll: opts.mail_poll,
+        oidc,
+    })
 }
 
 /// Run the server until Ctrl-C or SIGTERM.
@@ -191,7 +236,7 @@ pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
         );
     }
     let policy = Arc::new(dir.policy()?);
-    let ledger = Arc::new(dir.ledger(opts.ledger, policy.clone())?);
+    let ledger = Arc::new(dir.ledger(opts.ledger.clone(), policy.clone())?);
     let admin = {
         let tx = ledger.store().read()?;
         tx.meta(ADMIN_TOKEN_META)?
@@ -205,15 +250,24 @@ pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
         .filter(|i| i.purpose == Purpose::Caller)
         .count();
     let workloads = opts.issuers.len() - callers;
-    let verifier =
-        Arc::new(TokenVerifier::load(opts.issuers).context("loading the OIDC issuers' keys")?);
+    let verifier = Arc::new(
+        TokenVerifier::load(opts.issuers.clone()).context("loading the OIDC issuers' keys")?,
+    );
     tracing::info!(
         policy_set = %policy.digest(),
         caller_issuers = callers,
         workload_issuers = workloads,
         "governance loaded"
     );
+    let web = Arc::new(web_settings(&opts)?);
+    let transport_config = match &opts.tls {
+        Some(t) => Some(
+            countersign_server::tls::server_config(&t.cert_file, &t.key_file).context("[tls]")?,
+        ),
+        None => None,
+    };
     let state = AppState {
+        web: web.clone(),
         ledger: ledger.clone(),
         auth: Arc::new(Authenticator {
             bootstrap_sha256: Some(admin),
@@ -239,9 +293,32 @@ pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
         let addr = listener.local_addr()?;
         tracing::info!(%addr, origin = ledger.verifier().name(), "countersign listening");
         eprintln!(
-            "countersign listening on http://{addr} (log {})",
-            ledger.verifier().name()
+            "countersign listening on {addr} (log {}); open {} in a browser",
+            ledger.verifier().name(),
+            web.public_url
         );
+        if let Some(m) = &web.mailer {
+            // A misconfigured mail server is reported now, not at the first
+            // mail; mails wait in the outbox until it works.
+            if let Err(e) = m.check().await {
+                tracing::warn!(server = %m.server(), error = %e, "the mail server does not accept us yet; mails will wait and be retried");
+                eprintln!("warning: mail server {}: {e}", m.server());
+            }
+        }
+        let transport = match transport_config {
+            Some(config) => {
+                let redirect = match opts.tls.as_ref().and_then(|t| t.redirect_http.clone()) {
+                    Some(r) => Some(
+                        tokio::net::TcpListener::bind(&r)
+                            .await
+                            .with_context(|| format!("binding tls.redirect_http {r}"))?,
+                    ),
+                    None => None,
+                };
+                countersign_server::Transport::Tls { config, redirect }
+            }
+            None => countersign_server::Transport::Plain,
+        };
         #[cfg(unix)]
         {
             // SIGHUP re-reads the policy directory, as `POST /v1/policy/reload` does.
@@ -260,7 +337,7 @@ pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
                 }
             });
         }
-        countersign_server::serve(listener, state, shutdown_signal()).await?;
+        countersign_server::serve_with(listener, transport, state, shutdown_signal()).await?;
         Ok(())
     })
 }

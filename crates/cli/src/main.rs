@@ -3,7 +3,9 @@
 //! was approved (entitlement changes, control exceptions, webhooks).
 //!
 //! Exit codes: 0 success; 1 the operation failed, was refused, or a
-//! verification or audit found a problem; 2 the command line is wrong.
+//! verification or audit found a problem; 2 the command line is wrong;
+//! 3 `verify` (or `evidence report`) found every check passing but the log
+//! key was not pinned, so the bundle only vouched for itself.
 
 /// `println!` that ends the process quietly when stdout is a closed pipe
 /// (`countersign … | head`) instead of panicking.
@@ -249,6 +251,16 @@ enum IdentityCmd {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Issue a single-use enrolment link for the identity's first passkey.
+    Invite {
+        handle: String,
+        /// How long the link works, such as 72h or 7d (default 72h, at most 14d).
+        #[arg(long)]
+        expires_in: Option<String>,
+        /// Also e-mail the link to the identity (needs [smtp]).
+        #[arg(long)]
+        mail: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -260,8 +272,13 @@ enum KeyCmd {
         /// PKCS#8 PEM private key file (from `countersign keygen`).
         #[arg(long)]
         key: PathBuf,
+        /// `hardware` needs --vouch: assurance is earned, not declared.
         #[arg(long, value_parser = Wire::<Assurance>::new(), default_value = "software")]
         assurance: Assurance,
+        /// As an administrator, vouch that the key is held in hardware, and why
+        /// (what you inspected); logged with who vouched.
+        #[arg(long, value_name = "REASON")]
+        vouch: Option<String>,
         /// RFC 3339 expiry.
         #[arg(long)]
         expires: Option<String>,
@@ -272,6 +289,14 @@ enum KeyCmd {
         key_id: String,
         #[arg(long)]
         reason: Option<String>,
+    },
+    /// As an administrator, vouch that an enrolled key is held in hardware
+    /// (keys enrolled before assurance had to be earned count as declared).
+    Vouch {
+        key_id: String,
+        /// What you inspected and how.
+        #[arg(long)]
+        reason: String,
     },
     List {
         identity: String,
@@ -378,6 +403,13 @@ struct SignArgs {
     /// Where to save the receipt (default REQUEST-ACTOR.receipt).
     #[arg(long)]
     receipt: Option<PathBuf>,
+    /// Your own copy of a document to compare with what is signed
+    /// (repeatable); without it, each document is fetched and its digest checked.
+    #[arg(long)]
+    document: Vec<PathBuf>,
+    /// Sign without asking for confirmation on a terminal.
+    #[arg(long, short = 'y')]
+    yes: bool,
 }
 
 #[derive(Subcommand)]
@@ -388,6 +420,20 @@ enum EvidenceCmd {
         /// Output file (default REQUEST.evidence.json).
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Verify a bundle offline and write its completion certificate: an
+    /// HTML page an auditor reads and prints to PDF (no server needed).
+    Report {
+        bundle: PathBuf,
+        /// Output file (default BUNDLE with .html).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The log's verifier key (vkey) to pin instead of trusting the bundle's.
+        #[arg(long, env = "COUNTERSIGN_LOG_KEY")]
+        log_key: Option<String>,
+        /// A document file to match against what was signed (repeatable).
+        #[arg(long)]
+        document: Vec<PathBuf>,
     },
 }
 
@@ -649,12 +695,13 @@ fn run(cli: Cli) -> Result<bool> {
             if let Some(m) = max_document_bytes.or(file.server.max_document_bytes) {
                 limits.max_document_bytes = m;
             }
+            let listen = listen
+                .or(file.server.listen.clone())
+                .unwrap_or_else(|| "127.0.0.1:8440".into());
+            let web = file.web(&listen)?;
             local::serve(
                 &dir,
                 local::ServeOptions {
-                    listen: listen
-                        .or(file.server.listen.clone())
-                        .unwrap_or_else(|| "127.0.0.1:8440".into()),
                     origin: origin
                         .or(file.server.origin.clone())
                         .unwrap_or_else(|| "countersign.localhost/log".into()),
@@ -665,6 +712,8 @@ fn run(cli: Cli) -> Result<bool> {
                             iga
                         },
                         limits,
+                        web: web.rules.clone(),
+                        mail: file.mail_rules()?,
                     },
                     webhooks: file.webhooks()?,
                     reconcile_every: match file.iga.reconcile_every_seconds {
@@ -672,7 +721,14 @@ fn run(cli: Cli) -> Result<bool> {
                         Some(s) => Some(std::time::Duration::from_secs(s)),
                         None => Some(std::time::Duration::from_secs(3600)),
                     },
-                    issuers: file.oidc.issuers,
+                    issuers: file.oidc.issuers.clone(),
+                    listen,
+                    web,
+                    tls: file.tls.clone(),
+                    smtp: file.smtp.clone(),
+                    mail_poll: std::time::Duration::from_millis(
+                        file.notifications.poll_ms.unwrap_or(1000).clamp(10, 60_000),
+                    ),
                 },
             )?;
             Ok(true)
@@ -717,6 +773,12 @@ fn run(cli: Cli) -> Result<bool> {
                 )
             })
         }
+        Command::Evidence(EvidenceCmd::Report {
+            bundle,
+            out,
+            log_key,
+            document,
+        }) => evidence_report(json, &bundle, out, log_key, &document),
         Command::Verify {
             bundle,
             document,
@@ -865,6 +927,31 @@ fn identity(c: &Client, json: bool, cmd: IdentityCmd) -> Result<bool> {
         IdentityCmd::Terminate { handle, reason } => {
             transition(c, json, &handle, "terminate", reason)
         }
+        IdentityCmd::Invite {
+            handle,
+            expires_in,
+            mail,
+        } => {
+            let body = countersign_proto::passkey::CreateInvitation {
+                expires_in_seconds: expires_in.as_deref().map(parse_duration).transpose()?,
+                send_mail: mail,
+            };
+            let inv: countersign_proto::passkey::Invitation = c.send_json(
+                Method::POST,
+                &format!("/v1/identities/{}/invitations", seg(&handle)),
+                &body,
+            )?;
+            print(json, &inv, |i| {
+                format!(
+                    "{}\n  enrolment link for {} (works once, until {}){}\n  logged at index {}",
+                    i.url,
+                    i.identity,
+                    ts(i.expires_at),
+                    if i.mailed { "; mailed to them" } else { "" },
+                    i.log_index
+                )
+            })
+        }
     }
 }
 
@@ -884,7 +971,15 @@ fn transition(
 }
 
 fn credential_line(k: &Credential) -> String {
-    let mut s = format!("{}  {}  {}", k.key_id, k.identity, k.assurance.as_str());
+    let mut s = format!(
+        "{}  {}  {} {} ({}, AAL{} at most)",
+        k.key_id,
+        k.identity,
+        k.kind.as_str(),
+        k.assurance.as_str(),
+        k.assurance_basis.as_str(),
+        countersign_domain::policy::credential_aal(k)
+    );
     if let Some(e) = k.expires_at {
         s.push_str(&format!("  expires {}", ts(e)));
     }
@@ -900,6 +995,7 @@ fn key(c: &Client, json: bool, cmd: KeyCmd) -> Result<bool> {
             identity,
             key,
             assurance,
+            vouch,
             expires,
             label,
         } => {
@@ -925,6 +1021,7 @@ fn key(c: &Client, json: bool, cmd: KeyCmd) -> Result<bool> {
                 assurance,
                 label,
                 expires_at: expires.map(|e| parse_time("--expires", &e)).transpose()?,
+                vouch,
             };
             let k: Credential = c.send_json(
                 Method::POST,
@@ -932,6 +1029,14 @@ fn key(c: &Client, json: bool, cmd: KeyCmd) -> Result<bool> {
                 &body,
             )?;
             print(json, &k, |k| format!("enrolled {}", credential_line(k)))
+        }
+        KeyCmd::Vouch { key_id, reason } => {
+            let k: Credential = c.send_json(
+                Method::POST,
+                &format!("/v1/keys/{}/vouch", seg(&key_id)),
+                &VouchKey { reason },
+            )?;
+            print(json, &k, |k| format!("vouched {}", credential_line(k)))
         }
         KeyCmd::Revoke { key_id, reason } => {
             let k: Credential = c.send_json(
@@ -1151,18 +1256,161 @@ fn request(c: &Client, json: bool, cmd: RequestCmd) -> Result<bool> {
     }
 }
 
+/// A request in the same plain words the web app uses.
+fn describe_request(r: &Request) -> String {
+    use countersign_domain::describe;
+    let mut out = format!(
+        "{}\n  {}, {}\n",
+        r.purpose,
+        describe::event(r.event_kind),
+        describe::impact(r.impact)
+    );
+    if let Some(a) = &r.action {
+        out.push_str(&format!("  access change: {}\n", describe::action(a)));
+    }
+    out.push_str(&format!(
+        "  requested by {} for {}\n  needs {}; decide by {}\n",
+        r.requester,
+        r.beneficiary,
+        describe::approvals(r),
+        describe::when(r.expires_at)
+    ));
+    let next = countersign_domain::notify::needed_now(r);
+    let approvers: Vec<String> = r
+        .approvers
+        .iter()
+        .map(|a| match r.signatures.iter().find(|s| s.approver() == a) {
+            Some(s) if s.actor != *a => format!("{a} ({}d by {})", s.decision.as_str(), s.actor),
+            Some(s) => format!("{a} ({}d)", s.decision.as_str()),
+            None if next.contains(a) => format!("{a} (waiting)"),
+            None => format!("{a} (later)"),
+        })
+        .collect();
+    out.push_str(&format!("  approvers: {}", approvers.join(", ")));
+    out
+}
+
+/// Check every document of `r` before signing: against the user's own
+/// copies (`--document`), or by fetching each stored version and checking
+/// its SHA-256. Answers one line per document.
+fn check_documents(c: &Client, r: &Request, local: &[PathBuf]) -> Result<Vec<String>> {
+    use sha2::Digest as _;
+    let mut copies = Vec::new();
+    for p in local {
+        let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        copies.push((p.clone(), hex::encode(sha2::Sha256::digest(&bytes))));
+    }
+    let mut lines = Vec::new();
+    for d in &r.documents {
+        if !local.is_empty() {
+            match copies.iter().find(|(_, h)| *h == d.sha256) {
+                Some((p, _)) => lines.push(format!(
+                    "  document {}@v{} sha256:{} matches your copy {}",
+                    d.document,
+                    d.version,
+                    d.sha256,
+                    p.display()
+                )),
+                None => bail!(
+                    "none of your --document files is {}@v{} (sha256:{}); not signing",
+                    d.document,
+                    d.version,
+                    d.sha256
+                ),
+            }
+            continue;
+        }
+        let doc: Document = c.get(&format!("/v1/documents/{}", seg(&d.document)))?;
+        let stored = doc
+            .versions
+            .iter()
+            .find(|v| v.version == d.version)
+            .is_some_and(|v| v.content_stored);
+        if !stored {
+            bail!(
+                "{}@v{} was registered by digest only, so it cannot be fetched: give your copy with --document FILE",
+                d.document,
+                d.version
+            );
+        }
+        let bytes = c.get_bytes(&format!(
+            "/v1/documents/{}/versions/{}/content",
+            seg(&d.document),
+            d.version
+        ))?;
+        let got = hex::encode(sha2::Sha256::digest(&bytes));
+        if got != d.sha256 {
+            bail!(
+                "the server sent {}@v{} with sha256:{}, but the request binds sha256:{}; not signing",
+                d.document,
+                d.version,
+                got,
+                d.sha256
+            );
+        }
+        lines.push(format!(
+            "  document {}@v{} sha256:{} fetched and checked ({} bytes)",
+            d.document,
+            d.version,
+            d.sha256,
+            bytes.len()
+        ));
+    }
+    Ok(lines)
+}
+
+/// Ask on a terminal; anything but yes declines.
+fn confirm(question: &str) -> Result<bool> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    if !std::io::stdin().is_terminal() {
+        return Ok(true);
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES"))
+}
+
 fn sign(c: &Client, json: bool, a: SignArgs) -> Result<bool> {
     let sk = read_key(&a.key)?;
+    let key_id = countersign_attest::key_id(&sk.verifying_key());
     let r: Request = c.get(&format!("/v1/requests/{}", seg(&a.request)))?;
+    let docs = check_documents(c, &r, &a.document)?;
+    // What the policy will ask, before signing: the same engine decides.
+    let outlook: Option<countersign_proto::passkey::SigningOutlook> = c
+        .get(&format!(
+            "/v1/requests/{}/outlook?actor={}&key_id={}",
+            seg(&a.request),
+            seg(&a.actor),
+            seg(&key_id)
+        ))
+        .ok();
+    let slot = a.on_behalf_of.clone().unwrap_or_else(|| a.actor.clone());
+    let policy = outlook
+        .as_ref()
+        .and_then(|o| o.slots.iter().find(|s| s.approver == slot))
+        .map(|s| format!("  policy: {}", s.summary))
+        .unwrap_or_else(|| {
+            format!(
+                "  policy: {} is not an approver of this request (nor signs for one)",
+                a.actor
+            )
+        });
+    if !json {
+        eprintln!("{}\n{}\n{policy}", describe_request(&r), docs.join("\n"));
+    }
+    let verb = match a.decision {
+        Decision::Approve => "Approve",
+        Decision::Reject => "Reject",
+    };
+    if !a.yes && !json && !confirm(&format!("{verb} this request as {}?", a.actor))? {
+        eprintln!("not signed");
+        return Ok(false);
+    }
     let decision = a.decision;
-    let mut statement = countersign_attest::approval_statement(
-        &r,
-        &a.actor,
-        decision,
-        a.reason,
-        countersign_attest::key_id(&sk.verifying_key()),
-        now(),
-    );
+    let mut statement =
+        countersign_attest::approval_statement(&r, &a.actor, decision, a.reason, key_id, now());
     statement.predicate.principal = a.on_behalf_of.clone();
     let envelope = countersign_attest::sign_statement(&statement, &sk)?;
     let receipt: SignatureReceipt = c.send_json(Method::POST, "/v1/signatures", &envelope)?;
@@ -1193,13 +1441,18 @@ fn sign(c: &Client, json: bool, a: SignArgs) -> Result<bool> {
     })
 }
 
-fn verify(
-    json: bool,
-    bundle: &Path,
-    documents: &[PathBuf],
-    log_key: Option<String>,
-) -> Result<bool> {
-    let bytes = std::fs::read(bundle).with_context(|| format!("reading {}", bundle.display()))?;
+/// Exit status of `verify` and `evidence report` when every check passed
+/// but the log key was not pinned: the bundle vouched for its own key.
+const UNPINNED: u8 = 3;
+
+/// What `verify` answers: every check, and whether the key was pinned.
+enum Verdict {
+    Verified,
+    Unpinned,
+    Failed,
+}
+
+fn read_documents(documents: &[PathBuf]) -> Result<Vec<(String, Vec<u8>)>> {
     let mut docs = Vec::new();
     for d in documents {
         docs.push((
@@ -1207,19 +1460,40 @@ fn verify(
             std::fs::read(d).with_context(|| format!("reading {}", d.display()))?,
         ));
     }
+    Ok(docs)
+}
+
+const UNPINNED_WARNING: &str = "WARNING: the log key was not pinned (--log-key). These checks prove only that the bundle agrees with itself: it vouched for its own key. Pin the key your organisation publishes to prove the signatures are in its log.";
+
+fn verify(
+    json: bool,
+    bundle: &Path,
+    documents: &[PathBuf],
+    log_key: Option<String>,
+) -> Result<bool> {
+    let bytes = std::fs::read(bundle).with_context(|| format!("reading {}", bundle.display()))?;
+    let pinned = log_key.is_some();
     let options = countersign_verify::Options {
         pinned_log_key: log_key,
-        documents: docs,
+        documents: read_documents(documents)?,
     };
     let report = countersign_verify::verify_bundle(&bytes, &options);
+    let verdict = match (report.ok(), pinned) {
+        (true, true) => Verdict::Verified,
+        (true, false) => Verdict::Unpinned,
+        (false, _) => Verdict::Failed,
+    };
     if json {
         outln!(
             "{}",
             serde_json::to_string_pretty(
-                &serde_json::json!({"ok": report.ok(), "report": report})
+                &serde_json::json!({"ok": report.ok(), "log_key_pinned": pinned, "report": report})
             )?
         );
     } else {
+        if !pinned {
+            outln!("{UNPINNED_WARNING}\n");
+        }
         for c in &report.checks {
             outln!(
                 "{} {:<28} {}",
@@ -1232,16 +1506,77 @@ fn verify(
             outln!("warn {w}");
         }
         let failed = report.checks.iter().filter(|c| !c.ok).count();
-        if report.ok() {
-            outln!("VERIFIED: {} checks passed", report.checks.len());
-        } else {
-            outln!(
+        match verdict {
+            Verdict::Verified => outln!("VERIFIED: {} checks passed", report.checks.len()),
+            Verdict::Unpinned => outln!(
+                "CONSISTENT, NOT VERIFIED: {} checks passed, but the log key was not pinned (exit status {UNPINNED})",
+                report.checks.len()
+            ),
+            Verdict::Failed => outln!(
                 "NOT VERIFIED: {failed} of {} checks failed",
                 report.checks.len()
-            );
+            ),
         }
     }
-    Ok(report.ok())
+    finish_verdict(verdict)
+}
+
+/// Exit 0 when verified with a pinned key, 3 when consistent but the key
+/// was not pinned, 1 when a check failed.
+fn finish_verdict(verdict: Verdict) -> Result<bool> {
+    match verdict {
+        Verdict::Verified => Ok(true),
+        Verdict::Unpinned => std::process::exit(i32::from(UNPINNED)),
+        Verdict::Failed => Ok(false),
+    }
+}
+
+fn evidence_report(
+    json: bool,
+    bundle: &Path,
+    out: Option<PathBuf>,
+    log_key: Option<String>,
+    documents: &[PathBuf],
+) -> Result<bool> {
+    let bytes = std::fs::read(bundle).with_context(|| format!("reading {}", bundle.display()))?;
+    let pinned = log_key.is_some();
+    let report = countersign_verify::verify_bundle(
+        &bytes,
+        &countersign_verify::Options {
+            pinned_log_key: log_key,
+            documents: read_documents(documents)?,
+        },
+    );
+    let html = countersign_report::render(
+        &bytes,
+        &report,
+        &countersign_report::RenderOptions {
+            style: countersign_report::Style::Inline,
+            log_key_pinned: pinned,
+            title: None,
+            verified_at: Some(now()),
+        },
+    )?;
+    let out = out.unwrap_or_else(|| bundle.with_extension("html"));
+    std::fs::write(&out, html).with_context(|| format!("writing {}", out.display()))?;
+    let v = serde_json::json!({"file": out, "ok": report.ok(), "log_key_pinned": pinned, "checks": report.checks.len()});
+    print(json, &v, |_| {
+        format!(
+            "wrote {} ({}; {})",
+            out.display(),
+            report.summary(),
+            if pinned {
+                "log key pinned"
+            } else {
+                "log key NOT pinned"
+            }
+        )
+    })?;
+    finish_verdict(match (report.ok(), pinned) {
+        (true, true) => Verdict::Verified,
+        (true, false) => Verdict::Unpinned,
+        (false, _) => Verdict::Failed,
+    })
 }
 
 fn log(dir: &DataDir, c: &Client, json: bool, cmd: LogCmd) -> Result<bool> {

@@ -5,7 +5,8 @@ use base64::Engine as _;
 use countersign_attest::keys::{key_id, pop_message, public_key_from_base64};
 use countersign_proto::api::{CreateIdentity, EnrollKey, UpdateIdentity};
 use countersign_proto::model::{
-    Credential, CredentialKind, Identity, IdentityKind, IdentityStatus, KeyAlgorithm,
+    Assurance, AssuranceBasis, Credential, CredentialKind, Identity, IdentityKind, IdentityStatus,
+    KeyAlgorithm, Passkey, Vouch,
 };
 use ed25519_dalek::{Signature, Verifier as _};
 use time::OffsetDateTime;
@@ -261,25 +262,71 @@ pub struct Challenge {
     pub expires_at: OffsetDateTime,
 }
 
-/// Check a key enrolment and build the credential.
-pub fn enroll_key(
-    identity: &Identity,
-    input: &EnrollKey,
-    challenge: Option<&Challenge>,
-    already_enrolled: Option<&Credential>,
-    log_index: u64,
-    now: OffsetDateTime,
-) -> Result<Credential> {
+fn check_active_enrolment(identity: &Identity, what: &str) -> Result<()> {
     if identity.status != IdentityStatus::Active {
         return Err(Refusal::new(
             ErrorCode::ActorNotActive,
             format!(
-                "{} is {}; only active identities enrol keys",
+                "{} is {}; only active identities enrol {what}",
                 identity.handle,
                 identity.status.as_str()
             ),
         ));
     }
+    Ok(())
+}
+
+/// Check the vouching for a key's label. `voucher` is who would vouch:
+/// set by the caller only for administrators.
+fn check_vouch(
+    assurance: Assurance,
+    reason: Option<&str>,
+    voucher: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<(AssuranceBasis, Option<Vouch>)> {
+    match (assurance, reason, voucher) {
+        (Assurance::Software, None, _) => Ok((AssuranceBasis::Declared, None)),
+        (Assurance::Software, Some(_), _) => Err(Refusal::new(
+            ErrorCode::InvalidField,
+            "vouch applies only to a key enrolled as hardware",
+        )),
+        (Assurance::Hardware, None, _) => Err(Refusal::new(
+            ErrorCode::AssuranceNotEarned,
+            "a key labelled hardware must be vouched for by an administrator (give a vouch reason), or enrol a passkey whose attestation proves a device-bound authenticator; assurance is earned, not declared",
+        )),
+        (Assurance::Hardware, Some(_), None) => Err(Refusal::new(
+            ErrorCode::Forbidden,
+            "only an administrator can vouch for a key's hardware label",
+        )),
+        (Assurance::Hardware, Some(reason), Some(by)) => {
+            check_text("vouch", reason, 3, 2000)?;
+            Ok((
+                AssuranceBasis::Vouched,
+                Some(Vouch {
+                    by: by.to_string(),
+                    reason: reason.to_string(),
+                    at: now,
+                }),
+            ))
+        }
+    }
+}
+
+/// Check a key enrolment and build the credential. `voucher` is the
+/// administrator vouching for a `hardware` label, when the caller is one.
+#[allow(clippy::too_many_arguments)]
+pub fn enroll_key(
+    identity: &Identity,
+    input: &EnrollKey,
+    challenge: Option<&Challenge>,
+    already_enrolled: Option<&Credential>,
+    voucher: Option<&str>,
+    log_index: u64,
+    now: OffsetDateTime,
+) -> Result<Credential> {
+    check_active_enrolment(identity, "keys")?;
+    let (assurance_basis, vouch) =
+        check_vouch(input.assurance, input.vouch.as_deref(), voucher, now)?;
     let key = public_key_from_base64(&input.public_key)
         .map_err(|e| Refusal::new(ErrorCode::InvalidField, format!("public_key: {e}")))?;
     let kid = key_id(&key);
@@ -344,9 +391,118 @@ pub fn enroll_key(
         algorithm: KeyAlgorithm::Ed25519,
         public_key: input.public_key.trim().to_string(),
         assurance: input.assurance,
+        assurance_basis,
+        vouch,
+        passkey: None,
         label: input.label.clone(),
         enrolled_at: now,
         expires_at: input.expires_at,
+        revoked_at: None,
+        revocation_reason: None,
+        log_index,
+    })
+}
+
+/// An administrator vouches for a key's `hardware` label after the fact
+/// (for keys enrolled before assurance had to be earned, whose label is
+/// kept but counts as declared).
+pub fn vouch_key(
+    current: &Credential,
+    reason: &str,
+    voucher: &str,
+    now: OffsetDateTime,
+) -> Result<Credential> {
+    if current.kind != CredentialKind::Key {
+        return Err(Refusal::new(
+            ErrorCode::InvalidField,
+            format!(
+                "{} is a {}; only enrolled keys are vouched for (a passkey's assurance comes from its attestation)",
+                current.key_id,
+                current.kind.as_str()
+            ),
+        ));
+    }
+    if current.revoked_at.is_some() {
+        return Err(Refusal::new(
+            ErrorCode::KeyAlreadyRevoked,
+            format!("key {} is revoked", current.key_id),
+        ));
+    }
+    let (assurance_basis, vouch) =
+        check_vouch(Assurance::Hardware, Some(reason), Some(voucher), now)?;
+    let mut next = current.clone();
+    next.assurance = Assurance::Hardware;
+    next.assurance_basis = assurance_basis;
+    next.vouch = vouch;
+    Ok(next)
+}
+
+/// What a verified WebAuthn registration ceremony yields, ready to enrol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasskeyEnrolment {
+    /// The raw credential id.
+    pub credential_id: Vec<u8>,
+    /// The credential public key's COSE_Key bytes.
+    pub cose_key: Vec<u8>,
+    pub algorithm: KeyAlgorithm,
+    /// The facts the ceremony proved.
+    pub passkey: Passkey,
+}
+
+/// A passkey's key id: lowercase hex SHA-256 of its raw credential id.
+/// The browser names the credential by id, so the id is what finds it.
+pub fn passkey_key_id(credential_id: &[u8]) -> String {
+    countersign_attest::keys::sha256_hex(credential_id)
+}
+
+/// Enrol a passkey whose registration ceremony the caller verified. Its
+/// assurance is what the evidence earns: `hardware` only for a
+/// device-bound authenticator whose attestation verified to a trusted root.
+pub fn enroll_passkey(
+    identity: &Identity,
+    enrolment: &PasskeyEnrolment,
+    label: Option<String>,
+    already_enrolled: Option<&Credential>,
+    log_index: u64,
+    now: OffsetDateTime,
+) -> Result<Credential> {
+    check_active_enrolment(identity, "passkeys")?;
+    let kid = passkey_key_id(&enrolment.credential_id);
+    if let Some(c) = already_enrolled {
+        return Err(Refusal::new(
+            ErrorCode::KeyAlreadyEnrolled,
+            format!("this passkey is already enrolled (for {})", c.identity),
+        ));
+    }
+    if let Some(l) = &label {
+        check_text("label", l, 1, 200)?;
+    }
+    let p = &enrolment.passkey;
+    let attested = p.attestation.trusted;
+    let assurance_basis = if attested {
+        AssuranceBasis::Attestation
+    } else {
+        AssuranceBasis::Authenticator
+    };
+    let assurance = if attested && p.device_bound() {
+        Assurance::Hardware
+    } else {
+        Assurance::Software
+    };
+    Ok(Credential {
+        key_id: kid,
+        kind: CredentialKind::Passkey,
+        certificate: None,
+        identity: identity.handle.clone(),
+        algorithm: enrolment.algorithm,
+        public_key: B64.encode(&enrolment.cose_key),
+        assurance,
+        assurance_basis,
+        vouch: None,
+        passkey: Some(p.clone()),
+        label,
+        enrolled_at: now,
+        expires_at: None,
         revoked_at: None,
         revocation_reason: None,
         log_index,

@@ -11,9 +11,11 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod delegation;
+pub mod describe;
 pub mod exception;
 pub mod identity;
 pub mod lifecycle;
+pub mod notify;
 pub mod policy;
 pub mod reconcile;
 pub mod request;

@@ -6,7 +6,7 @@
 
 use countersign_proto::governance::{AuthContext, PolicyAction, PolicyDecision};
 use countersign_proto::model::{
-    Assurance, Credential, CredentialKind, EventKind, Identity, Impact, Request,
+    Assurance, AssuranceBasis, Credential, CredentialKind, EventKind, Identity, Impact, Request,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -110,15 +110,58 @@ pub struct Authentication {
     pub method: Option<String>,
 }
 
-/// AAL a signature proves by itself: a hardware-held key is AAL3 (a
-/// non-exportable, phishing-resistant authenticator); a short-lived
-/// workload certificate AAL2 (issued against a verified token); a software
-/// key AAL1.
+/// The highest NIST SP 800-63-4 AAL a credential can prove by itself.
+/// Assurance is earned, not declared:
+/// - a file key is AAL1, also when labelled `hardware`, unless an
+///   administrator vouched for the label (then AAL3);
+/// - a workload certificate is AAL2 (issued against a verified token);
+/// - a passkey is AAL2 (a synced or unattested authenticator with user
+///   verification: SP 800-63-4 lets syncable authenticators reach AAL2),
+///   and AAL3 only when it is device-bound (not backup-eligible) and its
+///   attestation verified to a trusted root. Either needs user verification
+///   in the assertion itself (see [`signature_aal`]).
 pub fn credential_aal(c: &Credential) -> u8 {
-    match (c.kind, c.assurance) {
-        (_, Assurance::Hardware) => 3,
-        (CredentialKind::Certificate, _) => 2,
-        (CredentialKind::Key, Assurance::Software) => 1,
+    match c.kind {
+        CredentialKind::Certificate => 2,
+        CredentialKind::Key => {
+            if c.assurance == Assurance::Hardware && c.assurance_basis == AssuranceBasis::Vouched {
+                3
+            } else {
+                1
+            }
+        }
+        CredentialKind::Passkey => match &c.passkey {
+            Some(p) if c.assurance_basis == AssuranceBasis::Attestation && p.device_bound() => 3,
+            Some(_) => 2,
+            None => 1,
+        },
+    }
+}
+
+/// The assurance label that counts: `hardware` only when earned.
+pub fn earned_assurance(c: &Credential) -> Assurance {
+    if credential_aal(c) >= 3 {
+        Assurance::Hardware
+    } else {
+        Assurance::Software
+    }
+}
+
+/// What a passkey assertion proved, beyond possession of the credential.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PasskeyProof {
+    /// The UV flag: the authenticator verified the user (PIN, biometrics).
+    pub user_verified: bool,
+}
+
+/// AAL one signature proves by itself. A passkey reaches its ceiling
+/// only when the assertion verified the user; without user verification
+/// it proves possession alone, AAL1.
+pub fn signature_aal(c: &Credential, proof: Option<&PasskeyProof>) -> u8 {
+    match (c.kind, proof) {
+        (CredentialKind::Passkey, Some(p)) if p.user_verified => credential_aal(c),
+        (CredentialKind::Passkey, _) => 1,
+        _ => credential_aal(c),
     }
 }
 
@@ -128,33 +171,53 @@ pub fn credential_facts(c: &Credential, long_lived_after: Duration) -> Credentia
     CredentialFacts {
         key_id: c.key_id.clone(),
         kind: c.kind,
-        assurance: c.assurance,
+        assurance: earned_assurance(c),
         lifetime,
         long_lived: lifetime.is_none_or(|l| l > long_lived_after),
     }
 }
 
 /// The authentication context of a signature by `actor` with `credential`:
-/// the credential's own AAL, raised by the caller's session when the caller
-/// is the actor (an OIDC login with `acr`/`amr`, and its `auth_time`).
-pub fn signing_auth(actor: &str, credential: &Credential, caller: &Authentication) -> AuthContext {
-    let own = credential_aal(credential);
-    let method = format!("credential:{}", credential.kind.as_str());
+/// the signature's own AAL, raised by the caller's session when the caller
+/// is the actor (an OIDC login with `acr`/`amr`, and its `auth_time`). A
+/// passkey assertion with user verification is itself a fresh
+/// multi-factor authentication: its time, `now`, is the authentication
+/// time, which is what step-up policies look at.
+pub fn signing_auth(
+    actor: &str,
+    credential: &Credential,
+    proof: Option<&PasskeyProof>,
+    caller: &Authentication,
+    now: OffsetDateTime,
+) -> AuthContext {
+    let own = signature_aal(credential, proof);
+    let verified_now =
+        credential.kind == CredentialKind::Passkey && proof.is_some_and(|p| p.user_verified);
+    let method = if verified_now {
+        "credential:passkey+uv".to_string()
+    } else {
+        format!("credential:{}", credential.kind.as_str())
+    };
+    let own_time = verified_now.then_some(now);
     if caller.identity.as_deref() == Some(actor) {
         let aal = own.max(caller.aal.unwrap_or(0)).min(3);
         let method = match &caller.method {
             Some(m) => format!("{method}+{m}"),
             None => method,
         };
+        let auth_time = match (own_time, caller.auth_time) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
         AuthContext {
             aal,
-            auth_time: caller.auth_time,
+            auth_time,
             method,
         }
     } else {
         AuthContext {
             aal: own,
-            auth_time: None,
+            auth_time: own_time,
             method,
         }
     }

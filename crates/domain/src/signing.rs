@@ -1,8 +1,8 @@
 //! The signing check: is this envelope an acceptable decision on this request,
 //! by this actor, with this credential, now?
 
-use countersign_attest::keys::public_key_from_base64;
-use countersign_attest::{statement_of, verify_envelope};
+use countersign_attest::passkey::{Origins, PasskeyVerified};
+use countersign_attest::{statement_of, verify_with_credential};
 use countersign_proto::governance::Delegation;
 use countersign_proto::model::{Credential, Identity, Request, RequestState, SignatureRecord};
 use countersign_proto::statement::{Envelope, Statement};
@@ -83,6 +83,10 @@ pub struct SigningFacts<'a> {
     /// Delegations naming the actor as delegate (only read when the
     /// statement names a principal other than the actor).
     pub delegations: &'a [Delegation],
+    /// Where a passkey assertion may come from (the server's origins).
+    pub origins: Origins<'a>,
+    /// Whether the signing nonce demanded user verification.
+    pub require_user_verification: bool,
 }
 
 /// An envelope that passed every check that does not depend on policy.
@@ -92,6 +96,8 @@ pub struct Checked {
     pub principal: String,
     /// The delegation the actor signs under, when principal differs from actor.
     pub delegation: Option<String>,
+    /// What a passkey assertion proved (user verification, its counter).
+    pub passkey: Option<PasskeyVerified>,
 }
 
 /// The result of an accepted signature.
@@ -128,10 +134,13 @@ pub fn check(
             format!("key {} is not an enrolled credential", p.key_id),
         )
     })?;
-    let key = public_key_from_base64(&credential.public_key)
-        .map_err(|e| refuse(ErrorCode::Internal, format!("stored key unreadable: {e}")))?;
-    verify_envelope(envelope, &key)
-        .map_err(|e| refuse(ErrorCode::SignatureInvalid, e.to_string()))?;
+    let passkey = verify_with_credential(
+        envelope,
+        credential,
+        facts.origins,
+        facts.require_user_verification,
+    )
+    .map_err(|e| refuse(ErrorCode::SignatureInvalid, e.to_string()))?;
     if credential.identity != p.actor {
         return Err(refuse(
             ErrorCode::ActorMismatch,
@@ -218,11 +227,13 @@ pub fn check(
             Ok(Checked {
                 principal: principal.to_string(),
                 delegation: Some(d.id.clone()),
+                passkey,
             })
         }
         _ => Ok(Checked {
             principal: actor.handle.clone(),
             delegation: None,
+            passkey,
         }),
     }
 }

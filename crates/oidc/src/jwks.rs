@@ -1,5 +1,5 @@
 //! JSON Web Key Sets: reading, fetching, checking, and choosing the key for
-//! a token.
+//! a token; and the crate's one way of making HTTP requests.
 
 use std::io::Read;
 use std::time::Duration;
@@ -16,7 +16,8 @@ use crate::{ConfigError, IssuerConfig, JwksSource, TokenError};
 
 /// JWKS documents larger than this are refused.
 const MAX_JWKS_BYTES: u64 = 1024 * 1024;
-/// How long a JWKS fetch may take, connection included.
+/// How long one HTTP request of this crate (JWKS, discovery, token
+/// exchange) may take, connection included.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// The smallest RSA modulus accepted, in bits (NIST SP 800-131A).
 const MIN_RSA_BITS: usize = 2048;
@@ -40,18 +41,23 @@ pub(crate) fn load(config: &IssuerConfig) -> Result<JwkSet, ConfigError> {
 
 fn read_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    read_limited(file)
+    read_limited(file, MAX_JWKS_BYTES)
 }
 
-fn fetch(url: &str) -> Result<Vec<u8>, String> {
+/// The HTTP client for every request this crate makes: JWKS, discovery and
+/// the token endpoint. Blocking, like the rest of the crate.
+pub(crate) fn http_client() -> Result<reqwest::blocking::Client, String> {
     // Redirects are not followed: the configured URL is the trust anchor,
     // and a redirect could lead to a plain-http or unexpected host.
-    let client = reqwest::blocking::Client::builder()
+    reqwest::blocking::Client::builder()
         .timeout(FETCH_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| format!("cannot build HTTP client: {e}"))?;
-    let response = client
+        .map_err(|e| format!("cannot build HTTP client: {e}"))
+}
+
+fn fetch(url: &str) -> Result<Vec<u8>, String> {
+    let response = http_client()?
         .get(url)
         .header(
             reqwest::header::ACCEPT,
@@ -63,17 +69,19 @@ fn fetch(url: &str) -> Result<Vec<u8>, String> {
     if !status.is_success() {
         return Err(format!("HTTP status {status}"));
     }
-    read_limited(response)
+    read_limited(response, MAX_JWKS_BYTES)
 }
 
-fn read_limited(reader: impl Read) -> Result<Vec<u8>, String> {
+/// Reads at most `max_bytes`, refusing anything longer rather than cutting
+/// it, so that a hostile server cannot make the service buffer without end.
+pub(crate) fn read_limited(reader: impl Read, max_bytes: u64) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     reader
-        .take(MAX_JWKS_BYTES + 1)
+        .take(max_bytes + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_JWKS_BYTES {
-        return Err(format!("larger than {MAX_JWKS_BYTES} bytes"));
+    if bytes.len() as u64 > max_bytes {
+        return Err(format!("larger than {max_bytes} bytes"));
     }
     Ok(bytes)
 }

@@ -45,33 +45,57 @@
 //! The level says how the user authenticated at the identity provider; it
 //! is only as trustworthy as the issuer that asserts it.
 //!
+//! # Signing in to the web app
+//!
+//! A caller issuer with a `sign_in` table ([`SignInConfig`]) also lets
+//! people sign in to Countersign's web app with the OpenID Connect
+//! authorization-code flow, PKCE S256 and `nonce` ([`SignInProvider`],
+//! module docs in `signin.rs`). The ID token it yields is verified by the
+//! same [`TokenVerifier`], so a web session carries the same identity,
+//! `acr`, `amr`, `auth_time` and AAL as an API call with that token would.
+//!
 //! # What this crate does not do
 //!
-//! It does not discover issuers (`.well-known/openid-configuration`): each
-//! issuer's JWKS location is configured. It fetches JWKS over HTTP only when
-//! loading and when [`TokenVerifier::refresh`] is called, blocking; it never
-//! reads the clock, keeps no cache of tokens and does not decide what an
-//! identity may do, which is the policy's job.
+//! It does not take keys from discovery (`.well-known/openid-configuration`):
+//! each issuer's JWKS location is configured, and discovery is fetched only
+//! for the sign-in endpoints, once, when the [`SignInProviders`] load. It
+//! fetches JWKS over HTTP only when loading and when
+//! [`TokenVerifier::refresh`] is called, and talks to a token endpoint only
+//! in [`SignInProvider::finish`], all blocking; it never reads the clock,
+//! keeps no cache of tokens, no sign-in or web session state, and does not
+//! decide what an identity may do, which is the policy's job.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod aal;
 mod config;
 mod jwks;
+mod signin;
 mod verifier;
 
+#[cfg(test)]
+mod interop_tests;
+#[cfg(test)]
+mod signin_tests;
 #[cfg(test)]
 mod tests;
 
 pub use aal::aal_from;
-pub use config::{ClaimRule, IssuerConfig, JwksSource, Purpose};
+pub use config::{
+    ClaimRule, ClientSecret, IssuerConfig, JwksSource, Purpose, SignInConfig, TokenAuth,
+};
+pub use signin::{
+    read_client_secret, sign_in_choices, AuthorizationRequest, Expected, SignInChoice,
+    SignInOptions, SignInProvider, SignInProviders,
+};
 pub use verifier::{TokenVerifier, VerifiedToken};
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-/// A configured issuer cannot be used: its configuration is invalid or its
-/// JSON Web Key Set cannot be loaded.
+/// A configured issuer cannot be used: its configuration is invalid, or its
+/// JSON Web Key Set, sign-in discovery document or client secret file
+/// cannot be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("OIDC issuer {issuer}: {reason}")]
@@ -86,6 +110,18 @@ pub enum ConfigError {
     },
     #[error("OIDC issuer {0} is not configured")]
     UnknownIssuer(String),
+    #[error("OIDC issuer {issuer}: sign-in discovery from {location} failed: {reason}")]
+    Discovery {
+        issuer: String,
+        location: String,
+        reason: String,
+    },
+    #[error("OIDC issuer {issuer}: cannot read sign_in.client_secret_file {}: {reason}", .path.display())]
+    ClientSecretFile {
+        issuer: String,
+        path: std::path::PathBuf,
+        reason: String,
+    },
 }
 
 /// Why a token was refused. Messages are specific and safe to show to the
@@ -154,6 +190,101 @@ impl TokenError {
             Self::UnverifiedEmail => "unverified_email",
             Self::NoRuleMatches { .. } => "no_rule_matches",
         }
+    }
+}
+
+/// Why a sign-in failed. Every message is safe to show to the person signing
+/// in, as the `detail` of an RFC 9457 problem: it names the issuer, OAuth
+/// error codes and what the ID token says, never a client secret, a code, a
+/// code verifier or a token.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignInError {
+    #[error("the sign-in cannot start: {reason}")]
+    InvalidRedirectUri { reason: String },
+    #[error("the sign-in cannot start: the system's random number generator failed")]
+    Randomness,
+    #[error("the sign-in answer has no usable authorization code")]
+    MissingCode,
+    #[error("the token endpoint of {issuer} cannot be reached: {reason}")]
+    TokenEndpointUnreachable { issuer: String, reason: String },
+    #[error("the token endpoint of {issuer} refused the sign-in (HTTP {status}{})", describe_oauth_error(.error, .description))]
+    TokenRefused {
+        issuer: String,
+        status: u16,
+        /// The RFC 6749 §5.2 `error` code, such as `invalid_grant`.
+        error: Option<String>,
+        /// The issuer's `error_description`, cleaned and cut short.
+        description: Option<String>,
+    },
+    #[error("the token endpoint of {issuer} answered with {reason}")]
+    InvalidTokenResponse { issuer: String, reason: String },
+    #[error("the token endpoint of {issuer} answered without an ID token (is the openid scope granted?)")]
+    NoIdToken { issuer: String },
+    #[error("the ID token is refused: {0}")]
+    IdToken(#[from] TokenError),
+    #[error(
+        "the ID token comes from issuer {issuer}, not from {expected}, where this sign-in started"
+    )]
+    IssuerMismatch { expected: String, issuer: String },
+    #[error("the ID token has no nonce, so it cannot be tied to this sign-in")]
+    NonceMissing,
+    #[error("the ID token belongs to another sign-in (its nonce does not match); start again")]
+    NonceMismatch,
+    #[error("the ID token audience {audience:?} does not include this client ({client_id})")]
+    WrongAudience {
+        client_id: String,
+        audience: Vec<String>,
+    },
+    #[error("the ID token was issued to {}, not to this client ({client_id})", describe_azp(.azp))]
+    WrongAuthorizedParty {
+        client_id: String,
+        azp: Option<String>,
+    },
+    #[error("the sign-in asked for an authentication at most {max_age_seconds} s old, but the ID token has no auth_time")]
+    MissingAuthTime { max_age_seconds: u64 },
+    #[error("the authentication at {} is older than the {max_age_seconds} s this sign-in allows; sign in again", rfc3339(.auth_time))]
+    StaleAuthentication {
+        auth_time: OffsetDateTime,
+        max_age_seconds: u64,
+    },
+}
+
+impl SignInError {
+    /// A stable snake_case name for the error, for problem types and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidRedirectUri { .. } => "invalid_redirect_uri",
+            Self::Randomness => "randomness",
+            Self::MissingCode => "missing_code",
+            Self::TokenEndpointUnreachable { .. } => "token_endpoint_unreachable",
+            Self::TokenRefused { .. } => "token_refused",
+            Self::InvalidTokenResponse { .. } => "invalid_token_response",
+            Self::NoIdToken { .. } => "no_id_token",
+            Self::IdToken(_) => "id_token_invalid",
+            Self::IssuerMismatch { .. } => "issuer_mismatch",
+            Self::NonceMissing => "nonce_missing",
+            Self::NonceMismatch => "nonce_mismatch",
+            Self::WrongAudience { .. } => "wrong_audience",
+            Self::WrongAuthorizedParty { .. } => "wrong_authorized_party",
+            Self::MissingAuthTime { .. } => "missing_auth_time",
+            Self::StaleAuthentication { .. } => "stale_authentication",
+        }
+    }
+}
+
+fn describe_oauth_error(error: &Option<String>, description: &Option<String>) -> String {
+    match (error, description) {
+        (Some(error), Some(description)) => format!(": {error}: {description}"),
+        (Some(error), None) => format!(": {error}"),
+        (None, Some(description)) => format!(": {description}"),
+        (None, None) => String::new(),
+    }
+}
+
+fn describe_azp(azp: &Option<String>) -> String {
+    match azp {
+        Some(azp) => format!("{azp:?}"),
+        None => "several parties without saying which (no azp)".to_owned(),
     }
 }
 

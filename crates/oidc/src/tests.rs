@@ -19,10 +19,10 @@ use time::{Duration, OffsetDateTime};
 
 use crate::{ClaimRule, ConfigError, IssuerConfig, JwksSource, Purpose, TokenError, TokenVerifier};
 
-const NOW: OffsetDateTime = datetime!(2025-06-01 12:00 UTC);
-const CALLER_ISS: &str = "https://idp.example.com";
+pub(crate) const NOW: OffsetDateTime = datetime!(2025-06-01 12:00 UTC);
+pub(crate) const CALLER_ISS: &str = "https://idp.example.com";
 const WORKLOAD_ISS: &str = "https://token.actions.githubusercontent.com";
-const AUD: &str = "https://countersign.example.com";
+pub(crate) const AUD: &str = "https://countersign.example.com";
 
 /// A 2048-bit RSA key (PKCS#1 DER), generated once per test run: RSA key
 /// generation is too slow to do per test, and no key is kept in the tree.
@@ -35,23 +35,23 @@ fn rsa_pkcs1_der() -> &'static [u8] {
     })
 }
 
-fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn ts(at: OffsetDateTime) -> i64 {
+pub(crate) fn ts(at: OffsetDateTime) -> i64 {
     at.unix_timestamp()
 }
 
 /// A signing key and its public JWK (without `kid`).
-struct Signer {
+pub(crate) struct Signer {
     alg: Algorithm,
     key: EncodingKey,
     public: Value,
 }
 
 impl Signer {
-    fn ed25519() -> Self {
+    pub(crate) fn ed25519() -> Self {
         use ed25519_dalek::pkcs8::EncodePrivateKey;
         let signing = ed25519_dalek::SigningKey::generate(&mut OsRng);
         let der = signing.to_pkcs8_der().unwrap();
@@ -66,7 +66,7 @@ impl Signer {
         }
     }
 
-    fn p256() -> Self {
+    pub(crate) fn p256() -> Self {
         use p256::elliptic_curve::sec1::ToEncodedPoint;
         use p256::pkcs8::EncodePrivateKey;
         let secret = p256::SecretKey::random(&mut OsRng);
@@ -84,7 +84,7 @@ impl Signer {
         }
     }
 
-    fn rsa(alg: Algorithm) -> Self {
+    pub(crate) fn rsa(alg: Algorithm) -> Self {
         let key = EncodingKey::from_rsa_der(rsa_pkcs1_der());
         let mut public = serde_json::to_value(Jwk::from_encoding_key(&key, alg).unwrap()).unwrap();
         public.as_object_mut().unwrap().remove("alg");
@@ -92,25 +92,25 @@ impl Signer {
         Self { alg, key, public }
     }
 
-    fn jwk(&self, kid: &str) -> Value {
+    pub(crate) fn jwk(&self, kid: &str) -> Value {
         let mut jwk = self.public.clone();
         jwk["kid"] = json!(kid);
         jwk["use"] = json!("sig");
         jwk
     }
 
-    fn sign(&self, kid: Option<&str>, claims: &Value) -> String {
+    pub(crate) fn sign(&self, kid: Option<&str>, claims: &Value) -> String {
         let mut header = Header::new(self.alg);
         header.kid = kid.map(str::to_owned);
         jsonwebtoken::encode(&header, claims, &self.key).unwrap()
     }
 }
 
-fn key_set(keys: &[Value]) -> JwkSet {
+pub(crate) fn key_set(keys: &[Value]) -> JwkSet {
     serde_json::from_value(json!({ "keys": keys })).unwrap()
 }
 
-fn caller_config() -> IssuerConfig {
+pub(crate) fn caller_config() -> IssuerConfig {
     IssuerConfig {
         issuer: CALLER_ISS.to_owned(),
         audiences: vec![AUD.to_owned(), "countersign-cli".to_owned()],
@@ -120,6 +120,7 @@ fn caller_config() -> IssuerConfig {
         acr_values: BTreeMap::new(),
         rules: Vec::new(),
         leeway_seconds: 60,
+        sign_in: None,
     }
 }
 
@@ -133,7 +134,7 @@ fn rule(identity: &str, claims: &[(&str, &str)]) -> ClaimRule {
     }
 }
 
-fn workload_config() -> IssuerConfig {
+pub(crate) fn workload_config() -> IssuerConfig {
     IssuerConfig {
         issuer: WORKLOAD_ISS.to_owned(),
         audiences: vec![AUD.to_owned()],
@@ -155,10 +156,11 @@ fn workload_config() -> IssuerConfig {
             rule("acme-numbered", &[("run_number", "*")]),
         ],
         leeway_seconds: 60,
+        sign_in: None,
     }
 }
 
-fn caller_claims() -> Value {
+pub(crate) fn caller_claims() -> Value {
     json!({
         "iss": CALLER_ISS,
         "aud": AUD,
@@ -199,12 +201,12 @@ fn both_verifier(caller: &Signer, workload: &Signer) -> TokenVerifier {
     .unwrap()
 }
 
-fn with(mut claims: Value, key: &str, value: Value) -> Value {
+pub(crate) fn with(mut claims: Value, key: &str, value: Value) -> Value {
     claims[key] = value;
     claims
 }
 
-fn without(mut claims: Value, key: &str) -> Value {
+pub(crate) fn without(mut claims: Value, key: &str) -> Value {
     claims.as_object_mut().unwrap().remove(key);
     claims
 }

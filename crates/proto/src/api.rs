@@ -109,12 +109,26 @@ pub struct EnrollKey {
     pub challenge: String,
     /// Ed25519 signature, standard base64, over the proof-of-possession message.
     pub proof: String,
+    /// `hardware` is refused unless an administrator vouches for it
+    /// (`vouch`): assurance is earned, not declared.
     pub assurance: Assurance,
     #[serde(default)]
     pub label: Option<String>,
     #[serde(default, with = "crate::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
+    /// An administrator's reason for vouching that the key is held in
+    /// hardware (admins only); logged with who vouched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vouch: Option<String>,
+}
+
+/// Body of `POST /v1/keys/{key_id}/vouch`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VouchKey {
+    /// Why the key's `hardware` label is true (what was inspected, how).
+    pub reason: String,
 }
 
 /// Body of `POST /v1/keys/{key_id}/revoke`.

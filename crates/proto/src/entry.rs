@@ -11,7 +11,7 @@ use crate::error::ErrorCode;
 use crate::governance::{ApiToken, AuthContext, Delegation, PolicyDecision, PolicyException};
 use crate::iga::{ControlException, EntitlementChange, Group, WebhookEndpoint};
 use crate::model::{
-    Credential, Decision, DocumentVersion, Identity, IdentityStatus, Request, RequestState,
+    Credential, Decision, DocumentVersion, Identity, IdentityStatus, Request, RequestState, Vouch,
 };
 use crate::statement::Envelope;
 use crate::Timestamp;
@@ -81,6 +81,25 @@ pub enum Event {
         identity: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+    },
+    /// An administrator vouched for a key's assurance label.
+    #[serde(rename = "credential.vouched")]
+    CredentialVouched {
+        key_id: String,
+        identity: String,
+        vouch: Vouch,
+    },
+    /// A single-use enrolment link was issued for an identity's first
+    /// passkey (the link itself is never logged).
+    #[serde(rename = "invitation.issued")]
+    InvitationIssued {
+        invitation: String,
+        identity: String,
+        #[serde(with = "crate::rfc3339")]
+        #[schema(value_type = String, format = DateTime)]
+        expires_at: Timestamp,
+        /// Who issued it: an API caller label, or `scim` for a joiner.
+        issued_by: String,
     },
     #[serde(rename = "document.registered")]
     DocumentRegistered { version: DocumentVersion },
@@ -259,6 +278,8 @@ impl Event {
             Event::IdentityStatusChanged { .. } => "identity.status_changed",
             Event::CredentialEnrolled { .. } => "credential.enrolled",
             Event::CredentialRevoked { .. } => "credential.revoked",
+            Event::CredentialVouched { .. } => "credential.vouched",
+            Event::InvitationIssued { .. } => "invitation.issued",
             Event::DocumentRegistered { .. } => "document.registered",
             Event::PolicyActivated { .. } => "policy.activated",
             Event::CaCreated { .. } => "ca.created",

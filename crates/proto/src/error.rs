@@ -72,6 +72,11 @@ codes! {
     ChallengeInvalid = "challenge_invalid", 422;
     ProofOfPossessionFailed = "proof_of_possession_failed", 422;
     KeyAlreadyRevoked = "key_already_revoked", 409;
+    /// A credential claimed an assurance nothing proves (a `hardware` label
+    /// nobody vouched for): assurance is earned, not declared.
+    AssuranceNotEarned = "assurance_not_earned", 422;
+    /// A WebAuthn ceremony (registration, sign-in) failed; the detail says which check.
+    WebauthnFailed = "webauthn_failed", 422;
 
     // --- documents
     DocumentNotFound = "document_not_found", 404;
@@ -111,6 +116,16 @@ codes! {
     OutOfOrder = "out_of_order", 409;
     /// The statement's signed-at time is too far from the server's clock.
     ClockSkew = "clock_skew", 422;
+    /// A passkey signature names no signing nonce, or one that is unknown,
+    /// expired, already used, or issued for another signer or request.
+    NonceInvalid = "nonce_invalid", 422;
+    /// This passkey assertion was already accepted; an assertion is single-use.
+    AssertionReplayed = "assertion_replayed", 409;
+    /// The authenticator's signature counter went backwards: the passkey
+    /// may have been cloned.
+    AuthenticatorCloned = "authenticator_cloned", 422;
+    /// The signer has not opened every document of the request in this session.
+    DocumentNotViewed = "document_not_viewed", 409;
 
     /// Policy refused the action; the detail names the policies and why.
     PolicyDenied = "policy_denied", 403;
@@ -151,6 +166,19 @@ codes! {
     WorkloadsNotConfigured = "workloads_not_configured", 404;
     /// The policy set does not parse or validate.
     PolicyInvalid = "policy_invalid", 422;
+
+    // --- web sign-in, sessions, invitations, mail
+    /// The enrolment link is unknown, used or expired.
+    InvitationInvalid = "invitation_invalid", 404;
+    /// The browser session is missing, expired or ended.
+    SessionInvalid = "session_invalid", 401;
+    /// A state-changing browser request lacked the session's CSRF token
+    /// or came from another origin.
+    CsrfFailed = "csrf_failed", 403;
+    /// The OpenID provider's sign-in did not complete; the detail says why.
+    OidcFailed = "oidc_failed", 400;
+    /// Mail is not configured on this server (`[smtp]`).
+    MailNotConfigured = "mail_not_configured", 409;
 
     // --- log
     // --- IAM/IGA integration

@@ -292,6 +292,10 @@ pub struct ResolutionStatement {
     #[serde(rename = "signedAt", with = "crate::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub signed_at: Timestamp,
+    /// A single-use value the server issued, required when a passkey
+    /// signs (see `statement::WEBAUTHN_EXTENSION_KIND`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 /// Body of `POST /v1/control-exceptions/{id}/resolve`.

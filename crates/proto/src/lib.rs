@@ -14,6 +14,8 @@ pub mod evidence;
 pub mod governance;
 pub mod iga;
 pub mod model;
+pub mod notify;
+pub mod passkey;
 pub mod statement;
 
 pub use error::{ErrorCode, Problem};

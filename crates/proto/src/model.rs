@@ -42,7 +42,8 @@ pub(crate) use wire_names;
 wire_names!(IdentityKind { Human => "human", Service => "service", Workload => "workload" });
 wire_names!(IdentityStatus { Active => "active", Suspended => "suspended", Terminated => "terminated" });
 wire_names!(Assurance { Software => "software", Hardware => "hardware" });
-wire_names!(CredentialKind { Key => "key", Certificate => "certificate" });
+wire_names!(CredentialKind { Key => "key", Certificate => "certificate", Passkey => "passkey" });
+wire_names!(AssuranceBasis { Declared => "declared", Vouched => "vouched", Attestation => "attestation", Authenticator => "authenticator", Issued => "issued" });
 wire_names!(EventKind { Onboarding => "onboarding", RoleChange => "role_change", PrivilegedAccess => "privileged_access", Offboarding => "offboarding", Contract => "contract", Payment => "payment", CodeRelease => "code_release", Custom => "custom" });
 wire_names!(Impact { Low => "low", Medium => "medium", High => "high", Critical => "critical" });
 wire_names!(Operation { Grant => "grant", Revoke => "revoke", Disable => "disable", Enable => "enable" });
@@ -136,7 +137,12 @@ pub struct IdentityHistoryEntry {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyAlgorithm {
+    /// Ed25519 (file keys, workload certificates, EdDSA passkeys).
     Ed25519,
+    /// ECDSA P-256 with SHA-256 (most passkeys).
+    Es256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (Windows Hello passkeys).
+    Rs256,
 }
 
 /// How well the private key is protected.
@@ -157,6 +163,88 @@ pub enum CredentialKind {
     /// An X.509 certificate issued by Countersign's CA after a workload
     /// token exchange; valid for minutes.
     Certificate,
+    /// A WebAuthn credential (a passkey) registered in a browser; its
+    /// proof of possession is the registration ceremony.
+    Passkey,
+}
+
+/// Where a credential's assurance comes from. Assurance is earned, not
+/// declared: only `vouched`, `attestation` and `issued` raise a credential
+/// above what its kind proves by itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AssuranceBasis {
+    /// Whoever enrolled the key chose the label; it counts for nothing
+    /// beyond a software key. Keys enrolled before assurance had to be
+    /// earned carry this basis, with their label kept.
+    #[default]
+    Declared,
+    /// An administrator vouched for the label (see `vouch`).
+    Vouched,
+    /// A passkey whose WebAuthn attestation verified to a trusted root.
+    Attestation,
+    /// A passkey without a trusted attestation: the authenticator's own
+    /// flags (user verification, backup eligibility) are the evidence.
+    Authenticator,
+    /// A workload certificate issued by Countersign's CA after a verified
+    /// token exchange.
+    Issued,
+}
+
+/// An administrator's statement that a key's label is true (for example,
+/// that the key was generated on a hardware token they inspected).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Vouch {
+    /// Who vouched: the caller's label (`bootstrap`, `token:<id>`, a handle).
+    pub by: String,
+    pub reason: String,
+    #[serde(with = "crate::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+}
+
+/// How a passkey's WebAuthn attestation was judged at registration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PasskeyAttestation {
+    /// The attestation statement format: `none`, `packed`, `tpm`,
+    /// `apple`, `android-key`, `fido-u2f`.
+    pub format: String,
+    /// `none`, `self` or `basic` (a certificate chain).
+    pub kind: String,
+    /// Whether the chain ended in one of the configured attestation roots.
+    pub trusted: bool,
+    /// Lowercase hex SHA-256 of the trusted root's DER, when trusted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
+}
+
+/// What the registration ceremony proved about a passkey. Nothing here is
+/// personal: the credential id is random, the AAGUID names a model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Passkey {
+    /// The WebAuthn credential id, base64url without padding.
+    pub credential_id: String,
+    /// The relying party id the credential is scoped to.
+    pub rp_id: String,
+    /// The authenticator model's AAGUID, lowercase hex (zeros when not disclosed).
+    pub aaguid: String,
+    /// Whether the registration verified the user (PIN, biometrics).
+    pub user_verified: bool,
+    /// BE: the credential may be synced to other devices (a synced passkey).
+    pub backup_eligible: bool,
+    /// BS: the credential was backed up when registered.
+    pub backup_state: bool,
+    pub attestation: PasskeyAttestation,
+    /// Transports the browser reported (`internal`, `usb`, `hybrid`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transports: Vec<String>,
+}
+
+impl Passkey {
+    /// A device-bound passkey: its private key cannot leave the authenticator.
+    pub fn device_bound(&self) -> bool {
+        !self.backup_eligible
+    }
 }
 
 /// An enrolled public key, or a key certified for a workload.
@@ -169,9 +257,20 @@ pub struct Credential {
     /// Handle of the identity the key belongs to.
     pub identity: String,
     pub algorithm: KeyAlgorithm,
-    /// Raw public key, standard base64.
+    /// Standard base64 of the raw Ed25519 public key; for a passkey, of
+    /// its COSE_Key encoding.
     pub public_key: String,
+    /// The label: `hardware` only counts when `assurance_basis` earns it.
     pub assurance: Assurance,
+    /// Where the assurance comes from.
+    #[serde(default)]
+    pub assurance_basis: AssuranceBasis,
+    /// The administrator who vouched for the label, when `vouched`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vouch: Option<Vouch>,
+    /// For a passkey: what its registration proved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passkey: Option<Passkey>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
     #[serde(with = "crate::rfc3339")]
@@ -419,6 +518,7 @@ mod tests {
         serde_agrees::<RequestState>();
         serde_agrees::<Decision>();
         serde_agrees::<CredentialKind>();
+        serde_agrees::<AssuranceBasis>();
         assert_eq!(EventKind::parse("role_change"), Some(EventKind::RoleChange));
         assert_eq!(Impact::parse("severe"), None);
     }

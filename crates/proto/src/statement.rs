@@ -30,8 +30,55 @@ pub struct Envelope {
 pub struct EnvelopeSignature {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub keyid: String,
-    /// Standard base64 of the signature over the PAE.
+    /// Standard base64 of the signature: over the PAE for a key; for a
+    /// passkey, the WebAuthn assertion signature (see `extension`).
     pub sig: String,
+    /// A DSSE v1.1 signature extension: what a verifier needs besides the
+    /// key to check `sig`. Countersign uses it for WebAuthn assertions
+    /// ([`WEBAUTHN_EXTENSION_KIND`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<SignatureExtension>,
+}
+
+/// A DSSE signature extension: a media type naming the format, and the
+/// format's object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SignatureExtension {
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub ext: serde_json::Value,
+}
+
+/// `kind` of the signature extension that carries a WebAuthn assertion.
+///
+/// A passkey cannot sign the DSSE PAE directly: a WebAuthn authenticator
+/// signs `authenticatorData || SHA-256(clientDataJSON)`. So the signer's
+/// browser asks for an assertion whose challenge is SHA-256 of the PAE,
+/// `sig` is that assertion's signature (ASN.1 DER ECDSA for ES256, 64 bytes
+/// for EdDSA, PKCS#1 v1.5 for RS256), and `ext` is a [`WebAuthnAssertion`]
+/// with what the verifier needs to rebuild the signed bytes. A verifier
+/// checks the signature with the enrolled passkey's public key, that the
+/// client data's `challenge` is base64url(SHA-256(PAE)), its `type` is
+/// `webauthn.get` and its origin belongs to the relying party, that the
+/// authenticator data's rpIdHash is SHA-256 of the relying party id, and
+/// that the user-presence (and, where required, user-verification) flags
+/// are set.
+pub const WEBAUTHN_EXTENSION_KIND: &str =
+    "application/vnd.countersign.webauthn-assertion;version=1";
+
+/// The WebAuthn assertion behind a passkey signature (`ext` of a
+/// [`WEBAUTHN_EXTENSION_KIND`] extension). Byte strings are base64url
+/// without padding, as WebAuthn's JSON forms write them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebAuthnAssertion {
+    /// The credential id the browser used.
+    #[serde(rename = "credentialId")]
+    pub credential_id: String,
+    #[serde(rename = "authenticatorData")]
+    pub authenticator_data: String,
+    #[serde(rename = "clientDataJSON")]
+    pub client_data_json: String,
 }
 
 /// An in-toto resource descriptor naming a document version.
@@ -76,4 +123,9 @@ pub struct ApprovalPredicate {
     /// Key id of the credential that signs.
     #[serde(rename = "keyId")]
     pub key_id: String,
+    /// A single-use value the server issued for this signature, so the
+    /// challenge a passkey signs is unpredictable (required for passkey
+    /// signatures, absent from key signatures made offline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }

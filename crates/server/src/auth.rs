@@ -67,8 +67,6 @@ pub const RECONCILE: &[Role] = &[Role::Admin, Role::Integration, Role::Complianc
 /// Roles that work control exceptions.
 pub const CONTROLS_WRITE: &[Role] = &[Role::Admin, Role::Compliance];
 
-/// Roles an OIDC-authenticated person holds.
-const PERSON_ROLES: &[Role] = &[Role::Requester, Role::Approver];
 /// Roles a workload authenticated by its own OIDC token holds.
 const WORKLOAD_ROLES: &[Role] = &[Role::Approver];
 
@@ -125,6 +123,21 @@ impl Caller {
                 ),
             ))
         }
+    }
+
+    /// Admit the caller if they hold any of `roles`, or act as `handle`
+    /// themselves (people enrol their own keys and passkeys).
+    pub fn require_self_or(&self, handle: &str, roles: &[Role]) -> Result<(), ApiError> {
+        if !self.roles.is_empty() && self.identity.as_deref() == Some(handle) {
+            return Ok(());
+        }
+        self.require(roles)
+    }
+
+    /// Who the caller is, for records of who did something: their
+    /// identity's handle when bound to one, else the token label.
+    pub fn actor_label(&self) -> String {
+        self.identity.clone().unwrap_or_else(|| self.label.clone())
     }
 
     /// The identity a caller is confined to: set for callers bound to an
@@ -242,14 +255,16 @@ impl Authenticator {
                 verified.issuer, verified.identity
             ),
         )?;
-        let roles: &[Role] = if purpose == Purpose::Workload {
-            WORKLOAD_ROLES
+        // A person holds requester and approver, plus the governance roles
+        // an administrator gave their identity (as in the web app).
+        let roles: BTreeSet<Role> = if purpose == Purpose::Workload {
+            WORKLOAD_ROLES.iter().copied().collect()
         } else {
-            PERSON_ROLES
+            crate::web::session::person_roles(&identity)
         };
         let method = format!("oidc:{}", verified.issuer);
         Ok(Caller {
-            roles: roles.iter().copied().collect(),
+            roles,
             identity: Some(identity.handle.clone()),
             auth: Authentication {
                 identity: Some(identity.handle.clone()),

@@ -18,7 +18,10 @@ pub mod auth;
 mod deliver;
 mod error;
 mod extract;
+mod mail;
 mod routes;
+pub mod tls;
+pub mod web;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -33,6 +36,7 @@ pub use deliver::WebhookSettings;
 pub use error::ApiError;
 pub use routes::governance::reload as reload_policy;
 pub use routes::openapi::ApiDoc;
+pub use web::WebSettings;
 
 /// Where `now` comes from. The server reads the clock here and nowhere else.
 pub trait Clock: Send + Sync {
@@ -93,6 +97,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub config: ServerConfig,
     pub workloads: Option<Arc<Workloads>>,
+    /// The web app: public address, cookies, passkey trust, mail, sign-in providers.
+    pub web: Arc<WebSettings>,
 }
 
 impl AppState {
@@ -118,9 +124,30 @@ pub fn router(state: AppState) -> Router {
     routes::router(state)
 }
 
-/// Serve until `shutdown` resolves, closing expired requests in the background.
+/// How the listener talks: plain HTTP, or TLS with an optional plain-HTTP
+/// listener that only redirects to https.
+pub enum Transport {
+    Plain,
+    Tls {
+        config: Arc<rustls::ServerConfig>,
+        redirect: Option<tokio::net::TcpListener>,
+    },
+}
+
+/// Serve plain HTTP until `shutdown` resolves (see [`serve_with`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, Transport::Plain, state, shutdown).await
+}
+
+/// Serve until `shutdown` resolves, closing expired requests, sending
+/// webhooks and mail, and reconciling in the background.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    transport: Transport,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -137,10 +164,19 @@ pub async fn serve(
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e.problem.detail, "expiry sweep failed"),
                 }
+                match state.run(|l, now| l.remind_due(now)).await {
+                    Ok(n) if n > 0 => tracing::info!(count = n, "queued reminders"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e.problem.detail, "reminders failed"),
+                }
+                if let Err(e) = state.run(|l, now| l.purge_expired(now)).await {
+                    tracing::warn!(error = %e.problem.detail, "purging expired sessions failed");
+                }
             }
         })
     };
     let sender = tokio::spawn(deliver::run(state.clone()));
+    let mailer = tokio::spawn(mail::run(state.clone()));
     let reconciler = state.config.reconcile_every.map(|every| {
         let state = state.clone();
         tokio::spawn(async move {
@@ -163,12 +199,47 @@ pub async fn serve(
             }
         })
     });
+    let public = state.web.public_url.clone();
     let app = router(state);
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = match transport {
+        Transport::Plain => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Transport::Tls { config, redirect } => {
+            let handle = axum_server::Handle::new();
+            let redirector = redirect.map(|l| {
+                let app = tls::redirect_router(public.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = axum::serve(l, app).await {
+                        tracing::warn!(error = %e, "the http redirect listener stopped");
+                    }
+                })
+            });
+            let stopper = {
+                let handle = handle.clone();
+                tokio::spawn(async move {
+                    shutdown.await;
+                    handle.graceful_shutdown(Some(Duration::from_secs(10)));
+                })
+            };
+            let std_listener = listener.into_std()?;
+            let tls = axum_server::tls_rustls::RustlsConfig::from_config(config);
+            let r = axum_server::from_tcp_rustls(std_listener, tls)
+                .handle(handle)
+                .serve(app.into_make_service())
+                .await;
+            stopper.abort();
+            if let Some(r) = redirector {
+                r.abort();
+            }
+            r
+        }
+    };
     sweeper.abort();
     sender.abort();
+    mailer.abort();
     if let Some(r) = reconciler {
         r.abort();
     }

@@ -15,6 +15,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod iga;
+mod web;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -30,8 +31,8 @@ use countersign_proto::model::{
     Credential, Document, DocumentVersion, Identity, IdentityHistoryEntry, Request, RequestState,
 };
 use countersign_store::{
-    DueDelivery, EntryTerms, OutboxEvent, ReadTx, Result, ScimRecord, Store, StoreError,
-    StoredReceipt, WebhookRecord, WriteTx,
+    DueDelivery, EntryTerms, InvitationRecord, MailRecord, OutboxEvent, ReadTx, Result, ScimRecord,
+    SessionRecord, Store, StoreError, StoredReceipt, WebChallenge, WebhookRecord, WriteTx,
 };
 use countersign_tlog::Hash;
 use rusqlite::{params, Connection, OptionalExtension as _};
@@ -200,6 +201,54 @@ CREATE TABLE delivery_attempts (
     attempt INTEGER NOT NULL,
     body TEXT NOT NULL,
     PRIMARY KEY (delivery, attempt)
+);
+"#,
+    r#"
+-- Assurance is earned: keys enrolled before kept their label, marked as
+-- declared; workload certificates were issued by the CA.
+UPDATE credentials SET body = json_set(body, '$.assurance_basis',
+    CASE json_extract(body, '$.kind') WHEN 'certificate' THEN 'issued' ELSE 'declared' END)
+    WHERE json_extract(body, '$.assurance_basis') IS NULL;
+CREATE TABLE sign_counts (key_id TEXT PRIMARY KEY, count INTEGER NOT NULL);
+CREATE TABLE web_challenges (
+    id TEXT PRIMARY KEY,
+    purpose TEXT NOT NULL,
+    identity TEXT,
+    expires_at INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX web_challenges_expiry ON web_challenges (expires_at);
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    identity TEXT NOT NULL,
+    credential TEXT,
+    expires_at INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX sessions_identity ON sessions (identity);
+CREATE INDEX sessions_credential ON sessions (credential);
+CREATE TABLE invitations (
+    id TEXT PRIMARY KEY,
+    token_sha256 TEXT NOT NULL UNIQUE,
+    identity TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX invitations_identity ON invitations (identity);
+CREATE TABLE mails (
+    id TEXT PRIMARY KEY,
+    identity TEXT NOT NULL,
+    state TEXT NOT NULL,
+    due INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX mails_identity ON mails (identity);
+CREATE INDEX mails_due ON mails (state, due);
+CREATE TABLE reminders (
+    request TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    offset_seconds INTEGER NOT NULL,
+    PRIMARY KEY (request, identity, offset_seconds)
 );
 "#,
 ];
@@ -583,6 +632,70 @@ impl ReadTx for SqliteTx<'_> {
         )
     }
 
+    fn credentials(&self) -> Result<Vec<Credential>> {
+        self.many(
+            "credential",
+            "SELECT body FROM credentials ORDER BY rowid",
+            &[],
+        )
+    }
+
+    fn sign_count(&self, key_id: &str) -> Result<Option<u32>> {
+        self.sign_count_(key_id)
+    }
+
+    fn web_challenge(&self, id: &str) -> Result<Option<WebChallenge>> {
+        self.web_challenge_(id)
+    }
+
+    fn session(&self, id: &str) -> Result<Option<SessionRecord>> {
+        self.one("session", "SELECT body FROM sessions WHERE id = ?1", id)
+    }
+
+    fn sessions_of(&self, handle: &str) -> Result<Vec<SessionRecord>> {
+        self.many(
+            "session",
+            "SELECT body FROM sessions WHERE identity = ?1 ORDER BY rowid",
+            &[&handle],
+        )
+    }
+
+    fn invitation(&self, token_sha256: &str) -> Result<Option<InvitationRecord>> {
+        self.one(
+            "invitation",
+            "SELECT body FROM invitations WHERE token_sha256 = ?1",
+            token_sha256,
+        )
+    }
+
+    fn invitations_of(&self, handle: &str) -> Result<Vec<InvitationRecord>> {
+        self.many(
+            "invitation",
+            "SELECT body FROM invitations WHERE identity = ?1 ORDER BY rowid",
+            &[&handle],
+        )
+    }
+
+    fn mail(&self, id: &str) -> Result<Option<MailRecord>> {
+        self.one("mail", "SELECT body FROM mails WHERE id = ?1", id)
+    }
+
+    fn mails_of(&self, handle: &str, limit: u32) -> Result<Vec<MailRecord>> {
+        self.many(
+            "mail",
+            "SELECT body FROM mails WHERE identity = ?1 ORDER BY rowid DESC LIMIT ?2",
+            &[&handle, &limit],
+        )
+    }
+
+    fn due_mails(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<MailRecord>> {
+        self.due_mails_(now, limit)
+    }
+
+    fn reminded(&self, request: &str, identity: &str, offset_seconds: i64) -> Result<bool> {
+        self.reminded_(request, identity, offset_seconds)
+    }
+
     fn challenge(&self, challenge: &str) -> Result<Option<Challenge>> {
         let row: Option<(String, i64)> = self
             .conn
@@ -964,6 +1077,66 @@ impl WriteTx for SqliteTx<'_> {
             .execute("DELETE FROM challenges WHERE challenge = ?1", [challenge])
             .map(|n| n > 0)
             .map_err(backend)
+    }
+
+    fn set_sign_count(&mut self, key_id: &str, count: u32) -> Result<()> {
+        self.set_sign_count_(key_id, count)
+    }
+
+    fn put_web_challenge(&mut self, challenge: &WebChallenge) -> Result<()> {
+        self.put_web_challenge_(challenge)
+    }
+
+    fn take_web_challenge(&mut self, id: &str) -> Result<Option<WebChallenge>> {
+        self.take_web_challenge_(id)
+    }
+
+    fn put_session(&mut self, session: &SessionRecord) -> Result<()> {
+        self.put_session_(session)
+    }
+
+    fn delete_session(&mut self, id: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM sessions WHERE id = ?1", [id])
+            .map(drop)
+            .map_err(backend)
+    }
+
+    fn delete_sessions_of(&mut self, handle: &str) -> Result<u64> {
+        self.conn
+            .execute("DELETE FROM sessions WHERE identity = ?1", [handle])
+            .map(|n| n as u64)
+            .map_err(backend)
+    }
+
+    fn delete_sessions_with(&mut self, key_id: &str) -> Result<u64> {
+        self.conn
+            .execute("DELETE FROM sessions WHERE credential = ?1", [key_id])
+            .map(|n| n as u64)
+            .map_err(backend)
+    }
+
+    fn put_invitation(&mut self, invitation: &InvitationRecord) -> Result<()> {
+        self.put_invitation_(invitation)
+    }
+
+    fn put_mail(&mut self, mail: &MailRecord) -> Result<()> {
+        self.put_mail_(mail)
+    }
+
+    fn put_reminder(&mut self, request: &str, identity: &str, offset_seconds: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO reminders (request, identity, offset_seconds) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+                params![request, identity, offset_seconds],
+            )
+            .map(drop)
+            .map_err(backend)
+    }
+
+    fn purge_expired(&mut self, now: OffsetDateTime) -> Result<u64> {
+        self.purge_expired_(now)
     }
 
     fn put_document_version(&mut self, v: &DocumentVersion, content: Option<&[u8]>) -> Result<()> {

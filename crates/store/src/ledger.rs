@@ -3,9 +3,12 @@
 
 mod governance;
 mod lifecycle;
+mod notify;
 mod outbox;
+mod passkey_signing;
 mod reconcile;
 mod scim;
+mod web;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -38,12 +41,15 @@ use countersign_tlog::note::{NoteSigner, NoteVerifier};
 use countersign_tlog::proof::TlogProof;
 pub use governance::CertificateIssuer;
 use governance::{caller_auth, policy_refusal};
+pub use notify::{MailOutcome, MailRules};
 pub use outbox::{AttemptOutcome, DeliveryRules, EVENT_TYPES};
+pub use passkey_signing::{challenge_b64url, IssuedStatement};
 use rand_core::{OsRng, RngCore as _};
 pub use reconcile::MAX_CHANGE_BATCH;
 pub use scim::{ScimGroup, ScimUser, GROUP as SCIM_GROUP, USER as SCIM_USER};
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
+pub use web::{random_secret, SignIn, WebRules};
 
 use crate::{EntryTerms, Hashes, ReadTx, Store, StoreError, StoredReceipt, WriteTx};
 
@@ -52,6 +58,10 @@ use crate::{EntryTerms, Hashes, ReadTx, Store, StoreError, StoredReceipt, WriteT
 pub struct LedgerConfig {
     pub limits: Limits,
     pub iga: IgaConfig,
+    /// The web app: public address, WebAuthn relying party, sessions.
+    pub web: WebRules,
+    /// Mail notifications; `None` when no mail server is configured.
+    pub mail: Option<MailRules>,
 }
 
 /// Settings of the IAM/IGA integration.
@@ -191,10 +201,14 @@ fn terms_of(event: &Event) -> EntryTerms {
         }
         Event::CredentialRevoked {
             key_id, identity, ..
+        }
+        | Event::CredentialVouched {
+            key_id, identity, ..
         } => {
             t.identity = Some(identity.clone());
             t.key_id = Some(key_id.clone());
         }
+        Event::InvitationIssued { identity, .. } => t.identity = Some(identity.clone()),
         Event::DocumentRegistered { .. }
         | Event::PolicyActivated { .. }
         | Event::CaCreated { .. }
@@ -410,11 +424,6 @@ impl Ledger {
         Ok(index)
     }
 
-    /// Record a single event in its own transaction (used for refusals).
-    fn record_alone(&self, event: Event, now: OffsetDateTime) -> Result<u64> {
-        self.finish(self.store.write()?, event, now)
-    }
-
     // ----------------------------------------------------------- identities
 
     pub(crate) fn load_identity(tx: &dyn ReadTx, handle: &str) -> Result<Identity> {
@@ -563,10 +572,14 @@ impl Ledger {
         })
     }
 
+    /// Enrol an Ed25519 key with proof of possession. `voucher` is the
+    /// administrator vouching for a `hardware` label (set by the server
+    /// only for admin callers).
     pub fn enroll_key(
         &self,
         handle: &str,
         input: &EnrollKey,
+        voucher: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Receipted<Credential>> {
         let mut tx = self.store.write()?;
@@ -583,6 +596,7 @@ impl Ledger {
             input,
             challenge.as_ref(),
             existing.as_ref(),
+            voucher,
             index,
             now,
         )?;
@@ -614,12 +628,49 @@ impl Ledger {
         let next = identity::revoke_key(&current, reason.clone(), now)?;
         let index = tx.tree_size()?;
         tx.put_credential(&next)?;
+        // A session signed in with the credential ends with it.
+        tx.delete_sessions_with(key_id)?;
         self.finish(
             tx,
             Event::CredentialRevoked {
                 key_id: key_id.to_string(),
                 identity: next.identity.clone(),
                 reason,
+            },
+            now,
+        )?;
+        Ok(Receipted {
+            value: next,
+            log_index: index,
+        })
+    }
+
+    /// An administrator (`voucher`) vouches for a key's hardware label.
+    pub fn vouch_key(
+        &self,
+        key_id: &str,
+        reason: &str,
+        voucher: &str,
+        now: OffsetDateTime,
+    ) -> Result<Receipted<Credential>> {
+        let mut tx = self.store.write()?;
+        let current = tx.credential(key_id)?.ok_or_else(|| {
+            LedgerError::refused(ErrorCode::KeyNotFound, format!("no key {key_id}"))
+        })?;
+        let next = identity::vouch_key(&current, reason, voucher, now)?;
+        let Some(vouch) = next.vouch.clone() else {
+            return Err(LedgerError::Integrity(
+                "a vouched key without its vouch".into(),
+            ));
+        };
+        let index = tx.tree_size()?;
+        tx.put_credential(&next)?;
+        self.finish(
+            tx,
+            Event::CredentialVouched {
+                key_id: key_id.to_string(),
+                identity: next.identity.clone(),
+                vouch,
             },
             now,
         )?;
@@ -782,6 +833,7 @@ impl Ledger {
             return Err(policy_refusal(&decision).into());
         }
         tx.put_request(&request)?;
+        self.notify_needed(tx.as_mut(), &request, None, None, now)?;
         self.finish(
             tx,
             Event::RequestCreated {
@@ -834,6 +886,7 @@ impl Ledger {
         })?;
         let next = rules::close(&current, to, now)?;
         tx.put_request(&next)?;
+        self.notify_outcome(tx.as_mut(), &next, reason.as_deref(), now)?;
         let index = self.finish(
             tx,
             Event::RequestClosed {
@@ -876,11 +929,12 @@ impl Ledger {
     ) -> Result<Submission> {
         let digest = countersign_attest::envelope_digest(envelope)
             .map_err(|e| LedgerError::refused(ErrorCode::StatementInvalid, e.to_string()))?;
+        let passkey = envelope
+            .signatures
+            .iter()
+            .any(countersign_attest::passkey::is_passkey_signature);
         if let Some(receipt) = self.replay(&digest, now)? {
-            return Ok(Submission {
-                receipt,
-                recorded: false,
-            });
+            return Self::replayed(passkey, receipt);
         }
         let outcome = {
             let mut tx = self.store.write()?;
@@ -889,10 +943,7 @@ impl Ledger {
                 let receipt = self.replay(&digest, now)?.ok_or_else(|| {
                     LedgerError::Integrity("receipt vanished during submission".into())
                 })?;
-                return Ok(Submission {
-                    receipt,
-                    recorded: false,
-                });
+                return Self::replayed(passkey, receipt);
             }
             match self.try_accept(&mut *tx, envelope, &digest, caller, now)? {
                 Ok(receipt) => {
@@ -911,7 +962,19 @@ impl Ledger {
             auth,
         } = outcome;
         let keep_envelope = refusal.code != ErrorCode::StatementInvalid;
-        let index = self.record_alone(
+        let mut tx = self.store.write()?;
+        if passkey {
+            // A refused passkey signature uses up its nonce too: the same
+            // assertion cannot be tried again.
+            if let Some(nonce) = countersign_attest::statement_of(envelope)
+                .ok()
+                .and_then(|s| s.predicate.nonce)
+            {
+                tx.take_web_challenge(&nonce)?;
+            }
+        }
+        let index = self.finish(
+            tx,
             Event::SignatureRefused {
                 code: refusal.code,
                 detail: refusal.detail.clone(),
@@ -957,6 +1020,10 @@ impl Ledger {
             actor: actor.as_ref(),
             request: request.as_ref(),
             delegations: &delegations,
+            origins: countersign_attest::passkey::Origins::Exact(&self.config.web.origins),
+            // Whether the nonce demanded user verification is checked
+            // below; a signature without it proves a lower AAL anyway.
+            require_user_verification: false,
         };
         let checked = match signing::check(
             envelope,
@@ -975,7 +1042,31 @@ impl Ledger {
                 "signing check passed without its facts".into(),
             ));
         };
-        let auth = signing_auth(&p.actor, &credential, caller);
+        let proof = match &checked.passkey {
+            Some(verified) => {
+                // A passkey signs a statement the server issued: its nonce
+                // must be live, this signer's, for this request and key.
+                if let Err(r) = self.check_signing_nonce(&*tx, &statement, verified, now) {
+                    return Ok(Err(Refused::plain(SigningRefusal {
+                        refusal: r,
+                        claimed: Box::new(claimed),
+                    })));
+                }
+                if let Err(LedgerError::Refused { refusal, .. }) =
+                    Self::advance_counter(tx, &credential.key_id, verified.sign_count)
+                {
+                    return Ok(Err(Refused::plain(SigningRefusal {
+                        refusal,
+                        claimed: Box::new(claimed),
+                    })));
+                }
+                Some(countersign_domain::policy::PasskeyProof {
+                    user_verified: verified.user_verified,
+                })
+            }
+            None => None,
+        };
+        let auth = signing_auth(&p.actor, &credential, proof.as_ref(), caller, now);
         let context = self.context(
             &checked.principal,
             checked.delegation.clone(),
@@ -1043,6 +1134,12 @@ impl Ledger {
         if let Some(e) = &used {
             tx.put_exception(&exceptions::consume(e, index))?;
         }
+        if let (Some(_), Some(nonce)) = (&checked.passkey, &p.nonce) {
+            tx.take_web_challenge(nonce)?;
+        }
+        // The next approver of a sequential request is told it is their turn.
+        self.notify_needed(tx, &accepted.request, Some(&request), None, now)?;
+        self.notify_outcome(tx, &accepted.request, None, now)?;
         let (appended, entry) = self.append(
             tx,
             Event::SignatureAccepted {
@@ -1098,6 +1195,26 @@ impl Ledger {
             receipt,
             entry: String::from_utf8_lossy(&entry).into_owned(),
         }))
+    }
+
+    /// The answer to an envelope that was already accepted: its receipt
+    /// again for a key signature (submission is idempotent); a refusal for
+    /// a passkey signature, whose assertion answered a single-use
+    /// challenge. Neither writes anything.
+    fn replayed(passkey: bool, receipt: SignatureReceipt) -> Result<Submission> {
+        if passkey {
+            return Err(LedgerError::refused(
+                ErrorCode::AssertionReplayed,
+                format!(
+                    "this passkey assertion was already accepted (log index {}); an assertion answers a single-use challenge and cannot be submitted again",
+                    receipt.log_index
+                ),
+            ));
+        }
+        Ok(Submission {
+            receipt,
+            recorded: false,
+        })
     }
 
     fn replay(&self, digest: &str, now: OffsetDateTime) -> Result<Option<SignatureReceipt>> {

@@ -21,8 +21,9 @@ pub mod evidence;
 mod ledger;
 
 pub use ledger::{
-    AttemptOutcome, CertificateIssuer, DeliveryRules, IgaConfig, Ledger, LedgerConfig, LedgerError,
-    Receipted, ScimGroup, ScimUser, Submission, EVENT_TYPES, MAX_CHANGE_BATCH, SCIM_GROUP,
+    challenge_b64url, random_secret, AttemptOutcome, CertificateIssuer, DeliveryRules, IgaConfig,
+    IssuedStatement, Ledger, LedgerConfig, LedgerError, MailOutcome, MailRules, Receipted,
+    ScimGroup, ScimUser, SignIn, Submission, WebRules, EVENT_TYPES, MAX_CHANGE_BATCH, SCIM_GROUP,
     SCIM_USER,
 };
 
@@ -131,6 +132,105 @@ pub struct DueDelivery {
     pub body: String,
 }
 
+/// A server-issued, single-use challenge of a browser ceremony: a WebAuthn
+/// registration or sign-in, a signing nonce, an OpenID sign-in's state.
+/// Operational state, never logged; `data` is the ceremony's own record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WebChallenge {
+    /// Random; the lookup key.
+    pub id: String,
+    /// `register`, `sign_in`, `signing`, `oidc`.
+    pub purpose: String,
+    /// The identity the challenge was issued to, when known.
+    pub identity: Option<String>,
+    pub data: serde_json::Value,
+    pub expires_at: OffsetDateTime,
+}
+
+/// A browser session. The cookie holds a random token; the store keeps
+/// only its SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SessionRecord {
+    /// Lowercase hex SHA-256 of the session token.
+    pub id: String,
+    /// Handle of the signed-in identity.
+    pub identity: String,
+    /// The synchroniser token every state-changing request must carry.
+    pub csrf: String,
+    /// How the person signed in: `passkey`, `oidc:<issuer>`.
+    pub method: String,
+    /// The credential signed in with (a passkey's key id), so revoking it
+    /// ends the session.
+    #[serde(default)]
+    pub credential: Option<String>,
+    /// NIST SP 800-63-4 AAL of the sign-in.
+    pub aal: u8,
+    /// When the person last authenticated interactively.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub auth_time: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen: OffsetDateTime,
+    /// The absolute end of the session, whatever its activity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// SHA-256 digests of the document versions this session fetched: a
+    /// signer approves only what the page has shown them.
+    #[serde(default)]
+    pub viewed: Vec<String>,
+}
+
+/// A single-use enrolment link, kept as the hash of its secret.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InvitationRecord {
+    pub id: String,
+    /// Lowercase hex SHA-256 of the link's secret.
+    pub token_sha256: String,
+    pub identity: String,
+    pub issued_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub used_at: Option<OffsetDateTime>,
+    /// The log entry that recorded the issue.
+    pub log_index: u64,
+}
+
+/// A mail in the outbox: composed when the change it reports commits,
+/// sent (and retried) by the server's mail sender.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MailRecord {
+    pub id: String,
+    /// Stable across retries, so receivers can de-duplicate.
+    pub message_id: String,
+    /// Handle of the recipient.
+    pub identity: String,
+    /// The recipient's name and address when the mail was composed.
+    pub display_name: String,
+    #[serde(default)]
+    pub address: Option<String>,
+    pub kind: countersign_proto::notify::NotificationKind,
+    #[serde(default)]
+    pub request: Option<String>,
+    pub subject: String,
+    pub text: String,
+    #[serde(default)]
+    pub html: Option<String>,
+    pub state: countersign_proto::notify::NotificationState,
+    pub attempts: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_attempt_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub sent_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
 /// Reads. A read transaction sees one consistent state.
 pub trait ReadTx {
     fn meta(&self, key: &str) -> Result<Option<String>>;
@@ -144,7 +244,26 @@ pub trait ReadTx {
 
     fn credential(&self, key_id: &str) -> Result<Option<Credential>>;
     fn credentials_of(&self, handle: &str) -> Result<Vec<Credential>>;
+    /// Every credential, oldest first.
+    fn credentials(&self) -> Result<Vec<Credential>>;
     fn challenge(&self, challenge: &str) -> Result<Option<Challenge>>;
+    /// The last signature counter a passkey reported.
+    fn sign_count(&self, key_id: &str) -> Result<Option<u32>>;
+
+    fn web_challenge(&self, id: &str) -> Result<Option<WebChallenge>>;
+    fn session(&self, id: &str) -> Result<Option<SessionRecord>>;
+    fn sessions_of(&self, handle: &str) -> Result<Vec<SessionRecord>>;
+    fn invitation(&self, token_sha256: &str) -> Result<Option<InvitationRecord>>;
+    /// Invitations of an identity, oldest first.
+    fn invitations_of(&self, handle: &str) -> Result<Vec<InvitationRecord>>;
+    fn mail(&self, id: &str) -> Result<Option<MailRecord>>;
+    /// Mails to an identity, newest first.
+    fn mails_of(&self, handle: &str, limit: u32) -> Result<Vec<MailRecord>>;
+    /// Pending mails due at `now`, oldest first.
+    fn due_mails(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<MailRecord>>;
+    /// Whether the reminder `offset_seconds` before expiry went out to
+    /// `identity` for `request`.
+    fn reminded(&self, request: &str, identity: &str, offset_seconds: i64) -> Result<bool>;
 
     fn document(&self, name: &str) -> Result<Option<Document>>;
     fn documents(&self) -> Result<Vec<Document>>;
@@ -262,6 +381,21 @@ pub trait WriteTx: ReadTx {
     fn put_challenge(&mut self, challenge: &Challenge) -> Result<()>;
     /// Remove a challenge; answers whether it existed.
     fn take_challenge(&mut self, challenge: &str) -> Result<bool>;
+    fn set_sign_count(&mut self, key_id: &str, count: u32) -> Result<()>;
+    fn put_web_challenge(&mut self, challenge: &WebChallenge) -> Result<()>;
+    /// Remove a web challenge; answers it if it existed.
+    fn take_web_challenge(&mut self, id: &str) -> Result<Option<WebChallenge>>;
+    fn put_session(&mut self, session: &SessionRecord) -> Result<()>;
+    fn delete_session(&mut self, id: &str) -> Result<()>;
+    /// End every session of an identity; answers how many ended.
+    fn delete_sessions_of(&mut self, handle: &str) -> Result<u64>;
+    /// End every session signed in with a credential; answers how many ended.
+    fn delete_sessions_with(&mut self, key_id: &str) -> Result<u64>;
+    fn put_invitation(&mut self, invitation: &InvitationRecord) -> Result<()>;
+    fn put_mail(&mut self, mail: &MailRecord) -> Result<()>;
+    fn put_reminder(&mut self, request: &str, identity: &str, offset_seconds: i64) -> Result<()>;
+    /// Drop challenges, sessions and invitations past their expiry.
+    fn purge_expired(&mut self, now: OffsetDateTime) -> Result<u64>;
     fn put_document_version(
         &mut self,
         version: &DocumentVersion,

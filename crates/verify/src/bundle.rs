@@ -6,10 +6,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use countersign_attest::keys::public_key_from_base64;
+use countersign_attest::passkey::{Origins, PasskeyVerified};
 use countersign_attest::x509::{self, X509Error};
-use countersign_attest::{envelope_digest, key_id, statement_of, verify_envelope};
+use countersign_attest::{envelope_digest, key_id, statement_of, verify_with_credential};
 use countersign_domain::delegation;
 use countersign_domain::identity::credential_valid_at;
+use countersign_domain::policy::{signature_aal, PasskeyProof};
 use countersign_domain::request::{order_respected, state_from_signatures};
 use countersign_proto::entry::{Event, LogEntry, ENTRY_VERSION};
 use countersign_proto::evidence::{EvidenceBundle, EvidenceEntry, EVIDENCE_FORMAT};
@@ -17,8 +19,8 @@ use countersign_proto::governance::{
     AuthContext, Delegation, Effect, ExceptionState, PolicyAction, PolicyDecision, PolicyException,
 };
 use countersign_proto::model::{
-    ApprovalOrder, Credential, CredentialKind, Decision, IdentityStatus, Request, RequestState,
-    SignatureRecord,
+    ApprovalOrder, Assurance, AssuranceBasis, Credential, CredentialKind, Decision, IdentityStatus,
+    Request, RequestState, SignatureRecord, Vouch,
 };
 use countersign_proto::statement::{Envelope, Statement};
 use countersign_tlog::checkpoint::Checkpoint;
@@ -418,6 +420,8 @@ struct RequestVerifier<'a> {
     enrolled: HashMap<&'a str, Vec<Enrolment<'a>>>,
     /// Revocations by key id: indexes, in order.
     revoked: HashMap<&'a str, Vec<u64>>,
+    /// Vouchings for a key's hardware label by key id: (index, vouch).
+    vouched: HashMap<&'a str, Vec<(u64, &'a Vouch)>>,
     /// Identity records by handle: (index, status), in index order.
     identity: HashMap<&'a str, Vec<(u64, IdentityStatus)>>,
     /// Workload CA certificates, in index order.
@@ -447,6 +451,7 @@ impl<'a> RequestVerifier<'a> {
             options,
             enrolled: HashMap::new(),
             revoked: HashMap::new(),
+            vouched: HashMap::new(),
             identity: HashMap::new(),
             cas: Vec::new(),
             activated: Vec::new(),
@@ -483,6 +488,11 @@ impl<'a> RequestVerifier<'a> {
                 Event::CredentialRevoked { key_id, .. } => {
                     v.revoked.entry(key_id.as_str()).or_default().push(index)
                 }
+                Event::CredentialVouched { key_id, vouch, .. } => v
+                    .vouched
+                    .entry(key_id.as_str())
+                    .or_default()
+                    .push((index, vouch)),
                 Event::IdentityStatusChanged {
                     identity: i,
                     revoked_keys,
@@ -1008,27 +1018,54 @@ impl<'a> RequestVerifier<'a> {
             );
         }
 
-        // The DSSE signature verifies with the enrolled key.
-        let public = credential.and_then(|(_, c)| public_key_from_base64(&c.public_key).ok());
-        r.check(
-            "signature.envelope",
-            match &public {
-                Some(k) => match verify_envelope(sig.envelope, k) {
-                    Ok(_) => Ok(format!(
-                        "{who}: the DSSE signature verifies with the enrolled key {}",
+        // The DSSE signature verifies with the enrolled credential: Ed25519
+        // over the PAE for a key, a WebAuthn assertion over the PAE's digest
+        // for a passkey (offline, any origin WebAuthn allows for the
+        // passkey's RP ID).
+        let passkey = match credential {
+            Some((m, c)) => {
+                let c = self.as_of(c, sig.index);
+                let kind = if c.kind == CredentialKind::Passkey {
+                    "WebAuthn assertion"
+                } else {
+                    "DSSE signature"
+                };
+                match verify_with_credential(sig.envelope, &c, Origins::RpIdScope, false) {
+                    Ok(p) => {
+                        r.pass(
+                            "signature.envelope",
+                            format!(
+                                "{who}: the {kind} verifies with the credential enrolled by entry {m} ({})",
+                                short(sig.key_id)
+                            ),
+                        );
+                        self.check_assurance(sig, &c, p.as_ref(), &who, r);
+                        p
+                    }
+                    Err(e) => {
+                        r.fail(
+                            "signature.envelope",
+                            format!(
+                                "{who}: the {kind} does not verify with the credential enrolled by entry {m} ({}): {e}",
+                                short(sig.key_id)
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+            None => {
+                r.fail(
+                    "signature.envelope",
+                    format!(
+                        "{who}: there is no usable enrolled credential for key {} to verify the signature with",
                         short(sig.key_id)
-                    )),
-                    Err(e) => Err(format!(
-                        "{who}: the DSSE signature does not verify with the enrolled key {}: {e}",
-                        short(sig.key_id)
-                    )),
-                },
-                None => Err(format!(
-                    "{who}: there is no usable enrolled public key for key {} to verify the DSSE signature with",
-                    short(sig.key_id)
-                )),
-            },
-        );
+                    ),
+                );
+                None
+            }
+        };
+        let _ = passkey;
 
         if let Some(st) = &statement {
             self.check_statement(sig, st, base, &who, r);
@@ -1184,6 +1221,63 @@ impl<'a> RequestVerifier<'a> {
         statement
     }
 
+    /// The credential as it stood at entry `n`: the enrolment, with any
+    /// vouching the log recorded before `n` applied.
+    fn as_of(&self, c: &Credential, n: u64) -> Credential {
+        let mut c = c.clone();
+        if let Some((_, v)) = self
+            .vouched
+            .get(c.key_id.as_str())
+            .and_then(|all| all.iter().rev().find(|(i, _)| *i < n))
+        {
+            c.assurance = Assurance::Hardware;
+            c.assurance_basis = AssuranceBasis::Vouched;
+            c.vouch = Some((*v).clone());
+        }
+        c
+    }
+
+    /// What the credential and the signature prove about assurance, in
+    /// words, and that the log does not claim more than they prove (a
+    /// higher recorded AAL needs a session: an OIDC sign-in the log cannot
+    /// show, named in the method).
+    fn check_assurance(
+        &self,
+        sig: &SignatureEntry<'a>,
+        c: &Credential,
+        passkey: Option<&PasskeyVerified>,
+        who: &str,
+        r: &mut Report,
+    ) {
+        let proof = passkey.map(|p| PasskeyProof {
+            user_verified: p.user_verified,
+        });
+        let proven = signature_aal(c, proof.as_ref());
+        let what = describe_credential(c, passkey);
+        let Some(auth) = sig.auth else {
+            r.pass(
+                "signature.assurance",
+                format!("{who}: signed with {what}; the signature proves AAL{proven}"),
+            );
+            return;
+        };
+        let session = auth.method.contains("oidc:") || auth.method.contains("session:");
+        r.check(
+            "signature.assurance",
+            if auth.aal <= proven || session {
+                Ok(format!(
+                    "{who}: signed with {what}; the signature proves AAL{proven}, the log records {}",
+                    describe_auth(auth)
+                ))
+            } else {
+                Err(format!(
+                    "{who}: the log records AAL{} ({}), but {what} proves only AAL{proven} and no sign-in session is named",
+                    auth.aal, auth.method
+                ))
+            },
+        );
+    }
+
     /// The enrolment of the signature's key, checked against the actor.
     fn credential(
         &self,
@@ -1214,7 +1308,7 @@ impl<'a> RequestVerifier<'a> {
         };
         let (m, c) = (first.index, first.credential);
         let how = match c.kind {
-            CredentialKind::Key => "enrolled",
+            CredentialKind::Key | CredentialKind::Passkey => "enrolled",
             CredentialKind::Certificate => "certified",
         };
         let result =
@@ -2191,6 +2285,42 @@ fn describe_decision(d: &PolicyDecision) -> String {
         (Effect::Allow, true) => format!("allowed under policy set {}", short(&d.policy_set)),
         (Effect::Deny, false) => format!("refused by policy {ids} under {}", short(&d.policy_set)),
         (Effect::Deny, true) => format!("no policy permits it under {}", short(&d.policy_set)),
+    }
+}
+
+/// A credential in words: `a passkey (synced, user verified, attestation
+/// none)`, `a software key`, `a hardware key vouched for by admin`.
+pub(crate) fn describe_credential(c: &Credential, passkey: Option<&PasskeyVerified>) -> String {
+    match (c.kind, &c.passkey) {
+        (CredentialKind::Passkey, Some(p)) => {
+            let bound = if p.device_bound() {
+                "device-bound"
+            } else {
+                "synced"
+            };
+            let uv = match passkey {
+                Some(v) if v.user_verified => ", user verified",
+                Some(_) => ", user NOT verified",
+                None => "",
+            };
+            let att = if p.attestation.trusted {
+                format!("{} attestation from a trusted root", p.attestation.format)
+            } else {
+                format!("attestation {} (not trusted)", p.attestation.format)
+            };
+            format!("a passkey ({bound}{uv}, {att})")
+        }
+        (CredentialKind::Passkey, None) => "a passkey".to_string(),
+        (CredentialKind::Certificate, _) => "a workload certificate".to_string(),
+        (CredentialKind::Key, _) => match (c.assurance, c.assurance_basis, &c.vouch) {
+            (Assurance::Hardware, AssuranceBasis::Vouched, Some(v)) => {
+                format!("a hardware key vouched for by {}", short(&v.by))
+            }
+            (Assurance::Hardware, _, _) => {
+                "a key declared hardware (not vouched for, so counted as software)".to_string()
+            }
+            _ => "a software key".to_string(),
+        },
     }
 }
 

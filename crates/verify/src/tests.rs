@@ -88,10 +88,7 @@ fn open_ledger() -> (Ledger, NoteSigner) {
     let ledger = Ledger::open(
         Arc::new(store),
         signer.clone(),
-        LedgerConfig {
-            limits: Default::default(),
-            iga: Default::default(),
-        },
+        LedgerConfig::default(),
         Arc::new(policy),
         NOW,
     )
@@ -123,7 +120,9 @@ fn enroll(ledger: &Ledger, handle: &str, now: OffsetDateTime) -> SigningKey {
                 assurance: Assurance::Software,
                 label: None,
                 expires_at: None,
+                vouch: None,
             },
+            None,
             now,
         )
         .unwrap();

@@ -185,10 +185,7 @@ fn an_inserted_entry_is_caught_and_the_server_refuses_to_sign_over_it() {
     let opened = countersign_store::Ledger::open(
         store,
         signer,
-        countersign_store::LedgerConfig {
-            limits: Default::default(),
-            iga: Default::default(),
-        },
+        countersign_store::LedgerConfig::default(),
         std::sync::Arc::new(countersign_policy::PolicySet::defaults().unwrap()),
         s.now(),
     );

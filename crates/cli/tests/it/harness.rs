@@ -73,6 +73,15 @@ pub struct TestServer {
     pub iga: IgaConfig,
     /// Webhook sender settings used at the next boot (fast retries).
     pub webhooks: WebhookSettings,
+    /// The port, kept across restarts (the web origin names it).
+    pub port: u16,
+    /// Web app rules used at the next boot (sessions, links).
+    pub web_rules: countersign_store::WebRules,
+    /// Mail rules and mail server used at the next boot (none: no mail).
+    pub mail: Option<countersign_store::MailRules>,
+    pub mailer: Option<countersign_mail::Mailer>,
+    /// Roots passkey attestations may chain to.
+    pub attestation_roots: countersign_webauthn::TrustAnchors,
 }
 
 /// Retries in tens of milliseconds, so tests see several attempts quickly.
@@ -127,9 +136,20 @@ impl TestServer {
             ca: Arc::new(ca),
             iga,
             webhooks: fast_webhooks(),
+            port: 0,
+            web_rules: Default::default(),
+            mail: None,
+            mailer: None,
+            attestation_roots: countersign_webauthn::TrustAnchors::new(),
         };
         s.boot();
         s
+    }
+
+    /// The web app's origin: `http://localhost:<port>` (a WebAuthn relying
+    /// party id cannot be an IP address).
+    pub fn origin(&self) -> String {
+        format!("http://localhost:{}", self.port)
     }
 
     pub fn policy_dir(&self) -> PathBuf {
@@ -153,6 +173,7 @@ impl TestServer {
                 acr_values: Default::default(),
                 rules: vec![],
                 leeway_seconds: 30,
+                sign_in: None,
             },
             IssuerConfig {
                 issuer: CI.into(),
@@ -166,6 +187,7 @@ impl TestServer {
                     identity: "ci-release".into(),
                 }],
                 leeway_seconds: 30,
+                sign_in: None,
             },
         ]
     }
@@ -176,6 +198,13 @@ impl TestServer {
 
     /// Start (or restart) serving the same database.
     pub fn boot(&mut self) {
+        // Bind first: the web app's origin (and so the WebAuthn relying
+        // party) names the port.
+        let std_listener = std::net::TcpListener::bind(("127.0.0.1", self.port)).unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        self.port = addr.port();
+        let origin = self.origin();
         let store = Arc::new(SqliteStore::open(&self.db_path()).unwrap());
         let signer = NoteSigner::from_skey(&self.skey).unwrap();
         let policy = Arc::new(PolicySet::load_dir(&self.policy_dir()).unwrap());
@@ -186,6 +215,13 @@ impl TestServer {
                 LedgerConfig {
                     limits: Default::default(),
                     iga: self.iga.clone(),
+                    web: countersign_store::WebRules {
+                        public_url: origin.clone(),
+                        rp_id: "localhost".into(),
+                        origins: vec![origin.clone()],
+                        ..self.web_rules.clone()
+                    },
+                    mail: self.mail.clone(),
                 },
                 policy,
                 self.now(),
@@ -217,9 +253,15 @@ impl TestServer {
                 verifier,
                 ca: self.ca.clone(),
             })),
+            web: Arc::new(countersign_server::WebSettings {
+                public_url: origin.clone(),
+                mailer: self.mailer.clone(),
+                mail_poll: std::time::Duration::from_millis(50),
+                trust: Arc::new(self.attestation_roots.clone()),
+                ..Default::default()
+            }),
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -227,8 +269,7 @@ impl TestServer {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
                 countersign_server::serve(listener, state, async move {
                     let _ = rx.await;
                 })
@@ -236,7 +277,6 @@ impl TestServer {
                 .unwrap();
             });
         });
-        let addr = addr_rx.recv().unwrap();
         self.base = format!("http://{addr}");
         self.shutdown = Some(tx);
         self.thread = Some(thread);
@@ -449,6 +489,9 @@ impl TestServer {
                 assurance,
                 label: None,
                 expires_at,
+                // The admin vouches for a hardware label, as assurance must be earned.
+                vouch: (assurance == Assurance::Hardware)
+                    .then(|| "test: generated on a hardware token".to_string()),
             },
         );
     }

@@ -552,6 +552,7 @@ fn resolution(
         resolver: resolver.into(),
         key_id: countersign_attest::key_id(&key.verifying_key()),
         signed_at: at,
+        nonce: None,
     };
     json!({"envelope": countersign_attest::sign_resolution(&st, key).unwrap()})
 }

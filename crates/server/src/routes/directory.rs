@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use countersign_proto::api::{
     AtQuery, CreateIdentity, EnrollKey, IdentityFilter, IdentityList, KeyChallenge, RevokeKey,
-    StatusChange, UpdateIdentity,
+    StatusChange, UpdateIdentity, VouchKey,
 };
 use countersign_proto::model::{Credential, Identity, IdentityHistoryEntry, IdentityStatus};
 use countersign_proto::{ErrorCode, Problem};
@@ -18,6 +18,25 @@ use crate::auth::{self, Caller};
 use crate::extract::{Json, Path, Query};
 use crate::{ApiError, AppState};
 
+/// Governance labels that give a person a role in the web app (auditor,
+/// compliance, admin) are an administrator's to give: an integration that
+/// writes the directory must not be able to promote anyone.
+fn privileged_roles(caller: &Caller, roles: &[String]) -> Result<(), ApiError> {
+    if caller.is_admin() {
+        return Ok(());
+    }
+    match roles
+        .iter()
+        .find(|r| matches!(r.as_str(), "admin" | "auditor" | "compliance"))
+    {
+        Some(r) => Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("only an administrator gives the {r:?} role"),
+        )),
+        None => Ok(()),
+    }
+}
+
 #[utoipa::path(post, path = "/v1/identities", tag = "identities", request_body = CreateIdentity,
     security(("bearer" = [])),
     responses((status = 201, body = Identity), (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -27,6 +46,7 @@ pub async fn create(
     Json(input): Json<CreateIdentity>,
 ) -> Result<Response, ApiError> {
     caller.require(auth::DIRECTORY_WRITE)?;
+    privileged_roles(&caller, &input.roles)?;
     let r = s.run(move |l, now| l.create_identity(&input, now)).await?;
     Ok(answer(StatusCode::CREATED, &r.value, Some(r.log_index)))
 }
@@ -99,6 +119,9 @@ pub async fn update(
     Json(patch): Json<UpdateIdentity>,
 ) -> Result<Response, ApiError> {
     caller.require(auth::DIRECTORY_WRITE)?;
+    if let Some(roles) = &patch.roles {
+        privileged_roles(&caller, roles)?;
+    }
     let r = s
         .run(move |l, now| l.update_identity(&handle, &patch, now))
         .await?;
@@ -163,7 +186,7 @@ pub async fn challenge(
     State(s): State<AppState>,
     Path(handle): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::DIRECTORY_WRITE)?;
+    caller.require_self_or(&handle, auth::DIRECTORY_WRITE)?;
     let c = s.run(move |l, now| l.key_challenge(&handle, now)).await?;
     Ok(answer(StatusCode::CREATED, &c, None))
 }
@@ -177,11 +200,34 @@ pub async fn enroll(
     Path(handle): Path<String>,
     Json(input): Json<EnrollKey>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::DIRECTORY_WRITE)?;
+    caller.require_self_or(&handle, auth::DIRECTORY_WRITE)?;
+    // Only an administrator vouches for a hardware label; everyone else's
+    // `hardware` is refused as unearned.
+    let voucher = caller.is_admin().then(|| caller.actor_label());
     let r = s
-        .run(move |l, now| l.enroll_key(&handle, &input, now))
+        .run(move |l, now| l.enroll_key(&handle, &input, voucher.as_deref(), now))
         .await?;
     Ok(answer(StatusCode::CREATED, &r.value, Some(r.log_index)))
+}
+
+/// An administrator vouches for a key's hardware label (keys enrolled
+/// before assurance had to be earned keep their label as declared until
+/// someone vouches). Logged as `credential.vouched` with who vouched.
+#[utoipa::path(post, path = "/v1/keys/{key_id}/vouch", tag = "credentials", params(("key_id" = String, Path)),
+    request_body = VouchKey, security(("bearer" = [])),
+    responses((status = 200, body = Credential), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn vouch(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(key_id): Path<String>,
+    Json(b): Json<VouchKey>,
+) -> Result<Response, ApiError> {
+    caller.require(auth::ADMIN)?;
+    let voucher = caller.actor_label();
+    let r = s
+        .run(move |l, now| l.vouch_key(&key_id, &b.reason, &voucher, now))
+        .await?;
+    Ok(answer(StatusCode::OK, &r.value, Some(r.log_index)))
 }
 
 #[utoipa::path(get, path = "/v1/identities/{handle}/keys", tag = "credentials", params(("handle" = String, Path)),
@@ -239,4 +285,72 @@ pub async fn revoke(
         .run(move |l, now| l.revoke_key(&key_id, b.reason, now))
         .await?;
     Ok(answer(StatusCode::OK, &r.value, Some(r.log_index)))
+}
+
+/// Issue a single-use enrolment link for an identity's first passkey
+/// (administrators). The link is answered once and never stored; its
+/// issue is logged as `invitation.issued`. With `send_mail` it is also
+/// mailed to the identity.
+#[utoipa::path(post, path = "/v1/identities/{handle}/invitations", tag = "identities", params(("handle" = String, Path)),
+    request_body = countersign_proto::passkey::CreateInvitation, security(("bearer" = [])),
+    responses((status = 201, body = countersign_proto::passkey::Invitation), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn invite(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(handle): Path<String>,
+    Json(b): Json<countersign_proto::passkey::CreateInvitation>,
+) -> Result<Response, ApiError> {
+    caller.require(auth::ADMIN)?;
+    let by = caller.actor_label();
+    let lifetime = b
+        .expires_in_seconds
+        .map(|s| time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX)));
+    let inv = s
+        .run(move |l, now| l.invite(&handle, lifetime, b.send_mail, &by, now))
+        .await?;
+    let index = inv.log_index;
+    let mut r = answer(StatusCode::CREATED, &inv, Some(index));
+    r.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(r)
+}
+
+/// Query of `GET /v1/notifications`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationQuery {
+    /// Another identity's history (administrators only).
+    #[serde(default)]
+    pub identity: Option<String>,
+}
+
+/// The caller's notification history, newest first (administrators may
+/// name another identity).
+#[utoipa::path(get, path = "/v1/notifications", tag = "identities", params(NotificationQuery), security(("bearer" = [])),
+    responses((status = 200, body = countersign_proto::notify::NotificationList)))]
+pub async fn notifications(
+    caller: Caller,
+    State(s): State<AppState>,
+    Query(q): Query<NotificationQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(auth::READ)?;
+    let who = match q.identity {
+        Some(h) if caller.is_admin() => h,
+        Some(h) if caller.identity.as_deref() == Some(h.as_str()) => h,
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "only an administrator reads another identity's notifications",
+            ))
+        }
+        None => caller.bound_identity()?.to_string(),
+    };
+    let notifications = s.run(move |l, _| l.notifications(&who, 500)).await?;
+    Ok(answer(
+        StatusCode::OK,
+        &countersign_proto::notify::NotificationList { notifications },
+        None,
+    ))
 }

@@ -59,6 +59,10 @@ pub fn router(state: AppState) -> Router {
             get(directory::show).patch(directory::update),
         )
         .route("/v1/identities/{handle}/history", get(directory::history))
+        .route(
+            "/v1/identities/{handle}/invitations",
+            post(directory::invite),
+        )
         .route("/v1/identities/{handle}/suspend", post(directory::suspend))
         .route(
             "/v1/identities/{handle}/reactivate",
@@ -78,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/keys/{key_id}", get(directory::key))
         .route("/v1/keys/{key_id}/revoke", post(directory::revoke))
+        .route("/v1/keys/{key_id}/vouch", post(directory::vouch))
         .route("/v1/documents", get(documents::list))
         .route("/v1/documents/{name}", get(documents::show))
         .route(
@@ -92,6 +97,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/requests/{id}", get(requests::show))
         .route("/v1/requests/{id}/withdraw", post(requests::withdraw))
         .route("/v1/requests/{id}/evidence", get(requests::evidence))
+        .route("/v1/requests/{id}/outlook", get(requests::outlook))
+        .route(
+            "/v1/requests/{id}/signing-challenges",
+            post(requests::signing_challenge),
+        )
+        .route(
+            "/v1/requests/{id}/passkey-signatures",
+            post(requests::passkey_signature),
+        )
+        .route("/v1/notifications", get(directory::notifications))
         .route("/v1/signatures", post(requests::sign))
         .route(
             "/v1/tokens",
@@ -161,20 +176,39 @@ pub fn router(state: AppState) -> Router {
     let scim = Router::new()
         .nest("/scim/v2", scim::router())
         .layer(DefaultBodyLimit::max(json_limit));
+    let web =
+        crate::web::router().layer(DefaultBodyLimit::max(doc_limit.saturating_add(64 * 1024)));
     documents
         .merge(api)
         .merge(scim)
+        .merge(web)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::web::origin_guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::web::security_headers,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 
-async fn not_found() -> ApiError {
-    ApiError::new(
-        ErrorCode::RouteNotFound,
-        "no such route; the API is described at /v1/openapi.json",
-    )
+/// An unknown route: a problem document under `/v1` and `/scim`, a page
+/// for people everywhere else.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    let p = uri.path();
+    if p.starts_with("/v1") || p.starts_with("/scim") {
+        ApiError::new(
+            ErrorCode::RouteNotFound,
+            "no such route; the API is described at /v1/openapi.json",
+        )
+        .into_response()
+    } else {
+        crate::web::not_found_page()
+    }
 }
 
 async fn method_not_allowed() -> ApiError {

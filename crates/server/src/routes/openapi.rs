@@ -25,9 +25,11 @@ impl Modify for BearerAuth {
     paths(
         directory::create, directory::list, directory::show, directory::history, directory::update,
         directory::suspend, directory::reactivate, directory::terminate,
-        directory::challenge, directory::enroll, directory::keys_of, directory::key, directory::revoke,
+        directory::challenge, directory::enroll, directory::keys_of, directory::key, directory::revoke, directory::vouch,
         documents::upload, documents::register_digest, documents::list, documents::show, documents::content,
         requests::create, requests::list, requests::show, requests::withdraw, requests::sign, requests::evidence,
+        requests::outlook, requests::signing_challenge, requests::passkey_signature,
+        directory::invite, directory::notifications,
         log::info, log::checkpoint, log::checkpoint_at, log::key, log::entries, log::entry, log::receipt,
         log::inclusion, log::consistency,
         governance::issue_token, governance::list_tokens, governance::revoke_token,

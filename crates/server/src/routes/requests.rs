@@ -161,3 +161,123 @@ pub async fn evidence(
         .await?;
     Ok(answer(StatusCode::OK, &bundle, None))
 }
+
+/// Query of `GET /v1/requests/{id}/outlook`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OutlookQuery {
+    /// The credential the signer would sign with (default: their newest passkey, else key).
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// The signer, for callers who relay others' signatures (admin,
+    /// integration); a caller bound to an identity asks for itself.
+    #[serde(default)]
+    pub actor: Option<String>,
+}
+
+/// What the policy in force would ask of the caller if they signed this
+/// request, for each approver slot they could fill, before they try.
+#[utoipa::path(get, path = "/v1/requests/{id}/outlook", tag = "requests", params(("id" = String, Path), OutlookQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = countersign_proto::passkey::SigningOutlook), (status = 404, body = Problem)))]
+pub async fn outlook(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<OutlookQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(auth::SIGN)?;
+    let me = match (caller.confined_to(), &q.actor) {
+        (Some(me), Some(a)) if a != me => {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!("{me} may ask only about their own signature"),
+            ))
+        }
+        (Some(me), _) => me.to_string(),
+        (None, Some(a)) => a.clone(),
+        (None, None) => caller.bound_identity()?.to_string(),
+    };
+    let auth = caller.auth.clone();
+    let o = s
+        .run(move |l, now| l.signing_outlook(&id, &me, q.key_id.as_deref(), &auth, now))
+        .await?;
+    Ok(answer(StatusCode::OK, &o, None))
+}
+
+/// Issue a statement for the caller's passkey to sign: the approval
+/// statement with a single-use nonce, its exact payload, and the WebAuthn
+/// challenge (SHA-256 of its DSSE PAE). Answer with
+/// `POST /v1/requests/{id}/passkey-signatures`, or wrap the assertion in a
+/// DSSE envelope yourself and `POST /v1/signatures`.
+#[utoipa::path(post, path = "/v1/requests/{id}/signing-challenges", tag = "requests", params(("id" = String, Path)),
+    request_body = countersign_proto::passkey::SigningChallengeRequest, security(("bearer" = [])),
+    responses((status = 201, body = countersign_proto::passkey::SigningChallenge), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn signing_challenge(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(b): Json<countersign_proto::passkey::SigningChallengeRequest>,
+) -> Result<Response, ApiError> {
+    caller.require(auth::SIGN)?;
+    let me = caller.bound_identity()?.to_string();
+    let auth = caller.auth.clone();
+    let issued = s
+        .run(move |l, now| {
+            l.issue_statement(
+                &id,
+                &me,
+                b.decision,
+                b.reason,
+                b.on_behalf_of,
+                None,
+                &auth,
+                now,
+            )
+        })
+        .await?;
+    let c = crate::web::signing_challenge(&s, issued)?;
+    Ok(answer(StatusCode::CREATED, &c, None))
+}
+
+/// Submit a passkey's answer to a signing challenge; decided like any
+/// signature (refusals are recorded and answered with their log index).
+#[utoipa::path(post, path = "/v1/requests/{id}/passkey-signatures", tag = "requests", params(("id" = String, Path)),
+    request_body = countersign_proto::passkey::PasskeySignature, security(("bearer" = [])),
+    responses((status = 201, body = SignatureReceipt), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn passkey_signature(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(_id): Path<String>,
+    Json(b): Json<countersign_proto::passkey::PasskeySignature>,
+) -> Result<Response, ApiError> {
+    caller.require(auth::SIGN)?;
+    caller.bound_identity()?;
+    let credential: countersign_webauthn::AuthenticationResponseJson =
+        serde_json::from_value(b.credential).map_err(|e| {
+            ApiError::new(
+                ErrorCode::BadRequest,
+                format!("credential is not a PublicKeyCredential's JSON form: {e}"),
+            )
+        })?;
+    let auth = caller.auth.clone();
+    let submission = s
+        .run(move |l, now| {
+            l.submit_passkey_signature(
+                &b.nonce,
+                credential.raw_id.as_slice(),
+                credential.response.authenticator_data.as_slice(),
+                credential.response.client_data_json.as_slice(),
+                credential.response.signature.as_slice(),
+                &auth,
+                now,
+            )
+        })
+        .await?;
+    let receipt = submission.receipt;
+    Ok(answer(
+        StatusCode::CREATED,
+        &receipt,
+        Some(receipt.log_index),
+    ))
+}

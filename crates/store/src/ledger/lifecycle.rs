@@ -97,6 +97,10 @@ impl Ledger {
             reason: reason.clone(),
             revoked_keys: revoked_keys.clone(),
         });
+        if leaving {
+            // Every browser session of a leaver ends with the status change.
+            tx.delete_sessions_of(&handle)?;
+        }
         if !leaving {
             // A reactivated owner is accountable again for the non-human
             // identities that were orphaned when they left.
@@ -159,6 +163,7 @@ impl Ledger {
                     reason,
                 } => {
                     tx.put_request(&request)?;
+                    self.notify_needed(tx, &request, Some(&r), Some(&handle), now)?;
                     outbound.push(Outbound {
                         kind: "request.rerouted",
                         subject: request.id.clone(),
@@ -182,6 +187,7 @@ impl Ledger {
                 }
                 Rerouting::Voided { request, reason } => {
                     tx.put_request(&request)?;
+                    self.notify_outcome(tx, &request, Some(&reason), now)?;
                     outbound.push(Outbound {
                         kind: "request.voided",
                         subject: request.id.clone(),

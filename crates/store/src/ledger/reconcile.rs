@@ -587,10 +587,42 @@ impl Ledger {
                 credential.key_id
             )));
         }
-        let key = countersign_attest::keys::public_key_from_base64(&credential.public_key)
-            .map_err(|e| invalid(e.to_string()))?;
-        countersign_attest::verify_resolution(envelope, &key)
-            .map_err(|e| invalid(e.to_string()))?;
+        let passkey = countersign_attest::verify_with_credential(
+            envelope,
+            &credential,
+            countersign_attest::passkey::Origins::Exact(&self.config.web.origins),
+            false,
+        )
+        .map_err(|e| invalid(e.to_string()))?;
+        let mut tx = tx;
+        if passkey.is_some() {
+            // A passkey signs only what the server issued: the nonce must be
+            // this resolver's, for this exception and passkey, and unused.
+            let nonce = statement.nonce.as_deref().ok_or_else(|| {
+                LedgerError::refused(
+                    ErrorCode::NonceInvalid,
+                    "a passkey-signed resolution must name the nonce the server issued",
+                )
+            })?;
+            let record = tx
+                .take_web_challenge(nonce)?
+                .filter(|c| c.purpose == super::passkey_signing::RESOLUTION && c.expires_at > now)
+                .ok_or_else(|| {
+                    LedgerError::refused(
+                        ErrorCode::NonceInvalid,
+                        "the resolution's nonce is unknown, expired or already used",
+                    )
+                })?;
+            if record.identity.as_deref() != Some(statement.resolver.as_str())
+                || record.data["exception"].as_str() != Some(id)
+                || record.data["key_id"].as_str() != Some(credential.key_id.as_str())
+            {
+                return Err(LedgerError::refused(
+                    ErrorCode::NonceInvalid,
+                    "the nonce was issued for another resolver, exception or passkey",
+                ));
+            }
+        }
         let digest =
             countersign_attest::envelope_digest(envelope).map_err(|e| invalid(e.to_string()))?;
         e.state = ControlState::Resolved;

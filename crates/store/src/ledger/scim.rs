@@ -148,6 +148,7 @@ impl Ledger {
             Some(i) if tx.scim_user_of(&i.handle)?.is_none() => Some(i),
             _ => None,
         };
+        let joiner = adopted.is_none();
         let identity = match adopted {
             Some(current) => {
                 let patch = UpdateIdentity {
@@ -186,6 +187,13 @@ impl Ledger {
             }
         };
         let identity = self.apply_active(tx.as_mut(), identity, user.active, now, &mut batch)?;
+        if joiner && identity.status == IdentityStatus::Active {
+            // A joiner gets an enrolment link by mail for their first passkey.
+            let index = tx.tree_size()? + batch.events.len() as u64;
+            if let Some(e) = self.invite_joiner(tx.as_mut(), &identity, index, now)? {
+                batch.events.push(e);
+            }
+        }
         let mut resource = user.resource;
         let created = now.format(&Rfc3339).unwrap_or_default();
         stamp(&mut resource, USER, &identity.id, &created, now);
