@@ -58,10 +58,10 @@ pub struct TlsSection {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebSection {
-    /// A session unused this long ends (default 30).
-    pub session_idle_minutes: Option<u64>,
-    /// A session ends this long after sign-in (default 12).
-    pub session_max_hours: Option<u64>,
+    /// A session unused this many seconds ends (default 1800).
+    pub session_idle_seconds: Option<u64>,
+    /// A session ends this many seconds after sign-in (default 43200).
+    pub session_max_seconds: Option<u64>,
     /// Default lifetime of an enrolment link (default 72, at most 336).
     pub invitation_hours: Option<u64>,
     /// Mail a SCIM joiner an enrolment link (default true; needs `[smtp]`).
@@ -381,17 +381,21 @@ impl FileConfig {
             }
         }
         let minutes = |m: u64| time::Duration::minutes(i64::try_from(m).unwrap_or(i64::MAX));
-        if let Some(m) = w.session_idle_minutes {
-            if m == 0 {
-                bail!("web.session_idle_minutes must be at least 1");
+        let seconds = |s: u64| time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
+        if let Some(s) = w.session_idle_seconds {
+            if s == 0 {
+                bail!("web.session_idle_seconds must be at least 1");
             }
-            rules.session_idle = minutes(m);
+            rules.session_idle = seconds(s);
         }
-        if let Some(h) = w.session_max_hours {
-            if h == 0 {
-                bail!("web.session_max_hours must be at least 1");
+        if let Some(s) = w.session_max_seconds {
+            if s == 0 {
+                bail!("web.session_max_seconds must be at least 1");
             }
-            rules.session_max = minutes(h.saturating_mul(60));
+            rules.session_max = seconds(s);
+        }
+        if rules.session_max < rules.session_idle {
+            bail!("web.session_max_seconds must not be below web.session_idle_seconds");
         }
         if let Some(h) = w.invitation_hours {
             if h == 0 || h > 336 {

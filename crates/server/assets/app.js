@@ -94,14 +94,26 @@
   }
 
   // ---------------------------------------------------------------- sign-in
+  // The pending conditional (autofill) request, aborted when the person
+  // presses the button instead: a browser runs one WebAuthn request at a time.
+  let conditionalRequest = null;
+
   async function passkeySignIn(conditional, status) {
     const start = await post("/sign-in/passkey/options", {});
     const opts = { publicKey: requestOptions(start.options) };
-    if (conditional) opts.mediation = "conditional";
+    if (conditional) {
+      conditionalRequest = new AbortController();
+      opts.mediation = "conditional";
+      opts.signal = conditionalRequest.signal;
+    } else if (conditionalRequest) {
+      conditionalRequest.abort();
+      conditionalRequest = null;
+    }
     const cred = await navigator.credentials.get(opts);
     if (!cred) return;
     say(status, "Checking your passkey…");
-    const done = await post("/sign-in/passkey", { challenge: start.challenge, credential: credentialJSON(cred) });
+    const next = new URLSearchParams(window.location.search).get("next");
+    const done = await post("/sign-in/passkey", { challenge: start.challenge, credential: credentialJSON(cred), next: next });
     window.location.assign(done.next || "/");
   }
 
@@ -120,10 +132,16 @@
       catch (e) { say(status, ceremonyError(e), "bad"); }
       finally { button.disabled = false; }
     });
-    // Conditional UI: the browser offers passkeys in the username field's autofill.
-    if (PublicKeyCredential.isConditionalMediationAvailable) {
+    // Conditional UI: the browser offers passkeys in the username field's
+    // autofill. Not right after signing out: that person just chose to leave.
+    const signedOut = new URLSearchParams(window.location.search).get("reason") === "signed-out";
+    if (!signedOut && PublicKeyCredential.isConditionalMediationAvailable) {
       PublicKeyCredential.isConditionalMediationAvailable().then((ok) => {
-        if (ok) passkeySignIn(true, status).catch(() => {});
+        if (ok) {
+          passkeySignIn(true, status).catch((e) => {
+            if (e && e.name !== "AbortError" && e.problem) say(status, e.message, "bad");
+          });
+        }
       });
     }
   }

@@ -1311,32 +1311,43 @@ impl<'a> RequestVerifier<'a> {
             CredentialKind::Key | CredentialKind::Passkey => "enrolled",
             CredentialKind::Certificate => "certified",
         };
-        let result =
-            if let Some(other) = earlier.iter().find(|e| e.credential.identity != sig.actor) {
-                Err(format!(
-                    "{who}: key {} is enrolled for {} (entry {}), not for the signer {}",
-                    short(sig.key_id),
-                    short(&other.credential.identity),
-                    other.index,
-                    short(sig.actor)
-                ))
-            } else {
-                match public_key_from_base64(&c.public_key) {
-                    Err(e) => Err(format!(
-                        "{who}: the public key {how} by entry {m} is unreadable: {e}"
-                    )),
-                    Ok(k) if key_id(&k) != c.key_id => Err(format!(
-                        "{who}: entry {m} enrols a public key whose key id is {}, not {}",
-                        key_id(&k),
-                        short(&c.key_id)
-                    )),
-                    Ok(_) => Ok(format!(
-                        "{who}: key {} was {how} for {} by entry {m}",
+        let result = if let Some(other) =
+            earlier.iter().find(|e| e.credential.identity != sig.actor)
+        {
+            Err(format!(
+                "{who}: key {} is enrolled for {} (entry {}), not for the signer {}",
+                short(sig.key_id),
+                short(&other.credential.identity),
+                other.index,
+                short(sig.actor)
+            ))
+        } else if c.kind == CredentialKind::Passkey {
+            passkey_enrolment(c)
+                .map(|()| {
+                    format!(
+                        "{who}: passkey {} was {how} for {} by entry {m}",
                         short(sig.key_id),
                         short(sig.actor)
-                    )),
-                }
-            };
+                    )
+                })
+                .map_err(|e| format!("{who}: the passkey {how} by entry {m} is not usable: {e}"))
+        } else {
+            match public_key_from_base64(&c.public_key) {
+                Err(e) => Err(format!(
+                    "{who}: the public key {how} by entry {m} is unreadable: {e}"
+                )),
+                Ok(k) if key_id(&k) != c.key_id => Err(format!(
+                    "{who}: entry {m} enrols a public key whose key id is {}, not {}",
+                    key_id(&k),
+                    short(&c.key_id)
+                )),
+                Ok(_) => Ok(format!(
+                    "{who}: key {} was {how} for {} by entry {m}",
+                    short(sig.key_id),
+                    short(sig.actor)
+                )),
+            }
+        };
         r.check("signature.credential", result);
         Some((m, c))
     }
@@ -2286,6 +2297,29 @@ fn describe_decision(d: &PolicyDecision) -> String {
         (Effect::Deny, false) => format!("refused by policy {ids} under {}", short(&d.policy_set)),
         (Effect::Deny, true) => format!("no policy permits it under {}", short(&d.policy_set)),
     }
+}
+
+/// A passkey's enrolment is self-consistent: its key id is the SHA-256 of
+/// its credential id, and its public key is a usable COSE key.
+fn passkey_enrolment(c: &Credential) -> Result<(), String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let p = c.passkey.as_ref().ok_or("it carries no passkey record")?;
+    let id = URL_SAFE_NO_PAD
+        .decode(p.credential_id.trim_end_matches('=').as_bytes())
+        .map_err(|e| format!("its credential id is not base64url: {e}"))?;
+    let kid = countersign_attest::keys::sha256_hex(&id);
+    if kid != c.key_id {
+        return Err(format!(
+            "its key id should be {kid} (SHA-256 of the credential id), not {}",
+            short(&c.key_id)
+        ));
+    }
+    let cose = B64
+        .decode(c.public_key.as_bytes())
+        .map_err(|e| format!("its public key is not base64: {e}"))?;
+    countersign_webauthn::CosePublicKey::from_cose(&cose)
+        .map_err(|e| format!("its public key is not a usable COSE key: {e}"))?;
+    Ok(())
 }
 
 /// A credential in words: `a passkey (synced, user verified, attestation

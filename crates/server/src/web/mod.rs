@@ -148,11 +148,13 @@ pub fn router() -> Router<AppState> {
 
 static APP_CSS: &str = include_str!("../../assets/app.css");
 static APP_JS: &str = include_str!("../../assets/app.js");
+static ICON: &str = include_str!("../../assets/icon.svg");
 
 async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
     let (body, kind) = match file.as_str() {
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
+        "icon.svg" => (ICON, "image/svg+xml"),
         "certificate.css" => (
             countersign_report::CERTIFICATE_CSS,
             "text/css; charset=utf-8",
@@ -183,7 +185,10 @@ pub async fn security_headers(State(s): State<AppState>, req: Request, next: Nex
     set(header::CONTENT_SECURITY_POLICY, PAGE_CSP);
     set(header::X_FRAME_OPTIONS, "DENY");
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(header::REFERRER_POLICY, "no-referrer");
+    // Same-origin only: links out never carry a page's URL (an enrolment
+    // link's secret is in its path), while our own form posts keep their
+    // `Origin` header, which the origin guard checks.
+    set(header::REFERRER_POLICY, "same-origin");
     set(
         HeaderName::from_static("cross-origin-opener-policy"),
         "same-origin",
@@ -208,6 +213,11 @@ pub async fn security_headers(State(s): State<AppState>, req: Request, next: Nex
 pub async fn origin_guard(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let browser_route = !path.starts_with("/v1/") && !path.starts_with("/scim/");
+    if browser_route && *req.method() == Method::GET {
+        if let Some(to) = canonical(&s.web.public_url, &req) {
+            return see_other(&to);
+        }
+    }
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if browser_route && unsafe_method {
         let origin = req
@@ -217,14 +227,16 @@ pub async fn origin_guard(State(s): State<AppState>, req: Request, next: Next) -
         let ours = |o: &str| {
             o == s.web.public_url || s.ledger.web().origins.iter().any(|allowed| allowed == o)
         };
+        let fetch_site = req
+            .headers()
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok());
         let allowed = match origin {
+            // A browser that hides the origin (`null`) still says whether
+            // the request came from our own pages.
+            Some("null") => fetch_site == Some("same-origin"),
             Some(o) => ours(o),
-            None => !matches!(
-                req.headers()
-                    .get("sec-fetch-site")
-                    .and_then(|v| v.to_str().ok()),
-                Some("cross-site" | "same-site")
-            ),
+            None => !matches!(fetch_site, Some("cross-site" | "same-site")),
         };
         if !allowed {
             return page_error(ApiError::new(
@@ -234,6 +246,20 @@ pub async fn origin_guard(State(s): State<AppState>, req: Request, next: Next) -
         }
     }
     next.run(req).await
+}
+
+/// Where a page opened on a loopback address should go instead: passkeys
+/// are scoped to a host name (`localhost`), never to an IP address, so a
+/// page at `http://127.0.0.1:8440` could not use them. Only loopback
+/// literals are redirected, to the configured public URL.
+fn canonical(public_url: &str, req: &Request) -> Option<String> {
+    let host = req.headers().get(header::HOST)?.to_str().ok()?;
+    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    if name != "127.0.0.1" && name != "[::1]" {
+        return None;
+    }
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    Some(format!("{public_url}{path}"))
 }
 
 /// What every page's frame needs: the title, the viewer, the CSRF token.

@@ -54,7 +54,12 @@ pub struct DocRow {
     /// `pdf`, `image`, `text`, `other`, or `digest` (no content stored).
     pub kind: &'static str,
     pub url: String,
+    /// A text document's content, shown in the page itself (escaped).
+    pub text: Option<String>,
 }
+
+/// Text documents up to this size are shown in the page itself.
+const INLINE_TEXT: u64 = 256 * 1024;
 
 /// A request in plain words.
 pub struct RequestView {
@@ -153,12 +158,25 @@ pub fn view(l: &countersign_store::Ledger, r: &Request) -> Result<RequestView, L
             ),
             None => (None, None, false),
         };
+        let kind = doc_kind(media.as_deref(), stored);
+        let small = v
+            .as_ref()
+            .and_then(|v| v.size)
+            .is_some_and(|n| n <= INLINE_TEXT);
+        let text = if kind == "text" && small {
+            tx.blob(&d.sha256)?
+                .filter(|b| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b)) == d.sha256)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        } else {
+            None
+        };
         documents.push(DocRow {
+            text,
             n,
             name: d.document.clone(),
             version: d.version,
             sha256: d.sha256.clone(),
-            kind: doc_kind(media.as_deref(), stored),
+            kind,
             media,
             size,
             url: format!("/requests/{}/documents/{n}", r.id),
@@ -451,6 +469,10 @@ pub async fn show(
         .run(move |l, now| {
             let r = load(l, &v, &id, now)?;
             let view = view(l, &r)?;
+            // Text shown in the page itself was fetched by the page.
+            for d in view.documents.iter().filter(|d| d.text.is_some()) {
+                l.note_viewed(&v.session.id, &d.sha256)?;
+            }
             let outlook = l.signing_outlook(&r.id, v.handle(), None, &v.caller.auth, now)?;
             let signable: Vec<OutlookSlot> = outlook
                 .slots

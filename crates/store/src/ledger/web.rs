@@ -66,8 +66,11 @@ impl Default for WebRules {
 const MAX_INVITATION: Duration = Duration::days(14);
 
 /// How stale `last_seen` may get before a request refreshes it: sessions
-/// are touched at most once a minute, not on every page.
-const TOUCH_EVERY: Duration = Duration::minutes(1);
+/// are touched at most once a minute (or a quarter of the idle timeout,
+/// if that is shorter), not on every page.
+fn touch_every(idle: Duration) -> Duration {
+    Duration::minutes(1).min(idle / 4)
+}
 
 /// A random secret, base64url: session tokens, link secrets, challenge ids.
 pub fn random_secret() -> String {
@@ -210,7 +213,7 @@ impl Ledger {
         let Some(who) = who else {
             return Ok(None);
         };
-        if now - session.last_seen >= TOUCH_EVERY {
+        if now - session.last_seen >= touch_every(self.config.web.session_idle) {
             let mut tx = self.store.write()?;
             // Re-read inside the write: the session may have ended meanwhile.
             if let Some(mut s) = tx.session(&id)? {
