@@ -82,6 +82,8 @@ pub struct TestServer {
     pub mailer: Option<countersign_mail::Mailer>,
     /// Roots passkey attestations may chain to.
     pub attestation_roots: countersign_webauthn::TrustAnchors,
+    /// How often the sweeper (expiry, reminders) runs.
+    pub sweep: std::time::Duration,
 }
 
 /// Retries in tens of milliseconds, so tests see several attempts quickly.
@@ -141,9 +143,28 @@ impl TestServer {
             mail: None,
             mailer: None,
             attestation_roots: countersign_webauthn::TrustAnchors::new(),
+            sweep: std::time::Duration::from_secs(3600),
         };
         s.boot();
         s
+    }
+
+    /// A person with an e-mail address `<handle>@example.com`.
+    pub fn person(&self, handle: &str) -> Identity {
+        self.post(
+            "/v1/identities",
+            &CreateIdentity {
+                handle: handle.into(),
+                kind: IdentityKind::Human,
+                display_name: Some(format!("{handle} (test)")),
+                email: Some(format!("{handle}@example.com")),
+                owner: None,
+                shared: false,
+                groups: vec![],
+                roles: vec![],
+                manager: None,
+            },
+        )
     }
 
     /// The web app's origin: `http://localhost:<port>` (a WebAuthn relying
@@ -244,7 +265,7 @@ impl TestServer {
             }),
             clock: self.clock.clone(),
             config: ServerConfig {
-                expiry_sweep: std::time::Duration::from_secs(3600),
+                expiry_sweep: self.sweep,
                 policy_dir: Some(self.policy_dir()),
                 webhooks: self.webhooks.clone(),
                 ..Default::default()
@@ -652,4 +673,195 @@ pub fn mint_jwt(key: &SigningKey, kid: &str, claims: &Value) -> String {
         &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes()),
     )
     .unwrap()
+}
+
+/// A passkey on a (software) device, with what enrolling it answered.
+pub struct Device {
+    pub authenticator: countersign_webauthn::testkit::SoftAuthenticator,
+}
+
+impl Device {
+    /// A synced passkey (backup eligible and backed up) that verifies its user.
+    pub fn synced() -> Self {
+        let mut a = countersign_webauthn::testkit::SoftAuthenticator::generate(
+            countersign_webauthn::CoseAlgorithm::Es256,
+            &mut rand_core::OsRng,
+        )
+        .unwrap();
+        a.flags.backup_eligible = true;
+        a.flags.backup_state = true;
+        a.counter_step = 0;
+        Device { authenticator: a }
+    }
+
+    /// A device-bound security key (not backup eligible) that counts signatures.
+    pub fn security_key() -> Self {
+        Device {
+            authenticator: countersign_webauthn::testkit::SoftAuthenticator::generate(
+                countersign_webauthn::CoseAlgorithm::Es256,
+                &mut rand_core::OsRng,
+            )
+            .unwrap(),
+        }
+    }
+
+    pub fn key_id(&self) -> String {
+        countersign_attest::keys::sha256_hex(self.authenticator.credential_id())
+    }
+}
+
+impl TestServer {
+    /// A browser-side call to the web app: `Origin` is the web origin,
+    /// the session cookie (if any) rides along, and `x-csrf-token` when given.
+    pub fn web(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        cookie: Option<&str>,
+        csrf: Option<&str>,
+    ) -> reqwest::blocking::Response {
+        let client = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let post = method == reqwest::Method::POST;
+        let mut r = client
+            .request(method, format!("{}{path}", self.base))
+            .header("host", format!("localhost:{}", self.port))
+            .header("origin", self.origin());
+        if post {
+            // What the page's script asks for; a page load asks for HTML.
+            r = r.header("accept", "application/json");
+        }
+        if let Some(c) = cookie {
+            r = r.header("cookie", format!("countersign={c}"));
+        }
+        if let Some(t) = csrf {
+            r = r.header("x-csrf-token", t);
+        }
+        if let Some(b) = body {
+            r = r.json(b);
+        }
+        r.send().unwrap()
+    }
+
+    /// The session token a response set, if any.
+    pub fn session_of(resp: &reqwest::blocking::Response) -> Option<String> {
+        resp.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix("countersign="))
+            .map(|c| c.split(';').next().unwrap_or_default().to_string())
+            .filter(|c| !c.is_empty())
+    }
+
+    /// The CSRF token of a session, read from a page as a browser would.
+    pub fn csrf(&self, cookie: &str) -> String {
+        let html = self
+            .web(reqwest::Method::GET, "/account", None, Some(cookie), None)
+            .text()
+            .unwrap();
+        let at = html.find("name=\"csrf-token\" content=\"").expect("a csrf meta tag") + 27;
+        html[at..].split('"').next().unwrap().to_string()
+    }
+
+    /// An enrolment link's secret for `handle`, issued by the admin.
+    pub fn invitation(&self, handle: &str) -> String {
+        let inv: Value = self.post(
+            &format!("/v1/identities/{handle}/invitations"),
+            &serde_json::json!({}),
+        );
+        inv["url"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Enrol `device`'s passkey for `handle` through an enrolment link,
+    /// with `attestation`; answers the session the enrolment started and
+    /// the credential as the API shows it.
+    pub fn enrol_passkey(
+        &self,
+        handle: &str,
+        device: &mut Device,
+        attestation: countersign_webauthn::testkit::TestAttestation<'_>,
+    ) -> (String, Credential) {
+        let token = self.invitation(handle);
+        self.enrol_with(&token, device, attestation)
+    }
+
+    /// Enrol `device`'s passkey through the enrolment link `token`.
+    pub fn enrol_with(
+        &self,
+        token: &str,
+        device: &mut Device,
+        attestation: countersign_webauthn::testkit::TestAttestation<'_>,
+    ) -> (String, Credential) {
+        let resp = self.web(
+            reqwest::Method::POST,
+            &format!("/enrol/{token}/options"),
+            Some(&serde_json::json!({})),
+            None,
+            None,
+        );
+        assert_eq!(resp.status(), 200);
+        let start: Value = resp.json().unwrap();
+        let challenge = b64url(start["options"]["challenge"].as_str().unwrap());
+        let user = b64url(start["options"]["user"]["id"].as_str().unwrap());
+        let reg = device
+            .authenticator
+            .register("localhost", &self.origin(), &challenge, &user, attestation)
+            .unwrap();
+        let resp = self.web(
+            reqwest::Method::POST,
+            &format!("/enrol/{token}"),
+            Some(&serde_json::json!({"challenge": start["challenge"], "credential": reg, "label": "test device"})),
+            None,
+            None,
+        );
+        let status = resp.status();
+        let session = Self::session_of(&resp);
+        let body = resp.text().unwrap();
+        assert_eq!(status, 200, "enrolment answered {status}: {body}");
+        let credential: Credential = self.get(&format!("/v1/keys/{}", device.key_id()));
+        (session.expect("a session cookie"), credential)
+    }
+
+    /// A signing challenge for `request` through the API, as `bearer`.
+    pub fn signing_challenge(&self, request: &str, bearer: &str, body: &Value) -> (u16, Value) {
+        self.call_as(
+            reqwest::Method::POST,
+            &format!("/v1/requests/{request}/signing-challenges"),
+            Some(body),
+            Some(bearer),
+        )
+    }
+
+    /// Approve `request` with `device`'s passkey through the API, as
+    /// `bearer`; answers (status, body) of the signature submission.
+    pub fn passkey_approve(&self, request: &str, bearer: &str, device: &mut Device) -> (u16, Value) {
+        let (status, c) =
+            self.signing_challenge(request, bearer, &serde_json::json!({"decision": "approve"}));
+        assert_eq!(status, 201, "signing challenge: {c}");
+        let assertion = device
+            .authenticator
+            .assert("localhost", &self.origin(), &b64url(c["challenge"].as_str().unwrap()))
+            .unwrap();
+        self.call_as(
+            reqwest::Method::POST,
+            &format!("/v1/requests/{request}/passkey-signatures"),
+            Some(&serde_json::json!({"nonce": c["nonce"], "credential": assertion})),
+            Some(bearer),
+        )
+    }
+}
+
+pub fn b64url(s: &str) -> Vec<u8> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).unwrap()
 }

@@ -9,6 +9,8 @@ mod faults;
 mod governance;
 mod harness;
 mod interop;
+mod mail;
+mod passkeys;
 mod reconcile;
 mod refusals;
 mod scim;
