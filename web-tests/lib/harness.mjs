@@ -318,4 +318,40 @@ export async function fitsWidth(page, what) {
   assert.ok(scroll <= inner + 1, `${what} is ${scroll}px wide in a ${inner}px viewport`);
 }
 
+/**
+ * Verify a passkey signature from the log with py_webauthn (an independent
+ * implementation): the enrolled COSE key, the logged assertion, and the
+ * statement's PAE digest as the challenge. Answers py_webauthn's verdict.
+ */
+export async function pyWebauthn(cs, signatureEntry) {
+  const env = signatureEntry.envelope;
+  const sig = env.signatures[0];
+  const ext = sig.extension.ext;
+  const key = (await cs.api('GET', `/v1/keys/${sig.keyid}`)).body;
+  const b64url = (buf) => Buffer.from(buf).toString('base64url');
+  const payload = Buffer.from(env.payload, 'base64');
+  const type = Buffer.from(env.payloadType);
+  const pae = Buffer.concat([Buffer.from(`DSSEv1 ${type.length} ${env.payloadType} ${payload.length} `), payload]);
+  const { createHash } = await import('node:crypto');
+  const doc = {
+    rp_id: 'localhost',
+    origin: cs.origin,
+    credential_public_key: b64url(Buffer.from(key.public_key, 'base64')),
+    credential_id: ext.credentialId,
+    assertion: {
+      id: ext.credentialId, rawId: ext.credentialId, type: 'public-key', clientExtensionResults: {},
+      response: { clientDataJSON: ext.clientDataJSON, authenticatorData: ext.authenticatorData, signature: b64url(Buffer.from(sig.sig, 'base64')) },
+    },
+    assertion_challenge: b64url(createHash('sha256').update(pae).digest()),
+    require_user_verification: true,
+  };
+  return new Promise((ok) => {
+    const p = spawn('python3', [join(ROOT, 'interop', 'webauthn_verify.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.on('exit', (code) => ok({ code, out }));
+    p.stdin.end(JSON.stringify(doc));
+  });
+}
+
 export { startProvider, existsSync };

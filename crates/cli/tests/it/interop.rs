@@ -215,3 +215,137 @@ fn securesystemslib_verifies_dsse_envelopes() {
         "securesystemslib accepted the wrong key: {out}"
     );
 }
+
+/// Runs py_webauthn (interop/webauthn_verify.py) on `doc`; answers (success, output).
+fn py_webauthn(doc: &serde_json::Value) -> (bool, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = write(tmp.path(), "doc.json", doc.to_string());
+    let mut cmd = Command::new("python3");
+    cmd.arg(interop_dir().join("webauthn_verify.py"))
+        .stdin(std::fs::File::open(&input).unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3: {e}; run `bash .ci/deps`"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !text.contains("No module named 'webauthn'"),
+        "py_webauthn is missing: run `bash .ci/deps`"
+    );
+    (out.status.success(), text)
+}
+
+/// An independent WebAuthn implementation (Duo's py_webauthn) accepts the
+/// passkey's registration and the assertion it made over a statement the
+/// server issued, whose challenge is SHA-256 of the DSSE PAE, exactly as
+/// our verifier does; and rejects what ours rejects.
+#[test]
+fn py_webauthn_verifies_passkey_registrations_and_statement_signatures() {
+    use countersign_webauthn::testkit::{client_data_json, TestAttestation};
+    let s = TestServer::start();
+    for algorithm in [
+        countersign_webauthn::CoseAlgorithm::Es256,
+        countersign_webauthn::CoseAlgorithm::EdDsa,
+    ] {
+        let who = format!("signer-{}", algorithm.name().to_lowercase());
+        s.human(&who);
+        let mut d = Device {
+            authenticator: countersign_webauthn::testkit::SoftAuthenticator::generate(
+                algorithm,
+                &mut rand_core::OsRng,
+            )
+            .unwrap(),
+        };
+        // The registration the server accepted, captured on its way.
+        let token = s.invitation(&who);
+        let resp = s.web(reqwest::Method::POST, &format!("/enrol/{token}/options"), Some(&serde_json::json!({})), None, None);
+        let start: serde_json::Value = resp.json().unwrap();
+        let reg_challenge = start["options"]["challenge"].as_str().unwrap().to_string();
+        let reg = d
+            .authenticator
+            .register("localhost", &s.origin(), &b64url(&reg_challenge), &b64url(start["options"]["user"]["id"].as_str().unwrap()), TestAttestation::PackedSelf)
+            .unwrap();
+        let resp = s.web(reqwest::Method::POST, &format!("/enrol/{token}"), Some(&serde_json::json!({"challenge": start["challenge"], "credential": reg})), None, None);
+        assert_eq!(resp.status(), 200);
+
+        // A statement to sign, and its assertion, accepted by our server.
+        s.human(&format!("{who}-requester"));
+        s.human(&format!("{who}-hire"));
+        s.document(&format!("{who}-doc"), b"contract text\n");
+        let r = s.request(&request_body(&format!("{who}-doc"), &format!("{who}-requester"), &format!("{who}-hire"), &[&who]));
+        let bearer = s.token_for(Some(&who), &[countersign_proto::governance::Role::Approver]);
+        let (_, c) = s.signing_challenge(&r.id, &bearer, &serde_json::json!({"decision": "approve"}));
+        let challenge = c["challenge"].as_str().unwrap().to_string();
+        let assertion = d.authenticator.assert("localhost", &s.origin(), &b64url(&challenge)).unwrap();
+        let (status, receipt) = s.call_as(
+            reqwest::Method::POST,
+            &format!("/v1/requests/{}/passkey-signatures", r.id),
+            Some(&serde_json::json!({"nonce": c["nonce"], "credential": assertion})),
+            Some(&bearer),
+        );
+        assert_eq!(status, 201, "{receipt}");
+
+        let doc = serde_json::json!({
+            "rp_id": "localhost", "origin": s.origin(),
+            "registration": reg, "registration_challenge": reg_challenge,
+            "assertion": assertion, "assertion_challenge": challenge,
+            "require_user_verification": true,
+        });
+        let (ok, out) = py_webauthn(&doc);
+        assert!(ok, "py_webauthn rejected what Countersign accepted ({}): {out}", algorithm.name());
+
+        // From the log alone: the enrolled COSE key and the logged assertion.
+        let entry: serde_json::Value = serde_json::from_str(receipt["entry"].as_str().unwrap()).unwrap();
+        let sig = &entry["envelope"]["signatures"][0];
+        let ext = &sig["extension"]["ext"];
+        let cred: Credential = s.get(&format!("/v1/keys/{}", d.key_id()));
+        let cose = B64.decode(&cred.public_key).unwrap();
+        let logged = serde_json::json!({
+            "id": ext["credentialId"], "rawId": ext["credentialId"], "type": "public-key",
+            "response": {
+                "clientDataJSON": ext["clientDataJSON"],
+                "authenticatorData": ext["authenticatorData"],
+                "signature": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(B64.decode(sig["sig"].as_str().unwrap()).unwrap()),
+            },
+            "clientExtensionResults": {},
+        });
+        let envelope: countersign_proto::statement::Envelope = serde_json::from_value(entry["envelope"].clone()).unwrap();
+        let payload = B64.decode(&envelope.payload).unwrap();
+        let pae_digest = countersign_attest::passkey::signing_challenge(&envelope.payload_type, &payload);
+        let from_log = serde_json::json!({
+            "rp_id": "localhost", "origin": s.origin(),
+            "credential_public_key": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&cose),
+            "credential_id": ext["credentialId"],
+            "assertion": logged,
+            "assertion_challenge": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pae_digest),
+            "require_user_verification": true,
+        });
+        let (ok, out) = py_webauthn(&from_log);
+        assert!(ok, "py_webauthn rejected the logged passkey signature: {out}");
+
+        // The assertion of another statement's challenge: both reject.
+        let mut other = doc.clone();
+        other["assertion_challenge"] = serde_json::json!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([9u8; 32]));
+        let (ok, out) = py_webauthn(&other);
+        assert!(!ok && out.contains("challenge"), "{out}");
+        // One byte of the client data changed: both reject.
+        let mut bent = assertion.clone();
+        let mut cd = client_data_json("webauthn.get", &b64url(&challenge), &s.origin());
+        cd[2] ^= 0x20;
+        bent.response.client_data_json = countersign_webauthn::Base64UrlBytes(cd);
+        let mut tampered = doc.clone();
+        tampered["assertion"] = serde_json::to_value(&bent).unwrap();
+        let (ok, _) = py_webauthn(&tampered);
+        assert!(!ok, "py_webauthn accepted changed client data");
+        let rp = countersign_webauthn::RelyingParty::new("localhost", vec![s.origin()]).unwrap();
+        let key = countersign_webauthn::CosePublicKey::from_cose(&cose).unwrap();
+        assert!(countersign_webauthn::verify_assertion_response(
+            &bent,
+            &countersign_webauthn::AssertionCheck { challenge: &b64url(&challenge), relying_party: &rp, require_user_verification: true },
+            d.authenticator.credential_id(),
+            &key,
+        )
+        .is_err());
+    }
+}
