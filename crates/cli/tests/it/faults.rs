@@ -196,7 +196,7 @@ fn an_inserted_entry_is_caught_and_the_server_refuses_to_sign_over_it() {
 }
 
 /// Kills the child on drop so a failing test leaves no server behind.
-pub(crate) struct Server(Child);
+pub(crate) struct Server(pub(crate) Child);
 
 impl Drop for Server {
     fn drop(&mut self) {

@@ -763,7 +763,10 @@ impl TestServer {
             .web(reqwest::Method::GET, "/account", None, Some(cookie), None)
             .text()
             .unwrap();
-        let at = html.find("name=\"csrf-token\" content=\"").expect("a csrf meta tag") + 27;
+        let at = html
+            .find("name=\"csrf-token\" content=\"")
+            .expect("a csrf meta tag")
+            + 27;
         html[at..].split('"').next().unwrap().to_string()
     }
 
@@ -844,13 +847,22 @@ impl TestServer {
 
     /// Approve `request` with `device`'s passkey through the API, as
     /// `bearer`; answers (status, body) of the signature submission.
-    pub fn passkey_approve(&self, request: &str, bearer: &str, device: &mut Device) -> (u16, Value) {
+    pub fn passkey_approve(
+        &self,
+        request: &str,
+        bearer: &str,
+        device: &mut Device,
+    ) -> (u16, Value) {
         let (status, c) =
             self.signing_challenge(request, bearer, &serde_json::json!({"decision": "approve"}));
         assert_eq!(status, 201, "signing challenge: {c}");
         let assertion = device
             .authenticator
-            .assert("localhost", &self.origin(), &b64url(c["challenge"].as_str().unwrap()))
+            .assert(
+                "localhost",
+                &self.origin(),
+                &b64url(c["challenge"].as_str().unwrap()),
+            )
             .unwrap();
         self.call_as(
             reqwest::Method::POST,

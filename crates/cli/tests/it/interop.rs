@@ -228,7 +228,8 @@ fn py_webauthn(doc: &serde_json::Value) -> (bool, String) {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run python3: {e}; run `bash .ci/deps`"));
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(
         !text.contains("No module named 'webauthn'"),
         "py_webauthn is missing: run `bash .ci/deps`"
@@ -259,25 +260,52 @@ fn py_webauthn_verifies_passkey_registrations_and_statement_signatures() {
         };
         // The registration the server accepted, captured on its way.
         let token = s.invitation(&who);
-        let resp = s.web(reqwest::Method::POST, &format!("/enrol/{token}/options"), Some(&serde_json::json!({})), None, None);
+        let resp = s.web(
+            reqwest::Method::POST,
+            &format!("/enrol/{token}/options"),
+            Some(&serde_json::json!({})),
+            None,
+            None,
+        );
         let start: serde_json::Value = resp.json().unwrap();
         let reg_challenge = start["options"]["challenge"].as_str().unwrap().to_string();
         let reg = d
             .authenticator
-            .register("localhost", &s.origin(), &b64url(&reg_challenge), &b64url(start["options"]["user"]["id"].as_str().unwrap()), TestAttestation::PackedSelf)
+            .register(
+                "localhost",
+                &s.origin(),
+                &b64url(&reg_challenge),
+                &b64url(start["options"]["user"]["id"].as_str().unwrap()),
+                TestAttestation::PackedSelf,
+            )
             .unwrap();
-        let resp = s.web(reqwest::Method::POST, &format!("/enrol/{token}"), Some(&serde_json::json!({"challenge": start["challenge"], "credential": reg})), None, None);
+        let resp = s.web(
+            reqwest::Method::POST,
+            &format!("/enrol/{token}"),
+            Some(&serde_json::json!({"challenge": start["challenge"], "credential": reg})),
+            None,
+            None,
+        );
         assert_eq!(resp.status(), 200);
 
         // A statement to sign, and its assertion, accepted by our server.
         s.human(&format!("{who}-requester"));
         s.human(&format!("{who}-hire"));
         s.document(&format!("{who}-doc"), b"contract text\n");
-        let r = s.request(&request_body(&format!("{who}-doc"), &format!("{who}-requester"), &format!("{who}-hire"), &[&who]));
+        let r = s.request(&request_body(
+            &format!("{who}-doc"),
+            &format!("{who}-requester"),
+            &format!("{who}-hire"),
+            &[&who],
+        ));
         let bearer = s.token_for(Some(&who), &[countersign_proto::governance::Role::Approver]);
-        let (_, c) = s.signing_challenge(&r.id, &bearer, &serde_json::json!({"decision": "approve"}));
+        let (_, c) =
+            s.signing_challenge(&r.id, &bearer, &serde_json::json!({"decision": "approve"}));
         let challenge = c["challenge"].as_str().unwrap().to_string();
-        let assertion = d.authenticator.assert("localhost", &s.origin(), &b64url(&challenge)).unwrap();
+        let assertion = d
+            .authenticator
+            .assert("localhost", &s.origin(), &b64url(&challenge))
+            .unwrap();
         let (status, receipt) = s.call_as(
             reqwest::Method::POST,
             &format!("/v1/requests/{}/passkey-signatures", r.id),
@@ -293,10 +321,15 @@ fn py_webauthn_verifies_passkey_registrations_and_statement_signatures() {
             "require_user_verification": true,
         });
         let (ok, out) = py_webauthn(&doc);
-        assert!(ok, "py_webauthn rejected what Countersign accepted ({}): {out}", algorithm.name());
+        assert!(
+            ok,
+            "py_webauthn rejected what Countersign accepted ({}): {out}",
+            algorithm.name()
+        );
 
         // From the log alone: the enrolled COSE key and the logged assertion.
-        let entry: serde_json::Value = serde_json::from_str(receipt["entry"].as_str().unwrap()).unwrap();
+        let entry: serde_json::Value =
+            serde_json::from_str(receipt["entry"].as_str().unwrap()).unwrap();
         let sig = &entry["envelope"]["signatures"][0];
         let ext = &sig["extension"]["ext"];
         let cred: Credential = s.get(&format!("/v1/keys/{}", d.key_id()));
@@ -310,9 +343,11 @@ fn py_webauthn_verifies_passkey_registrations_and_statement_signatures() {
             },
             "clientExtensionResults": {},
         });
-        let envelope: countersign_proto::statement::Envelope = serde_json::from_value(entry["envelope"].clone()).unwrap();
+        let envelope: countersign_proto::statement::Envelope =
+            serde_json::from_value(entry["envelope"].clone()).unwrap();
         let payload = B64.decode(&envelope.payload).unwrap();
-        let pae_digest = countersign_attest::passkey::signing_challenge(&envelope.payload_type, &payload);
+        let pae_digest =
+            countersign_attest::passkey::signing_challenge(&envelope.payload_type, &payload);
         let from_log = serde_json::json!({
             "rp_id": "localhost", "origin": s.origin(),
             "credential_public_key": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&cose),
@@ -322,11 +357,15 @@ fn py_webauthn_verifies_passkey_registrations_and_statement_signatures() {
             "require_user_verification": true,
         });
         let (ok, out) = py_webauthn(&from_log);
-        assert!(ok, "py_webauthn rejected the logged passkey signature: {out}");
+        assert!(
+            ok,
+            "py_webauthn rejected the logged passkey signature: {out}"
+        );
 
         // The assertion of another statement's challenge: both reject.
         let mut other = doc.clone();
-        other["assertion_challenge"] = serde_json::json!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([9u8; 32]));
+        other["assertion_challenge"] =
+            serde_json::json!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([9u8; 32]));
         let (ok, out) = py_webauthn(&other);
         assert!(!ok && out.contains("challenge"), "{out}");
         // One byte of the client data changed: both reject.
@@ -342,7 +381,11 @@ fn py_webauthn_verifies_passkey_registrations_and_statement_signatures() {
         let key = countersign_webauthn::CosePublicKey::from_cose(&cose).unwrap();
         assert!(countersign_webauthn::verify_assertion_response(
             &bent,
-            &countersign_webauthn::AssertionCheck { challenge: &b64url(&challenge), relying_party: &rp, require_user_verification: true },
+            &countersign_webauthn::AssertionCheck {
+                challenge: &b64url(&challenge),
+                relying_party: &rp,
+                require_user_verification: true
+            },
             d.authenticator.credential_id(),
             &key,
         )

@@ -26,7 +26,11 @@ struct SmtpServer {
 impl SmtpServer {
     fn start(fail_rcpt: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = SmtpServer { child: None, port: 0, dir };
+        let mut s = SmtpServer {
+            child: None,
+            port: 0,
+            dir,
+        };
         s.up(fail_rcpt);
         s
     }
@@ -39,7 +43,13 @@ impl SmtpServer {
     fn up(&mut self, fail_rcpt: Option<&str>) {
         let mut cmd = Command::new("python3");
         cmd.arg(Self::script())
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string(), "--maildir"])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &self.port.to_string(),
+                "--maildir",
+            ])
             .arg(self.dir.path())
             .stdout(Stdio::piped());
         if let Some(r) = fail_rcpt {
@@ -55,7 +65,9 @@ impl SmtpServer {
         self.port = line
             .trim()
             .strip_prefix("ready ")
-            .unwrap_or_else(|| panic!("the SMTP server did not start ({line:?}); run `bash .ci/deps`"))
+            .unwrap_or_else(|| {
+                panic!("the SMTP server did not start ({line:?}); run `bash .ci/deps`")
+            })
             .parse()
             .unwrap();
         self.child = Some(child);
@@ -86,7 +98,10 @@ impl SmtpServer {
             .filter(|p| p.extension().is_some_and(|x| x == "eml"))
             .collect();
         files.sort();
-        files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+        files
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
     }
 
     fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
@@ -95,7 +110,11 @@ impl SmtpServer {
             if let Some(m) = self.messages().into_iter().find(|m| pred(m)) {
                 return m;
             }
-            assert!(Instant::now() < until, "no mail {what} arrived; have: {:?}", self.messages());
+            assert!(
+                Instant::now() < until,
+                "no mail {what} arrived; have: {:?}",
+                self.messages()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -115,7 +134,9 @@ fn header<'a>(mail: &'a str, name: &str) -> &'a str {
 
 /// The text part's lines, quoted-printable soft breaks undone.
 fn text(mail: &str) -> String {
-    mail.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=")
+    mail.replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=")
 }
 
 /// A server that sends mail through `smtp`, retrying quickly.
@@ -155,7 +176,10 @@ fn the_approver_is_mailed_a_link_that_opens_the_request() {
     assert!(t.contains("grant dave"), "{t}");
     // Sequential: carol is told only after bob signs.
     std::thread::sleep(Duration::from_millis(500));
-    assert!(!smtp.messages().iter().any(|m| header(m, "To").contains("carol@")));
+    assert!(!smtp
+        .messages()
+        .iter()
+        .any(|m| header(m, "To").contains("carol@")));
 
     // The link works: the request's page, for bob signed in with a passkey.
     let mut d = Device::synced();
@@ -172,7 +196,9 @@ fn the_approver_is_mailed_a_link_that_opens_the_request() {
     let token = s.token_for(Some("bob"), &[Role::Approver]);
     let (status, _) = s.passkey_approve(&r.id, &token, &mut d);
     assert_eq!(status, 201);
-    smtp.wait_for("to carol", |m| header(m, "To").contains("carol@example.com"));
+    smtp.wait_for("to carol", |m| {
+        header(m, "To").contains("carol@example.com")
+    });
     // bob's history shows what was sent to him.
     let bob = s.token_for(Some("bob"), &[Role::Approver]);
     let (_, list) = s.call_as(Method::GET, "/v1/notifications", None, Some(&bob));
@@ -189,7 +215,12 @@ fn the_approver_is_mailed_a_link_that_opens_the_request() {
         .iter()
         .all(|n| n["state"] == "sent"));
     // Nobody reads another's history.
-    let (status, _) = s.call_as(Method::GET, "/v1/notifications?identity=carol", None, Some(&bob));
+    let (status, _) = s.call_as(
+        Method::GET,
+        "/v1/notifications?identity=carol",
+        None,
+        Some(&bob),
+    );
     assert_eq!(status, 403);
 }
 
@@ -214,7 +245,10 @@ fn while_the_mail_server_is_down_mails_wait_and_each_arrives_once_it_is_back() {
     loop {
         let (_, list) = s.call_as(Method::GET, "/v1/notifications", None, Some(&bob));
         let n = list["notifications"].as_array().unwrap();
-        if n.len() == 5 && n.iter().all(|m| m["state"] == "pending" && m["attempts"].as_u64().unwrap() >= 2) {
+        if n.len() == 5
+            && n.iter()
+                .all(|m| m["state"] == "pending" && m["attempts"].as_u64().unwrap() >= 2)
+        {
             assert!(n[0]["last_error"].as_str().unwrap().len() > 3);
             break;
         }
@@ -225,22 +259,35 @@ fn while_the_mail_server_is_down_mails_wait_and_each_arrives_once_it_is_back() {
     smtp.up(None);
     let until = Instant::now() + Duration::from_secs(20);
     while smtp.messages().len() < 5 {
-        assert!(Instant::now() < until, "only {} of 5 mails arrived", smtp.messages().len());
+        assert!(
+            Instant::now() < until,
+            "only {} of 5 mails arrived",
+            smtp.messages().len()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // A little longer: nothing arrives twice.
     std::thread::sleep(Duration::from_millis(1500));
     let mut by_id: BTreeMap<String, usize> = BTreeMap::new();
     for m in smtp.messages() {
-        *by_id.entry(header(&m, "Message-ID").to_string()).or_default() += 1;
+        *by_id
+            .entry(header(&m, "Message-ID").to_string())
+            .or_default() += 1;
     }
     assert_eq!(by_id.len(), 5, "{by_id:?}");
     assert!(by_id.values().all(|n| *n == 1), "{by_id:?}");
     for i in 0..5 {
-        assert!(smtp.messages().iter().any(|m| header(m, "Subject").contains(&format!("Request number {i}"))));
+        assert!(smtp
+            .messages()
+            .iter()
+            .any(|m| header(m, "Subject").contains(&format!("Request number {i}"))));
     }
     let (_, list) = s.call_as(Method::GET, "/v1/notifications", None, Some(&bob));
-    assert!(list["notifications"].as_array().unwrap().iter().all(|n| n["state"] == "sent"));
+    assert!(list["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|n| n["state"] == "sent"));
 }
 
 #[test]
@@ -278,10 +325,14 @@ fn a_reminder_goes_out_once_before_the_request_expires_and_outcomes_reach_the_re
     let mut body = request_body("offer-letter", "alice", "dave", &["bob"]);
     body.expires_in_seconds = Some(2 * 3600);
     let r = s.request(&body);
-    smtp.wait_for("the first", |m| header(m, "Subject").starts_with("Approval needed"));
+    smtp.wait_for("the first", |m| {
+        header(m, "Subject").starts_with("Approval needed")
+    });
     // An hour and a bit later, the reminder (1 hour before expiry).
     s.advance(time::Duration::minutes(61));
-    let reminder = smtp.wait_for("a reminder", |m| header(m, "Subject").starts_with("Reminder:"));
+    let reminder = smtp.wait_for("a reminder", |m| {
+        header(m, "Subject").starts_with("Reminder:")
+    });
     assert!(text(&reminder).contains(&format!("/requests/{}", r.id)));
     std::thread::sleep(Duration::from_millis(800));
     s.advance(time::Duration::minutes(10));
@@ -315,18 +366,34 @@ fn a_scim_joiner_is_mailed_a_link_to_create_their_passkey() {
         Some(&token),
     );
     assert_eq!(status, 201, "{user}");
-    let mail = smtp.wait_for("an invitation", |m| header(m, "To").contains("erin@example.com"));
-    assert_eq!(header(&mail, "Subject"), "Set up your passkey for Countersign");
+    let mail = smtp.wait_for("an invitation", |m| {
+        header(m, "To").contains("erin@example.com")
+    });
+    assert_eq!(
+        header(&mail, "Subject"),
+        "Set up your passkey for Countersign"
+    );
     let t = text(&mail);
     let at = t.find("/enrol/").expect("an enrolment link");
-    let secret: String = t[at + 7..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+    let secret: String = t[at + 7..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
     // The link works, once.
     let mut d = Device::synced();
     let (_, c) = s.enrol_with(&secret, &mut d, TestAttestation::None);
     assert_eq!(c.identity, "erin@example.com");
     // The log says who issued it, never the link.
-    let (_, entries) = s.call(Method::GET, "/v1/log/entries?start=0&limit=1000", None, false);
+    let (_, entries) = s.call(
+        Method::GET,
+        "/v1/log/entries?start=0&limit=1000",
+        None,
+        false,
+    );
     let text = entries.to_string();
-    assert!(text.contains("invitation.issued") && text.contains("\\\"issued_by\\\":\\\"scim\\\""), "{text}");
+    assert!(
+        text.contains("invitation.issued") && text.contains("\\\"issued_by\\\":\\\"scim\\\""),
+        "{text}"
+    );
     assert!(!text.contains(&secret));
 }

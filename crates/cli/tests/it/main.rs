@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod browser;
+mod cli_signing;
 mod faults;
 mod governance;
 mod harness;
@@ -14,5 +15,6 @@ mod passkeys;
 mod reconcile;
 mod refusals;
 mod scim;
+mod tls;
 mod walkthrough;
 mod webhooks;

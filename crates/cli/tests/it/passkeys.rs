@@ -25,7 +25,12 @@ fn setup(s: &TestServer, approver: &str, device: &mut Device) -> (Request, Strin
 }
 
 fn bundle_of(s: &TestServer, request: &str) -> Vec<u8> {
-    let (status, b) = s.call(Method::GET, &format!("/v1/requests/{request}/evidence"), None, true);
+    let (status, b) = s.call(
+        Method::GET,
+        &format!("/v1/requests/{request}/evidence"),
+        None,
+        true,
+    );
     assert_eq!(status, 200);
     serde_json::to_vec(&b).unwrap()
 }
@@ -52,7 +57,10 @@ fn a_passkey_enrolled_through_a_link_signs_a_statement_that_verifies_offline() {
     let enrolled = s.entry(credential.log_index);
     assert_eq!(enrolled["type"], "credential.enrolled");
     assert_eq!(enrolled["credential"]["passkey"]["backup_eligible"], true);
-    assert_eq!(enrolled["credential"]["passkey"]["attestation"]["format"], "none");
+    assert_eq!(
+        enrolled["credential"]["passkey"]["attestation"]["format"],
+        "none"
+    );
 
     let (status, receipt) = s.passkey_approve(&r.id, &token, &mut bob);
     assert_eq!(status, 201, "{receipt}");
@@ -75,7 +83,10 @@ fn a_passkey_enrolled_through_a_link_signs_a_statement_that_verifies_offline() {
     )
     .unwrap();
     let digest = countersign_attest::passkey::signing_challenge(&envelope.payload_type, &payload);
-    assert_eq!(b64url(client_data["challenge"].as_str().unwrap()), digest.to_vec());
+    assert_eq!(
+        b64url(client_data["challenge"].as_str().unwrap()),
+        digest.to_vec()
+    );
     assert_eq!(client_data["type"], "webauthn.get");
     // A synced passkey with user verification is AAL2, and its verification
     // is a fresh authentication.
@@ -90,7 +101,9 @@ fn a_passkey_enrolled_through_a_link_signs_a_statement_that_verifies_offline() {
         .find(|c| c.name == "signature.assurance")
         .unwrap();
     assert!(
-        assurance.detail.contains("a passkey (synced, user verified")
+        assurance
+            .detail
+            .contains("a passkey (synced, user verified")
             && assurance.detail.contains("proves AAL2"),
         "{}",
         assurance.detail
@@ -134,24 +147,40 @@ fn changing_one_byte_of_a_passkey_signature_fails_offline_verification() {
     let index = receipt["log_index"].as_u64().unwrap();
     let bundle = bundle_of(&s, &r.id);
     assert!(verify(&s, &bundle).ok());
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
-        ("clientDataJSON", Box::new(|sig: &mut Value| flip_b64url(&mut sig["extension"]["ext"]["clientDataJSON"], 20))),
-        ("authenticatorData", Box::new(|sig: &mut Value| flip_b64url(&mut sig["extension"]["ext"]["authenticatorData"], 33))),
-        ("signature", Box::new(|sig: &mut Value| {
-            use base64::Engine as _;
-            let std = base64::engine::general_purpose::STANDARD;
-            let mut bytes = std.decode(sig["sig"].as_str().unwrap()).unwrap();
-            let n = bytes.len();
-            bytes[n - 3] ^= 0x01;
-            sig["sig"] = Value::String(std.encode(bytes));
-        })),
+    type Tamper = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Tamper)> = vec![
+        (
+            "clientDataJSON",
+            Box::new(|sig: &mut Value| {
+                flip_b64url(&mut sig["extension"]["ext"]["clientDataJSON"], 20)
+            }),
+        ),
+        (
+            "authenticatorData",
+            Box::new(|sig: &mut Value| {
+                flip_b64url(&mut sig["extension"]["ext"]["authenticatorData"], 33)
+            }),
+        ),
+        (
+            "signature",
+            Box::new(|sig: &mut Value| {
+                use base64::Engine as _;
+                let std = base64::engine::general_purpose::STANDARD;
+                let mut bytes = std.decode(sig["sig"].as_str().unwrap()).unwrap();
+                let n = bytes.len();
+                bytes[n - 3] ^= 0x01;
+                sig["sig"] = Value::String(std.encode(bytes));
+            }),
+        ),
     ];
     let credential: Credential = s.get(&format!("/v1/keys/{}", bob.key_id()));
     let signed: Value = serde_json::from_str(receipt["entry"].as_str().unwrap()).unwrap();
     let original: countersign_proto::statement::Envelope =
         serde_json::from_value(signed["envelope"].clone()).unwrap();
     let offline = countersign_attest::passkey::Origins::RpIdScope;
-    assert!(countersign_attest::verify_with_credential(&original, &credential, offline, false).is_ok());
+    assert!(
+        countersign_attest::verify_with_credential(&original, &credential, offline, false).is_ok()
+    );
     for (what, tamper) in cases {
         // The bundle no longer verifies: the entry's bytes changed.
         let report = verify(&s, &tampered_bundle(&bundle, index, &tamper));
@@ -163,7 +192,10 @@ fn changing_one_byte_of_a_passkey_signature_fails_offline_verification() {
         let e: countersign_proto::statement::Envelope = serde_json::from_value(e).unwrap();
         let err = countersign_attest::verify_with_credential(&e, &credential, offline, false)
             .expect_err(what);
-        assert!(err.to_string().contains(&credential.key_id), "{what}: {err}");
+        assert!(
+            err.to_string().contains(&credential.key_id),
+            "{what}: {err}"
+        );
     }
 }
 
@@ -181,7 +213,11 @@ fn an_assertion_made_for_another_statement_is_refused_and_a_replay_is_refused() 
     );
     let assertion = bob
         .authenticator
-        .assert("localhost", &s.origin(), &b64url(first["challenge"].as_str().unwrap()))
+        .assert(
+            "localhost",
+            &s.origin(),
+            &b64url(first["challenge"].as_str().unwrap()),
+        )
         .unwrap();
     let before = s.tree_size();
     let (status, p) = s.call_as(
@@ -220,7 +256,11 @@ fn an_assertion_made_for_another_statement_is_refused_and_a_replay_is_refused() 
         &serde_json::from_value(entry["envelope"].clone()).unwrap(),
         &token,
     );
-    assert_eq!((status, p["code"].as_str()), (409, Some("assertion_replayed")), "{p}");
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (409, Some("assertion_replayed")),
+        "{p}"
+    );
     assert_eq!(s.tree_size(), size);
     // And its nonce is gone.
     let (status, p) = s.call_as(
@@ -245,16 +285,25 @@ fn assurance_is_earned_from_attestation_and_device_binding() {
     // A synced passkey without attestation: AAL2, software, from the authenticator's flags.
     let mut synced = Device::synced();
     let (_, c) = s.enrol_passkey("sam", &mut synced, TestAttestation::None);
-    assert_eq!((c.assurance, c.assurance_basis), (Assurance::Software, AssuranceBasis::Authenticator));
+    assert_eq!(
+        (c.assurance, c.assurance_basis),
+        (Assurance::Software, AssuranceBasis::Authenticator)
+    );
     assert_eq!(countersign_domain::policy::credential_aal(&c), 2);
     // A device-bound security key whose attestation chains to a trusted root: AAL3.
     let mut key = Device::security_key();
     key.authenticator.aaguid = [7; 16];
     let (_, c) = s.enrol_passkey("tia", &mut key, ca.attestation());
-    assert_eq!((c.assurance, c.assurance_basis), (Assurance::Hardware, AssuranceBasis::Attestation));
+    assert_eq!(
+        (c.assurance, c.assurance_basis),
+        (Assurance::Hardware, AssuranceBasis::Attestation)
+    );
     let p = c.passkey.clone().unwrap();
     assert!(p.attestation.trusted && p.device_bound());
-    assert_eq!(p.attestation.root.as_deref(), Some(countersign_attest::keys::sha256_hex(&ca.root_der).as_str()));
+    assert_eq!(
+        p.attestation.root.as_deref(),
+        Some(countersign_attest::keys::sha256_hex(&ca.root_der).as_str())
+    );
     assert_eq!(countersign_domain::policy::credential_aal(&c), 3);
     // Attested and device-bound, but by a root nobody trusts: AAL2.
     let other = TestAttestationCa::new([7; 16]).unwrap();
@@ -304,7 +353,12 @@ fn a_hardware_label_on_a_file_key_is_refused_unless_an_administrator_vouches() {
             &base64::engine::general_purpose::STANDARD,
             key.verifying_key().as_bytes(),
         );
-        let (_, ch) = s.call_as(Method::POST, "/v1/identities/bob/key-challenges", Some(&json!({})), Some(bearer));
+        let (_, ch) = s.call_as(
+            Method::POST,
+            "/v1/identities/bob/key-challenges",
+            Some(&json!({})),
+            Some(bearer),
+        );
         let challenge = ch["challenge"].as_str().unwrap().to_string();
         let proof = ed25519_dalek::Signer::sign(
             &key,
@@ -318,26 +372,49 @@ fn a_hardware_label_on_a_file_key_is_refused_unless_an_administrator_vouches() {
         if let Some(v) = vouch {
             body["vouch"] = json!(v);
         }
-        s.call_as(Method::POST, "/v1/identities/bob/keys", Some(&body), Some(bearer))
+        s.call_as(
+            Method::POST,
+            "/v1/identities/bob/keys",
+            Some(&body),
+            Some(bearer),
+        )
     };
     let size = s.tree_size();
     // Bob declares his own file key hardware: refused, nothing written.
     let (status, p) = enrol(&bob, "hardware", None);
-    assert_eq!((status, p["code"].as_str()), (422, Some("assurance_not_earned")), "{p}");
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (422, Some("assurance_not_earned")),
+        "{p}"
+    );
     // Bob vouching for himself: only administrators vouch.
     let (status, p) = enrol(&bob, "hardware", Some("trust me"));
-    assert_eq!((status, p["code"].as_str()), (403, Some("forbidden")), "{p}");
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (403, Some("forbidden")),
+        "{p}"
+    );
     // An administrator without a reason: still not earned.
     let (status, p) = enrol(TOKEN, "hardware", None);
-    assert_eq!((status, p["code"].as_str()), (422, Some("assurance_not_earned")));
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (422, Some("assurance_not_earned"))
+    );
     assert_eq!(s.tree_size(), size);
     // An administrator who vouches: enrolled as hardware, with who and why logged.
-    let (status, c) = enrol(TOKEN, "hardware", Some("YubiKey 5 PIV slot 9c, key generated on the token, inspected in person"));
+    let (status, c) = enrol(
+        TOKEN,
+        "hardware",
+        Some("YubiKey 5 PIV slot 9c, key generated on the token, inspected in person"),
+    );
     assert_eq!(status, 201, "{c}");
     assert_eq!(c["assurance_basis"], "vouched");
     let logged = s.entry(c["log_index"].as_u64().unwrap());
     assert_eq!(logged["credential"]["vouch"]["by"], "bootstrap");
-    assert!(logged["credential"]["vouch"]["reason"].as_str().unwrap().contains("YubiKey"));
+    assert!(logged["credential"]["vouch"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("YubiKey"));
 }
 
 #[test]
@@ -361,10 +438,20 @@ fn keys_labelled_hardware_before_migrate_as_declared_and_can_be_vouched_for_late
     }
     s.boot();
     let c: Credential = s.get(&format!("/v1/keys/{kid}"));
-    assert_eq!((c.assurance, c.assurance_basis), (Assurance::Hardware, AssuranceBasis::Declared));
-    assert_eq!(countersign_domain::policy::credential_aal(&c), 1, "a declared label earns nothing");
+    assert_eq!(
+        (c.assurance, c.assurance_basis),
+        (Assurance::Hardware, AssuranceBasis::Declared)
+    );
+    assert_eq!(
+        countersign_domain::policy::credential_aal(&c),
+        1,
+        "a declared label earns nothing"
+    );
     // An administrator vouches for it afterwards: a logged vouching.
-    let v: Credential = s.post(&format!("/v1/keys/{kid}/vouch"), &json!({"reason": "key held in the HSM, checked against its serial"}));
+    let v: Credential = s.post(
+        &format!("/v1/keys/{kid}/vouch"),
+        &json!({"reason": "key held in the HSM, checked against its serial"}),
+    );
     assert_eq!(v.assurance_basis, AssuranceBasis::Vouched);
     assert_eq!(countersign_domain::policy::credential_aal(&v), 3);
     let size = s.tree_size();
@@ -373,7 +460,12 @@ fn keys_labelled_hardware_before_migrate_as_declared_and_can_be_vouched_for_late
     assert_eq!(logged["vouch"]["by"], "bootstrap");
     // Nobody else vouches.
     let bob = s.token_for(Some("bob"), &[Role::Approver]);
-    let (status, _) = s.call_as(Method::POST, &format!("/v1/keys/{kid}/vouch"), Some(&json!({"reason": "me"})), Some(&bob));
+    let (status, _) = s.call_as(
+        Method::POST,
+        &format!("/v1/keys/{kid}/vouch"),
+        Some(&json!({"reason": "me"})),
+        Some(&bob),
+    );
     assert_eq!(status, 403);
 }
 
@@ -383,30 +475,75 @@ fn approvers_enrol_their_own_keys_but_not_someone_elses() {
     s.human("bob");
     s.human("carol");
     let bob = s.token_for(Some("bob"), &[Role::Approver]);
-    let (status, _) = s.call_as(Method::POST, "/v1/identities/bob/key-challenges", Some(&json!({})), Some(&bob));
+    let (status, _) = s.call_as(
+        Method::POST,
+        "/v1/identities/bob/key-challenges",
+        Some(&json!({})),
+        Some(&bob),
+    );
     assert_eq!(status, 201);
-    let (status, p) = s.call_as(Method::POST, "/v1/identities/carol/key-challenges", Some(&json!({})), Some(&bob));
+    let (status, p) = s.call_as(
+        Method::POST,
+        "/v1/identities/carol/key-challenges",
+        Some(&json!({})),
+        Some(&bob),
+    );
     assert_eq!((status, p["code"].as_str()), (403, Some("forbidden")));
     // A passkey added from the signed-in account, no administrator involved.
     let mut phone = Device::synced();
     let (session, _) = s.enrol_passkey("bob", &mut phone, TestAttestation::None);
     let csrf = s.csrf(&session);
     let mut laptop = Device::synced();
-    let resp = s.web(Method::POST, "/account/passkeys/options", Some(&json!({})), Some(&session), Some(&csrf));
+    let resp = s.web(
+        Method::POST,
+        "/account/passkeys/options",
+        Some(&json!({})),
+        Some(&session),
+        Some(&csrf),
+    );
     assert_eq!(resp.status(), 200);
     let start: Value = resp.json().unwrap();
     // The passkey already registered is excluded.
-    assert_eq!(start["options"]["excludeCredentials"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        start["options"]["excludeCredentials"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let reg = laptop
         .authenticator
-        .register("localhost", &s.origin(), &b64url(start["options"]["challenge"].as_str().unwrap()), &b64url(start["options"]["user"]["id"].as_str().unwrap()), TestAttestation::None)
+        .register(
+            "localhost",
+            &s.origin(),
+            &b64url(start["options"]["challenge"].as_str().unwrap()),
+            &b64url(start["options"]["user"]["id"].as_str().unwrap()),
+            TestAttestation::None,
+        )
         .unwrap();
-    let resp = s.web(Method::POST, "/account/passkeys", Some(&json!({"challenge": start["challenge"], "credential": reg})), Some(&session), Some(&csrf));
+    let resp = s.web(
+        Method::POST,
+        "/account/passkeys",
+        Some(&json!({"challenge": start["challenge"], "credential": reg})),
+        Some(&session),
+        Some(&csrf),
+    );
     assert_eq!(resp.status(), 200);
     let keys: Vec<Credential> = s.get("/v1/identities/bob/keys");
-    assert_eq!(keys.iter().filter(|k| k.kind == CredentialKind::Passkey).count(), 2);
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.kind == CredentialKind::Passkey)
+            .count(),
+        2
+    );
     // The same call with a forged CSRF token changes nothing.
-    let resp = s.web(Method::POST, "/account/passkeys/options", Some(&json!({})), Some(&session), Some("forged"));
+    let resp = s.web(
+        Method::POST,
+        "/account/passkeys/options",
+        Some(&json!({})),
+        Some(&session),
+        Some("forged"),
+    );
     assert_eq!(resp.status(), 403);
 }
 
@@ -416,31 +553,55 @@ fn sessions_end_when_their_passkey_is_revoked_and_a_cloned_authenticator_is_refu
     s.human("bob");
     let mut key = Device::security_key();
     let (session, c) = s.enrol_passkey("bob", &mut key, TestAttestation::None);
-    let open = |cookie: &str| s.web(Method::GET, "/inbox", None, Some(cookie), None).status();
+    let open = |cookie: &str| {
+        s.web(Method::GET, "/inbox", None, Some(cookie), None)
+            .status()
+    };
     assert_eq!(open(&session), 200);
     // A sign-in with the passkey: a second session.
     let sign_in = |device: &mut Device| {
-        let resp = s.web(Method::POST, "/sign-in/passkey/options", Some(&json!({})), None, None);
+        let resp = s.web(
+            Method::POST,
+            "/sign-in/passkey/options",
+            Some(&json!({})),
+            None,
+            None,
+        );
         let start: Value = resp.json().unwrap();
         let a = device
             .authenticator
-            .assert("localhost", &s.origin(), &b64url(start["options"]["challenge"].as_str().unwrap()))
+            .assert(
+                "localhost",
+                &s.origin(),
+                &b64url(start["options"]["challenge"].as_str().unwrap()),
+            )
             .unwrap();
-        s.web(Method::POST, "/sign-in/passkey", Some(&json!({"challenge": start["challenge"], "credential": a})), None, None)
+        s.web(
+            Method::POST,
+            "/sign-in/passkey",
+            Some(&json!({"challenge": start["challenge"], "credential": a})),
+            None,
+            None,
+        )
     };
     let resp = sign_in(&mut key);
     assert_eq!(resp.status(), 200);
     let second = TestServer::session_of(&resp).unwrap();
     assert_eq!(open(&second), 200);
     // A copy of the authenticator whose counter is behind: refused.
-    let mut clone = Device { authenticator: key.authenticator.clone() };
+    let mut clone = Device {
+        authenticator: key.authenticator.clone(),
+    };
     clone.authenticator.sign_count = 0;
     let resp = sign_in(&mut clone);
     assert_eq!(resp.status(), 422);
     let p: Value = resp.json().unwrap();
     assert_eq!(p["code"], "authenticator_cloned");
     // Revoking the passkey ends the sessions it started.
-    let _: Credential = s.post(&format!("/v1/keys/{}/revoke", c.key_id), &json!({"reason": "lost"}));
+    let _: Credential = s.post(
+        &format!("/v1/keys/{}/revoke", c.key_id),
+        &json!({"reason": "lost"}),
+    );
     assert_eq!(open(&second), 303);
     assert_eq!(open(&session), 303);
     let resp = sign_in(&mut key);
@@ -465,12 +626,24 @@ fn an_enrolment_link_works_once_in_time_and_only_for_an_active_person() {
     let used = s.web(Method::GET, &format!("/enrol/{token}"), None, None, None);
     assert_eq!(used.status(), 404);
     assert!(used.text().unwrap().contains("already used"));
-    let again = s.web(Method::POST, &format!("/enrol/{token}/options"), Some(&json!({})), None, None);
+    let again = s.web(
+        Method::POST,
+        &format!("/enrol/{token}/options"),
+        Some(&json!({})),
+        None,
+        None,
+    );
     assert_eq!(again.status(), 404);
     // Links expire.
     let later = s.invitation("bob");
     s.advance(time::Duration::hours(73));
-    let gone = s.web(Method::POST, &format!("/enrol/{later}/options"), Some(&json!({})), None, None);
+    let gone = s.web(
+        Method::POST,
+        &format!("/enrol/{later}/options"),
+        Some(&json!({})),
+        None,
+        None,
+    );
     assert_eq!(gone.status(), 404);
     let p: Value = gone.json().unwrap();
     assert_eq!(p["code"], "invitation_invalid");
@@ -478,13 +651,40 @@ fn an_enrolment_link_works_once_in_time_and_only_for_an_active_person() {
     s.human("carol");
     let c = s.invitation("carol");
     let _: Identity = s.post("/v1/identities/carol/suspend", &json!({}));
-    let refused = s.web(Method::POST, &format!("/enrol/{c}/options"), Some(&json!({})), None, None);
+    let refused = s.web(
+        Method::POST,
+        &format!("/enrol/{c}/options"),
+        Some(&json!({})),
+        None,
+        None,
+    );
     assert_eq!(refused.status(), 404);
-    let (status, _) = s.call(Method::POST, "/v1/identities/carol/invitations", Some(&json!({})), true);
+    let (status, _) = s.call(
+        Method::POST,
+        "/v1/identities/carol/invitations",
+        Some(&json!({})),
+        true,
+    );
     assert_eq!(status, 403);
-    let (status, p) = s.call(Method::POST, "/v1/identities/nobody/invitations", Some(&json!({})), true);
-    assert_eq!((status, p["code"].as_str()), (404, Some("identity_not_found")));
+    let (status, p) = s.call(
+        Method::POST,
+        "/v1/identities/nobody/invitations",
+        Some(&json!({})),
+        true,
+    );
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (404, Some("identity_not_found"))
+    );
     // Mail needs a mail server.
-    let (status, p) = s.call(Method::POST, "/v1/identities/bob/invitations", Some(&json!({"send_mail": true})), true);
-    assert_eq!((status, p["code"].as_str()), (409, Some("mail_not_configured")));
+    let (status, p) = s.call(
+        Method::POST,
+        "/v1/identities/bob/invitations",
+        Some(&json!({"send_mail": true})),
+        true,
+    );
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (409, Some("mail_not_configured"))
+    );
 }
