@@ -688,3 +688,59 @@ fn an_enrolment_link_works_once_in_time_and_only_for_an_active_person() {
         (409, Some("mail_not_configured"))
     );
 }
+
+#[test]
+fn the_outlook_says_before_signing_what_the_policy_will_ask() {
+    let s = TestServer::start();
+    for h in ["alice", "dave", "bob", "carol", "nokey"] {
+        s.human(h);
+    }
+    s.enroll("bob", None);
+    s.enroll("alice", None);
+    s.document("doc", b"text\n");
+    let outlook = |r: &str, who: &str| {
+        let t = s.token_for(Some(who), &[Role::Approver]);
+        let (status, o) = s.call_as(
+            Method::GET,
+            &format!("/v1/requests/{r}/outlook"),
+            None,
+            Some(&t),
+        );
+        assert_eq!(status, 200, "{o}");
+        o["slots"].as_array().unwrap().clone()
+    };
+    let mut body = request_body("doc", "alice", "dave", &["bob", "carol", "nokey", "alice"]);
+    body.order = ApprovalOrder::Sequential;
+    let r = s.request(&body);
+    assert_eq!(outlook(&r.id, "bob")[0]["status"], "ready");
+    let carol = outlook(&r.id, "carol");
+    assert_eq!(carol[0]["status"], "waiting");
+    assert_eq!(carol[0]["waiting_for"], json!(["bob"]));
+    // The requester of an access change: separation of duties, which an exception may lift.
+    let mut body = request_body("doc", "alice", "dave", &["alice"]);
+    body.order = ApprovalOrder::Parallel;
+    let own = s.request(&body);
+    let a = outlook(&own.id, "alice");
+    assert_eq!(a[0]["status"], "exception");
+    assert_eq!(a[0]["policies"], json!(["sod-requester"]));
+    // Nothing to sign with.
+    let body = request_body("doc", "alice", "dave", &["nokey"]);
+    let r2 = s.request(&body);
+    assert_eq!(outlook(&r2.id, "nokey")[0]["status"], "no_credential");
+    // High impact with a key file and no fresh sign-in: step-up, in words.
+    let mut body = request_body("doc", "alice", "dave", &["bob"]);
+    body.impact = Impact::High;
+    let r3 = s.request(&body);
+    let b = outlook(&r3.id, "bob");
+    assert_eq!(b[0]["status"], "step_up");
+    assert!(
+        b[0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("a sign-in from the last 5 minutes or a hardware passkey"),
+        "{}",
+        b[0]
+    );
+    // Not a party: no slot at all.
+    assert!(outlook(&r3.id, "carol").is_empty());
+}

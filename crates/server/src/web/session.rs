@@ -26,17 +26,14 @@ use countersign_proto::governance::Role;
 use countersign_proto::model::Identity;
 use countersign_proto::ErrorCode;
 use countersign_store::SessionRecord;
-use subtle_eq::eq;
+use subtle::ConstantTimeEq as _;
 
 use crate::auth::Caller;
 use crate::{ApiError, AppState};
 
-/// Constant-time comparison of short secrets.
-mod subtle_eq {
-    pub fn eq(a: &str, b: &str) -> bool {
-        let (a, b) = (a.as_bytes(), b.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    }
+/// Constant-time comparison of secrets (a token's length is not secret).
+fn eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 /// The session cookie's name.

@@ -262,6 +262,31 @@ pub struct RegistrationAnswer {
     label: Option<String>,
 }
 
+/// Take a registration challenge issued to `handle` and verify the
+/// browser's answer to it: the enrolment to record, with its counter.
+fn registered(
+    state: &AppState,
+    l: &countersign_store::Ledger,
+    handle: &str,
+    answer: &RegistrationAnswer,
+    now: time::OffsetDateTime,
+) -> Result<(countersign_domain::identity::PasskeyEnrolment, u32), countersign_store::LedgerError> {
+    let challenge = l.take_challenge(&answer.challenge, "register", now)?;
+    if challenge.identity.as_deref() != Some(handle) {
+        return Err(countersign_store::LedgerError::refused(
+            ErrorCode::WebauthnFailed,
+            "the challenge was issued for someone else",
+        ));
+    }
+    let bytes = B64URL.decode(challenge.id.as_bytes()).unwrap_or_default();
+    ceremony::verify_registration(state, &bytes, &answer.credential, now).map_err(|e| {
+        countersign_store::LedgerError::Refused {
+            refusal: countersign_domain::Refusal::new(e.problem.code, e.problem.detail),
+            log_index: None,
+        }
+    })
+}
+
 /// Finish the enrolment: verify the registration, enrol the passkey (the
 /// link is used up in the same transaction) and sign the person in.
 pub async fn enrol_finish(
@@ -273,21 +298,7 @@ pub async fn enrol_finish(
     let session = s
         .run(move |l, now| {
             let (_, who) = l.invitation(&token, now)?;
-            let challenge = l.take_challenge(&answer.challenge, "register", now)?;
-            if challenge.identity.as_deref() != Some(who.handle.as_str()) {
-                return Err(countersign_store::LedgerError::refused(
-                    ErrorCode::WebauthnFailed,
-                    "the challenge was issued for someone else",
-                ));
-            }
-            let bytes = B64URL.decode(challenge.id.as_bytes()).unwrap_or_default();
-            let (enrolment, count) =
-                ceremony::verify_registration(&state, &bytes, &answer.credential, now).map_err(
-                    |e| countersign_store::LedgerError::Refused {
-                        refusal: countersign_domain::Refusal::new(e.problem.code, e.problem.detail),
-                        log_index: None,
-                    },
-                )?;
+            let (enrolment, count) = registered(&state, l, &who.handle, &answer, now)?;
             let label = answer.label.filter(|l| !l.trim().is_empty());
             let c = l.enroll_passkey(&who.handle, &enrolment, count, label, Some(&token), now)?;
             let aal = signature_aal(
@@ -350,21 +361,7 @@ pub async fn add_passkey_finish(
     let state = s.clone();
     let c = s
         .run(move |l, now| {
-            let challenge = l.take_challenge(&answer.challenge, "register", now)?;
-            if challenge.identity.as_deref() != Some(handle.as_str()) {
-                return Err(countersign_store::LedgerError::refused(
-                    ErrorCode::WebauthnFailed,
-                    "the challenge was issued for someone else",
-                ));
-            }
-            let bytes = B64URL.decode(challenge.id.as_bytes()).unwrap_or_default();
-            let (enrolment, count) =
-                ceremony::verify_registration(&state, &bytes, &answer.credential, now).map_err(
-                    |e| countersign_store::LedgerError::Refused {
-                        refusal: countersign_domain::Refusal::new(e.problem.code, e.problem.detail),
-                        log_index: None,
-                    },
-                )?;
+            let (enrolment, count) = registered(&state, l, &handle, &answer, now)?;
             let label = answer.label.filter(|l| !l.trim().is_empty());
             l.enroll_passkey(&handle, &enrolment, count, label, None, now)
         })

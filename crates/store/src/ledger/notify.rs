@@ -147,9 +147,29 @@ impl Ledger {
             if already.contains(&approver) {
                 continue;
             }
-            if let Some(who) = tx.identity(&approver)? {
-                let mail =
-                    notify::approval_needed(request, &who, &requester, None, rerouted_from, &base);
+            // The approver, then each active delegate who may sign for them.
+            let delegations = tx.delegations_of(&approver)?;
+            let mut recipients = vec![(approver.clone(), None)];
+            for delegate in notify::delegates_for(&delegations, &approver, request, now) {
+                recipients.push((delegate, Some(Self::display_name(&*tx, &approver)?)));
+            }
+            for (handle, for_principal) in recipients {
+                let Some(who) = tx.identity(&handle)? else {
+                    continue;
+                };
+                let left = if for_principal.is_none() {
+                    rerouted_from
+                } else {
+                    None
+                };
+                let mail = notify::approval_needed(
+                    request,
+                    &who,
+                    &requester,
+                    for_principal.as_deref(),
+                    left,
+                    &base,
+                );
                 self.queue_mail(
                     tx,
                     &who,
@@ -158,28 +178,6 @@ impl Ledger {
                     mail,
                     now,
                 )?;
-            }
-            let delegations = tx.delegations_of(&approver)?;
-            for delegate in notify::delegates_for(&delegations, &approver, request, now) {
-                if let Some(who) = tx.identity(&delegate)? {
-                    let principal = Self::display_name(&*tx, &approver)?;
-                    let mail = notify::approval_needed(
-                        request,
-                        &who,
-                        &requester,
-                        Some(&principal),
-                        None,
-                        &base,
-                    );
-                    self.queue_mail(
-                        tx,
-                        &who,
-                        NotificationKind::ApprovalNeeded,
-                        Some(&request.id),
-                        mail,
-                        now,
-                    )?;
-                }
             }
         }
         Ok(())

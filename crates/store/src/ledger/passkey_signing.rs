@@ -261,76 +261,48 @@ impl Ledger {
                 );
             } else if let Some(c) = &credential {
                 let passkey = c.kind == CredentialKind::Passkey;
+                // The policy's answer for this slot with `proof`, `who`
+                // authenticated, and an exception applied or not.
+                let ask = |proof: Option<PasskeyProof>, who: &Authentication, exception: bool| {
+                    self.sign_decision(
+                        &*tx,
+                        &request,
+                        actor,
+                        &approver,
+                        delegation.clone(),
+                        c,
+                        proof.as_ref(),
+                        who,
+                        exception,
+                        now,
+                    )
+                };
                 let plain = passkey.then_some(PasskeyProof {
                     user_verified: false,
                 });
-                let now_decision = self.sign_decision(
-                    &*tx,
-                    &request,
-                    actor,
-                    &approver,
-                    delegation.clone(),
-                    c,
-                    plain.as_ref(),
-                    caller,
-                    false,
-                    now,
-                )?;
+                let verified = passkey.then_some(PasskeyProof {
+                    user_verified: true,
+                });
+                let now_decision = ask(plain, caller, false)?;
                 if now_decision.allowed() {
                     slot.status = "ready".into();
-                    slot.summary = if passkey {
-                        "You can approve or reject this request with your passkey.".into()
-                    } else {
-                        "You can approve or reject this request with your key.".into()
-                    };
+                    slot.summary = format!(
+                        "You can approve or reject this request with your {}.",
+                        if passkey { "passkey" } else { "key" }
+                    );
                 } else {
                     slot.reasons.clone_from(&now_decision.reasons);
                     slot.policies.clone_from(&now_decision.policies);
                     // What would change the answer: a fresh verification,
                     // a hardware (AAL3) credential, a break-glass exception.
-                    let fresh = Authentication {
+                    let session = |aal: u8, auth_time: Option<OffsetDateTime>| Authentication {
                         identity: Some(actor.to_string()),
-                        aal: Some(2),
-                        auth_time: Some(now),
-                        method: Some("step-up".into()),
+                        aal: Some(aal),
+                        auth_time,
+                        method: Some("outlook".into()),
                     };
-                    let aal3 = Authentication {
-                        identity: Some(actor.to_string()),
-                        aal: Some(3),
-                        auth_time: None,
-                        method: Some("aal3".into()),
-                    };
-                    let verified = passkey.then_some(PasskeyProof {
-                        user_verified: true,
-                    });
-                    let with_fresh = self
-                        .sign_decision(
-                            &*tx,
-                            &request,
-                            actor,
-                            &approver,
-                            delegation.clone(),
-                            c,
-                            verified.as_ref(),
-                            &fresh,
-                            false,
-                            now,
-                        )?
-                        .allowed();
-                    let with_aal3 = self
-                        .sign_decision(
-                            &*tx,
-                            &request,
-                            actor,
-                            &approver,
-                            delegation.clone(),
-                            c,
-                            verified.as_ref(),
-                            &aal3,
-                            false,
-                            now,
-                        )?
-                        .allowed();
+                    let with_fresh = ask(verified, &session(2, Some(now)), false)?.allowed();
+                    let with_aal3 = ask(verified, &session(3, None), false)?.allowed();
                     let need = match (with_fresh, with_aal3) {
                         (true, true) => Some(format!(
                             "a sign-in from the last {window} or a hardware passkey"
@@ -339,65 +311,31 @@ impl Ledger {
                         (false, true) => Some("a hardware passkey (AAL3)".to_string()),
                         (false, false) => None,
                     };
-                    let passkey_fresh = passkey
-                        && self
-                            .sign_decision(
-                                &*tx,
-                                &request,
-                                actor,
-                                &approver,
-                                delegation.clone(),
-                                c,
-                                verified.as_ref(),
-                                caller,
-                                false,
-                                now,
-                            )?
-                            .allowed();
-                    match need {
-                        Some(need) if passkey_fresh => {
-                            slot.status = "step_up".into();
+                    let how = if passkey && ask(verified, caller, false)?.allowed() {
+                        "Your passkey will ask for your fingerprint, face or PIN, and that counts as a fresh sign-in."
+                    } else {
+                        "Sign in again, or sign with a credential that provides it."
+                    };
+                    if let Some(need) = need {
+                        slot.status = "step_up".into();
+                        slot.summary = format!(
+                            "This is a {} request: the policy needs {need}. {how}",
+                            describe::impact(request.impact)
+                        );
+                    } else {
+                        let why = if now_decision.reasons.is_empty() {
+                            "no policy allows it".to_string()
+                        } else {
+                            now_decision.reasons.join("; ")
+                        };
+                        if ask(verified, caller, true)?.allowed() {
+                            slot.status = "exception".into();
                             slot.summary = format!(
-                                "This is a {} request: the policy needs {need}. Your passkey will ask for your fingerprint, face or PIN, and that counts as a fresh sign-in.",
-                                describe::impact(request.impact)
+                                "The policy does not let you sign this request ({why}). If it must happen now, you can ask for a break-glass exception."
                             );
-                        }
-                        Some(need) => {
-                            slot.status = "step_up".into();
-                            slot.summary = format!(
-                                "This is a {} request: the policy needs {need}. Sign in again, or sign with a credential that provides it.",
-                                describe::impact(request.impact)
-                            );
-                        }
-                        None => {
-                            let excepted = self
-                                .sign_decision(
-                                    &*tx,
-                                    &request,
-                                    actor,
-                                    &approver,
-                                    delegation.clone(),
-                                    c,
-                                    verified.as_ref(),
-                                    caller,
-                                    true,
-                                    now,
-                                )?
-                                .allowed();
-                            let why = if now_decision.reasons.is_empty() {
-                                "no policy allows it".to_string()
-                            } else {
-                                now_decision.reasons.join("; ")
-                            };
-                            if excepted {
-                                slot.status = "exception".into();
-                                slot.summary = format!(
-                                    "The policy does not let you sign this request ({why}). If it must happen now, you can ask for a break-glass exception."
-                                );
-                            } else {
-                                slot.status = "refused".into();
-                                slot.summary = format!("You cannot sign this request: {why}.");
-                            }
+                        } else {
+                            slot.status = "refused".into();
+                            slot.summary = format!("You cannot sign this request: {why}.");
                         }
                     }
                 }
