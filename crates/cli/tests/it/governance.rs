@@ -1144,3 +1144,35 @@ fn a_workload_certificate_signs_only_within_its_window_and_verifies_offline() {
         report.summary()
     );
 }
+
+#[test]
+fn a_delegate_sees_in_the_web_app_only_the_requests_their_delegation_covers() {
+    let w = delegation_world();
+    w.grant(scope(&[EventKind::Onboarding], Impact::Medium), 86_400);
+    let (bob, _) = w.s.enrol_passkey(
+        "bob",
+        &mut Device::synced(),
+        countersign_webauthn::testkit::TestAttestation::None,
+    );
+    let page = |id: &str, tail: &str| {
+        w.s.web(
+            Method::GET,
+            &format!("/requests/{id}{tail}"),
+            None,
+            Some(&bob),
+            None,
+        )
+        .status()
+        .as_u16()
+    };
+    let covered = w.request(EventKind::Onboarding, Impact::Medium);
+    assert_eq!(page(&covered.id, ""), 200, "in scope: bob could sign it");
+    assert_eq!(page(&covered.id, "/timeline"), 200);
+    for other in [
+        w.request(EventKind::Offboarding, Impact::Low),
+        w.request(EventKind::Onboarding, Impact::High),
+    ] {
+        assert_eq!(page(&other.id, ""), 404, "out of scope: not bob's to see");
+        assert_eq!(page(&other.id, "/timeline"), 404);
+    }
+}

@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Form;
 use countersign_domain::describe;
 use countersign_proto::api::{CreateRequest, DocumentRef, RequestException, RequestFilter};
-use countersign_proto::governance::Role;
 use countersign_proto::model::{
     ApprovalOrder, Decision, EntitlementAction, EventKind, Impact, Operation, Request, RequestState,
 };
@@ -285,6 +284,7 @@ pub fn visible(
     l: &countersign_store::Ledger,
     viewer: &Viewer,
     r: &Request,
+    now: time::OffsetDateTime,
 ) -> Result<bool, LedgerError> {
     if viewer.sees_all() {
         return Ok(true);
@@ -298,10 +298,26 @@ pub fn visible(
     if party {
         return Ok(true);
     }
+    // A delegate sees a request when one of their delegations from an
+    // approver covers it (its kind and impact) at some moment while the
+    // request was open: what they could have signed.
     let delegations = l.store().read()?.delegations_of(me)?;
-    Ok(delegations
-        .iter()
-        .any(|d| d.delegate == me && r.approvers.contains(&d.principal)))
+    let open_until = r.decided_at.unwrap_or(now);
+    Ok(delegations.iter().any(|d| {
+        let ends = d.ended_at.map_or(d.not_after, |e| e.min(d.not_after));
+        let from = d.not_before.max(r.created_at);
+        r.approvers.contains(&d.principal)
+            && from < ends
+            && from <= open_until
+            && countersign_domain::delegation::authorise(
+                std::slice::from_ref(d),
+                &d.principal,
+                me,
+                r,
+                from,
+            )
+            .is_ok()
+    }))
 }
 
 /// Load a request the viewer may see, with its state as of now.
@@ -312,7 +328,7 @@ fn load(
     now: time::OffsetDateTime,
 ) -> Result<Request, LedgerError> {
     let r = l.request(id, now)?;
-    if !visible(l, viewer, &r)? {
+    if !visible(l, viewer, &r, now)? {
         // The same answer as a request that does not exist: whether an id
         // exists is itself something only parties should learn.
         return Err(LedgerError::refused(
@@ -1139,9 +1155,7 @@ pub async fn timeline(
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    if !viewer.sees_all() && !viewer.has(Role::Requester) {
-        return Err(ApiError::new(ErrorCode::Forbidden, "the timeline is for auditors").into());
-    }
+    // Every party to the request may see its timeline (`load` checks that).
     let v = viewer.clone();
     let page = s
         .run(move |l, now| {
