@@ -23,6 +23,8 @@ before(async () => {
   await cs.person('quinn', 'Quinn Quist', ['--role', 'auditor']);
   await cs.person('rita', 'Rita Ross', ['--role', 'compliance']);
   await cs.person('sam', 'Sam Stone', ['--role', 'admin']);
+  await cs.person('ned', 'Ned Nye');
+  await cs.person('olga', 'Olga Ortiz');
 });
 
 after(async () => {
@@ -125,9 +127,11 @@ test('a requester creates a request with an upload; the approver approves; the a
   const dave = await enrol('dave');
   const r = await dave.page.goto(`${cs.origin}/requests/${id}`);
   assert.equal(r.status(), 200, 'dave is the beneficiary, a party');
-  const stranger = await enrol('rita');
+  const stranger = await enrol('ned');
   const hidden = await stranger.page.goto(`${cs.origin}/requests/${id}`);
-  assert.equal(hidden.status(), 200, 'compliance sees all');
+  assert.equal(hidden.status(), 404, 'ned is no party to it');
+  // Nor can a second enrolment link add a passkey to an enrolled account.
+  await assert.rejects(() => cs.invite('ned'), /passkey_exists/);
   for (const d of [alice, pat, quinn, dave, stranger]) await d.context.close();
 });
 
@@ -156,18 +160,20 @@ test('a compliance officer resolves a control exception with a passkey', async (
 });
 
 test('an administrator\'s read-only views, and the pages everyone reaches', async () => {
-  await cs.cli('webhook', 'create', '--url', 'http://127.0.0.1:9/hook?token=secret-in-url');
+  await cs.cli('webhook', 'create', '--url', 'http://hook:pass-in-url@127.0.0.1:9/hook?token=secret-in-url');
   const sam = await enrol('sam');
   await visit(sam.page, '/admin/identities', 'admin-identities', 'Administration');
   await visit(sam.page, '/admin/credentials', null, 'Administration');
   await visit(sam.page, '/admin/tokens', null, 'Administration');
   await visit(sam.page, '/admin/webhooks', null, 'Administration');
   // A webhook URL's query (often a secret) is not shown.
-  assert.ok(!(await sam.page.content()).includes('secret-in-url'));
+  const admin = await sam.page.content();
+  assert.ok(!admin.includes('secret-in-url') && !admin.includes('pass-in-url'), 'no secret of a webhook URL is shown');
+  assert.ok(admin.includes('http://127.0.0.1:9'), 'its origin is');
   await visit(sam.page, '/account', null, 'Your account');
   await visit(sam.page, '/delegations', null, 'Delegations');
   // A requester is not an administrator.
-  const pat = await enrol('pat');
+  const pat = await enrol('olga');
   const r = await pat.page.goto(`${cs.origin}/admin/identities`);
   assert.equal(r.status(), 403);
   await accessible(pat.page, 'the forbidden page');

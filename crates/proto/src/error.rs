@@ -170,6 +170,10 @@ codes! {
     // --- web sign-in, sessions, invitations, mail
     /// The enrolment link is unknown, used or expired.
     InvitationInvalid = "invitation_invalid", 404;
+    /// The person already has a passkey: an enrolment link is only for a
+    /// first one (others are added from the account page; a lost one is
+    /// revoked first).
+    PasskeyExists = "passkey_exists", 409;
     /// The browser session is missing, expired or ended.
     SessionInvalid = "session_invalid", 401;
     /// A state-changing browser request lacked the session's CSRF token

@@ -691,25 +691,8 @@ impl Ledger {
         media_type: Option<String>,
         now: OffsetDateTime,
     ) -> Result<(DocumentVersion, bool)> {
-        if content.len() as u64 > self.config.limits.max_document_bytes {
-            return Err(LedgerError::refused(
-                ErrorCode::DocumentTooLarge,
-                format!(
-                    "document is {} bytes; the limit is {}",
-                    content.len(),
-                    self.config.limits.max_document_bytes
-                ),
-            ));
-        }
-        let sha256 = hex::encode(Sha256::digest(content));
-        self.register(
-            name,
-            sha256,
-            Some(content.len() as u64),
-            media_type,
-            Some(content),
-            now,
-        )
+        let sha256 = self.check_content_size(content)?;
+        self.register(NewVersion::upload(name, content, sha256, media_type), now)
     }
 
     /// Register a version by digest only.
@@ -721,29 +704,46 @@ impl Ledger {
     ) -> Result<(DocumentVersion, bool)> {
         countersign_domain::check_sha256("sha256", &input.sha256)?;
         self.register(
-            name,
-            input.sha256.clone(),
-            input.size,
-            input.media_type.clone(),
-            None,
+            NewVersion {
+                name,
+                sha256: input.sha256.clone(),
+                size: input.size,
+                media_type: input.media_type.clone(),
+                content: None,
+            },
             now,
         )
     }
 
-    fn register(
+    fn register(&self, v: NewVersion<'_>, now: OffsetDateTime) -> Result<(DocumentVersion, bool)> {
+        let mut tx = self.store.write()?;
+        let (version, new) = self.register_in(tx.as_mut(), v, now)?;
+        if new {
+            self.seal(&mut *tx)?;
+            tx.commit()?;
+        }
+        Ok((version, new))
+    }
+
+    /// Register a version inside `tx`, appending its entry when it is new
+    /// (the same bytes as the latest version answer that version).
+    fn register_in(
         &self,
-        name: &str,
-        sha256: String,
-        size: Option<u64>,
-        media_type: Option<String>,
-        content: Option<&[u8]>,
+        tx: &mut dyn WriteTx,
+        v: NewVersion<'_>,
         now: OffsetDateTime,
     ) -> Result<(DocumentVersion, bool)> {
+        let NewVersion {
+            name,
+            sha256,
+            size,
+            media_type,
+            content,
+        } = v;
         countersign_domain::check_name("document name", name)?;
         if let Some(m) = &media_type {
             countersign_domain::check_text("media_type", m, 1, 200)?;
         }
-        let mut tx = self.store.write()?;
         let latest = tx.document(name)?.and_then(|d| d.versions.last().cloned());
         if let Some(v) = &latest {
             if v.sha256 == sha256 && (v.content_stored || content.is_none()) {
@@ -762,7 +762,7 @@ impl Ledger {
             log_index: index,
         };
         tx.put_document_version(&version, content)?;
-        self.finish(
+        self.append(
             tx,
             Event::DocumentRegistered {
                 version: version.clone(),
@@ -770,6 +770,20 @@ impl Ledger {
             now,
         )?;
         Ok((version, true))
+    }
+
+    fn check_content_size(&self, content: &[u8]) -> Result<String> {
+        if content.len() as u64 > self.config.limits.max_document_bytes {
+            return Err(LedgerError::refused(
+                ErrorCode::DocumentTooLarge,
+                format!(
+                    "document is {} bytes; the limit is {}",
+                    content.len(),
+                    self.config.limits.max_document_bytes
+                ),
+            ));
+        }
+        Ok(hex::encode(Sha256::digest(content)))
     }
 
     // ----------------------------------------------------------- requests
@@ -782,6 +796,52 @@ impl Ledger {
         now: OffsetDateTime,
     ) -> Result<Request> {
         let mut tx = self.store.write()?;
+        let request = self.create_request_in(tx.as_mut(), input, caller, now)?;
+        self.seal(&mut *tx)?;
+        tx.commit()?;
+        Ok(request)
+    }
+
+    /// Upload a document's content and create a request for exactly that
+    /// version, in one transaction: a request the policy or the rules
+    /// refuse leaves no version behind, and no other upload can slip in
+    /// between (the web app's new-request form).
+    pub fn create_request_with_content(
+        &self,
+        input: &CreateRequest,
+        content: &[u8],
+        media_type: Option<String>,
+        caller: &Authentication,
+        now: OffsetDateTime,
+    ) -> Result<Request> {
+        let [doc] = input.documents.as_slice() else {
+            return Err(LedgerError::refused(
+                ErrorCode::InvalidField,
+                "a request created with an upload names exactly that one document",
+            ));
+        };
+        let sha256 = self.check_content_size(content)?;
+        let mut tx = self.store.write()?;
+        let (version, _) = self.register_in(
+            tx.as_mut(),
+            NewVersion::upload(&doc.document, content, sha256, media_type),
+            now,
+        )?;
+        let mut input = input.clone();
+        input.documents[0].version = Some(version.version);
+        let request = self.create_request_in(tx.as_mut(), &input, caller, now)?;
+        self.seal(&mut *tx)?;
+        tx.commit()?;
+        Ok(request)
+    }
+
+    fn create_request_in(
+        &self,
+        tx: &mut dyn WriteTx,
+        input: &CreateRequest,
+        caller: &Authentication,
+        now: OffsetDateTime,
+    ) -> Result<Request> {
         let mut documents = Vec::new();
         for d in &input.documents {
             let doc = tx.document(&d.document)?;
@@ -833,8 +893,8 @@ impl Ledger {
             return Err(policy_refusal(&decision).into());
         }
         tx.put_request(&request)?;
-        self.notify_needed(tx.as_mut(), &request, None, None, now)?;
-        self.finish(
+        self.notify_needed(tx, &request, None, None, now)?;
+        self.append(
             tx,
             Event::RequestCreated {
                 request: request.clone(),
@@ -1313,5 +1373,31 @@ impl Ledger {
             new,
             countersign_tlog::consistency_proof(old, new, &Hashes(&*tx))?,
         ))
+    }
+}
+
+/// A document version to register: its digest, and its bytes when uploaded.
+struct NewVersion<'a> {
+    name: &'a str,
+    sha256: String,
+    size: Option<u64>,
+    media_type: Option<String>,
+    content: Option<&'a [u8]>,
+}
+
+impl<'a> NewVersion<'a> {
+    fn upload(
+        name: &'a str,
+        content: &'a [u8],
+        sha256: String,
+        media_type: Option<String>,
+    ) -> Self {
+        NewVersion {
+            name,
+            sha256,
+            size: Some(content.len() as u64),
+            media_type,
+            content: Some(content),
+        }
     }
 }

@@ -681,6 +681,22 @@ pub struct Device {
 }
 
 impl Device {
+    /// The passkey's answer to a challenge (base64url, as the server
+    /// sends it) from this site's origin.
+    pub fn answer(
+        &mut self,
+        s: &TestServer,
+        challenge: &Value,
+    ) -> countersign_webauthn::AuthenticationResponseJson {
+        self.authenticator
+            .assert(
+                "localhost",
+                &s.origin(),
+                &b64url(challenge.as_str().expect("a challenge")),
+            )
+            .unwrap()
+    }
+
     /// A synced passkey (backup eligible and backed up) that verifies its user.
     pub fn synced() -> Self {
         let mut a = countersign_webauthn::testkit::SoftAuthenticator::generate(
@@ -721,21 +737,11 @@ impl TestServer {
         cookie: Option<&str>,
         csrf: Option<&str>,
     ) -> reqwest::blocking::Response {
-        let client = reqwest::blocking::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
         let post = method == reqwest::Method::POST;
-        let mut r = client
-            .request(method, format!("{}{path}", self.base))
-            .header("host", format!("localhost:{}", self.port))
-            .header("origin", self.origin());
+        let mut r = self.browser(method, path, cookie);
         if post {
             // What the page's script asks for; a page load asks for HTML.
             r = r.header("accept", "application/json");
-        }
-        if let Some(c) = cookie {
-            r = r.header("cookie", format!("countersign={c}"));
         }
         if let Some(t) = csrf {
             r = r.header("x-csrf-token", t);
@@ -744,6 +750,29 @@ impl TestServer {
             r = r.json(b);
         }
         r.send().unwrap()
+    }
+
+    /// A request as a browser on this site sends it (the host it knows,
+    /// its origin, the session cookie), answered without following
+    /// redirects.
+    pub fn browser(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        cookie: Option<&str>,
+    ) -> reqwest::blocking::RequestBuilder {
+        let client = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let mut r = client
+            .request(method, format!("{}{path}", self.base))
+            .header("host", format!("localhost:{}", self.port))
+            .header("origin", self.origin());
+        if let Some(c) = cookie {
+            r = r.header("cookie", format!("countersign={c}"));
+        }
+        r
     }
 
     /// The session token a response set, if any.
@@ -856,14 +885,7 @@ impl TestServer {
         let (status, c) =
             self.signing_challenge(request, bearer, &serde_json::json!({"decision": "approve"}));
         assert_eq!(status, 201, "signing challenge: {c}");
-        let assertion = device
-            .authenticator
-            .assert(
-                "localhost",
-                &self.origin(),
-                &b64url(c["challenge"].as_str().unwrap()),
-            )
-            .unwrap();
+        let assertion = device.answer(self, &c["challenge"]);
         self.call_as(
             reqwest::Method::POST,
             &format!("/v1/requests/{request}/passkey-signatures"),

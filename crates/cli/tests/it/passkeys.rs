@@ -211,14 +211,7 @@ fn an_assertion_made_for_another_statement_is_refused_and_a_replay_is_refused() 
         &token,
         &json!({"decision": "reject", "reason": "not this one"}),
     );
-    let assertion = bob
-        .authenticator
-        .assert(
-            "localhost",
-            &s.origin(),
-            &b64url(first["challenge"].as_str().unwrap()),
-        )
-        .unwrap();
+    let assertion = bob.answer(&s, &first["challenge"]);
     let before = s.tree_size();
     let (status, p) = s.call_as(
         Method::POST,
@@ -634,8 +627,34 @@ fn an_enrolment_link_works_once_in_time_and_only_for_an_active_person() {
         None,
     );
     assert_eq!(again.status(), 404);
+    // A link is for a first passkey only: one that leaked or was sent
+    // twice cannot add a stranger's passkey to an enrolled account.
+    let (status, p) = s.call(
+        Method::POST,
+        "/v1/identities/bob/invitations",
+        Some(&json!({})),
+        true,
+    );
+    assert_eq!((status, p["code"].as_str()), (409, Some("passkey_exists")));
+    // A newer link replaces an older one, and enrolling through either
+    // uses up both.
+    s.human("dave");
+    let first = s.invitation("dave");
+    let second = s.invitation("dave");
+    let replaced = s.web(Method::GET, &format!("/enrol/{first}"), None, None, None);
+    assert_eq!(replaced.status(), 404);
+    assert!(replaced.text().unwrap().contains("newer link replaced it"));
+    let (_, lost) = s.enrol_with(&second, &mut Device::synced(), TestAttestation::None);
+    // Once the lost passkey is revoked, a new link lets its owner back in.
+    let _: Credential = s.post(
+        &format!("/v1/keys/{}/revoke", lost.key_id),
+        &json!({"reason": "lost phone"}),
+    );
+    let recovery = s.invitation("dave");
+    s.enrol_with(&recovery, &mut Device::synced(), TestAttestation::None);
     // Links expire.
-    let later = s.invitation("bob");
+    s.human("erin");
+    let later = s.invitation("erin");
     s.advance(time::Duration::hours(73));
     let gone = s.web(
         Method::POST,
@@ -679,7 +698,7 @@ fn an_enrolment_link_works_once_in_time_and_only_for_an_active_person() {
     // Mail needs a mail server.
     let (status, p) = s.call(
         Method::POST,
-        "/v1/identities/bob/invitations",
+        "/v1/identities/erin/invitations",
         Some(&json!({"send_mail": true})),
         true,
     );
@@ -743,4 +762,176 @@ fn the_outlook_says_before_signing_what_the_policy_will_ask() {
     );
     // Not a party: no slot at all.
     assert!(outlook(&r3.id, "carol").is_empty());
+}
+
+#[test]
+fn after_sign_in_the_browser_goes_only_to_a_path_on_this_site() {
+    let s = TestServer::start();
+    s.human("bob");
+    let (session, _) = s.enrol_passkey("bob", &mut Device::synced(), TestAttestation::None);
+    let next = |raw: &str| {
+        let r = s.web(
+            Method::GET,
+            &format!("/sign-in?next={raw}"),
+            None,
+            Some(&session),
+            None,
+        );
+        assert_eq!(r.status(), 303, "{raw}");
+        r.headers()["location"].to_str().unwrap().to_string()
+    };
+    assert_eq!(next("/requests/r1%3Ftab%3D1"), "/requests/r1?tab=1");
+    // Browsers drop tabs and newlines and read a backslash as a slash:
+    // each of these would leave the site.
+    for raw in [
+        "//evil.example/",
+        "/%09/evil.example/",
+        "/%0a/evil.example/",
+        "/%5Cevil.example/",
+        "https://evil.example/",
+        "/%20/evil.example/",
+    ] {
+        assert_eq!(next(raw), "/", "{raw}");
+    }
+}
+
+/// Post the web app's new-request form as a browser would (multipart).
+fn post_request_form(s: &TestServer, session: &str, fields: &[(&str, &str)], file: &[u8]) -> u16 {
+    let boundary = "cs-test-boundary-7f3a";
+    let mut body = Vec::new();
+    let csrf = s.csrf(session);
+    for (k, v) in [("csrf", csrf.as_str())].iter().chain(fields) {
+        body.extend_from_slice(
+            format!("--{boundary}\r\ncontent-disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\ncontent-disposition: form-data; name=\"document\"; filename=\"offer.txt\"\r\ncontent-type: text/plain\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    s.browser(Method::POST, "/requests/new", Some(session))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[test]
+fn a_refused_new_request_form_leaves_nothing_behind_and_a_created_one_names_its_upload() {
+    let s = TestServer::start();
+    for h in ["alice", "dave", "pat"] {
+        s.human(h);
+    }
+    let (alice, _) = s.enrol_passkey("alice", &mut Device::synced(), TestAttestation::None);
+    let form = |event: &str, approvers: &str| {
+        vec![
+            ("purpose", "Onboard Dave"),
+            ("event", event),
+            ("impact", "low"),
+            ("document_name", "offer-dave"),
+            ("beneficiary", "dave"),
+            ("approvers", approvers),
+            ("expires_days", "7"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_string()))
+        .collect::<Vec<_>>()
+    };
+    let post = |f: Vec<(&str, String)>| {
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        post_request_form(&s, &alice, &f, b"Offer letter for Dave\n")
+    };
+    let before = s.tree_size();
+    // A field the form does not offer, and an approver who does not exist.
+    assert_eq!(post(form("bogus", "pat")), 422);
+    assert_eq!(post(form("onboarding", "nobody-by-this-name")), 422);
+    assert_eq!(s.tree_size(), before, "a refused form writes nothing");
+    let (status, _) = s.call(Method::GET, "/v1/documents/offer-dave", None, true);
+    assert_eq!(status, 404, "and registers no document");
+    // Accepted, the request names the exact version this form uploaded.
+    assert_eq!(post(form("onboarding", "pat")), 303);
+    let (_, doc) = s.call(Method::GET, "/v1/documents/offer-dave", None, true);
+    assert_eq!(doc["versions"].as_array().unwrap().len(), 1, "{doc}");
+    let list: Value = s.get("/v1/requests");
+    let r = &list["requests"][0];
+    assert_eq!(r["documents"][0]["version"], 1, "{r}");
+    assert_eq!(r["documents"][0]["document"], "offer-dave");
+}
+
+#[test]
+fn the_web_app_tells_a_stranger_nothing_and_answers_its_script_in_json() {
+    let s = TestServer::start();
+    let mut d = Device::synced();
+    let (r, pat_token) = setup(&s, "pat", &mut d);
+    s.human("bob");
+    let (status, delegation) = s.call_as(
+        Method::POST,
+        "/v1/delegations",
+        Some(&json!({"delegate": "bob", "scope": {"event_kinds": [], "max_impact": "critical", "requests": []}, "duration_seconds": 3600, "reason": "on leave"})),
+        Some(&pat_token),
+    );
+    assert_eq!(status, 201, "{delegation}");
+    s.human("mallory");
+    let (mallory, _) = s.enrol_passkey("mallory", &mut Device::synced(), TestAttestation::None);
+    let csrf = s.csrf(&mallory);
+    let form = |path: &str, fields: &[(&str, &str)]| {
+        let r = s
+            .browser(Method::POST, path, Some(&mallory))
+            .form(fields)
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().unwrap())
+    };
+    // Someone else's request and delegation answer exactly as ones that
+    // do not exist.
+    let before = s.tree_size();
+    let withdraw = |id: &str| form(&format!("/requests/{id}/withdraw"), &[("csrf", &csrf)]);
+    let (theirs, page) = withdraw(&r.id);
+    let (none, _) = withdraw("req_00000000000000000000000000000000");
+    assert_eq!((theirs, none), (404, 404));
+    assert!(page.contains("request_not_found"), "{page}");
+    let end = |id: &str| form(&format!("/delegations/{id}/end"), &[("csrf", &csrf)]);
+    let (theirs, page) = end(delegation["id"].as_str().unwrap());
+    let (none, _) = end("dlg_00000000000000000000000000000000");
+    assert_eq!((theirs, none), (404, 404));
+    assert!(page.contains("delegation_not_found"), "{page}");
+    assert_eq!(s.tree_size(), before, "nothing was written");
+    // A form in the wrong encoding is told so on a page.
+    let resp = s.web(
+        Method::POST,
+        "/sign-out",
+        Some(&json!({})),
+        Some(&mallory),
+        None,
+    );
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    // The signing script, called from another site, reads a problem
+    // document it can show.
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}/requests/{}/sign/challenge", s.base, r.id))
+        .header("host", format!("localhost:{}", s.port))
+        .header("origin", "https://evil.example")
+        .header("cookie", format!("countersign={mallory}"))
+        .json(&json!({"decision": "approve"}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let p: Value = resp.json().unwrap();
+    assert_eq!(p["code"], "csrf_failed");
 }

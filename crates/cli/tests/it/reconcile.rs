@@ -995,3 +995,72 @@ fn a_reader_that_stops_early_ends_the_cli_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(0), "{err}");
 }
+
+#[test]
+fn a_passkey_resolution_needs_user_verification_and_a_counter_that_moves_on() {
+    let s = TestServer::start();
+    s.human("dave");
+    s.human("rita");
+    let _: Identity = s.post_patch("/v1/identities/rita", &json!({"roles": ["compliance"]}));
+    let mut key = Device::security_key();
+    let (session, _) = s.enrol_passkey(
+        "rita",
+        &mut key,
+        countersign_webauthn::testkit::TestAttestation::None,
+    );
+    report(
+        &s,
+        change("dave", Operation::Grant, "org/acme/admins", "gh-1"),
+    );
+    let cx = only(&s, ControlKind::UnapprovedChange).id;
+    let csrf = s.csrf(&session);
+    let resolve = |device: &mut Device| {
+        let c: Value = s
+            .web(
+                Method::POST,
+                &format!("/controls/{cx}/resolve/challenge"),
+                Some(&json!({"resolution": "remediated", "justification": "removed the grant"})),
+                Some(&session),
+                Some(&csrf),
+            )
+            .json()
+            .unwrap();
+        assert_eq!(c["request_options"]["userVerification"], "required", "{c}");
+        let assertion = device.answer(&s, &c["challenge"]);
+        let r = s.web(
+            Method::POST,
+            &format!("/controls/{cx}/resolve"),
+            Some(&json!({"nonce": c["nonce"], "credential": assertion})),
+            Some(&session),
+            Some(&csrf),
+        );
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().unwrap())
+    };
+    // A security key touched without its PIN does not resolve.
+    key.authenticator.flags.user_verified = false;
+    let (status, p) = resolve(&mut key);
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (422, Some("resolution_invalid")),
+        "{p}"
+    );
+    key.authenticator.flags.user_verified = true;
+    // A copy of the key whose counter lags behind is a clone.
+    let mut clone = Device {
+        authenticator: key.authenticator.clone(),
+    };
+    let (status, p) = resolve(&mut key);
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["state"], "resolved");
+    let _: Value = s.post(
+        &format!("/v1/control-exceptions/{cx}/reopen"),
+        &json!({"reason": "checking again"}),
+    );
+    let (status, p) = resolve(&mut clone);
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (422, Some("authenticator_cloned")),
+        "{p}"
+    );
+}

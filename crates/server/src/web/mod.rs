@@ -239,10 +239,23 @@ pub async fn origin_guard(State(s): State<AppState>, req: Request, next: Next) -
             None => !matches!(fetch_site, Some("cross-site" | "same-site")),
         };
         if !allowed {
-            return page_error(ApiError::new(
+            let e = ApiError::new(
                 ErrorCode::CsrfFailed,
                 "this request came from another site and was refused",
-            ));
+            );
+            // The page's script speaks JSON and reads a problem document;
+            // a form post gets a page.
+            let wants_json = [header::CONTENT_TYPE, header::ACCEPT].iter().any(|h| {
+                req.headers()
+                    .get(h)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.contains("json"))
+            });
+            return if wants_json {
+                e.into_response()
+            } else {
+                page_error(e)
+            };
         }
     }
     next.run(req).await
@@ -384,6 +397,28 @@ impl From<countersign_store::LedgerError> for PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         page_error(self.0)
+    }
+}
+
+/// A form body (`application/x-www-form-urlencoded`) whose rejection is a
+/// page that says what was wrong, like every other browser error.
+pub struct Form<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for Form<T> {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(v)) => Ok(Form(v)),
+            Err(r) => {
+                let code = match r.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+                    StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::InvalidField,
+                    _ => ErrorCode::BadRequest,
+                };
+                Err(PageError(ApiError::new(code, r.body_text())))
+            }
+        }
     }
 }
 

@@ -2,11 +2,11 @@
 //! notifications), delegations, the auditor's search and identity pages,
 //! control exceptions, and read-only administration views.
 
+use super::Form;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::Form;
 use countersign_domain::delegation::Grantor;
 use countersign_domain::describe;
 use countersign_domain::policy::credential_aal;
@@ -487,6 +487,13 @@ pub async fn end_delegation(
     let me = viewer.handle().to_string();
     s.run(move |l, now| {
         let d = l.delegation(&id)?;
+        if d.principal != me && d.delegate != me {
+            // The same answer as a delegation that does not exist.
+            return Err(LedgerError::refused(
+                ErrorCode::DelegationNotFound,
+                format!("no delegation {id:?}"),
+            ));
+        }
         if d.principal != me {
             return Err(LedgerError::refused(
                 ErrorCode::Forbidden,
@@ -991,6 +998,15 @@ pub async fn resolve_control(
 
 // ------------------------------------------------------------- administration
 
+/// `scheme://host[:port]` of a URL, never its user information, path or
+/// query (where secrets live).
+fn url_origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{host}")
+}
+
 fn admin_only(viewer: &Viewer) -> Result<(), ApiError> {
     if viewer.has(Role::Admin) {
         Ok(())
@@ -1156,7 +1172,7 @@ pub async fn admin_webhooks(
         .into_iter()
         .map(|w| {
             // The URL's path and query often carry a secret: show the origin only.
-            let origin = w.url.split('/').take(3).collect::<Vec<_>>().join("/");
+            let origin = url_origin(&w.url);
             vec![
                 w.id,
                 origin,

@@ -3,13 +3,13 @@
 //! with a passkey, refusals and break-glass exceptions, the requester's
 //! own requests, and the completion certificate.
 
+use super::Form;
 use askama::Template;
 use axum::body::Body;
 use axum::extract::{Multipart, Query, State};
 use axum::http::header::{self, HeaderValue};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::Form;
 use countersign_domain::describe;
 use countersign_proto::api::{CreateRequest, DocumentRef, RequestException, RequestFilter};
 use countersign_proto::model::{
@@ -832,7 +832,8 @@ pub async fn withdraw(
     let me = viewer.handle().to_string();
     let rid = id.clone();
     s.run(move |l, now| {
-        let r = l.request(&rid, now)?;
+        // Someone who may not see the request learns nothing of it here.
+        let r = load(l, &viewer, &rid, now)?;
         if r.requester != me {
             return Err(LedgerError::refused(
                 ErrorCode::Forbidden,
@@ -1000,7 +1001,6 @@ pub async fn create(
                 return Err(refuse("choose the document file to approve"));
             };
             let media = media.filter(|m| !m.is_empty() && m != "application/octet-stream");
-            l.register_content(&doc_name, &bytes, media, now)?;
             let approvers: Vec<String> = fields
                 .get("approvers")
                 .map(|v| {
@@ -1048,7 +1048,9 @@ pub async fn create(
                 expires_at: None,
                 expires_in_seconds: Some(days.clamp(1, 365) * 86_400),
             };
-            l.create_request(&input, &auth, now)
+            // The upload and the request are one write: a refused form
+            // leaves nothing behind, and the request names this version.
+            l.create_request_with_content(&input, &bytes, media, &auth, now)
         })
         .await;
     match result {

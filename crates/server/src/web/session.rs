@@ -254,10 +254,20 @@ pub fn urlencode(s: &str) -> String {
 }
 
 /// A same-site path to go to after signing in: only a local absolute
-/// path, never another site (`//evil.example`, `https://…`).
+/// path of printable ASCII, never another site. Browsers drop tabs and
+/// newlines from URLs and read a backslash as `/`, so `/` TAB
+/// `/evil.example` would become `//evil.example`: whitespace, control
+/// characters and backslashes are refused, as is `//` at the start.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && n.len() <= 2048
+                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
+            n.to_string()
+        }
         _ => "/".to_string(),
     }
 }

@@ -4,12 +4,12 @@
 //! first passkey through a single-use enrolment link, and more passkeys
 //! from the account page.
 
+use super::Form;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Form;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine as _;
 use countersign_domain::policy::{signature_aal, PasskeyProof};
@@ -150,15 +150,8 @@ pub async fn passkey_finish(
                 &key,
             )
             .map_err(|e| countersign_store::LedgerError::refused(ErrorCode::WebauthnFailed, format!("the passkey check failed: {e}")))?;
-            let (credential, who) = l.passkey_sign_in(&key_id, verified.sign_count, now)?;
-            if let Some(handle) = &answer.credential.response.user_handle {
-                if handle.as_slice() != who.id.as_bytes() {
-                    return Err(countersign_store::LedgerError::refused(
-                        ErrorCode::WebauthnFailed,
-                        "the passkey's user handle does not belong to its credential",
-                    ));
-                }
-            }
+            let user_handle = answer.credential.response.user_handle.as_ref().map(|h| h.as_slice());
+            let (credential, who) = l.passkey_sign_in(&key_id, user_handle, verified.sign_count, now)?;
             let uv = verified.flags.user_verified;
             let aal = signature_aal(&credential, Some(&PasskeyProof { user_verified: uv }));
             let (token, _) = l.start_session(

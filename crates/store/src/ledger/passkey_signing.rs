@@ -617,7 +617,7 @@ impl Ledger {
             payload_type,
             payload,
             challenge,
-            require_user_verification: false,
+            require_user_verification: true,
             credential,
             expires_at: record.expires_at,
         })

@@ -591,11 +591,14 @@ impl Ledger {
             envelope,
             &credential,
             countersign_attest::passkey::Origins::Exact(&self.config.web.origins),
-            false,
+            // Resolving a control exception is a deliberate act of its
+            // own: a passkey must verify its user (PIN or biometric).
+            true,
         )
         .map_err(|e| invalid(e.to_string()))?;
         let mut tx = tx;
-        if passkey.is_some() {
+        if let Some(verified) = &passkey {
+            Self::advance_counter(tx.as_mut(), &credential.key_id, verified.sign_count)?;
             // A passkey signs only what the server issued: the nonce must be
             // this resolver's, for this exception and passkey, and unused.
             let nonce = statement.nonce.as_deref().ok_or_else(|| {

@@ -331,6 +331,8 @@ impl Ledger {
                 format!("{handle} has no e-mail address to send the link to"),
             ));
         }
+        Self::no_live_passkey(&*tx, &who, now)?;
+        Self::retire_invitations(tx.as_mut(), &who.handle, now)?;
         let secret = random_secret();
         let index = tx.tree_size()?;
         let record = InvitationRecord {
@@ -415,6 +417,40 @@ impl Ledger {
         }))
     }
 
+    /// Refuse an enrolment link for someone who already holds a live
+    /// passkey: a link that leaked or was sent twice must not let its
+    /// holder add their own passkey to the account.
+    fn no_live_passkey(tx: &dyn ReadTx, who: &Identity, now: OffsetDateTime) -> Result<()> {
+        let live = tx.credentials_of(&who.handle)?.into_iter().any(|c| {
+            c.kind == CredentialKind::Passkey
+                && c.revoked_at.is_none()
+                && c.expires_at.is_none_or(|e| e > now)
+        });
+        if live {
+            return Err(LedgerError::refused(
+                ErrorCode::PasskeyExists,
+                format!(
+                    "{} already has a passkey; another is added from the account page \
+                     once signed in, and a lost one is revoked before a new link is issued",
+                    who.handle
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Use up every unused link of `handle` (a newer link replaces the
+    /// older ones; an enrolment uses up them all).
+    fn retire_invitations(tx: &mut dyn WriteTx, handle: &str, now: OffsetDateTime) -> Result<()> {
+        for mut inv in tx.invitations_of(handle)? {
+            if inv.used_at.is_none() {
+                inv.used_at = Some(now);
+                tx.put_invitation(&inv)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The unused, unexpired invitation behind a link's secret, with its
     /// identity (which must be active).
     pub fn invitation(
@@ -423,7 +459,9 @@ impl Ledger {
         now: OffsetDateTime,
     ) -> Result<(InvitationRecord, Identity)> {
         let tx = self.store.read()?;
-        Self::live_invitation(&*tx, &sha256_hex(secret), now)
+        let (inv, who) = Self::live_invitation(&*tx, &sha256_hex(secret), now)?;
+        Self::no_live_passkey(&*tx, &who, now)?;
+        Ok((inv, who))
     }
 
     fn live_invitation(
@@ -441,7 +479,7 @@ impl Ledger {
             .invitation(token_sha256)?
             .ok_or_else(|| invalid("is not known"))?;
         if inv.used_at.is_some() {
-            return Err(invalid("was already used"));
+            return Err(invalid("was already used, or a newer link replaced it"));
         }
         if inv.expires_at <= now {
             return Err(invalid("has expired"));
@@ -477,8 +515,10 @@ impl Ledger {
                     "this enrolment link belongs to someone else",
                 ));
             }
+            Self::no_live_passkey(&*tx, &who, now)?;
             inv.used_at = Some(now);
             tx.put_invitation(&inv)?;
+            Self::retire_invitations(tx.as_mut(), handle, now)?;
         }
         let who = Self::load_identity(&*tx, handle)?;
         let kid = identity::passkey_key_id(&enrolment.credential_id);
@@ -517,6 +557,7 @@ impl Ledger {
     pub fn passkey_sign_in(
         &self,
         key_id: &str,
+        user_handle: Option<&[u8]>,
         sign_count: u32,
         now: OffsetDateTime,
     ) -> Result<(Credential, Identity)> {
@@ -536,6 +577,13 @@ impl Ledger {
             return Err(LedgerError::refused(
                 ErrorCode::ActorNotActive,
                 format!("{} is {}", who.handle, who.status.as_str()),
+            ));
+        }
+        // A discoverable passkey names its user: it must be this one.
+        if user_handle.is_some_and(|h| h != who.id.as_bytes()) {
+            return Err(LedgerError::refused(
+                ErrorCode::WebauthnFailed,
+                "the passkey's user handle does not belong to its credential",
             ));
         }
         Self::advance_counter(tx.as_mut(), key_id, sign_count)?;
