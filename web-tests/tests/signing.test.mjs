@@ -143,9 +143,10 @@ test('a high-impact approval asks for user verification, which counts as the ste
   const req = await cs.request(['--event', 'privileged_access', '--purpose', 'prod-db admin for INC-7', '--impact', 'high',
     '--doc', 'prod-access', '--action', 'aws:dave:grant:prod-db/admin', '--requester', 'alice', '--beneficiary', 'dave', '--approver', 'hana']);
   const page = hana.page;
-  // Longer after sign-in than the step-up window: the page says, before
-  // she tries, what the policy needs and that her passkey provides it.
-  await new Promise((r) => setTimeout(r, 2500));
+  // Longer after sign-in than the step-up window (the policy counts whole
+  // seconds, so an age of 2.9 s is still 2): the page says, before she
+  // tries, what the policy needs and that her passkey provides it.
+  await new Promise((r) => setTimeout(r, 3500));
   await page.goto(`${cs.origin}/requests/${req}`);
   await page.locator('pre[data-doc-text]').getByText(/INC-7/).first().waitFor();
   const outlook = page.locator('[data-outlook]').first();
