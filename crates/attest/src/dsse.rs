@@ -88,7 +88,7 @@ fn sign_payload(payload_type: &str, payload: &[u8], key: &SigningKey) -> Result<
 }
 
 /// The envelope's payload bytes.
-fn payload_of(envelope: &Envelope) -> Result<Vec<u8>> {
+pub(crate) fn payload_of(envelope: &Envelope) -> Result<Vec<u8>> {
     B64.decode(envelope.payload.as_bytes())
         .map_err(|e| Error::PayloadEncoding(e.to_string()))
 }

@@ -63,6 +63,14 @@ fn b64url(field: &str, s: &str) -> Result<Vec<u8>> {
         .map_err(|e| Error::Statement(format!("webauthn extension {field} is not base64url: {e}")))
 }
 
+/// The COSE public key a passkey credential was enrolled with.
+pub fn enrolled_key(credential: &Credential) -> Result<CosePublicKey> {
+    let cose = B64
+        .decode(credential.public_key.as_bytes())
+        .map_err(|e| Error::Key(format!("passkey public key is not base64: {e}")))?;
+    CosePublicKey::from_cose(&cose).map_err(|e| Error::Key(format!("passkey public key: {e}")))
+}
+
 /// Whether a signature carries a WebAuthn assertion.
 pub fn is_passkey_signature(sig: &EnvelopeSignature) -> bool {
     sig.extension
@@ -148,19 +156,13 @@ pub fn verify_passkey_envelope(
             credential.key_id
         )));
     }
-    let cose = B64
-        .decode(credential.public_key.as_bytes())
-        .map_err(|e| Error::Key(format!("passkey public key is not base64: {e}")))?;
-    let key = CosePublicKey::from_cose(&cose)
-        .map_err(|e| Error::Key(format!("passkey public key: {e}")))?;
+    let key = enrolled_key(credential)?;
     let rp = match origins {
         Origins::Exact(list) => RelyingParty::new(passkey.rp_id.clone(), list.to_vec()),
         Origins::RpIdScope => RelyingParty::for_rp_id_scope(passkey.rp_id.clone()),
     }
     .map_err(|e| Error::Key(format!("relying party {:?}: {e}", passkey.rp_id)))?;
-    let payload = B64
-        .decode(envelope.payload.as_bytes())
-        .map_err(|e| Error::PayloadEncoding(e.to_string()))?;
+    let payload = crate::dsse::payload_of(envelope)?;
     let challenge = signing_challenge(&envelope.payload_type, &payload);
     let verified = countersign_webauthn::verify_assertion(
         &AssertionCheck {

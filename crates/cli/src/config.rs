@@ -223,9 +223,7 @@ impl FileConfig {
         } else if let Some(o) = &self.server.origin {
             c.event_source = format!("urn:countersign:{o}");
         }
-        let hours = |h: u64| {
-            time::Duration::seconds(i64::try_from(h.saturating_mul(3600)).unwrap_or(i64::MAX))
-        };
+        let hours = |h: u64| seconds(h.saturating_mul(3600));
         if let Some(d) = i.max_approval_age_days {
             c.reconcile.max_approval_age = hours(d.saturating_mul(24));
         }
@@ -278,30 +276,29 @@ impl FileConfig {
         mut base: countersign_domain::Limits,
     ) -> Result<countersign_domain::Limits> {
         let g = &self.governance;
-        let secs = |s: u64| time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
         if let Some(s) = g.step_up_window_seconds {
-            base.step_up_window = secs(s);
+            base.step_up_window = seconds(s);
         }
         if let Some(d) = g.max_delegation_days {
-            base.max_delegation = secs(d.saturating_mul(86_400));
+            base.max_delegation = seconds(d.saturating_mul(86_400));
         }
         if let Some(s) = g.exception_lifetime_seconds {
             if s == 0 {
                 bail!("governance.exception_lifetime_seconds must be positive");
             }
-            base.exception_lifetime = secs(s);
+            base.exception_lifetime = seconds(s);
         }
         if let Some(h) = g.long_lived_after_hours {
-            base.long_lived_after = secs(h.saturating_mul(3600));
+            base.long_lived_after = seconds(h.saturating_mul(3600));
         }
         if let Some(s) = g.workload_certificate_seconds {
             if s == 0 || s > 600 {
                 bail!("governance.workload_certificate_seconds must be between 1 and 600 (10 minutes)");
             }
-            base.workload_certificate_lifetime = secs(s);
+            base.workload_certificate_lifetime = seconds(s);
         }
         if let Some(d) = g.max_token_days {
-            base.max_token_lifetime = secs(d.saturating_mul(86_400));
+            base.max_token_lifetime = seconds(d.saturating_mul(86_400));
         }
         Ok(base)
     }
@@ -309,10 +306,13 @@ impl FileConfig {
 
 /// Parse a duration such as `90s`, `30m`, `24h` or `7d`.
 pub fn duration(field: &str, s: &str) -> Result<time::Duration> {
-    let seconds = crate::parse_duration(s).with_context(|| format!("{field}: {s:?}"))?;
-    Ok(time::Duration::seconds(
-        i64::try_from(seconds).unwrap_or(i64::MAX),
-    ))
+    let n = crate::parse_duration(s).with_context(|| format!("{field}: {s:?}"))?;
+    Ok(seconds(n))
+}
+
+/// `s` seconds, saturating at the longest duration the clock can hold.
+fn seconds(s: u64) -> time::Duration {
+    time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX))
 }
 
 /// Whether `host` names this machine (WebAuthn and cookies treat plain
@@ -380,8 +380,6 @@ impl FileConfig {
                 );
             }
         }
-        let minutes = |m: u64| time::Duration::minutes(i64::try_from(m).unwrap_or(i64::MAX));
-        let seconds = |s: u64| time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
         if let Some(s) = w.session_idle_seconds {
             if s == 0 {
                 bail!("web.session_idle_seconds must be at least 1");
@@ -401,7 +399,7 @@ impl FileConfig {
             if h == 0 || h > 336 {
                 bail!("web.invitation_hours must be between 1 and 336 (14 days)");
             }
-            rules.invitation_lifetime = minutes(h.saturating_mul(60));
+            rules.invitation_lifetime = seconds(h.saturating_mul(3600));
         }
         if let Some(b) = w.invite_scim_joiners {
             rules.invite_scim_joiners = b;
@@ -436,7 +434,7 @@ impl FileConfig {
             }
             rules.max_attempts = m;
         }
-        let secs = |s: u64| time::Duration::seconds(i64::try_from(s.max(1)).unwrap_or(i64::MAX));
+        let secs = |s: u64| seconds(s.max(1));
         if let Some(s) = n.retry_base_seconds {
             rules.retry_base = secs(s);
         }

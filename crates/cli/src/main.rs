@@ -1294,11 +1294,10 @@ fn describe_request(r: &Request) -> String {
 /// copies (`--document`), or by fetching each stored version and checking
 /// its SHA-256. Answers one line per document.
 fn check_documents(c: &Client, r: &Request, local: &[PathBuf]) -> Result<Vec<String>> {
-    use sha2::Digest as _;
     let mut copies = Vec::new();
     for p in local {
         let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-        copies.push((p.clone(), hex::encode(sha2::Sha256::digest(&bytes))));
+        copies.push((p.clone(), countersign_attest::keys::sha256_hex(&bytes)));
     }
     let mut lines = Vec::new();
     for d in &r.documents {
@@ -1338,7 +1337,7 @@ fn check_documents(c: &Client, r: &Request, local: &[PathBuf]) -> Result<Vec<Str
             seg(&d.document),
             d.version
         ))?;
-        let got = hex::encode(sha2::Sha256::digest(&bytes));
+        let got = countersign_attest::keys::sha256_hex(&bytes);
         if got != d.sha256 {
             bail!(
                 "the server sent {}@v{} with sha256:{}, but the request binds sha256:{}; not signing",
@@ -1452,6 +1451,16 @@ enum Verdict {
     Failed,
 }
 
+impl Verdict {
+    fn of(ok: bool, pinned: bool) -> Verdict {
+        match (ok, pinned) {
+            (true, true) => Verdict::Verified,
+            (true, false) => Verdict::Unpinned,
+            (false, _) => Verdict::Failed,
+        }
+    }
+}
+
 fn read_documents(documents: &[PathBuf]) -> Result<Vec<(String, Vec<u8>)>> {
     let mut docs = Vec::new();
     for d in documents {
@@ -1478,11 +1487,7 @@ fn verify(
         documents: read_documents(documents)?,
     };
     let report = countersign_verify::verify_bundle(&bytes, &options);
-    let verdict = match (report.ok(), pinned) {
-        (true, true) => Verdict::Verified,
-        (true, false) => Verdict::Unpinned,
-        (false, _) => Verdict::Failed,
-    };
+    let verdict = Verdict::of(report.ok(), pinned);
     if json {
         outln!(
             "{}",
@@ -1540,21 +1545,15 @@ fn evidence_report(
 ) -> Result<bool> {
     let bytes = std::fs::read(bundle).with_context(|| format!("reading {}", bundle.display()))?;
     let pinned = log_key.is_some();
-    let report = countersign_verify::verify_bundle(
+    let (report, html) = countersign_report::verify_and_render(
         &bytes,
         &countersign_verify::Options {
             pinned_log_key: log_key,
             documents: read_documents(documents)?,
         },
-    );
-    let html = countersign_report::render(
-        &bytes,
-        &report,
         &countersign_report::RenderOptions {
-            style: countersign_report::Style::Inline,
-            log_key_pinned: pinned,
-            title: None,
             verified_at: Some(now()),
+            ..Default::default()
         },
     )?;
     let out = out.unwrap_or_else(|| bundle.with_extension("html"));
@@ -1572,11 +1571,7 @@ fn evidence_report(
             }
         )
     })?;
-    finish_verdict(match (report.ok(), pinned) {
-        (true, true) => Verdict::Verified,
-        (true, false) => Verdict::Unpinned,
-        (false, _) => Verdict::Failed,
-    })
+    finish_verdict(Verdict::of(report.ok(), pinned))
 }
 
 fn log(dir: &DataDir, c: &Client, json: bool, cmd: LogCmd) -> Result<bool> {

@@ -262,7 +262,8 @@ pub struct Challenge {
     pub expires_at: OffsetDateTime,
 }
 
-fn check_active_enrolment(identity: &Identity, what: &str) -> Result<()> {
+/// Only an active identity enrols `what` (keys, passkeys).
+pub fn check_active_enrolment(identity: &Identity, what: &str) -> Result<()> {
     if identity.status != IdentityStatus::Active {
         return Err(Refusal::new(
             ErrorCode::ActorNotActive,
@@ -435,6 +436,16 @@ pub fn vouch_key(
     next.assurance_basis = assurance_basis;
     next.vouch = vouch;
     Ok(next)
+}
+
+/// `c` with an administrator's vouching applied: hardware, and why (how
+/// the verifier and the certificate read a `credential.vouched` entry).
+pub fn vouched(c: &Credential, vouch: Vouch) -> Credential {
+    let mut next = c.clone();
+    next.assurance = Assurance::Hardware;
+    next.assurance_basis = AssuranceBasis::Vouched;
+    next.vouch = Some(vouch);
+    next
 }
 
 /// What a verified WebAuthn registration ceremony yields, ready to enrol.

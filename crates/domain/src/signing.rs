@@ -84,9 +84,9 @@ pub struct SigningFacts<'a> {
     /// statement names a principal other than the actor).
     pub delegations: &'a [Delegation],
     /// Where a passkey assertion may come from (the server's origins).
+    /// Whether user verification was demanded is the signing nonce's to
+    /// say, checked by the ledger; without it a passkey proves a lower AAL.
     pub origins: Origins<'a>,
-    /// Whether the signing nonce demanded user verification.
-    pub require_user_verification: bool,
 }
 
 /// An envelope that passed every check that does not depend on policy.
@@ -134,13 +134,8 @@ pub fn check(
             format!("key {} is not an enrolled credential", p.key_id),
         )
     })?;
-    let passkey = verify_with_credential(
-        envelope,
-        credential,
-        facts.origins,
-        facts.require_user_verification,
-    )
-    .map_err(|e| refuse(ErrorCode::SignatureInvalid, e.to_string()))?;
+    let passkey = verify_with_credential(envelope, credential, facts.origins, false)
+        .map_err(|e| refuse(ErrorCode::SignatureInvalid, e.to_string()))?;
     if credential.identity != p.actor {
         return Err(refuse(
             ErrorCode::ActorMismatch,

@@ -210,11 +210,6 @@ impl Mailer {
         }
     }
 
-    /// The configured sender.
-    pub fn from(&self) -> &Mailbox {
-        &self.from
-    }
-
     /// The message as [`Mailer::send`] would deliver it, with `now` as
     /// its `Date`: the bytes the server stores. Pure; useful to store or
     /// inspect a notification. (A multipart message's boundary is random,

@@ -26,7 +26,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::{
     ClientSecret, IssuerConfig, JwksSource, Purpose, SignInConfig, SignInError, SignInOptions,
-    SignInProvider, SignInProviders, TokenAuth, TokenVerifier,
+    SignInProvider, TokenAuth, TokenVerifier,
 };
 
 const CLIENT_ID: &str = "countersign-web";
@@ -278,8 +278,7 @@ fn sign_in_with_oidc_provider_as_a_confidential_client() {
     // Keys from the provider's JWKS and endpoints from its discovery
     // document, both fetched as at startup.
     let verifier = TokenVerifier::load(vec![config.clone()]).unwrap();
-    let providers = SignInProviders::load(std::slice::from_ref(&config)).unwrap();
-    let provider = providers.get(&op.issuer).unwrap();
+    let provider = &SignInProvider::load(&config).unwrap();
     assert_eq!(
         provider.authorization_endpoint().as_str(),
         format!("{}/auth", op.issuer)

@@ -58,7 +58,7 @@
 //!
 //! It does not take keys from discovery (`.well-known/openid-configuration`):
 //! each issuer's JWKS location is configured, and discovery is fetched only
-//! for the sign-in endpoints, once, when the [`SignInProviders`] load. It
+//! for the sign-in endpoints, once, when a [`SignInProvider`] loads. It
 //! fetches JWKS over HTTP only when loading and when
 //! [`TokenVerifier::refresh`] is called, and talks to a token endpoint only
 //! in [`SignInProvider::finish`], all blocking; it never reads the clock,
@@ -85,8 +85,7 @@ pub use config::{
     ClaimRule, ClientSecret, IssuerConfig, JwksSource, Purpose, SignInConfig, TokenAuth,
 };
 pub use signin::{
-    read_client_secret, sign_in_choices, AuthorizationRequest, Expected, SignInChoice,
-    SignInOptions, SignInProvider, SignInProviders,
+    read_client_secret, AuthorizationRequest, Expected, SignInOptions, SignInProvider,
 };
 pub use verifier::{TokenVerifier, VerifiedToken};
 

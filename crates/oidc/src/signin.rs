@@ -31,7 +31,6 @@
 //! in (as an RFC 9457 `detail`): none contains a secret, a code, a code
 //! verifier or a token.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
@@ -125,8 +124,8 @@ pub struct SignInOptions {
 /// the server, and `Debug` does not show it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AuthorizationRequest {
-    /// The issuer this sign-in goes to (the key for [`SignInProviders::get`]
-    /// when the browser comes back).
+    /// The issuer this sign-in goes to (which provider to finish with when
+    /// the browser comes back).
     pub issuer: String,
     /// The authorization URL, with every parameter percent-encoded.
     pub url: Url,
@@ -192,86 +191,6 @@ impl fmt::Debug for Expected<'_> {
             .field("redirect_uri", &self.redirect_uri)
             .field("max_age_seconds", &self.max_age_seconds)
             .finish()
-    }
-}
-
-/// One button of the web app's sign-in page.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SignInChoice {
-    /// The issuer, to name in the request that starts the sign-in.
-    pub issuer: String,
-    /// The button text: `sign_in.display_name`, or the issuer's host.
-    pub display_name: String,
-}
-
-/// The issuers with a `sign_in` table, as buttons for the sign-in page, in
-/// the order given (the verifier's [`TokenVerifier::issuers`] gives `iss`
-/// order). Needs no network: it reads the configuration only.
-pub fn sign_in_choices<'a>(
-    issuers: impl IntoIterator<Item = &'a IssuerConfig>,
-) -> Vec<SignInChoice> {
-    issuers
-        .into_iter()
-        .filter(|config| config.purpose == Purpose::Caller)
-        .filter_map(|config| {
-            Some(SignInChoice {
-                issuer: config.issuer.clone(),
-                display_name: config.sign_in_display_name()?,
-            })
-        })
-        .collect()
-}
-
-/// Every caller issuer that has `sign_in`, by issuer.
-#[derive(Clone, Debug, Default)]
-pub struct SignInProviders {
-    providers: BTreeMap<String, SignInProvider>,
-}
-
-impl SignInProviders {
-    /// Builds a provider for every issuer with a `sign_in` table (see
-    /// [`SignInProvider::load`]); issuers without one are skipped. Fails on
-    /// the first issuer that cannot be loaded, naming it. Blocking: call it
-    /// outside an async runtime or from `spawn_blocking`.
-    pub fn load(issuers: &[IssuerConfig]) -> Result<Self, ConfigError> {
-        let mut providers = Vec::new();
-        for config in issuers.iter().filter(|config| config.sign_in.is_some()) {
-            providers.push(SignInProvider::load(config)?);
-        }
-        Self::from_providers(providers)
-    }
-
-    /// Collects providers built elsewhere (tests, or another loader).
-    pub fn from_providers(providers: Vec<SignInProvider>) -> Result<Self, ConfigError> {
-        let mut map = BTreeMap::new();
-        for provider in providers {
-            if map.contains_key(&provider.issuer) {
-                return Err(ConfigError::DuplicateIssuer(provider.issuer));
-            }
-            map.insert(provider.issuer.clone(), provider);
-        }
-        Ok(Self { providers: map })
-    }
-
-    /// The provider for `issuer`, if it has sign-in.
-    pub fn get(&self, issuer: &str) -> Option<&SignInProvider> {
-        self.providers.get(issuer)
-    }
-
-    /// Whether no issuer offers sign-in.
-    pub fn is_empty(&self) -> bool {
-        self.providers.is_empty()
-    }
-
-    /// The sign-in page's buttons, in `iss` order.
-    pub fn choices(&self) -> Vec<SignInChoice> {
-        self.providers
-            .values()
-            .map(|provider| SignInChoice {
-                issuer: provider.issuer.clone(),
-                display_name: provider.display_name.clone(),
-            })
-            .collect()
     }
 }
 

@@ -17,9 +17,8 @@ use crate::tests::{
     caller_claims, caller_config, key_set, with, without, Signer, AUD, CALLER_ISS, NOW,
 };
 use crate::{
-    read_client_secret, sign_in_choices, ClientSecret, ConfigError, Expected, IssuerConfig,
-    Purpose, SignInConfig, SignInError, SignInOptions, SignInProvider, SignInProviders, TokenAuth,
-    TokenError, TokenVerifier,
+    read_client_secret, ClientSecret, ConfigError, Expected, IssuerConfig, Purpose, SignInConfig,
+    SignInError, SignInOptions, SignInProvider, TokenAuth, TokenError, TokenVerifier,
 };
 
 const CLIENT_ID: &str = "countersign-web";
@@ -464,10 +463,6 @@ fn secrets_are_redacted_in_debug_output() {
         format!("{config:?}"),
         format!("{provider:?}"),
         format!("{verifier:?}"),
-        format!(
-            "{:?}",
-            SignInProviders::from_providers(vec![provider.clone()]).unwrap()
-        ),
     ] {
         assert!(!text.contains(SECRET), "{text}");
         assert!(!text.contains("s3cr3t"), "{text}");
@@ -543,68 +538,6 @@ fn client_secret_file_is_read_at_load() {
         None
     );
     assert_eq!(read_client_secret(&caller_config()).unwrap(), None);
-}
-
-#[test]
-fn sign_in_choices_list_the_issuers_with_sign_in() {
-    let mut named = sign_in_config();
-    named.issuer = "https://login.corp.example".into();
-    named.sign_in.as_mut().unwrap().display_name = Some("Corp SSO".into());
-    let issuers = vec![
-        caller_config(),
-        sign_in_config(),
-        crate::tests::workload_config(),
-        named.clone(),
-    ];
-    let choices = sign_in_choices(&issuers);
-    let pairs: Vec<(&str, &str)> = choices
-        .iter()
-        .map(|c| (c.issuer.as_str(), c.display_name.as_str()))
-        .collect();
-    assert_eq!(
-        pairs,
-        [
-            (CALLER_ISS, "idp.example.com"),
-            ("https://login.corp.example", "Corp SSO"),
-        ]
-    );
-
-    let providers = SignInProviders::from_providers(vec![
-        SignInProvider::from_endpoints(&named, AUTHORIZE, "https://idp.example.com/t", None)
-            .unwrap(),
-        SignInProvider::from_endpoints(
-            &sign_in_config(),
-            AUTHORIZE,
-            "https://idp.example.com/t",
-            None,
-        )
-        .unwrap(),
-    ])
-    .unwrap();
-    assert!(!providers.is_empty());
-    assert_eq!(providers.choices(), {
-        let mut sorted = choices.clone();
-        sorted.sort_by(|a, b| a.issuer.cmp(&b.issuer));
-        sorted
-    });
-    assert_eq!(
-        providers.get(CALLER_ISS).unwrap().display_name(),
-        "idp.example.com"
-    );
-    assert!(providers.get("https://other.example").is_none());
-    let duplicate = SignInProviders::from_providers(vec![
-        providers.get(CALLER_ISS).unwrap().clone(),
-        providers.get(CALLER_ISS).unwrap().clone(),
-    ])
-    .unwrap_err();
-    assert!(
-        matches!(duplicate, ConfigError::DuplicateIssuer(_)),
-        "{duplicate:?}"
-    );
-    // Issuers without sign_in load nothing and need no network.
-    assert!(SignInProviders::load(&[caller_config()])
-        .unwrap()
-        .is_empty());
 }
 
 // --- PKCE and the authorization URL -----------------------------------------
@@ -914,9 +847,9 @@ fn load_discovers_the_endpoints_from_the_issuer() {
         s.authorization_endpoint = Some("https://idp.example.com/authorize".into());
         s.token_endpoint = Some("https://idp.example.com/token".into());
     });
-    let providers = SignInProviders::load(&[config, caller_config()]).unwrap();
+    let provider = SignInProvider::load(&config).unwrap();
     assert_eq!(
-        providers.get(CALLER_ISS).unwrap().token_endpoint().as_str(),
+        provider.token_endpoint().as_str(),
         "https://idp.example.com/token"
     );
 }
@@ -1350,7 +1283,6 @@ fn sign_in_errors_are_shareable_and_named() {
     fn shareable<T: Send + Sync>() {}
     shareable::<SignInError>();
     shareable::<SignInProvider>();
-    shareable::<SignInProviders>();
     assert_eq!(SignInError::Randomness.kind(), "randomness");
     assert_eq!(
         SignInError::IdToken(TokenError::BadSignature).to_string(),

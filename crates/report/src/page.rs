@@ -949,17 +949,15 @@ impl<'b> Reader<'b> {
         };
         // A vouching before the signature raises the label, as the verifier
         // reads it.
-        let mut c: Credential = c.clone();
-        if let Some(v) = self.b.before(n).rev().find_map(|e| match &e.event {
+        let c: Credential = match self.b.before(n).rev().find_map(|e| match &e.event {
             Event::CredentialVouched {
                 key_id: k, vouch, ..
             } if k == key_id => Some(vouch),
             _ => None,
         }) {
-            c.assurance = countersign_proto::model::Assurance::Hardware;
-            c.assurance_basis = countersign_proto::model::AssuranceBasis::Vouched;
-            c.vouch = Some(v.clone());
-        }
+            Some(v) => countersign_domain::identity::vouched(c, v.clone()),
+            None => c.clone(),
+        };
         let mut rows = vec![
             Row::text(
                 "Kind",

@@ -1,326 +1,96 @@
 //! Certificates of real bundles, exported from a real ledger over in-memory
-//! SQLite (the approach of `countersign-verify`'s tests, whose helpers are
-//! copied here).
+//! SQLite by `countersign-verify`'s test kit.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
-use countersign_attest::keys::public_key_to_base64;
 use countersign_domain::delegation::Grantor;
 use countersign_domain::policy::Authentication;
-use countersign_proto::api::{
-    CreateIdentity, CreateRequest, DecideException, DocumentRef, EnrollKey, GrantDelegation,
-    RequestException, SignatureReceipt,
-};
+use countersign_proto::api::{DecideException, GrantDelegation, RequestException};
 use countersign_proto::entry::{Event, LogEntry};
 use countersign_proto::evidence::EvidenceBundle;
 use countersign_proto::governance::DelegationScope;
-use countersign_proto::model::{
-    ApprovalOrder, Assurance, Decision, EntitlementAction, EventKind, IdentityKind, Impact,
-    Operation, Request, RequestState,
-};
-use countersign_store::{Ledger, LedgerConfig, LedgerError};
-use countersign_store_sqlite::SqliteStore;
+use countersign_proto::model::{ApprovalOrder, Decision, EventKind, Impact, RequestState};
 use countersign_tlog::note::NoteSigner;
 use countersign_tlog::proof::TlogProof;
+use countersign_verify::testkit::*;
 use countersign_verify::{verify_bundle, Options, Report};
-use ed25519_dalek::{Signer as _, SigningKey};
+use ed25519_dalek::SigningKey;
 use rand_core::OsRng;
 use sha2::{Digest as _, Sha256};
-use time::macros::datetime;
-use time::{Duration, OffsetDateTime};
 
 use crate::{render, verify_and_render, Error, RenderOptions, Style, CERTIFICATE_CSS};
 
-const NOW: OffsetDateTime = datetime!(2026-03-02 10:00 UTC);
-const ORIGIN: &str = "test.example/log";
-const OFFER: &[u8] = b"Offer letter for dana: senior engineer, start 2026-04-01.\n";
-const POLICY: &[u8] = b"Access policy v3: admins need two approvals.\n";
 const NOT_PINNED: &str = "The log key was not pinned: this bundle vouched for its own key";
 
-fn at(minutes: i64) -> OffsetDateTime {
-    NOW + Duration::minutes(minutes)
-}
-
-fn create_identity(ledger: &Ledger, handle: &str, roles: Vec<String>, now: OffsetDateTime) {
-    ledger
-        .create_identity(
-            &CreateIdentity {
-                handle: handle.into(),
-                kind: IdentityKind::Human,
-                display_name: None,
-                email: None,
-                owner: None,
-                shared: false,
-                groups: vec![],
-                roles,
-                manager: None,
-            },
-            now,
-        )
-        .unwrap();
-}
-
-/// A ledger over in-memory SQLite with the default policy set in force.
-fn open_ledger() -> (Ledger, NoteSigner) {
-    let signer = NoteSigner::new(ORIGIN, SigningKey::generate(&mut OsRng)).unwrap();
-    let store = SqliteStore::in_memory().unwrap();
-    let policy = countersign_policy::PolicySet::defaults().unwrap();
-    let ledger = Ledger::open(
-        Arc::new(store),
-        signer.clone(),
-        LedgerConfig::default(),
-        Arc::new(policy),
-        NOW,
-    )
-    .unwrap();
-    (ledger, signer)
-}
-
-fn enroll(ledger: &Ledger, handle: &str, now: OffsetDateTime) -> SigningKey {
-    let key = SigningKey::generate(&mut OsRng);
-    let public_key = public_key_to_base64(&key.verifying_key());
-    let challenge = ledger.key_challenge(handle, now).unwrap().challenge;
-    let proof = key.sign(&countersign_attest::pop_message(
-        handle,
-        &challenge,
-        &public_key,
-    ));
-    ledger
-        .enroll_key(
-            handle,
-            &EnrollKey {
-                public_key,
-                challenge,
-                proof: B64.encode(proof.to_bytes()),
-                assurance: Assurance::Software,
-                label: Some(format!("{handle}'s laptop")),
-                expires_at: None,
-                vouch: None,
-            },
-            None,
-            now,
-        )
-        .unwrap();
-    key
-}
-
-/// A session where `actor` has just authenticated at AAL2.
-fn fresh_login(actor: &str, now: OffsetDateTime) -> Authentication {
-    Authentication {
-        identity: Some(actor.to_string()),
-        aal: Some(2),
-        auth_time: Some(now),
-        method: Some("oidc:https://idp.test".into()),
-    }
-}
-
-struct Fixture {
-    ledger: Ledger,
-    signer: NoteSigner,
-    keys: HashMap<String, SigningKey>,
-    request: Request,
-}
-
-impl Fixture {
-    /// alice requests; bob and carol approve (quorum 2, given order).
-    fn new(order: ApprovalOrder, purpose: &str) -> Fixture {
-        let (ledger, signer) = open_ledger();
-        for h in ["alice", "bob", "carol", "dana", "mallory"] {
-            create_identity(&ledger, h, vec![], at(1));
-        }
-        // erin decides policy exceptions.
-        create_identity(&ledger, "erin", vec!["exception_approver".into()], at(1));
-        let mut keys = HashMap::new();
-        for h in ["bob", "carol", "mallory"] {
-            keys.insert(h.to_string(), enroll(&ledger, h, at(2)));
-        }
-        ledger
-            .register_content("offer", OFFER, Some("text/plain".into()), at(3))
-            .unwrap();
-        ledger
-            .register_content("policy", POLICY, None, at(3))
-            .unwrap();
-        let request = ledger
-            .create_request(
-                &CreateRequest {
-                    event_kind: EventKind::PrivilegedAccess,
-                    purpose: purpose.into(),
-                    impact: Impact::High,
-                    documents: vec![
-                        DocumentRef {
-                            document: "offer".into(),
-                            version: None,
-                        },
-                        DocumentRef {
-                            document: "policy".into(),
-                            version: Some(1),
-                        },
-                    ],
-                    action: Some(EntitlementAction {
-                        system: "github".into(),
-                        subject: "dana".into(),
-                        operation: Operation::Grant,
-                        entitlement: "org:acme/role:admin".into(),
-                    }),
-                    requester: "alice".into(),
-                    beneficiary: "dana".into(),
-                    approvers: vec!["bob".into(), "carol".into()],
-                    order,
-                    quorum: Some(2),
-                    expires_at: None,
-                    expires_in_seconds: Some(86_400),
+/// A sequential request with the governance a real one meets: bob is
+/// refused (a stale sign-in), gets a break-glass exception from erin
+/// and signs under it; carol is away, and mallory signs for her under
+/// a delegation.
+fn governed() -> (Fixture, String, String) {
+    let f = Fixture::new(
+        ApprovalOrder::Sequential,
+        "Grant dana admin on the acme GitHub organisation",
+    );
+    let dlg = f
+        .ledger
+        .grant_delegation(
+            &GrantDelegation {
+                principal: None,
+                delegate: "mallory".into(),
+                scope: DelegationScope {
+                    event_kinds: vec![EventKind::PrivilegedAccess],
+                    max_impact: Impact::High,
+                    requests: vec![],
                 },
-                &Authentication::default(),
-                at(4),
-            )
-            .unwrap();
-        Fixture {
-            ledger,
-            signer,
-            keys,
-            request,
-        }
-    }
-
-    /// Sign as `actor` with `key_of`'s key, for `principal` if given.
-    fn sign_with(
-        &self,
-        actor: &str,
-        key_of: &str,
-        principal: Option<&str>,
-        decision: Decision,
-        auth: &Authentication,
-        now: OffsetDateTime,
-    ) -> Result<SignatureReceipt, LedgerError> {
-        let key = &self.keys[key_of];
-        let reason = (decision == Decision::Reject).then(|| "not justified".to_string());
-        let mut st = countersign_attest::approval_statement(
-            &self.request,
-            actor,
-            decision,
-            reason,
-            countersign_attest::key_id(&key.verifying_key()),
-            now,
-        );
-        st.predicate.principal = principal.map(str::to_string);
-        let envelope = countersign_attest::sign_statement(&st, key).unwrap();
-        self.ledger
-            .submit_signature(&envelope, auth, now)
-            .map(|s| s.receipt)
-    }
-
-    /// `actor` signs with their own key, freshly signed in (the request is
-    /// high impact: step-up).
-    fn sign(&self, actor: &str, now: OffsetDateTime) -> SignatureReceipt {
-        self.sign_with(
-            actor,
-            actor,
-            None,
-            Decision::Approve,
-            &fresh_login(actor, now),
-            now,
+                not_before: None,
+                not_after: None,
+                duration_seconds: Some(86_400),
+                reason: "carol is on leave this week".into(),
+            },
+            Grantor::Identity("carol"),
+            &Authentication::default(),
+            at(5),
         )
         .unwrap()
-    }
-
-    /// A fully approved request: bob then carol.
-    fn approved(purpose: &str) -> Fixture {
-        let f = Fixture::new(ApprovalOrder::Parallel, purpose);
-        f.sign("bob", at(10));
-        f.sign("carol", at(11));
-        f
-    }
-
-    /// A sequential request with the governance a real one meets: bob is
-    /// refused (a stale sign-in), gets a break-glass exception from erin
-    /// and signs under it; carol is away, and mallory signs for her under
-    /// a delegation.
-    fn governed() -> (Fixture, String, String) {
-        let f = Fixture::new(
-            ApprovalOrder::Sequential,
-            "Grant dana admin on the acme GitHub organisation",
-        );
-        let dlg = f
-            .ledger
-            .grant_delegation(
-                &GrantDelegation {
-                    principal: None,
-                    delegate: "mallory".into(),
-                    scope: DelegationScope {
-                        event_kinds: vec![EventKind::PrivilegedAccess],
-                        max_impact: Impact::High,
-                        requests: vec![],
-                    },
-                    not_before: None,
-                    not_after: None,
-                    duration_seconds: Some(86_400),
-                    reason: "carol is on leave this week".into(),
-                },
-                Grantor::Identity("carol"),
-                &Authentication::default(),
-                at(5),
-            )
-            .unwrap()
-            .value
-            .id;
-        let stale = Authentication::default();
-        f.sign_with("bob", "bob", None, Decision::Approve, &stale, at(9))
-            .unwrap_err();
-        let exception = f
-            .ledger
-            .request_exception(
-                &RequestException {
-                    request: f.request.id.clone(),
-                    actor: None,
-                    justification: "production outage; the IdP is down for step-up".into(),
-                },
-                "bob",
-                at(10),
-            )
-            .unwrap()
-            .value
-            .id;
-        f.ledger
-            .decide_exception(
-                &exception,
-                "erin",
-                true,
-                &DecideException::default(),
-                &stale,
-                at(11),
-            )
-            .unwrap();
-        f.sign_with("bob", "bob", None, Decision::Approve, &stale, at(12))
-            .unwrap();
-        f.sign_with(
-            "mallory",
-            "mallory",
-            Some("carol"),
-            Decision::Approve,
-            &fresh_login("mallory", at(13)),
-            at(13),
+        .value
+        .id;
+    let stale = Authentication::default();
+    f.sign_with("bob", "bob", None, Decision::Approve, &stale, at(9))
+        .unwrap_err();
+    let exception = f
+        .ledger
+        .request_exception(
+            &RequestException {
+                request: f.request.id.clone(),
+                actor: None,
+                justification: "production outage; the IdP is down for step-up".into(),
+            },
+            "bob",
+            at(10),
+        )
+        .unwrap()
+        .value
+        .id;
+    f.ledger
+        .decide_exception(
+            &exception,
+            "erin",
+            true,
+            &DecideException::default(),
+            &stale,
+            at(11),
         )
         .unwrap();
-        (f, dlg, exception)
-    }
-
-    fn export(&self, now: OffsetDateTime) -> EvidenceBundle {
-        countersign_store::evidence::export(&self.ledger, &self.request.id, now).unwrap()
-    }
-
-    fn pinned(&self) -> Options {
-        Options {
-            pinned_log_key: Some(self.signer.verifier().to_vkey()),
-            documents: vec![],
-        }
-    }
-}
-
-fn json(bundle: &EvidenceBundle) -> Vec<u8> {
-    serde_json::to_vec(bundle).unwrap()
+    f.sign_with("bob", "bob", None, Decision::Approve, &stale, at(12))
+        .unwrap();
+    f.sign_with(
+        "mallory",
+        "mallory",
+        Some("carol"),
+        Decision::Approve,
+        &fresh_login("mallory", at(13)),
+        at(13),
+    )
+    .unwrap();
+    (f, dlg, exception)
 }
 
 /// Verify and render with the page's stylesheet inline.
@@ -587,7 +357,7 @@ fn flipped_bytes_never_panic() {
 
 #[test]
 fn delegation_exception_and_refusal_are_shown() {
-    let (f, dlg, exception) = Fixture::governed();
+    let (f, dlg, exception) = governed();
     let bundle = f.export(at(20));
     let bytes = json(&bundle);
     let (report, html) = certificate(&bytes, &f.pinned());

@@ -232,8 +232,6 @@
           if (p && refusal && p.code) {
             refusal.hidden = false;
             refusal.querySelector("[data-refusal-text]").textContent = p.detail;
-            const idx = refusal.querySelector("input[name=refusal_index]");
-            if (idx && p.log_index !== undefined && p.log_index !== null) idx.value = p.log_index;
             const ex = refusal.querySelector("[data-exception]");
             if (ex) ex.hidden = !(p.code === "policy_denied" && p.log_index !== undefined && p.log_index !== null);
             say(status, "Not signed: the server refused the signature.", "bad");

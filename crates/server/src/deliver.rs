@@ -43,7 +43,8 @@ impl Default for WebhookSettings {
     }
 }
 
-fn jitter() -> f64 {
+/// A uniform random number in [0, 1) to spread retries.
+pub(crate) fn jitter() -> f64 {
     // 53 random bits make a uniform f64 in [0, 1).
     (OsRng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
 }

@@ -9,13 +9,9 @@
 
 use countersign_mail::{Email, Recipient};
 use countersign_store::MailOutcome;
-use rand_core::{OsRng, RngCore as _};
 
+use crate::deliver::jitter;
 use crate::AppState;
-
-fn jitter() -> f64 {
-    (OsRng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
 
 /// Poll and send until the task is aborted; nothing when mail is off.
 pub async fn run(state: AppState) {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::http::header::{HOST, LOCATION};
+use axum::http::header::LOCATION;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rustls::pki_types::pem::PemObject as _;
@@ -79,7 +79,6 @@ pub fn redirect_router(https_origin: String) -> axum::Router {
         async move {
             // The configured origin, never the request's Host: a redirect
             // must not be steerable to another site.
-            let _ = req.headers().get(HOST);
             let path = req
                 .uri()
                 .path_and_query()

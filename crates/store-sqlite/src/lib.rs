@@ -652,14 +652,6 @@ impl ReadTx for SqliteTx<'_> {
         self.one("session", "SELECT body FROM sessions WHERE id = ?1", id)
     }
 
-    fn sessions_of(&self, handle: &str) -> Result<Vec<SessionRecord>> {
-        self.many(
-            "session",
-            "SELECT body FROM sessions WHERE identity = ?1 ORDER BY rowid",
-            &[&handle],
-        )
-    }
-
     fn invitation(&self, token_sha256: &str) -> Result<Option<InvitationRecord>> {
         self.one(
             "invitation",

@@ -18,9 +18,7 @@ use base64::Engine as _;
 use countersign_domain::exception as exceptions;
 use countersign_domain::identity::{self, Challenge};
 use countersign_domain::lifecycle::PendingApprovals;
-use countersign_domain::policy::{
-    credential_facts, signing_auth, Authentication, PolicyEngine, PolicyResource,
-};
+use countersign_domain::policy::{Authentication, PolicyEngine, PolicyResource};
 use countersign_domain::request::{self as rules, RequestFacts};
 use countersign_domain::signing::{self, SigningFacts, SigningRefusal};
 use countersign_domain::{Limits, Refusal};
@@ -548,15 +546,7 @@ impl Ledger {
     pub fn key_challenge(&self, handle: &str, now: OffsetDateTime) -> Result<KeyChallenge> {
         let mut tx = self.store.write()?;
         let identity = Self::load_identity(&*tx, handle)?;
-        if identity.status != IdentityStatus::Active {
-            return Err(LedgerError::refused(
-                ErrorCode::ActorNotActive,
-                format!(
-                    "{handle} is {}; only active identities enrol keys",
-                    identity.status.as_str()
-                ),
-            ));
-        }
+        identity::check_active_enrolment(&identity, "keys")?;
         let mut raw = [0u8; 32];
         OsRng.fill_bytes(&mut raw);
         let challenge = Challenge {
@@ -693,6 +683,36 @@ impl Ledger {
     ) -> Result<(DocumentVersion, bool)> {
         let sha256 = self.check_content_size(content)?;
         self.register(NewVersion::upload(name, content, sha256, media_type), now)
+    }
+
+    /// The bytes of `name` version `version`, checked against the digest
+    /// they were registered with before they leave.
+    pub fn document_content(&self, name: &str, version: u32) -> Result<(DocumentVersion, Vec<u8>)> {
+        let tx = self.store.read()?;
+        let v = tx
+            .document(name)?
+            .and_then(|d| d.versions.into_iter().find(|v| v.version == version))
+            .ok_or_else(|| {
+                LedgerError::refused(
+                    ErrorCode::DocumentNotFound,
+                    format!("document {name:?} has no version {version}"),
+                )
+            })?;
+        if !v.content_stored {
+            return Err(LedgerError::refused(
+                ErrorCode::ContentNotStored,
+                format!("{name} version {version} was registered by digest only"),
+            ));
+        }
+        let bytes = tx.blob(&v.sha256)?.ok_or_else(|| {
+            LedgerError::Integrity(format!("content of {name} version {version} is missing"))
+        })?;
+        if countersign_attest::keys::sha256_hex(&bytes) != v.sha256 {
+            return Err(LedgerError::Integrity(format!(
+                "stored content of {name} version {version} does not match its digest"
+            )));
+        }
+        Ok((v, bytes))
     }
 
     /// Register a version by digest only.
@@ -1081,9 +1101,6 @@ impl Ledger {
             request: request.as_ref(),
             delegations: &delegations,
             origins: countersign_attest::passkey::Origins::Exact(&self.config.web.origins),
-            // Whether the nonce demanded user verification is checked
-            // below; a signature without it proves a lower AAL anyway.
-            require_user_verification: false,
         };
         let checked = match signing::check(
             envelope,
@@ -1106,15 +1123,17 @@ impl Ledger {
             Some(verified) => {
                 // A passkey signs a statement the server issued: its nonce
                 // must be live, this signer's, for this request and key.
-                if let Err(r) = self.check_signing_nonce(&*tx, &statement, verified, now) {
-                    return Ok(Err(Refused::plain(SigningRefusal {
-                        refusal: r,
-                        claimed: Box::new(claimed),
-                    })));
-                }
-                if let Err(LedgerError::Refused { refusal, .. }) =
-                    Self::advance_counter(tx, &credential.key_id, verified.sign_count)
-                {
+                let refusal = match self.take_signing_nonce(tx, &statement, verified, now)? {
+                    Err(r) => Some(r),
+                    Ok(()) => {
+                        match Self::advance_counter(tx, &credential.key_id, verified.sign_count) {
+                            Ok(()) => None,
+                            Err(LedgerError::Refused { refusal, .. }) => Some(refusal),
+                            Err(e) => return Err(e),
+                        }
+                    }
+                };
+                if let Some(refusal) = refusal {
                     return Ok(Err(Refused::plain(SigningRefusal {
                         refusal,
                         claimed: Box::new(claimed),
@@ -1126,24 +1145,16 @@ impl Ledger {
             }
             None => None,
         };
-        let auth = signing_auth(&p.actor, &credential, proof.as_ref(), caller, now);
-        let context = self.context(
+        let (mut query, auth) = self.sign_query(
+            &*tx,
+            &request,
+            &p.actor,
             &checked.principal,
             checked.delegation.clone(),
-            Some(credential_facts(
-                &credential,
-                self.config.limits.long_lived_after,
-            )),
-            auth.clone(),
+            &credential,
+            proof.as_ref(),
+            caller,
             now,
-        );
-        let mut query = self.query(
-            &*tx,
-            PolicyAction::Sign,
-            &p.actor,
-            PolicyResource::Request(request.clone()),
-            context,
-            &rules::parties(&request),
         )?;
         let policy = self.policy();
         let mut decision = policy.decide(&query);
@@ -1193,9 +1204,6 @@ impl Ledger {
         tx.put_request(&accepted.request)?;
         if let Some(e) = &used {
             tx.put_exception(&exceptions::consume(e, index))?;
-        }
-        if let (Some(_), Some(nonce)) = (&checked.passkey, &p.nonce) {
-            tx.take_web_challenge(nonce)?;
         }
         // The next approver of a sequential request is told it is their turn.
         self.notify_needed(tx, &accepted.request, Some(&request), None, now)?;

@@ -252,7 +252,6 @@ pub trait ReadTx {
 
     fn web_challenge(&self, id: &str) -> Result<Option<WebChallenge>>;
     fn session(&self, id: &str) -> Result<Option<SessionRecord>>;
-    fn sessions_of(&self, handle: &str) -> Result<Vec<SessionRecord>>;
     fn invitation(&self, token_sha256: &str) -> Result<Option<InvitationRecord>>;
     /// Invitations of an identity, oldest first.
     fn invitations_of(&self, handle: &str) -> Result<Vec<InvitationRecord>>;

@@ -1224,17 +1224,14 @@ impl<'a> RequestVerifier<'a> {
     /// The credential as it stood at entry `n`: the enrolment, with any
     /// vouching the log recorded before `n` applied.
     fn as_of(&self, c: &Credential, n: u64) -> Credential {
-        let mut c = c.clone();
-        if let Some((_, v)) = self
+        match self
             .vouched
             .get(c.key_id.as_str())
             .and_then(|all| all.iter().rev().find(|(i, _)| *i < n))
         {
-            c.assurance = Assurance::Hardware;
-            c.assurance_basis = AssuranceBasis::Vouched;
-            c.vouch = Some((*v).clone());
+            Some((_, v)) => countersign_domain::identity::vouched(c, (*v).clone()),
+            None => c.clone(),
         }
-        c
     }
 
     /// What the credential and the signature prove about assurance, in

@@ -1,7 +1,6 @@
 //! Tests against real bundles exported from a real ledger.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use countersign_domain::policy::Authentication;
 
@@ -11,210 +10,36 @@ use countersign_attest::keys::public_key_to_base64;
 use countersign_ca::{CertificateAuthority, IssueRequest};
 use countersign_domain::delegation::Grantor;
 use countersign_proto::api::{
-    CreateIdentity, CreateRequest, DecideException, DocumentRef, EnrollKey, GrantDelegation,
-    RequestException, SignatureReceipt,
+    CreateRequest, DecideException, DocumentRef, GrantDelegation, RequestException,
+    SignatureReceipt,
 };
 use countersign_proto::entry::{Event, LogEntry};
 use countersign_proto::evidence::EvidenceBundle;
 use countersign_proto::governance::{DelegationScope, Effect, PolicyDecision};
 use countersign_proto::model::{
-    ApprovalOrder, Assurance, CredentialKind, Decision, EntitlementAction, EventKind, IdentityKind,
-    IdentityStatus, Impact, Operation, Request, RequestState,
+    ApprovalOrder, CredentialKind, Decision, EventKind, IdentityKind, IdentityStatus, Impact,
+    RequestState,
 };
-use countersign_proto::statement::Statement;
-use countersign_store::{Ledger, LedgerConfig, LedgerError};
-use countersign_store_sqlite::SqliteStore;
+use countersign_store::LedgerError;
 use countersign_tlog::checkpoint::Checkpoint;
 use countersign_tlog::note::NoteSigner;
 use countersign_tlog::{inclusion_proof, leaf_hash, MemoryTree};
 use ed25519_dalek::{Signer as _, SigningKey};
 use rand_core::OsRng;
-use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
+use crate::testkit::*;
 use crate::{verify_bundle, verify_receipt, Check, Options, Report};
 
-const NOW: OffsetDateTime = datetime!(2026-03-02 10:00 UTC);
-const ORIGIN: &str = "test.example/log";
-const OFFER: &[u8] = b"Offer letter for dana: senior engineer, start 2026-04-01.\n";
-const POLICY: &[u8] = b"Access policy v3: admins need two approvals.\n";
-
-struct Fixture {
-    ledger: Ledger,
-    signer: NoteSigner,
-    keys: HashMap<String, SigningKey>,
-    request: Request,
-}
-
-fn at(minutes: i64) -> OffsetDateTime {
-    NOW + Duration::minutes(minutes)
-}
-
-fn create_identity(ledger: &Ledger, handle: &str, now: OffsetDateTime) {
-    create_identity_as(ledger, handle, IdentityKind::Human, None, vec![], now);
-}
-
-fn create_identity_as(
-    ledger: &Ledger,
-    handle: &str,
-    kind: IdentityKind,
-    owner: Option<&str>,
-    roles: Vec<String>,
-    now: OffsetDateTime,
-) {
-    ledger
-        .create_identity(
-            &CreateIdentity {
-                handle: handle.into(),
-                kind,
-                display_name: None,
-                email: None,
-                owner: owner.map(str::to_string),
-                shared: false,
-                groups: vec![],
-                roles,
-                manager: None,
-            },
-            now,
-        )
-        .unwrap();
-}
-
-/// A ledger over in-memory SQLite with the default policy set in force.
-fn open_ledger() -> (Ledger, NoteSigner) {
-    let signer = NoteSigner::new(ORIGIN, SigningKey::generate(&mut OsRng)).unwrap();
-    let store = SqliteStore::in_memory().unwrap();
-    let policy = countersign_policy::PolicySet::defaults().unwrap();
-    let ledger = Ledger::open(
-        Arc::new(store),
-        signer.clone(),
-        LedgerConfig::default(),
-        Arc::new(policy),
-        NOW,
-    )
-    .unwrap();
-    (ledger, signer)
-}
+/// The request's purpose in these tests.
+const PURPOSE: &str = "Grant dana admin on the acme org";
 
 /// The digest of the default policy set, as decisions record it.
 fn default_policy_set() -> String {
     countersign_policy::PolicySet::defaults().unwrap().digest()
 }
 
-fn enroll(ledger: &Ledger, handle: &str, now: OffsetDateTime) -> SigningKey {
-    let key = SigningKey::generate(&mut OsRng);
-    let public_key = public_key_to_base64(&key.verifying_key());
-    let challenge = ledger.key_challenge(handle, now).unwrap().challenge;
-    let proof = key.sign(&countersign_attest::pop_message(
-        handle,
-        &challenge,
-        &public_key,
-    ));
-    ledger
-        .enroll_key(
-            handle,
-            &EnrollKey {
-                public_key,
-                challenge,
-                proof: B64.encode(proof.to_bytes()),
-                assurance: Assurance::Software,
-                label: None,
-                expires_at: None,
-                vouch: None,
-            },
-            None,
-            now,
-        )
-        .unwrap();
-    key
-}
-
-fn statement(
-    request: &Request,
-    actor: &str,
-    key: &SigningKey,
-    decision: Decision,
-    now: OffsetDateTime,
-) -> Statement {
-    let reason = (decision == Decision::Reject).then(|| "not justified".to_string());
-    countersign_attest::approval_statement(
-        request,
-        actor,
-        decision,
-        reason,
-        countersign_attest::key_id(&key.verifying_key()),
-        now,
-    )
-}
-
 impl Fixture {
-    /// alice requests; bob and carol approve (quorum 2, given order).
-    fn new(order: ApprovalOrder) -> Fixture {
-        let (ledger, signer) = open_ledger();
-        let mut keys = HashMap::new();
-        for h in ["alice", "bob", "carol", "dana", "mallory"] {
-            create_identity(&ledger, h, at(1));
-        }
-        // erin decides policy exceptions.
-        create_identity_as(
-            &ledger,
-            "erin",
-            IdentityKind::Human,
-            None,
-            vec!["exception_approver".into()],
-            at(1),
-        );
-        for h in ["bob", "carol", "mallory"] {
-            keys.insert(h.to_string(), enroll(&ledger, h, at(2)));
-        }
-        ledger
-            .register_content("offer", OFFER, Some("text/plain".into()), at(3))
-            .unwrap();
-        ledger
-            .register_content("policy", POLICY, None, at(3))
-            .unwrap();
-        let request = ledger
-            .create_request(
-                &CreateRequest {
-                    event_kind: EventKind::PrivilegedAccess,
-                    purpose: "Grant dana admin on the acme org".into(),
-                    impact: Impact::High,
-                    documents: vec![
-                        DocumentRef {
-                            document: "offer".into(),
-                            version: None,
-                        },
-                        DocumentRef {
-                            document: "policy".into(),
-                            version: Some(1),
-                        },
-                    ],
-                    action: Some(EntitlementAction {
-                        system: "github".into(),
-                        subject: "dana".into(),
-                        operation: Operation::Grant,
-                        entitlement: "org:acme/role:admin".into(),
-                    }),
-                    requester: "alice".into(),
-                    beneficiary: "dana".into(),
-                    approvers: vec!["bob".into(), "carol".into()],
-                    order,
-                    quorum: Some(2),
-                    expires_at: None,
-                    expires_in_seconds: Some(86_400),
-                },
-                &Authentication::default(),
-                at(4),
-            )
-            .unwrap();
-        Fixture {
-            ledger,
-            signer,
-            keys,
-            request,
-        }
-    }
-
     fn sign_as(
         &self,
         actor: &str,
@@ -224,46 +49,6 @@ impl Fixture {
     ) -> Result<SignatureReceipt, LedgerError> {
         // The request is high impact: signers have just logged in (step-up).
         self.sign_with(actor, key_of, None, decision, &fresh_login(actor, now), now)
-    }
-
-    /// Sign as `actor` with `key_of`'s key, for `principal` if given,
-    /// authenticated as `auth` says.
-    fn sign_with(
-        &self,
-        actor: &str,
-        key_of: &str,
-        principal: Option<&str>,
-        decision: Decision,
-        auth: &Authentication,
-        now: OffsetDateTime,
-    ) -> Result<SignatureReceipt, LedgerError> {
-        let key = &self.keys[key_of];
-        let mut st = statement(&self.request, actor, key, decision, now);
-        st.predicate.principal = principal.map(str::to_string);
-        let envelope = countersign_attest::sign_statement(&st, key).unwrap();
-        self.ledger
-            .submit_signature(&envelope, auth, now)
-            .map(|s| s.receipt)
-    }
-
-    fn sign(&self, actor: &str, now: OffsetDateTime) -> SignatureReceipt {
-        self.sign_as(actor, actor, Decision::Approve, now).unwrap()
-    }
-
-    /// A fully approved request: bob then carol.
-    fn approved() -> Fixture {
-        let f = Fixture::new(ApprovalOrder::Parallel);
-        f.sign("bob", at(10));
-        f.sign("carol", at(11));
-        f
-    }
-
-    fn export(&self, now: OffsetDateTime) -> EvidenceBundle {
-        countersign_store::evidence::export(&self.ledger, &self.request.id, now).unwrap()
-    }
-
-    fn vkey(&self) -> String {
-        self.signer.verifier().to_vkey()
     }
 
     /// Rewrite the whole log through `edit`, rebuild the tree and re-sign
@@ -297,27 +82,6 @@ impl Fixture {
                 .map(|h| B64.encode(h))
                 .collect();
         }
-    }
-}
-
-/// A session where `actor` has just authenticated at AAL2.
-fn fresh_login(actor: &str, now: OffsetDateTime) -> Authentication {
-    Authentication {
-        identity: Some(actor.to_string()),
-        aal: Some(2),
-        auth_time: Some(now),
-        method: Some("oidc:https://idp.test".into()),
-    }
-}
-
-fn json(bundle: &EvidenceBundle) -> Vec<u8> {
-    serde_json::to_vec(bundle).unwrap()
-}
-
-fn pinned(f: &Fixture) -> Options {
-    Options {
-        pinned_log_key: Some(f.vkey()),
-        documents: vec![],
     }
 }
 
@@ -359,7 +123,7 @@ fn index_of(bundle: &EvidenceBundle, kind: &str, actor: Option<&str>) -> u64 {
 
 #[test]
 fn a_valid_two_approver_bundle_passes() {
-    let f = Fixture::approved();
+    let f = Fixture::approved(PURPOSE);
     let bundle = f.export(at(20));
     assert_eq!(bundle.request.state, RequestState::Approved);
     let options = Options {
@@ -437,7 +201,7 @@ fn a_valid_two_approver_bundle_passes() {
 
 #[test]
 fn a_sequential_pending_bundle_with_a_refusal_passes() {
-    let f = Fixture::new(ApprovalOrder::Sequential);
+    let f = Fixture::new(ApprovalOrder::Sequential, PURPOSE);
     // carol may not sign before bob: refused, and recorded.
     let refused = f
         .sign_as("carol", "carol", Decision::Approve, at(9))
@@ -452,7 +216,7 @@ fn a_sequential_pending_bundle_with_a_refusal_passes() {
     f.sign("bob", at(10));
     let bundle = f.export(at(12));
     assert_eq!(bundle.request.state, RequestState::Pending);
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert!(report.ok(), "{:#?}", failures(&report));
     let refusal = report
         .checks
@@ -474,17 +238,17 @@ fn a_sequential_pending_bundle_with_a_refusal_passes() {
 
 #[test]
 fn an_expired_pending_request_may_show_as_expired() {
-    let f = Fixture::new(ApprovalOrder::Parallel);
+    let f = Fixture::new(ApprovalOrder::Parallel, PURPOSE);
     f.sign("bob", at(10));
     let bundle = f.export(at(3 * 24 * 60));
     assert_eq!(bundle.request.state, RequestState::Expired);
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert!(report.ok(), "{:#?}", failures(&report));
 
     // But "expired" before the expiry is a forgery.
     let mut early = f.export(at(20));
     early.request.state = RequestState::Expired;
-    let report = verify_bundle(&json(&early), &pinned(&f));
+    let report = verify_bundle(&json(&early), &f.pinned());
     assert_fails(
         &report,
         "request.state",
@@ -494,7 +258,7 @@ fn an_expired_pending_request_may_show_as_expired() {
 
 #[test]
 fn later_suspension_and_revocation_do_not_undo_earlier_signatures() {
-    let f = Fixture::approved();
+    let f = Fixture::approved(PURPOSE);
     let bob_key = countersign_attest::key_id(&f.keys["bob"].verifying_key());
     f.ledger
         .revoke_key(&bob_key, Some("laptop lost".into()), at(30))
@@ -503,18 +267,18 @@ fn later_suspension_and_revocation_do_not_undo_earlier_signatures() {
         .change_status("carol", IdentityStatus::Terminated, None, at(31))
         .unwrap();
     let bundle = f.export(at(40));
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert!(report.ok(), "{:#?}", failures(&report));
 }
 
 #[test]
 fn a_modified_entry_byte_fails_inclusion() {
-    let f = Fixture::approved();
+    let f = Fixture::approved(PURPOSE);
     let mut bundle = f.export(at(20));
     let n = index_of(&bundle, "signature.accepted", Some("carol"));
     let e = bundle.entries.iter_mut().find(|e| e.index == n).unwrap();
     e.entry = e.entry.replacen("\"carol\"", "\"carox\"", 1);
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "entry.inclusion",
@@ -532,11 +296,11 @@ fn a_modified_entry_byte_fails_inclusion() {
 
 #[test]
 fn a_reordered_bundle_fails() {
-    let f = Fixture::approved();
+    let f = Fixture::approved(PURPOSE);
     let mut bundle = f.export(at(20));
     bundle.entries.swap(2, 3);
     let (a, b) = (bundle.entries[3].index, bundle.entries[2].index);
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "bundle.order",
@@ -548,18 +312,18 @@ fn a_reordered_bundle_fails() {
     let tmp = bundle.entries[2].entry.clone();
     bundle.entries[2].entry = bundle.entries[3].entry.clone();
     bundle.entries[3].entry = tmp;
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(&report, "entry.inclusion", &[&format!("entry {b} (")]);
     assert_fails(&report, "entry.inclusion", &[&format!("entry {a} (")]);
 }
 
 #[test]
 fn a_removed_entry_fails() {
-    let f = Fixture::approved();
+    let f = Fixture::approved(PURPOSE);
     let mut bundle = f.export(at(20));
     let n = index_of(&bundle, "signature.accepted", Some("bob"));
     bundle.entries.retain(|e| e.index != n);
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.recorded",
@@ -578,7 +342,7 @@ fn a_removed_entry_fails() {
         .unwrap()
         .index;
     bundle.entries.retain(|e| e.index != enrolment);
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.credential",
@@ -593,14 +357,14 @@ fn a_removed_entry_fails() {
 
 #[test]
 fn a_modified_checkpoint_fails() {
-    let f = Fixture::approved();
+    let f = Fixture::approved(PURPOSE);
     let mut bundle = f.export(at(20));
     let size = bundle.entries.last().unwrap().index + 1;
     bundle.checkpoint =
         bundle
             .checkpoint
             .replacen(&format!("\n{size}\n"), &format!("\n{}\n", size + 1), 1);
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "checkpoint.signature",
@@ -612,7 +376,7 @@ fn a_modified_checkpoint_fails() {
 
 #[test]
 fn a_wrong_pinned_key_fails() {
-    let f = Fixture::approved();
+    let f = Fixture::approved(PURPOSE);
     let bundle = f.export(at(20));
     let other = NoteSigner::new(ORIGIN, SigningKey::generate(&mut OsRng))
         .unwrap()
@@ -645,13 +409,13 @@ fn a_wrong_pinned_key_fails() {
 
 #[test]
 fn a_forged_request_view_fails() {
-    let f = Fixture::approved();
+    let f = Fixture::approved(PURPOSE);
     let good = f.export(at(20));
 
     let mut bundle = good.clone();
     bundle.request.purpose = "Grant dana read-only access".into();
     bundle.request.quorum = 1;
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "request.view",
@@ -664,7 +428,7 @@ fn a_forged_request_view_fails() {
     extra.actor = "mallory".into();
     extra.log_index = 17;
     bundle.request.signatures.push(extra);
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.recorded",
@@ -674,7 +438,7 @@ fn a_forged_request_view_fails() {
     // A listed signature whose fields were altered.
     let mut bundle = good.clone();
     bundle.request.signatures[0].decision = Decision::Reject;
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.recorded",
@@ -684,7 +448,7 @@ fn a_forged_request_view_fails() {
     // A missing signature: the view hides carol's approval.
     let mut bundle = good.clone();
     let carol = bundle.request.signatures.pop().unwrap();
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.listed",
@@ -697,7 +461,7 @@ fn a_forged_request_view_fails() {
     // A state the log does not support.
     let mut bundle = good;
     bundle.request.state = RequestState::Rejected;
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "request.state",
@@ -707,7 +471,7 @@ fn a_forged_request_view_fails() {
 
 #[test]
 fn a_document_file_that_does_not_match_fails() {
-    let f = Fixture::approved();
+    let f = Fixture::approved(PURPOSE);
     let bundle = f.export(at(20));
     let forged = b"Offer letter for dana: principal engineer, start 2026-04-01.\n".to_vec();
     let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&forged));
@@ -729,7 +493,7 @@ fn a_document_file_that_does_not_match_fails() {
 
 #[test]
 fn a_document_of_an_unsigned_request_is_not_covered() {
-    let f = Fixture::new(ApprovalOrder::Parallel);
+    let f = Fixture::new(ApprovalOrder::Parallel, PURPOSE);
     let bundle = f.export(at(20));
     let options = Options {
         pinned_log_key: Some(f.vkey()),
@@ -749,7 +513,7 @@ fn a_document_of_an_unsigned_request_is_not_covered() {
 
 #[test]
 fn a_credential_enrolled_for_a_different_identity_fails() {
-    let f = Fixture::approved();
+    let f = Fixture::approved(PURPOSE);
     let mut bundle = f.export(at(20));
     let bob_key = countersign_attest::key_id(&f.keys["bob"].verifying_key());
     let key = bob_key.clone();
@@ -760,7 +524,7 @@ fn a_credential_enrolled_for_a_different_identity_fails() {
             }
         }
     });
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.credential",
@@ -776,7 +540,7 @@ fn a_credential_enrolled_for_a_different_identity_fails() {
 
 #[test]
 fn a_rogue_log_is_caught_by_the_replay() {
-    let f = Fixture::approved();
+    let f = Fixture::approved(PURPOSE);
     let good = f.export(at(20));
     let bob_at = index_of(&good, "signature.accepted", Some("bob"));
 
@@ -789,7 +553,7 @@ fn a_rogue_log_is_caught_by_the_replay() {
             }
         }
     });
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.state",
@@ -808,7 +572,7 @@ fn a_rogue_log_is_caught_by_the_replay() {
             }
         }
     });
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.identity",
@@ -827,7 +591,7 @@ fn a_rogue_log_is_caught_by_the_replay() {
             }
         }
     });
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.digest",
@@ -847,13 +611,13 @@ fn a_rogue_log_is_caught_by_the_replay() {
     });
     bundle.request.approvers = vec!["carol".into()];
     bundle.request.quorum = 1;
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(&report, "signature.approver", &["bob is not an approver"]);
 }
 
 #[test]
 fn garbage_input_is_a_failed_report_not_a_panic() {
-    let f = Fixture::approved();
+    let f = Fixture::approved(PURPOSE);
     let good = json(&f.export(at(20)));
     let text = String::from_utf8(good.clone()).unwrap();
     let huge_index = {
@@ -882,7 +646,7 @@ fn garbage_input_is_a_failed_report_not_a_panic() {
         format!("{{\"format\":{}}}", "[".repeat(10_000)).into_bytes(),
     ];
     for input in &inputs {
-        let report = verify_bundle(input, &pinned(&f));
+        let report = verify_bundle(input, &f.pinned());
         assert!(
             !report.ok(),
             "accepted {:?}",
@@ -897,7 +661,7 @@ fn garbage_input_is_a_failed_report_not_a_panic() {
         for flip in [0x01u8, 0x20] {
             let mut bad = good.clone();
             bad[pos] ^= flip;
-            let report = verify_bundle(&bad, &pinned(&f));
+            let report = verify_bundle(&bad, &f.pinned());
             assert!(!report.checks.is_empty());
         }
     }
@@ -905,7 +669,7 @@ fn garbage_input_is_a_failed_report_not_a_panic() {
 
 #[test]
 fn receipts_verify_offline() {
-    let f = Fixture::new(ApprovalOrder::Parallel);
+    let f = Fixture::new(ApprovalOrder::Parallel, PURPOSE);
     let receipt = f.sign("bob", at(10));
     let cp = verify_receipt(&receipt.receipt, receipt.entry.as_bytes(), &f.vkey()).unwrap();
     assert_eq!(cp.origin, ORIGIN);
@@ -955,9 +719,9 @@ fn decision_of(e: &mut LogEntry) -> Option<&mut PolicyDecision> {
 
 #[test]
 fn a_signature_shows_the_policy_that_allowed_it() {
-    let f = Fixture::approved();
+    let f = Fixture::approved(PURPOSE);
     let bundle = f.export(at(20));
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert!(report.ok(), "{:#?}", failures(&report));
     let set = default_policy_set();
     let activated = index_of(&bundle, "policy.activated", None);
@@ -988,7 +752,7 @@ fn a_signature_shows_the_policy_that_allowed_it() {
 
 #[test]
 fn a_policy_set_other_than_the_one_in_force_fails() {
-    let f = Fixture::approved();
+    let f = Fixture::approved(PURPOSE);
     let good = f.export(at(20));
     let bob_at = index_of(&good, "signature.accepted", Some("bob"));
     let set = default_policy_set();
@@ -1003,7 +767,7 @@ fn a_policy_set_other_than_the_one_in_force_fails() {
         .find(|e| e.index == bob_at)
         .unwrap();
     e.entry = e.entry.replacen(&set, &forged, 1);
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(&report, "entry.inclusion", &[&format!("entry {bob_at} ")]);
     assert!(!report
         .checks
@@ -1019,7 +783,7 @@ fn a_policy_set_other_than_the_one_in_force_fails() {
             decision_of(e).unwrap().policy_set = fake.clone();
         }
     });
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.policy",
@@ -1038,14 +802,14 @@ fn a_policy_set_other_than_the_one_in_force_fails() {
             decision_of(e).unwrap().effect = Effect::Deny;
         }
     });
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(&report, "signature.policy", &["records a deny decision"]);
 
     // Without the policy.activated entry, the decision's set is unanchored.
     let mut bundle = good.clone();
     let activated = index_of(&bundle, "policy.activated", None);
     bundle.entries.retain(|e| e.index != activated);
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.policy",
@@ -1059,7 +823,7 @@ fn a_policy_set_other_than_the_one_in_force_fails() {
             *policy = None;
         }
     });
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.policy",
@@ -1068,7 +832,7 @@ fn a_policy_set_other_than_the_one_in_force_fails() {
 
     // ... and is only a warning in a log from before policies.
     bundle.entries.retain(|e| e.index != activated);
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert!(report.ok(), "{:#?}", failures(&report));
     assert!(!report.checks.iter().any(|c| c.name == "signature.policy"));
     assert_eq!(
@@ -1085,7 +849,7 @@ fn a_policy_set_other_than_the_one_in_force_fails() {
 
 #[test]
 fn a_policy_refusal_shows_the_refusing_policy() {
-    let f = Fixture::new(ApprovalOrder::Parallel);
+    let f = Fixture::new(ApprovalOrder::Parallel, PURPOSE);
     // A high-impact signature without a recent login: step-up refuses it.
     let refused = f
         .sign_with(
@@ -1102,7 +866,7 @@ fn a_policy_refusal_shows_the_refusing_policy() {
         "{refused:?}"
     );
     let bundle = f.export(at(12));
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert!(report.ok(), "{:#?}", failures(&report));
     passing(
         &report,
@@ -1116,7 +880,7 @@ fn a_policy_refusal_shows_the_refusing_policy() {
 
 #[test]
 fn a_delegated_signature_needs_its_delegation() {
-    let f = Fixture::new(ApprovalOrder::Sequential);
+    let f = Fixture::new(ApprovalOrder::Sequential, PURPOSE);
     let granted = f
         .ledger
         .grant_delegation(
@@ -1152,7 +916,7 @@ fn a_delegated_signature_needs_its_delegation() {
     .unwrap();
     let good = f.export(at(20));
     assert_eq!(good.request.state, RequestState::Approved);
-    let report = verify_bundle(&json(&good), &pinned(&f));
+    let report = verify_bundle(&json(&good), &f.pinned());
     assert!(report.ok(), "{:#?}", failures(&report));
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     let for_carol = index_of_nth(&good, "signature.accepted", 1);
@@ -1185,7 +949,7 @@ fn a_delegated_signature_needs_its_delegation() {
     // Without the grant, the signature for carol is unexplained.
     let mut bundle = good.clone();
     bundle.entries.retain(|e| e.index != granted.log_index);
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.delegation",
@@ -1211,7 +975,7 @@ fn a_delegated_signature_needs_its_delegation() {
             }
         }
     });
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.delegation",
@@ -1235,7 +999,7 @@ fn a_delegated_signature_needs_its_delegation() {
             }
         }
     });
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.identity",
@@ -1249,7 +1013,7 @@ fn a_delegated_signature_needs_its_delegation() {
             delegation.scope.event_kinds = vec![EventKind::Payment];
         }
     });
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.delegation",
@@ -1261,7 +1025,7 @@ fn a_delegated_signature_needs_its_delegation() {
 /// counting that slot makes the replay agree with the log.
 #[test]
 fn a_delegate_who_is_not_an_approver_fills_the_principals_slot() {
-    let f = Fixture::new(ApprovalOrder::Parallel);
+    let f = Fixture::new(ApprovalOrder::Parallel, PURPOSE);
     let granted = f
         .ledger
         .grant_delegation(
@@ -1295,7 +1059,7 @@ fn a_delegate_who_is_not_an_approver_fills_the_principals_slot() {
     f.sign("bob", at(11));
     let good = f.export(at(20));
     assert_eq!(good.request.state, RequestState::Approved);
-    let report = verify_bundle(&json(&good), &pinned(&f));
+    let report = verify_bundle(&json(&good), &f.pinned());
     assert!(report.ok(), "{:#?}", failures(&report));
     passing(
         &report,
@@ -1324,7 +1088,7 @@ fn a_delegate_who_is_not_an_approver_fills_the_principals_slot() {
             delegation.not_after = at(9);
         }
     });
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.delegation",
@@ -1353,7 +1117,7 @@ fn index_of_nth(bundle: &EvidenceBundle, kind: &str, n: usize) -> u64 {
 
 #[test]
 fn a_break_glass_signature_needs_an_approved_single_use_exception() {
-    let f = Fixture::new(ApprovalOrder::Parallel);
+    let f = Fixture::new(ApprovalOrder::Parallel, PURPOSE);
     let stale = Authentication::default();
     f.sign_with("bob", "bob", None, Decision::Approve, &stale, at(9))
         .unwrap_err();
@@ -1385,7 +1149,7 @@ fn a_break_glass_signature_needs_an_approved_single_use_exception() {
         .unwrap();
     f.sign("carol", at(13));
     let good = f.export(at(20));
-    let report = verify_bundle(&json(&good), &pinned(&f));
+    let report = verify_bundle(&json(&good), &f.pinned());
     assert!(report.ok(), "{:#?}", failures(&report));
     let bob_at = index_of(&good, "signature.accepted", Some("bob"));
     passing(
@@ -1413,7 +1177,7 @@ fn a_break_glass_signature_needs_an_approved_single_use_exception() {
     // Without the decision in the bundle, the exception is unproven.
     let mut bundle = good.clone();
     bundle.entries.retain(|e| e.index != decided.log_index);
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.exception",
@@ -1427,7 +1191,7 @@ fn a_break_glass_signature_needs_an_approved_single_use_exception() {
             exception.decided_by = Some("bob".into());
         }
     });
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(&report, "signature.exception", &["was approved by bob"]);
 
     // An exception used twice: carol's entry claims bob's exception too.
@@ -1441,7 +1205,7 @@ fn a_break_glass_signature_needs_an_approved_single_use_exception() {
             }
         }
     });
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.exception",
@@ -1466,7 +1230,7 @@ fn a_break_glass_signature_needs_an_approved_single_use_exception() {
             exception.expires_at = Some(at(11));
         }
     });
-    let report = verify_bundle(&json(&bundle), &pinned(&f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.exception",
@@ -1591,7 +1355,7 @@ fn a_workload_certificate_signature_chains_to_the_logged_ca() {
     let f = &w.f;
     let good = f.export(at(9));
     assert_eq!(good.request.state, RequestState::Approved);
-    let report = verify_bundle(&json(&good), &pinned(f));
+    let report = verify_bundle(&json(&good), &f.pinned());
     assert!(report.ok(), "{:#?}", failures(&report));
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     let ca_at = index_of(&good, "ca.created", None);
@@ -1630,7 +1394,7 @@ fn a_workload_certificate_signature_chains_to_the_logged_ca() {
             credential.certificate = Some(pem.clone());
         }
     });
-    let report = verify_bundle(&json(&bundle), &pinned(f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.certificate",
@@ -1651,7 +1415,7 @@ fn a_workload_certificate_signature_chains_to_the_logged_ca() {
             credential.certificate = Some(other.clone());
         }
     });
-    let report = verify_bundle(&json(&bundle), &pinned(f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.certificate",
@@ -1667,7 +1431,7 @@ fn a_workload_certificate_signature_chains_to_the_logged_ca() {
             credential.certificate = Some(expired.clone());
         }
     });
-    let report = verify_bundle(&json(&bundle), &pinned(f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.certificate",
@@ -1684,7 +1448,7 @@ fn a_workload_certificate_signature_chains_to_the_logged_ca() {
             credential.certificate = Some(other_key.clone());
         }
     });
-    let report = verify_bundle(&json(&bundle), &pinned(f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.certificate",
@@ -1701,7 +1465,7 @@ fn a_workload_certificate_signature_chains_to_the_logged_ca() {
             *fingerprint = "00".repeat(32);
         }
     });
-    let report = verify_bundle(&json(&bundle), &pinned(f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.certificate",
@@ -1720,13 +1484,13 @@ fn a_workload_certificate_signature_chains_to_the_logged_ca() {
             credential.certificate = Some(pem.clone());
         }
     });
-    let report = verify_bundle(&json(&bundle), &pinned(f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(&report, "signature.certificate", &["wrong CA"]);
 
     // Without the ca.created entry there is nothing to chain to.
     let mut bundle = good;
     bundle.entries.retain(|e| e.index != ca_at);
-    let report = verify_bundle(&json(&bundle), &pinned(f));
+    let report = verify_bundle(&json(&bundle), &f.pinned());
     assert_fails(
         &report,
         "signature.certificate",

@@ -43,10 +43,6 @@ impl Base64UrlBytes {
     pub fn as_slice(&self) -> &[u8] {
         &self.0
     }
-
-    pub fn into_vec(self) -> Vec<u8> {
-        self.0
-    }
 }
 
 impl fmt::Debug for Base64UrlBytes {

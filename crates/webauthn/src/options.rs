@@ -79,14 +79,6 @@ pub enum UserVerification {
     Discouraged,
 }
 
-impl UserVerification {
-    /// Whether verification must then insist on the UV flag (§7.2 step 17:
-    /// only `required` makes UV mandatory).
-    pub fn is_required(self) -> bool {
-        self == UserVerification::Required
-    }
-}
-
 /// `ResidentKeyRequirement`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

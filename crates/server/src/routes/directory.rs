@@ -25,10 +25,11 @@ fn privileged_roles(caller: &Caller, roles: &[String]) -> Result<(), ApiError> {
     if caller.is_admin() {
         return Ok(());
     }
-    match roles
-        .iter()
-        .find(|r| matches!(r.as_str(), "admin" | "auditor" | "compliance"))
-    {
+    match roles.iter().find(|r| {
+        crate::web::session::GRANTED_LABELS
+            .iter()
+            .any(|(label, _)| label == r)
+    }) {
         Some(r) => Err(ApiError::new(
             ErrorCode::Forbidden,
             format!("only an administrator gives the {r:?} role"),

@@ -113,36 +113,8 @@ pub async fn content(
 ) -> Result<Response, ApiError> {
     caller.require(auth::READ)?;
     let (v, bytes) = s
-        .run(move |l, _| {
-            let tx = l.store().read()?;
-            let v = tx
-                .document(&name)?
-                .and_then(|d| d.versions.into_iter().find(|v| v.version == version))
-                .ok_or_else(|| {
-                    LedgerError::refused(
-                        ErrorCode::DocumentNotFound,
-                        format!("document {name:?} has no version {version}"),
-                    )
-                })?;
-            if !v.content_stored {
-                return Err(LedgerError::refused(
-                    ErrorCode::ContentNotStored,
-                    format!("{name} version {version} was registered by digest only"),
-                ));
-            }
-            let bytes = tx.blob(&v.sha256)?.ok_or_else(|| {
-                LedgerError::Integrity(format!("content of {name} version {version} is missing"))
-            })?;
-            Ok((v, bytes))
-        })
+        .run(move |l, _| l.document_content(&name, version))
         .await?;
-    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
-    if digest != v.sha256 {
-        return Err(ApiError::from(LedgerError::Integrity(format!(
-            "stored content of {} version {} does not match its digest",
-            v.document, v.version
-        ))));
-    }
     let media = v
         .media_type
         .clone()

@@ -9,6 +9,7 @@ use countersign_proto::model::{
     Credential, CredentialKind, Identity, KeyAlgorithm, Passkey, PasskeyAttestation,
 };
 use countersign_proto::ErrorCode;
+use countersign_store::LedgerError;
 use countersign_webauthn::{
     AttestationConveyance, AttestationKind, CoseAlgorithm, CreationOptions, CredentialDescriptor,
     RegistrationCheck, RegistrationResponseJson, RelyingParty, RpEntity, UserEntity,
@@ -25,9 +26,10 @@ pub fn relying_party(s: &AppState) -> Result<RelyingParty, ApiError> {
         .map_err(|e| ApiError::internal(format!("the WebAuthn relying party: {e}")))
 }
 
-/// A ceremony error, for the person in front of the browser.
-pub fn failed(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
+/// A ceremony error, for the person in front of the browser. A refusal,
+/// so it can end a ledger closure as well as a handler.
+pub fn failed(e: impl std::fmt::Display) -> LedgerError {
+    LedgerError::refused(
         ErrorCode::WebauthnFailed,
         format!("the passkey check failed: {e}"),
     )
@@ -35,7 +37,7 @@ pub fn failed(e: impl std::fmt::Display) -> ApiError {
 
 /// The challenge bytes behind a challenge id (the id is the base64url of
 /// 32 random bytes, so it is its own challenge).
-pub fn challenge_bytes(id: &str) -> Result<Vec<u8>, ApiError> {
+pub fn challenge_bytes(id: &str) -> Result<Vec<u8>, LedgerError> {
     B64URL
         .decode(id.as_bytes())
         .map_err(|_| failed("the challenge id is not base64url"))
@@ -101,8 +103,9 @@ pub fn verify_registration(
     challenge: &[u8],
     response: &RegistrationResponseJson,
     now: OffsetDateTime,
-) -> Result<(PasskeyEnrolment, u32), ApiError> {
-    let rp = relying_party(s)?;
+) -> Result<(PasskeyEnrolment, u32), LedgerError> {
+    let rp = relying_party(s)
+        .map_err(|e| LedgerError::refused(ErrorCode::Internal, e.problem.detail))?;
     let reg = countersign_webauthn::verify_registration(
         response,
         &RegistrationCheck {

@@ -290,8 +290,9 @@ pub struct Chrome {
 pub struct ViewerInfo {
     pub handle: String,
     pub name: String,
-    pub auditor: bool,
-    pub compliance: bool,
+    /// Auditors, compliance and administrators: the audit and control
+    /// exception pages.
+    pub sees_all: bool,
     pub admin: bool,
 }
 
@@ -308,8 +309,7 @@ impl Chrome {
             viewer: viewer.map(|v| ViewerInfo {
                 handle: v.identity.handle.clone(),
                 name: v.identity.display_name.clone(),
-                auditor: v.has(Role::Auditor) || v.has(Role::Admin),
-                compliance: v.has(Role::Compliance) || v.has(Role::Admin),
+                sees_all: v.sees_all(),
                 admin: v.has(Role::Admin),
             }),
             csrf: viewer.map(|v| v.session.csrf.clone()).unwrap_or_default(),
@@ -398,6 +398,16 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         page_error(self.0)
     }
+}
+
+/// A form that carries only the session's CSRF token, and for some
+/// actions (withdrawing a request) an optional reason.
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// A form body (`application/x-www-form-urlencoded`) whose rejection is a

@@ -12,7 +12,7 @@ use countersign_domain::describe;
 use countersign_domain::policy::credential_aal;
 use countersign_proto::api::{DelegationFilter, GrantDelegation, IdentityFilter, RequestFilter};
 use countersign_proto::entry::Event;
-use countersign_proto::governance::{DelegationScope, Role};
+use countersign_proto::governance::DelegationScope;
 use countersign_proto::iga::{ControlFilter, ControlState, Resolution};
 use countersign_proto::model::{Credential, CredentialKind, EventKind, Impact};
 use countersign_proto::ErrorCode;
@@ -21,7 +21,7 @@ use countersign_webauthn::{AuthenticationResponseJson, RequestOptions, UserVerif
 use serde::Deserialize;
 
 use super::requests::{line, PersonRef, RequestLine};
-use super::session::Viewer;
+use super::session::{Viewer, SEES_ALL};
 use super::{render, see_other, Chrome, PageError};
 use crate::extract::{Json, Path};
 use crate::{ApiError, AppState};
@@ -470,18 +470,12 @@ pub async fn grant(
     }
 }
 
-#[derive(Deserialize)]
-pub struct EndForm {
-    #[serde(default)]
-    csrf: Option<String>,
-}
-
 /// End one of the viewer's delegations now.
 pub async fn end_delegation(
     State(s): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Form(f): Form<EndForm>,
+    Form(f): Form<super::CsrfForm>,
 ) -> Result<Response, PageError> {
     viewer.check_csrf(f.csrf.as_deref())?;
     let me = viewer.handle().to_string();
@@ -509,14 +503,10 @@ pub async fn end_delegation(
 // ------------------------------------------------------------- audit
 
 fn auditor_only(viewer: &Viewer) -> Result<(), ApiError> {
-    if viewer.sees_all() {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "this page is for auditors, compliance and administrators",
-        ))
-    }
+    viewer.may(
+        SEES_ALL,
+        "this page is for auditors, compliance and administrators",
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -565,8 +555,6 @@ pub async fn audit(
                 ..Default::default()
             })?;
             rs.reverse();
-            let ids = tx.identities(&IdentityFilter::default())?;
-            drop(tx);
             let hit = |s: &str| needle.is_empty() || s.to_lowercase().contains(&needle);
             let requests = rs
                 .into_iter()
@@ -580,13 +568,14 @@ pub async fn audit(
                 .take(200)
                 .map(|mut r| {
                     r.state = countersign_domain::request::effective_state(&r, now);
-                    line(l, &r, String::new())
+                    line(&*tx, &r, String::new())
                 })
                 .collect();
             let identities = if needle.is_empty() {
                 Vec::new()
             } else {
-                ids.into_iter()
+                tx.identities(&IdentityFilter::default())?
+                    .into_iter()
                     .filter(|i| {
                         hit(&i.handle)
                             || hit(&i.display_name)
@@ -662,7 +651,6 @@ pub async fn identity(
                 limit: Some(1000),
                 ..Default::default()
             })?;
-            drop(tx);
             rs.retain(|r| {
                 r.requester == handle
                     || r.beneficiary == handle
@@ -670,20 +658,18 @@ pub async fn identity(
                     || r.signatures.iter().any(|s| s.actor == handle)
             });
             rs.reverse();
-            Ok((i, history, credentials, rs, now))
+            let requests: Vec<RequestLine> = rs
+                .into_iter()
+                .take(100)
+                .map(|mut r| {
+                    r.state = countersign_domain::request::effective_state(&r, now);
+                    line(&*tx, &r, String::new())
+                })
+                .collect();
+            Ok((i, history, credentials, requests))
         })
         .await?;
-    let (i, history, credentials, rs, now) = page;
-    let requests = {
-        let l = s.ledger.clone();
-        rs.into_iter()
-            .take(100)
-            .map(|mut r| {
-                r.state = countersign_domain::request::effective_state(&r, now);
-                line(&l, &r, String::new())
-            })
-            .collect()
-    };
+    let (i, history, credentials, requests) = page;
     Ok(render(&IdentityPage {
         chrome: Chrome::new(i.display_name.clone(), "audit", Some(&viewer)),
         manager: i.manager.clone().unwrap_or_default(),
@@ -721,25 +707,17 @@ pub async fn identity(
 // ------------------------------------------------------------- control exceptions
 
 fn controls_reader(viewer: &Viewer) -> Result<(), ApiError> {
-    if viewer.has(Role::Admin) || viewer.has(Role::Auditor) || viewer.has(Role::Compliance) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "control exceptions are for compliance, auditors and administrators",
-        ))
-    }
+    viewer.may(
+        SEES_ALL,
+        "control exceptions are for compliance, auditors and administrators",
+    )
 }
 
 fn controls_writer(viewer: &Viewer) -> Result<(), ApiError> {
-    if viewer.has(Role::Admin) || viewer.has(Role::Compliance) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "working control exceptions needs the compliance role",
-        ))
-    }
+    viewer.may(
+        crate::auth::CONTROLS_WRITE,
+        "working control exceptions needs the compliance role",
+    )
 }
 
 pub struct ControlRow {
@@ -873,7 +851,7 @@ pub async fn control(
                 r.log_index
             )
         }),
-        can_work: viewer.has(Role::Admin) || viewer.has(Role::Compliance),
+        can_work: viewer.has_any(crate::auth::CONTROLS_WRITE),
         open: e.state != ControlState::Resolved,
         resolutions: Resolution::ALL
             .iter()
@@ -911,7 +889,7 @@ pub async fn acknowledge_control(
     State(s): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Form(f): Form<EndForm>,
+    Form(f): Form<super::CsrfForm>,
 ) -> Result<Response, PageError> {
     viewer.check_csrf(f.csrf.as_deref())?;
     controls_writer(&viewer)?;
@@ -1008,14 +986,7 @@ fn url_origin(url: &str) -> String {
 }
 
 fn admin_only(viewer: &Viewer) -> Result<(), ApiError> {
-    if viewer.has(Role::Admin) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "administration is for administrators",
-        ))
-    }
+    viewer.may(crate::auth::ADMIN, "administration is for administrators")
 }
 
 #[derive(Template)]

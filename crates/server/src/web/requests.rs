@@ -17,7 +17,7 @@ use countersign_proto::model::{
 };
 use countersign_proto::passkey::{OutlookSlot, SigningChallenge};
 use countersign_proto::ErrorCode;
-use countersign_store::{challenge_b64url, LedgerError};
+use countersign_store::{challenge_b64url, LedgerError, ReadTx};
 use countersign_webauthn::{AuthenticationResponseJson, RequestOptions, UserVerification};
 use serde::Deserialize;
 
@@ -114,13 +114,12 @@ pub fn doc_kind(media: Option<&str>, stored: bool) -> &'static str {
     }
 }
 
-/// Look people up by handle, falling back to the handle.
-pub fn person(l: &countersign_store::Ledger, handle: &str) -> PersonRef {
-    let name = l
-        .store()
-        .read()
+/// Look people up by handle in an open read, falling back to the handle.
+pub fn person(tx: &dyn ReadTx, handle: &str) -> PersonRef {
+    let name = tx
+        .identity(handle)
         .ok()
-        .and_then(|tx| tx.identity(handle).ok().flatten())
+        .flatten()
         .map(|i| i.display_name)
         .unwrap_or_else(|| handle.to_string());
     PersonRef {
@@ -164,7 +163,7 @@ pub fn view(l: &countersign_store::Ledger, r: &Request) -> Result<RequestView, L
             .is_some_and(|n| n <= INLINE_TEXT);
         let text = if kind == "text" && small {
             tx.blob(&d.sha256)?
-                .filter(|b| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b)) == d.sha256)
+                .filter(|b| countersign_attest::keys::sha256_hex(b) == d.sha256)
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
         } else {
             None
@@ -181,16 +180,18 @@ pub fn view(l: &countersign_store::Ledger, r: &Request) -> Result<RequestView, L
             url: format!("/requests/{}/documents/{n}", r.id),
         });
     }
-    drop(tx);
     let mut approvers = Vec::new();
     let next = countersign_domain::notify::needed_now(r);
     for a in &r.approvers {
-        let p = person(l, a);
+        let p = person(&*tx, a);
         let signed = r.signatures.iter().find(|s| s.approver() == a);
         let (status, class, detail) = match signed {
             Some(s) => {
                 let by = if s.actor != *a {
-                    format!("signed by {} on their behalf, ", person(l, &s.actor).name)
+                    format!(
+                        "signed by {} on their behalf, ",
+                        person(&*tx, &s.actor).name
+                    )
                 } else {
                     String::new()
                 };
@@ -265,8 +266,8 @@ pub fn view(l: &countersign_store::Ledger, r: &Request) -> Result<RequestView, L
         impact_words: describe::impact(r.impact),
         event_words: describe::event(r.event_kind),
         action: r.action.as_ref().map(describe::action),
-        requester: person(l, &r.requester),
-        beneficiary: person(l, &r.beneficiary),
+        requester: person(&*tx, &r.requester),
+        beneficiary: person(&*tx, &r.beneficiary),
         approvals: describe::approvals(r),
         created: describe::when(r.created_at),
         expires: describe::when(r.expires_at),
@@ -356,7 +357,7 @@ pub struct RequestLine {
     pub role: String,
 }
 
-pub fn line(l: &countersign_store::Ledger, r: &Request, role: String) -> RequestLine {
+pub fn line(tx: &dyn ReadTx, r: &Request, role: String) -> RequestLine {
     RequestLine {
         id: r.id.clone(),
         purpose: r.purpose.clone(),
@@ -366,7 +367,7 @@ pub fn line(l: &countersign_store::Ledger, r: &Request, role: String) -> Request
         impact_words: describe::impact(r.impact),
         event_words: describe::event(r.event_kind),
         due: describe::when(r.expires_at),
-        requester: person(l, &r.requester).name,
+        requester: person(tx, &r.requester).name,
         role,
     }
 }
@@ -392,7 +393,6 @@ pub async fn inbox(State(s): State<AppState>, viewer: Viewer) -> Result<Response
                 ..Default::default()
             })?;
             let delegations = tx.delegations_of(&me)?;
-            drop(tx);
             let mut waiting = Vec::new();
             let mut later = Vec::new();
             let mut pending: Vec<Request> =
@@ -418,7 +418,7 @@ pub async fn inbox(State(s): State<AppState>, viewer: Viewer) -> Result<Response
                     .cloned()
                     .collect();
                 if mine {
-                    let l2 = line(l, &r, "as approver".into());
+                    let l2 = line(&*tx, &r, "as approver".into());
                     if needed.contains(&me) {
                         waiting.push(l2);
                     } else {
@@ -426,8 +426,8 @@ pub async fn inbox(State(s): State<AppState>, viewer: Viewer) -> Result<Response
                     }
                 }
                 for p in delegated_for {
-                    let name = person(l, &p).name;
-                    let l2 = line(l, &r, format!("for {name} (delegated to you)"));
+                    let name = person(&*tx, &p).name;
+                    let l2 = line(&*tx, &r, format!("for {name} (delegated to you)"));
                     if needed.contains(&p) {
                         waiting.push(l2);
                     } else {
@@ -459,8 +459,6 @@ struct RequestPage {
     can_withdraw: bool,
     auditor: bool,
     notice: Option<String>,
-    refusal_text: Option<String>,
-    show_exception_form: bool,
     /// (state, sentence) of the viewer's exceptions for this request.
     exceptions: Vec<(String, String)>,
 }
@@ -534,8 +532,6 @@ pub async fn show(
                 signable,
                 r: view,
                 notice,
-                refusal_text: None,
-                show_exception_form: false,
                 exceptions,
             })
         })
@@ -564,30 +560,7 @@ pub async fn document(
                     "no such document on this request",
                 )
             })?;
-            let tx = l.store().read()?;
-            let version = tx
-                .document(&d.document)?
-                .and_then(|doc| doc.versions.into_iter().find(|x| x.version == d.version))
-                .ok_or_else(|| {
-                    LedgerError::refused(ErrorCode::DocumentNotFound, "no such document version")
-                })?;
-            if !version.content_stored {
-                return Err(LedgerError::refused(
-                    ErrorCode::ContentNotStored,
-                    "only this document's digest was registered",
-                ));
-            }
-            let bytes = tx.blob(&d.sha256)?.ok_or_else(|| {
-                LedgerError::Integrity(format!("content of {} is missing", d.document))
-            })?;
-            drop(tx);
-            let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
-            if digest != d.sha256 {
-                return Err(LedgerError::Integrity(format!(
-                    "stored content of {} does not match its digest",
-                    d.document
-                )));
-            }
+            let (version, bytes) = l.document_content(&d.document, d.version)?;
             l.note_viewed(&v.session.id, &d.sha256)?;
             Ok((d.document, d.version, version.media_type, bytes, d.sha256))
         })
@@ -767,7 +740,7 @@ pub async fn sign(
                 .authenticator_data
                 .as_slice()
                 .get(32)
-                .is_some_and(|f| f & 0x04 != 0);
+                .is_some_and(|f| countersign_webauthn::Flags::from_byte(*f).user_verified);
             if uv {
                 l.refresh_session(&session, 2, now)?;
             }
@@ -782,9 +755,6 @@ pub struct ExceptionForm {
     #[serde(default)]
     csrf: Option<String>,
     justification: String,
-    #[serde(default)]
-    #[allow(dead_code)]
-    refusal_index: Option<String>,
 }
 
 /// Ask for a break-glass exception after a policy refusal.
@@ -813,20 +783,12 @@ pub async fn ask_exception(
     Ok(see_other(&format!("/requests/{id}?notice=exception")))
 }
 
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: Option<String>,
-    #[serde(default)]
-    reason: Option<String>,
-}
-
 /// The requester withdraws their pending request.
 pub async fn withdraw(
     State(s): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    Form(form): Form<super::CsrfForm>,
 ) -> Result<Response, PageError> {
     viewer.check_csrf(form.csrf.as_deref())?;
     let me = viewer.handle().to_string();
@@ -860,7 +822,8 @@ pub async fn mine(State(s): State<AppState>, viewer: Viewer) -> Result<Response,
     let me = viewer.handle().to_string();
     let requests = s
         .run(move |l, now| {
-            let mut rs = l.store().read()?.requests(&RequestFilter {
+            let tx = l.store().read()?;
+            let mut rs = tx.requests(&RequestFilter {
                 requester: Some(me),
                 limit: Some(500),
                 ..Default::default()
@@ -870,7 +833,7 @@ pub async fn mine(State(s): State<AppState>, viewer: Viewer) -> Result<Response,
                 .into_iter()
                 .map(|mut r| {
                     r.state = countersign_domain::request::effective_state(&r, now);
-                    line(l, &r, String::new())
+                    line(&*tx, &r, String::new())
                 })
                 .collect())
         })
@@ -1083,23 +1046,19 @@ pub async fn certificate(
             let bundle = countersign_store::evidence::export(l, &r.id, now)?;
             let json = serde_json::to_vec(&bundle)
                 .map_err(|e| LedgerError::Integrity(format!("encoding the bundle: {e}")))?;
-            let report = countersign_verify::verify_bundle(
+            countersign_report::verify_and_render(
                 &json,
                 &countersign_verify::Options {
                     pinned_log_key: Some(l.verifier().to_vkey()),
                     documents: Vec::new(),
                 },
-            );
-            countersign_report::render(
-                &json,
-                &report,
                 &countersign_report::RenderOptions {
                     style: countersign_report::Style::Linked("/assets/certificate.css"),
-                    log_key_pinned: true,
-                    title: None,
                     verified_at: Some(now),
+                    ..Default::default()
                 },
             )
+            .map(|(_, html)| html)
             .map_err(|e| LedgerError::Integrity(format!("rendering the certificate: {e}")))
         })
         .await?;

@@ -85,22 +85,25 @@ pub fn set_cookie(name: &str, value: &str, secure: bool, max_age: Option<i64>) -
 /// identity (`auditor`, `compliance`, `admin`).
 pub fn person_roles(identity: &Identity) -> BTreeSet<Role> {
     let mut roles = BTreeSet::from([Role::Requester, Role::Approver]);
-    for r in &identity.roles {
-        match r.as_str() {
-            "auditor" => {
-                roles.insert(Role::Auditor);
-            }
-            "compliance" => {
-                roles.insert(Role::Compliance);
-            }
-            "admin" => {
-                roles.insert(Role::Admin);
-            }
-            _ => {}
-        }
-    }
+    roles.extend(
+        GRANTED_LABELS
+            .iter()
+            .filter(|(label, _)| identity.roles.iter().any(|r| r == label))
+            .map(|(_, role)| *role),
+    );
     roles
 }
+
+/// The governance labels of an identity that give a person a role in the
+/// web app; only an administrator gives them.
+pub const GRANTED_LABELS: &[(&str, Role)] = &[
+    ("auditor", Role::Auditor),
+    ("compliance", Role::Compliance),
+    ("admin", Role::Admin),
+];
+
+/// Who sees every request, person and control exception.
+pub const SEES_ALL: &[Role] = &[Role::Admin, Role::Auditor, Role::Compliance];
 
 /// The signed-in person behind a browser request.
 #[derive(Clone, Debug)]
@@ -124,7 +127,21 @@ impl Viewer {
 
     /// Auditors, compliance and administrators see every request.
     pub fn sees_all(&self) -> bool {
-        self.has(Role::Admin) || self.has(Role::Auditor) || self.has(Role::Compliance)
+        self.has_any(SEES_ALL)
+    }
+
+    pub fn has_any(&self, roles: &[Role]) -> bool {
+        roles.iter().any(|r| self.has(*r))
+    }
+
+    /// Admit the viewer if they hold any of `roles`; otherwise a refusal
+    /// that says, in `why`, who the page is for.
+    pub fn may(&self, roles: &[Role], why: &str) -> Result<(), ApiError> {
+        if self.has_any(roles) {
+            Ok(())
+        } else {
+            Err(ApiError::new(ErrorCode::Forbidden, why))
+        }
     }
 
     /// Check a state-changing request's synchroniser token.

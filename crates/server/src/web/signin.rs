@@ -10,14 +10,13 @@ use axum::extract::{Query, State};
 use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use base64::Engine as _;
 use countersign_domain::policy::{signature_aal, PasskeyProof};
+use countersign_proto::model::{Credential, Identity};
 use countersign_proto::ErrorCode;
-use countersign_store::SignIn;
+use countersign_store::{SignIn, WebChallenge};
 use countersign_webauthn::{
-    AssertionCheck, AuthenticationResponseJson, CosePublicKey, RegistrationResponseJson,
-    RequestOptions, UserVerification,
+    AssertionCheck, AuthenticationResponseJson, RegistrationResponseJson, RequestOptions,
+    UserVerification,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -74,17 +73,24 @@ pub async fn page(
     })
 }
 
-/// A session cookie for a new session, and where to go.
+/// Where to go after signing in, with the new session's cookie.
 fn signed_in(s: &AppState, token: &str, next: &str) -> Response {
-    let max_age = s.ledger.web().session_max.whole_seconds();
-    let mut r = axum::Json(json!({ "next": next })).into_response();
-    r.headers_mut().insert(
+    with_session(
+        s,
+        axum::Json(json!({ "next": next })).into_response(),
+        token,
+    )
+}
+
+/// `r` with the cookie of the new session `token`.
+fn with_session(s: &AppState, mut r: Response, token: &str) -> Response {
+    r.headers_mut().append(
         SET_COOKIE,
         set_cookie(
             session::cookie_name(s.web.secure_cookies),
             token,
             s.web.secure_cookies,
-            Some(max_age),
+            Some(s.ledger.web().session_max.whole_seconds()),
         ),
     );
     r
@@ -133,23 +139,20 @@ pub async fn passkey_finish(
                     "this passkey is not registered here; use your enrolment link, or ask your administrator for one",
                 )
             })?;
-            let cose = base64::engine::general_purpose::STANDARD
-                .decode(&credential.public_key)
-                .map_err(|e| countersign_store::LedgerError::Integrity(format!("stored passkey: {e}")))?;
-            let key = CosePublicKey::from_cose(&cose)
+            let key = countersign_attest::passkey::enrolled_key(&credential)
                 .map_err(|e| countersign_store::LedgerError::Integrity(format!("stored passkey: {e}")))?;
             let challenge_id = challenge.id.clone();
             let verified = countersign_webauthn::verify_assertion_response(
                 &answer.credential,
                 &AssertionCheck {
-                    challenge: &B64URL.decode(challenge_id.as_bytes()).unwrap_or_default(),
+                    challenge: &challenge_bytes(&challenge_id)?,
                     relying_party: &rp,
                     require_user_verification: false,
                 },
                 &raw_id,
                 &key,
             )
-            .map_err(|e| countersign_store::LedgerError::refused(ErrorCode::WebauthnFailed, format!("the passkey check failed: {e}")))?;
+            .map_err(ceremony::failed)?;
             let user_handle = answer.credential.response.user_handle.as_ref().map(|h| h.as_slice());
             let (credential, who) = l.passkey_sign_in(&key_id, user_handle, verified.sign_count, now)?;
             let uv = verified.flags.user_verified;
@@ -170,17 +173,11 @@ pub async fn passkey_finish(
     Ok(signed_in(&s, &token, &next))
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: Option<String>,
-}
-
 /// Sign out: end the session and clear the cookie.
 pub async fn sign_out(
     State(s): State<AppState>,
     viewer: Viewer,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<super::CsrfForm>,
 ) -> Result<Response, PageError> {
     viewer.check_csrf(form.csrf.as_deref())?;
     let id = viewer.session.id.clone();
@@ -238,12 +235,33 @@ pub async fn enrol_options(
     let (who, existing, challenge) = s
         .run(move |l, now| {
             let (_, who) = l.invitation(&token, now)?;
-            let existing = l.store().read()?.credentials_of(&who.handle)?;
-            let c = l.issue_challenge("register", Some(&who.handle), json!({}), now)?;
+            let (existing, c) = register_challenge(l, &who.handle, now)?;
             Ok((who, existing, c))
         })
         .await?;
-    let options = ceremony::creation_options(&s, &who, &existing, challenge_bytes(&challenge.id)?);
+    creation_answer(&s, &who, &existing, &challenge)
+}
+
+/// A registration challenge for `handle`, with the credentials they
+/// already hold (the browser must not make one of those again).
+fn register_challenge(
+    l: &countersign_store::Ledger,
+    handle: &str,
+    now: time::OffsetDateTime,
+) -> Result<(Vec<Credential>, WebChallenge), countersign_store::LedgerError> {
+    let existing = l.store().read()?.credentials_of(handle)?;
+    let c = l.issue_challenge("register", Some(handle), json!({}), now)?;
+    Ok((existing, c))
+}
+
+/// The creation options the page's script hands to the browser.
+fn creation_answer(
+    s: &AppState,
+    who: &Identity,
+    existing: &[Credential],
+    challenge: &WebChallenge,
+) -> Result<Response, ApiError> {
+    let options = ceremony::creation_options(s, who, existing, challenge_bytes(&challenge.id)?);
     Ok(axum::Json(json!({ "challenge": challenge.id, "options": options })).into_response())
 }
 
@@ -271,13 +289,12 @@ fn registered(
             "the challenge was issued for someone else",
         ));
     }
-    let bytes = B64URL.decode(challenge.id.as_bytes()).unwrap_or_default();
-    ceremony::verify_registration(state, &bytes, &answer.credential, now).map_err(|e| {
-        countersign_store::LedgerError::Refused {
-            refusal: countersign_domain::Refusal::new(e.problem.code, e.problem.detail),
-            log_index: None,
-        }
-    })
+    ceremony::verify_registration(
+        state,
+        &challenge_bytes(&challenge.id)?,
+        &answer.credential,
+        now,
+    )
 }
 
 /// Finish the enrolment: verify the registration, enrol the passkey (the
@@ -313,12 +330,13 @@ pub async fn enrol_finish(
             Ok(token)
         })
         .await?;
-    let mut r = signed_in(&s, &session, "/inbox");
-    *r.body_mut() = axum::body::Body::from(
-        json!({ "next": "/inbox", "message": "Your passkey is ready. You are signed in." })
-            .to_string(),
-    );
-    Ok(r)
+    let answer =
+        json!({ "next": "/inbox", "message": "Your passkey is ready. You are signed in." });
+    Ok(with_session(
+        &s,
+        axum::Json(answer).into_response(),
+        &session,
+    ))
 }
 
 /// Creation options for another passkey of the signed-in person.
@@ -331,14 +349,9 @@ pub async fn add_passkey_options(
     let who = viewer.identity.clone();
     let handle = who.handle.clone();
     let (existing, challenge) = s
-        .run(move |l, now| {
-            let existing = l.store().read()?.credentials_of(&handle)?;
-            let c = l.issue_challenge("register", Some(&handle), json!({}), now)?;
-            Ok((existing, c))
-        })
+        .run(move |l, now| register_challenge(l, &handle, now))
         .await?;
-    let options = ceremony::creation_options(&s, &who, &existing, challenge_bytes(&challenge.id)?);
-    Ok(axum::Json(json!({ "challenge": challenge.id, "options": options })).into_response())
+    creation_answer(&s, &who, &existing, &challenge)
 }
 
 /// Enrol another passkey for the signed-in person (they hold their own
@@ -524,16 +537,7 @@ pub async fn oidc_callback(
             Ok(token)
         })
         .await?;
-    let mut r = see_other(&next);
-    r.headers_mut().append(
-        SET_COOKIE,
-        set_cookie(
-            session::cookie_name(s.web.secure_cookies),
-            &token,
-            s.web.secure_cookies,
-            Some(s.ledger.web().session_max.whole_seconds()),
-        ),
-    );
+    let mut r = with_session(&s, see_other(&next), &token);
     r.headers_mut().append(
         SET_COOKIE,
         set_cookie(

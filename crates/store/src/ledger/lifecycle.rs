@@ -97,16 +97,14 @@ impl Ledger {
             reason: reason.clone(),
             revoked_keys: revoked_keys.clone(),
         });
-        if leaving {
-            // Every browser session of a leaver ends with the status change.
-            tx.delete_sessions_of(&handle)?;
-        }
         if !leaving {
             // A reactivated owner is accountable again for the non-human
             // identities that were orphaned when they left.
             self.flag_owned(tx, &handle, false, "owner reactivated", now, events)?;
             return Ok(next);
         }
+        // Every browser session of a leaver ends with the status change.
+        tx.delete_sessions_of(&handle)?;
 
         let mut revoked_tokens = Vec::new();
         for mut t in tx.tokens()? {

@@ -141,17 +141,23 @@ impl Ledger {
             return Ok(());
         }
         let already = before.map(notify::needed_now).unwrap_or_default();
+        let newly: Vec<String> = notify::needed_now(request)
+            .into_iter()
+            .filter(|a| !already.contains(a))
+            .collect();
+        if newly.is_empty() {
+            return Ok(());
+        }
         let requester = Self::display_name(&*tx, &request.requester)?;
         let base = self.config.web.public_url.clone();
-        for approver in notify::needed_now(request) {
-            if already.contains(&approver) {
-                continue;
-            }
+        for approver in newly {
             // The approver, then each active delegate who may sign for them.
             let delegations = tx.delegations_of(&approver)?;
+            let delegates = notify::delegates_for(&delegations, &approver, request, now);
             let mut recipients = vec![(approver.clone(), None)];
-            for delegate in notify::delegates_for(&delegations, &approver, request, now) {
-                recipients.push((delegate, Some(Self::display_name(&*tx, &approver)?)));
+            if !delegates.is_empty() {
+                let principal = Self::display_name(&*tx, &approver)?;
+                recipients.extend(delegates.into_iter().map(|d| (d, Some(principal.clone()))));
             }
             for (handle, for_principal) in recipients {
                 let Some(who) = tx.identity(&handle)? else {
@@ -225,36 +231,54 @@ impl Ledger {
         if rules.reminders.is_empty() {
             return Ok(0);
         }
-        let pending = self
-            .store
-            .read()?
-            .requests(&countersign_proto::api::RequestFilter {
+        // Which approvers are owed which reminders, read first: most sweeps
+        // find every due reminder already sent and write nothing.
+        let mut owed = Vec::new();
+        {
+            let tx = self.store.read()?;
+            let pending = tx.requests(&countersign_proto::api::RequestFilter {
                 state: Some(RequestState::Pending),
                 limit: Some(10_000),
                 ..Default::default()
             })?;
+            for r in pending {
+                if r.expires_at <= now {
+                    continue;
+                }
+                let due: Vec<i64> = rules
+                    .reminders
+                    .iter()
+                    .filter(|o| r.expires_at - **o <= now && r.created_at < r.expires_at - **o)
+                    .map(|o| o.whole_seconds())
+                    .collect();
+                let mut approvers = Vec::new();
+                for approver in notify::needed_now(&r) {
+                    let mut fresh = Vec::new();
+                    for offset in &due {
+                        if !tx.reminded(&r.id, &approver, *offset)? {
+                            fresh.push(*offset);
+                        }
+                    }
+                    if !fresh.is_empty() {
+                        approvers.push((approver, fresh));
+                    }
+                }
+                if !approvers.is_empty() {
+                    owed.push((r, approvers));
+                }
+            }
+        }
         let mut queued = 0;
-        for r in pending {
-            if r.expires_at <= now {
-                continue;
-            }
-            let due: Vec<i64> = rules
-                .reminders
-                .iter()
-                .filter(|o| r.expires_at - **o <= now && r.created_at < r.expires_at - **o)
-                .map(|o| o.whole_seconds())
-                .collect();
-            if due.is_empty() {
-                continue;
-            }
+        for (r, approvers) in owed {
             let mut tx = self.store.write()?;
             let requester = Self::display_name(&*tx, &r.requester)?;
             let mut wrote = false;
-            for approver in notify::needed_now(&r) {
+            for (approver, offsets) in approvers {
+                // Another sweep may have sent it since the read.
                 let mut fresh = Vec::new();
-                for offset in &due {
-                    if !tx.reminded(&r.id, &approver, *offset)? {
-                        fresh.push(*offset);
+                for offset in offsets {
+                    if !tx.reminded(&r.id, &approver, offset)? {
+                        fresh.push(offset);
                     }
                 }
                 if fresh.is_empty() {
@@ -340,25 +364,6 @@ impl Ledger {
         }
         tx.put_mail(&m)?;
         tx.commit()?;
-        Ok(m)
-    }
-
-    /// Put a dead mail back in the queue (after fixing the mail server).
-    pub fn retry_mail(&self, id: &str, now: OffsetDateTime) -> Result<MailRecord> {
-        let mut tx = self.store.write()?;
-        let mut m = tx.mail(id)?.ok_or_else(|| {
-            LedgerError::refused(
-                countersign_proto::ErrorCode::RouteNotFound,
-                format!("no mail {id}"),
-            )
-        })?;
-        if m.state == NotificationState::Dead {
-            m.state = NotificationState::Pending;
-            m.attempts = 0;
-            m.next_attempt_at = now;
-            tx.put_mail(&m)?;
-            tx.commit()?;
-        }
         Ok(m)
     }
 

@@ -19,11 +19,11 @@ use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL
 use base64::Engine as _;
 use countersign_attest::passkey::PasskeyVerified;
 use countersign_domain::policy::{
-    credential_facts, signing_auth, Authentication, PasskeyProof, PolicyResource,
+    credential_facts, signing_auth, Authentication, PasskeyProof, PolicyQuery, PolicyResource,
 };
 use countersign_domain::request as rules;
 use countersign_domain::{describe, Refusal};
-use countersign_proto::governance::{PolicyAction, PolicyDecision};
+use countersign_proto::governance::{AuthContext, PolicyAction, PolicyDecision};
 use countersign_proto::model::{Credential, CredentialKind, Decision, Request, RequestState};
 use countersign_proto::passkey::{OutlookSlot, SigningOutlook};
 use countersign_proto::statement::{Envelope, Statement, PAYLOAD_TYPE};
@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{Ledger, LedgerError, Result, Submission};
-use crate::{ReadTx, WebChallenge};
+use crate::{ReadTx, WebChallenge, WriteTx};
 
 /// The `purpose` of a signing nonce's challenge record.
 pub const SIGNING: &str = "signing";
@@ -111,7 +111,45 @@ fn pick_credential(
 
 impl Ledger {
     /// The policy question a signature by `actor` with `credential` for
-    /// `principal`'s slot would ask, answered by the set in force.
+    /// `principal`'s slot asks, with the authentication it carries: the
+    /// same question before signing (the outlook) and while signing.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn sign_query(
+        &self,
+        tx: &dyn ReadTx,
+        request: &Request,
+        actor: &str,
+        principal: &str,
+        delegation: Option<String>,
+        credential: &Credential,
+        proof: Option<&PasskeyProof>,
+        caller: &Authentication,
+        now: OffsetDateTime,
+    ) -> Result<(PolicyQuery, AuthContext)> {
+        let auth = signing_auth(actor, credential, proof, caller, now);
+        let context = self.context(
+            principal,
+            delegation,
+            Some(credential_facts(
+                credential,
+                self.config.limits.long_lived_after,
+            )),
+            auth.clone(),
+            now,
+        );
+        let query = self.query(
+            tx,
+            PolicyAction::Sign,
+            actor,
+            PolicyResource::Request(request.clone()),
+            context,
+            &rules::parties(request),
+        )?;
+        Ok((query, auth))
+    }
+
+    /// What the set in force decides for [`Self::sign_query`]'s question,
+    /// with or without an approved break-glass exception.
     #[allow(clippy::too_many_arguments)]
     fn sign_decision(
         &self,
@@ -126,24 +164,8 @@ impl Ledger {
         exception: bool,
         now: OffsetDateTime,
     ) -> Result<PolicyDecision> {
-        let auth = signing_auth(actor, credential, proof, caller, now);
-        let context = self.context(
-            principal,
-            delegation,
-            Some(credential_facts(
-                credential,
-                self.config.limits.long_lived_after,
-            )),
-            auth,
-            now,
-        );
-        let mut query = self.query(
-            tx,
-            PolicyAction::Sign,
-            actor,
-            PolicyResource::Request(request.clone()),
-            context,
-            &rules::parties(request),
+        let (mut query, _) = self.sign_query(
+            tx, request, actor, principal, delegation, credential, proof, caller, now,
         )?;
         query.context.exception = exception;
         Ok(self.policy().decide(&query))
@@ -464,47 +486,53 @@ impl Ledger {
         })
     }
 
-    /// Check a passkey signature's nonce inside the signing transaction.
-    pub(super) fn check_signing_nonce(
+    /// Use up a passkey signature's nonce inside the signing transaction,
+    /// answering the refusal when it is not this signature's to use (a
+    /// refused signature's transaction rolls back; its nonce is then used
+    /// up where the refusal is logged).
+    pub(super) fn take_signing_nonce(
         &self,
-        tx: &dyn ReadTx,
+        tx: &mut dyn WriteTx,
         statement: &Statement,
         verified: &PasskeyVerified,
         now: OffsetDateTime,
-    ) -> std::result::Result<(), Refusal> {
+    ) -> Result<std::result::Result<(), Refusal>> {
         let p = &statement.predicate;
-        let invalid = |why: &str| Refusal::new(ErrorCode::NonceInvalid, why.to_string());
+        let invalid = |why: &str| Err(Refusal::new(ErrorCode::NonceInvalid, why.to_string()));
         let Some(nonce) = &p.nonce else {
-            return Err(invalid(
+            return Ok(invalid(
                 "a passkey signature must sign a statement the server issued: it names no nonce",
             ));
         };
-        let record = tx
-            .web_challenge(nonce)
-            .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?
+        let Some(record) = tx
+            .take_web_challenge(nonce)?
             .filter(|c| c.purpose == SIGNING)
-            .ok_or_else(|| invalid("the statement's nonce is unknown or was already used"))?;
+        else {
+            return Ok(invalid(
+                "the statement's nonce is unknown or was already used",
+            ));
+        };
         if record.expires_at <= now {
-            return Err(invalid("the statement's nonce expired; ask for a new one"));
+            return Ok(invalid("the statement's nonce expired; ask for a new one"));
         }
         let data: NonceData = serde_json::from_value(record.data)
-            .map_err(|e| Refusal::new(ErrorCode::Internal, format!("stored nonce: {e}")))?;
+            .map_err(|e| LedgerError::Integrity(format!("stored nonce: {e}")))?;
         if record.identity.as_deref() != Some(p.actor.as_str())
             || data.request != p.request
             || data.key_id != p.key_id
             || data.principal != p.principal
         {
-            return Err(invalid(
+            return Ok(invalid(
                 "the nonce was issued for another signer, request, passkey or approver",
             ));
         }
         if data.require_user_verification && !verified.user_verified {
-            return Err(Refusal::new(
+            return Ok(Err(Refusal::new(
                 ErrorCode::SignatureInvalid,
                 "this signature needed user verification (the policy asks for step-up), but the passkey did not verify the user",
-            ));
+            )));
         }
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// Turn a browser's answer to an issued statement into a DSSE envelope

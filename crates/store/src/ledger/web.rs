@@ -19,7 +19,6 @@ use countersign_proto::notify::NotificationKind;
 use countersign_proto::passkey::Invitation;
 use countersign_proto::ErrorCode;
 use rand_core::{OsRng, RngCore as _};
-use sha2::{Digest as _, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use super::{Ledger, LedgerError, Receipted, Result};
@@ -79,8 +78,9 @@ pub fn random_secret() -> String {
     URL_SAFE_NO_PAD.encode(raw)
 }
 
+/// The stored form of a secret handed to a browser: its SHA-256, hex.
 fn sha256_hex(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
+    countersign_attest::keys::sha256_hex(s.as_bytes())
 }
 
 /// How a sign-in was made, for a new session.
@@ -301,19 +301,7 @@ impl Ledger {
                 "mail is not configured on this server ([smtp]); hand the link over yourself",
             ));
         }
-        let tx = self.store.write()?;
-        self.invite_in(tx, handle, lifetime, send_mail, issued_by, now)
-    }
-
-    fn invite_in(
-        &self,
-        mut tx: Box<dyn WriteTx + '_>,
-        handle: &str,
-        lifetime: Duration,
-        send_mail: bool,
-        issued_by: &str,
-        now: OffsetDateTime,
-    ) -> Result<Invitation> {
+        let mut tx = self.store.write()?;
         let who = Self::load_identity(&*tx, handle)?;
         if who.status != IdentityStatus::Active || !who.kind.is_human() {
             return Err(LedgerError::refused(
@@ -333,41 +321,17 @@ impl Ledger {
         }
         Self::no_live_passkey(&*tx, &who, now)?;
         Self::retire_invitations(tx.as_mut(), &who.handle, now)?;
-        let secret = random_secret();
         let index = tx.tree_size()?;
-        let record = InvitationRecord {
-            id: super::new_id("inv"),
-            token_sha256: sha256_hex(&secret),
-            identity: who.handle.clone(),
-            issued_by: issued_by.to_string(),
-            created_at: now,
-            expires_at: now + lifetime,
-            used_at: None,
-            log_index: index,
-        };
-        tx.put_invitation(&record)?;
-        let url = format!("{}/enrol/{secret}", self.config.web.public_url);
-        if send_mail {
-            let mail = countersign_domain::notify::invitation(&who, &url, record.expires_at);
-            self.queue_mail(
-                tx.as_mut(),
-                &who,
-                NotificationKind::Invitation,
-                None,
-                mail,
-                now,
-            )?;
-        }
-        let index = self.finish(
-            tx,
-            Event::InvitationIssued {
-                invitation: record.id.clone(),
-                identity: who.handle.clone(),
-                expires_at: record.expires_at,
-                issued_by: issued_by.to_string(),
-            },
+        let (record, url, event) = self.new_invitation(
+            tx.as_mut(),
+            &who,
+            issued_by,
+            lifetime,
+            send_mail,
+            index,
             now,
         )?;
+        let index = self.finish(tx, event, now)?;
         Ok(Invitation {
             id: record.id,
             identity: who.handle,
@@ -394,27 +358,49 @@ impl Ledger {
         {
             return Ok(None);
         }
+        let lifetime = self.config.web.invitation_lifetime;
+        let (_, _, event) = self.new_invitation(tx, who, "scim", lifetime, true, index, now)?;
+        Ok(Some(event))
+    }
+
+    /// Store a new enrolment link for `who` (its entry will be at
+    /// `index`), mail it when `send_mail`: answers the record, the link and
+    /// the event to log (which never holds the link's secret).
+    #[allow(clippy::too_many_arguments)]
+    fn new_invitation(
+        &self,
+        tx: &mut dyn WriteTx,
+        who: &Identity,
+        issued_by: &str,
+        lifetime: Duration,
+        send_mail: bool,
+        index: u64,
+        now: OffsetDateTime,
+    ) -> Result<(InvitationRecord, String, Event)> {
         let secret = random_secret();
         let record = InvitationRecord {
             id: super::new_id("inv"),
             token_sha256: sha256_hex(&secret),
             identity: who.handle.clone(),
-            issued_by: "scim".to_string(),
+            issued_by: issued_by.to_string(),
             created_at: now,
-            expires_at: now + self.config.web.invitation_lifetime,
+            expires_at: now + lifetime,
             used_at: None,
             log_index: index,
         };
         tx.put_invitation(&record)?;
         let url = format!("{}/enrol/{secret}", self.config.web.public_url);
-        let mail = countersign_domain::notify::invitation(who, &url, record.expires_at);
-        self.queue_mail(tx, who, NotificationKind::Invitation, None, mail, now)?;
-        Ok(Some(Event::InvitationIssued {
-            invitation: record.id,
+        if send_mail {
+            let mail = countersign_domain::notify::invitation(who, &url, record.expires_at);
+            self.queue_mail(tx, who, NotificationKind::Invitation, None, mail, now)?;
+        }
+        let event = Event::InvitationIssued {
+            invitation: record.id.clone(),
             identity: who.handle.clone(),
             expires_at: record.expires_at,
-            issued_by: "scim".to_string(),
-        }))
+            issued_by: issued_by.to_string(),
+        };
+        Ok((record, url, event))
     }
 
     /// Refuse an enrolment link for someone who already holds a live
@@ -422,9 +408,7 @@ impl Ledger {
     /// holder add their own passkey to the account.
     fn no_live_passkey(tx: &dyn ReadTx, who: &Identity, now: OffsetDateTime) -> Result<()> {
         let live = tx.credentials_of(&who.handle)?.into_iter().any(|c| {
-            c.kind == CredentialKind::Passkey
-                && c.revoked_at.is_none()
-                && c.expires_at.is_none_or(|e| e > now)
+            c.kind == CredentialKind::Passkey && identity::credential_valid_at(&c, now).is_ok()
         });
         if live {
             return Err(LedgerError::refused(
@@ -507,20 +491,22 @@ impl Ledger {
         now: OffsetDateTime,
     ) -> Result<Receipted<Credential>> {
         let mut tx = self.store.write()?;
-        if let Some(secret) = invitation {
-            let (mut inv, who) = Self::live_invitation(&*tx, &sha256_hex(secret), now)?;
-            if who.handle != handle {
-                return Err(LedgerError::refused(
-                    ErrorCode::InvitationInvalid,
-                    "this enrolment link belongs to someone else",
-                ));
+        let who = match invitation {
+            Some(secret) => {
+                let (_, who) = Self::live_invitation(&*tx, &sha256_hex(secret), now)?;
+                if who.handle != handle {
+                    return Err(LedgerError::refused(
+                        ErrorCode::InvitationInvalid,
+                        "this enrolment link belongs to someone else",
+                    ));
+                }
+                Self::no_live_passkey(&*tx, &who, now)?;
+                // This link and any other of theirs are used up.
+                Self::retire_invitations(tx.as_mut(), handle, now)?;
+                who
             }
-            Self::no_live_passkey(&*tx, &who, now)?;
-            inv.used_at = Some(now);
-            tx.put_invitation(&inv)?;
-            Self::retire_invitations(tx.as_mut(), handle, now)?;
-        }
-        let who = Self::load_identity(&*tx, handle)?;
+            None => Self::load_identity(&*tx, handle)?,
+        };
         let kid = identity::passkey_key_id(&enrolment.credential_id);
         let existing = tx.credential(&kid)?;
         let index = tx.tree_size()?;

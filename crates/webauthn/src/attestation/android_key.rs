@@ -5,8 +5,7 @@
 
 use x509_parser::asn1_rs::{Class, Tag};
 
-use super::{certs, der, Attestation, AttestationKind, Inputs, Statement};
-use crate::crypto::{cose_algorithm_fits, cose_signature_algorithm};
+use super::{der, Attestation, AttestationKind, Inputs, Statement};
 use crate::Result;
 
 const OID_KEY_DESCRIPTION: &str = "1.3.6.1.4.1.11129.2.1.17";
@@ -21,20 +20,16 @@ pub(super) fn verify(mut stmt: Statement, inputs: &Inputs<'_>) -> Result<Attesta
     let alg = stmt.int("alg")?;
     let sig = stmt.bytes("sig")?;
     let x5c = stmt.x5c()?;
-    let chain = certs::parse_chain(&x5c).map_err(|e| stmt.fail(e))?;
-    let leaf = chain.first().ok_or_else(|| stmt.fail("x5c is empty"))?;
-
-    let algorithm = cose_signature_algorithm(alg)
-        .ok_or_else(|| stmt.fail(format!("attestation algorithm {alg} is not supported")))?;
-    if !cose_algorithm_fits(alg, &leaf.key) {
-        return Err(stmt.fail(format!(
-            "alg {alg} does not fit the attestation certificate's {} key",
-            leaf.key.kind()
-        )));
-    }
-    leaf.key
-        .verify(algorithm, &inputs.signed_data(), &sig)
-        .map_err(|e| stmt.fail(format!("attestation signature: {e}")))?;
+    let chain = stmt.chain(&x5c)?;
+    let leaf = &chain[0];
+    stmt.verify_by_certificate(
+        alg,
+        leaf,
+        "attestation",
+        &inputs.signed_data(),
+        &sig,
+        "attestation signature",
+    )?;
     if leaf.key != *inputs.credential.public_key.public_key() {
         return Err(stmt.fail("the attestation certificate's key is not the credential public key"));
     }
@@ -78,14 +73,7 @@ pub(super) fn verify(mut stmt: Statement, inputs: &Inputs<'_>) -> Result<Attesta
         )));
     }
 
-    let trust = certs::trust(&chain, inputs.anchors, inputs.now).map_err(|e| stmt.fail(e))?;
-    Ok(Attestation {
-        format: stmt.format(),
-        kind: AttestationKind::Basic,
-        trust,
-        aaguid: inputs.credential.aaguid,
-        certificates: x5c.clone(),
-    })
+    stmt.certified(AttestationKind::Basic, &chain, &x5c, inputs)
 }
 
 struct KeyDescription {

@@ -5,15 +5,15 @@
 use sha2::{Digest as _, Sha256};
 use x509_parser::asn1_rs::{Class, Tag};
 
-use super::{certs, der, Attestation, AttestationKind, Inputs, Statement};
+use super::{der, Attestation, AttestationKind, Inputs, Statement};
 use crate::Result;
 
 const OID_APPLE_NONCE: &str = "1.2.840.113635.100.8.2";
 
 pub(super) fn verify(mut stmt: Statement, inputs: &Inputs<'_>) -> Result<Attestation> {
     let x5c = stmt.x5c()?;
-    let chain = certs::parse_chain(&x5c).map_err(|e| stmt.fail(e))?;
-    let leaf = chain.first().ok_or_else(|| stmt.fail("x5c is empty"))?;
+    let chain = stmt.chain(&x5c)?;
+    let leaf = &chain[0];
 
     let expected: [u8; 32] = Sha256::digest(inputs.signed_data()).into();
     let (value, _critical) = leaf
@@ -29,14 +29,7 @@ pub(super) fn verify(mut stmt: Statement, inputs: &Inputs<'_>) -> Result<Attesta
         return Err(stmt.fail("the credential certificate's key is not the credential public key"));
     }
 
-    let trust = certs::trust(&chain, inputs.anchors, inputs.now).map_err(|e| stmt.fail(e))?;
-    Ok(Attestation {
-        format: stmt.format(),
-        kind: AttestationKind::AnonCa,
-        trust,
-        aaguid: inputs.credential.aaguid,
-        certificates: x5c.clone(),
-    })
+    stmt.certified(AttestationKind::AnonCa, &chain, &x5c, inputs)
 }
 
 /// `SEQUENCE { [1] EXPLICIT OCTET STRING }`, the layout Apple uses.

@@ -1,7 +1,7 @@
 //! `fido-u2f` (§8.6): a U2F security key's registration signature, kept for
 //! the many older keys that still produce it.
 
-use super::{certs, Attestation, AttestationKind, Inputs, Statement};
+use super::{Attestation, AttestationKind, Inputs, Statement};
 use crate::cose::KeyParams;
 use crate::crypto::{PublicKey, SignatureAlgorithm};
 use crate::Result;
@@ -15,8 +15,8 @@ pub(super) fn verify(mut stmt: Statement, inputs: &Inputs<'_>) -> Result<Attesta
             x5c.len()
         )));
     }
-    let chain = certs::parse_chain(&x5c).map_err(|e| stmt.fail(e))?;
-    let cert = chain.first().ok_or_else(|| stmt.fail("x5c is empty"))?;
+    let chain = stmt.chain(&x5c)?;
+    let cert = &chain[0];
     if !matches!(cert.key, PublicKey::P256(_)) {
         return Err(stmt.fail(format!(
             "the attestation certificate's key is {}, U2F requires EC P-256",
@@ -41,12 +41,5 @@ pub(super) fn verify(mut stmt: Statement, inputs: &Inputs<'_>) -> Result<Attesta
         .verify(SignatureAlgorithm::EcdsaSha256, &data, &sig)
         .map_err(|e| stmt.fail(format!("registration signature: {e}")))?;
 
-    let trust = certs::trust(&chain, inputs.anchors, inputs.now).map_err(|e| stmt.fail(e))?;
-    Ok(Attestation {
-        format: stmt.format(),
-        kind: AttestationKind::Basic,
-        trust,
-        aaguid: inputs.credential.aaguid,
-        certificates: x5c.clone(),
-    })
+    stmt.certified(AttestationKind::Basic, &chain, &x5c, inputs)
 }

@@ -26,7 +26,7 @@ use std::fmt;
 use ciborium::value::Value;
 use time::OffsetDateTime;
 
-use crate::authdata::{Aaguid, AttestedCredentialData, AuthenticatorData};
+use crate::authdata::{AttestedCredentialData, AuthenticatorData};
 use crate::cbor;
 use crate::trust::TrustAnchors;
 use crate::{Error, Result};
@@ -124,7 +124,6 @@ pub struct Attestation {
     pub format: AttestationFormat,
     pub kind: AttestationKind,
     pub trust: Trust,
-    pub aaguid: Aaguid,
     /// The `x5c` certificates (DER) as sent, leaf first; empty for `none`
     /// and self attestation.
     pub certificates: Vec<Vec<u8>>,
@@ -220,7 +219,6 @@ pub(crate) fn verify(fmt: &str, att_stmt: Value, inputs: &Inputs<'_>) -> Result<
                 format,
                 kind: AttestationKind::None,
                 trust: Trust::NoCertificates,
-                aaguid: inputs.credential.aaguid,
                 certificates: Vec::new(),
             })
         }
@@ -317,5 +315,58 @@ impl Statement {
 
     pub(crate) fn format(&self) -> AttestationFormat {
         self.format
+    }
+
+    /// The parsed `x5c` chain, leaf first; never empty, so `chain[0]` is
+    /// the leaf.
+    pub(crate) fn chain<'a>(&self, x5c: &'a [Vec<u8>]) -> Result<Vec<certs::Cert<'a>>> {
+        let chain = certs::parse_chain(x5c).map_err(|e| self.fail(e))?;
+        if chain.is_empty() {
+            return Err(self.fail("x5c is empty"));
+        }
+        Ok(chain)
+    }
+
+    /// Check `sig` over `msg` by `cert` (`whose` certificate, as the
+    /// message names it) under the COSE algorithm `alg`, which must fit the
+    /// certificate's key.
+    pub(crate) fn verify_by_certificate(
+        &self,
+        alg: i64,
+        cert: &certs::Cert<'_>,
+        whose: &str,
+        msg: &[u8],
+        sig: &[u8],
+        what: &str,
+    ) -> Result<()> {
+        let algorithm = crate::crypto::cose_signature_algorithm(alg)
+            .ok_or_else(|| self.fail(format!("attestation algorithm {alg} is not supported")))?;
+        if !crate::crypto::cose_algorithm_fits(alg, &cert.key) {
+            return Err(self.fail(format!(
+                "alg {alg} does not fit the {whose} certificate's {} key",
+                cert.key.kind()
+            )));
+        }
+        cert.key
+            .verify(algorithm, msg, sig)
+            .map_err(|e| self.fail(format!("{what}: {e}")))
+    }
+
+    /// The attestation of a format whose own checks passed: its chain
+    /// judged against the trust anchors.
+    pub(crate) fn certified(
+        &self,
+        kind: AttestationKind,
+        chain: &[certs::Cert<'_>],
+        x5c: &[Vec<u8>],
+        inputs: &Inputs<'_>,
+    ) -> Result<Attestation> {
+        let trust = certs::trust(chain, inputs.anchors, inputs.now).map_err(|e| self.fail(e))?;
+        Ok(Attestation {
+            format: self.format,
+            kind,
+            trust,
+            certificates: x5c.to_vec(),
+        })
     }
 }

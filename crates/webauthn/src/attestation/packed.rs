@@ -1,7 +1,6 @@
 //! `packed` (§8.2): self attestation without `x5c`, basic/AttCA with it.
 
 use super::{certs, Attestation, AttestationKind, Inputs, Statement, Trust};
-use crate::crypto::{cose_algorithm_fits, cose_signature_algorithm};
 use crate::Result;
 
 /// The subject OU §8.2.1 requires of a packed attestation certificate.
@@ -29,36 +28,25 @@ pub(super) fn verify(mut stmt: Statement, inputs: &Inputs<'_>) -> Result<Attesta
             format: stmt.format(),
             kind: AttestationKind::SelfAttestation,
             trust: Trust::NoCertificates,
-            aaguid: inputs.credential.aaguid,
             certificates: Vec::new(),
         });
     }
 
     let x5c = stmt.x5c()?;
-    let chain = certs::parse_chain(&x5c).map_err(|e| stmt.fail(e))?;
-    let leaf = chain.first().ok_or_else(|| stmt.fail("x5c is empty"))?;
-    let algorithm = cose_signature_algorithm(alg)
-        .ok_or_else(|| stmt.fail(format!("attestation algorithm {alg} is not supported")))?;
-    if !cose_algorithm_fits(alg, &leaf.key) {
-        return Err(stmt.fail(format!(
-            "alg {alg} does not fit the attestation certificate's {} key",
-            leaf.key.kind()
-        )));
-    }
-    leaf.key
-        .verify(algorithm, &signed, &sig)
-        .map_err(|e| stmt.fail(format!("attestation signature: {e}")))?;
+    let chain = stmt.chain(&x5c)?;
+    let leaf = &chain[0];
+    stmt.verify_by_certificate(
+        alg,
+        leaf,
+        "attestation",
+        &signed,
+        &sig,
+        "attestation signature",
+    )?;
     check_leaf(leaf).map_err(|e| stmt.fail(e))?;
     leaf.check_aaguid(&inputs.credential.aaguid.0)
         .map_err(|e| stmt.fail(e))?;
-    let trust = certs::trust(&chain, inputs.anchors, inputs.now).map_err(|e| stmt.fail(e))?;
-    Ok(Attestation {
-        format: stmt.format(),
-        kind: AttestationKind::Basic,
-        trust,
-        aaguid: inputs.credential.aaguid,
-        certificates: x5c.clone(),
-    })
+    stmt.certified(AttestationKind::Basic, &chain, &x5c, inputs)
 }
 
 /// §8.2.1: version 3; subject C, O, OU = "Authenticator Attestation" and

@@ -13,7 +13,6 @@ use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use super::{certs, Attestation, AttestationKind, Inputs, Statement};
 use crate::cose::KeyParams;
-use crate::crypto::{cose_algorithm_fits, cose_signature_algorithm};
 use crate::Result;
 
 const TPM_GENERATED_VALUE: u32 = 0xff54_4347;
@@ -50,22 +49,12 @@ pub(super) fn verify(mut stmt: Statement, inputs: &Inputs<'_>) -> Result<Attesta
         .map_err(|e| stmt.fail(e))?;
 
     // The AIK certificate and its signature over certInfo.
-    let chain = certs::parse_chain(&x5c).map_err(|e| stmt.fail(e))?;
-    let aik = chain.first().ok_or_else(|| stmt.fail("x5c is empty"))?;
+    let chain = stmt.chain(&x5c)?;
+    let aik = &chain[0];
     check_aik(aik).map_err(|e| stmt.fail(format!("AIK certificate: {e}")))?;
     aik.check_aaguid(&inputs.credential.aaguid.0)
         .map_err(|e| stmt.fail(e))?;
-    let algorithm = cose_signature_algorithm(alg)
-        .ok_or_else(|| stmt.fail(format!("attestation algorithm {alg} is not supported")))?;
-    if !cose_algorithm_fits(alg, &aik.key) {
-        return Err(stmt.fail(format!(
-            "alg {alg} does not fit the AIK certificate's {} key",
-            aik.key.kind()
-        )));
-    }
-    aik.key
-        .verify(algorithm, &cert_info, &sig)
-        .map_err(|e| stmt.fail(format!("signature over certInfo: {e}")))?;
+    stmt.verify_by_certificate(alg, aik, "AIK", &cert_info, &sig, "signature over certInfo")?;
 
     // certInfo must certify this pubArea for this ceremony.
     let attest = Attest::parse(&cert_info).map_err(|e| stmt.fail(format!("certInfo: {e}")))?;
@@ -87,14 +76,7 @@ pub(super) fn verify(mut stmt: Statement, inputs: &Inputs<'_>) -> Result<Attesta
         return Err(stmt.fail("certInfo attested name is not the Name of pubArea"));
     }
 
-    let trust = certs::trust(&chain, inputs.anchors, inputs.now).map_err(|e| stmt.fail(e))?;
-    Ok(Attestation {
-        format: stmt.format(),
-        kind: AttestationKind::AttCa,
-        trust,
-        aaguid: inputs.credential.aaguid,
-        certificates: x5c.clone(),
-    })
+    stmt.certified(AttestationKind::AttCa, &chain, &x5c, inputs)
 }
 
 /// §8.3.1: version 3, empty subject, EKU tcg-kp-AIKCertificate, not a CA.
