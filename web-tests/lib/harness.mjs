@@ -151,6 +151,8 @@ export class Countersign {
     mkdirSync(data, { recursive: true });
     const origin = `http://localhost:${port}`;
     let toml = `[server]\nlisten = "127.0.0.1:${port}"\npublic_url = "${origin}"\n\n`;
+    // Test receivers listen on loopback over http, which the egress policy refuses by default.
+    toml += `[webhooks]\nallow_http = true\nallow_private_destinations = true\n\n`;
     if (o.mailbox) {
       toml += `[smtp]\nhost = "127.0.0.1"\nport = ${o.mailbox.port}\nsecurity = "none"\nfrom = "Countersign <countersign@example.com>"\ntimeout_seconds = 5\n\n`;
       toml += `[notifications]\nreminders = ["1h"]\nretry_base_seconds = 1\nretry_cap_seconds = 2\npoll_ms = 100\n\n`;
@@ -186,13 +188,13 @@ export class Countersign {
     await new Promise((ok, fail) => {
       this.proc.stderr.on('data', (d) => {
         this.log += d;
-        const t = this.log.match(/(cs_admin_[A-Za-z0-9_-]+)/);
-        if (t && !this.token) this.token = t[1];
         if (/countersign listening on/.test(this.log)) ok();
       });
       this.proc.on('exit', (c) => fail(new Error(`countersign serve exited with ${c}:\n${this.log}`)));
     });
     this.proc.removeAllListeners('exit');
+    // The first serve leaves the admin token in a 0600 file, never on stderr.
+    this.token = readFileSync(join(this.data, 'admin-token'), 'utf8').trim();
     const proc = this.proc;
     proc.on('exit', (code, signal) => {
       if (this.proc === proc) {

@@ -201,10 +201,15 @@ test('a delegate signs in the approver\'s slot, and the page says whose', async 
 
 test('a refusal is shown with its reason and policy, with the way to ask for an exception', async () => {
   await cs.person('jo', 'Jo Jones');
+  await cs.person('pat', 'Pat Park');
   const jo = await enrolByMail('jo');
-  // Jo requests an access change and is also its approver: separation of duties.
+  // Jo requests an access change that Pat approves, and Pat, away, has
+  // delegated to Jo: Jo signing for Pat is separation of duties refused.
+  // (A request naming Jo as its own approver is refused when made.)
+  await cs.cli('delegation', 'grant', '--principal', 'pat', '--delegate', 'jo', '--max-impact', 'high',
+    '--duration', '7d', '--reason', 'on leave');
   const req = await cs.request(['--event', 'role_change', '--purpose', 'Give Jo the billing role', '--impact', 'medium',
-    '--doc', 'offer-letter', '--action', 'stripe:dave:grant:billing', '--requester', 'jo', '--beneficiary', 'dave', '--approver', 'jo']);
+    '--doc', 'offer-letter', '--action', 'stripe:dave:grant:billing', '--requester', 'jo', '--beneficiary', 'dave', '--approver', 'pat']);
   const page = jo.page;
   await page.goto(`${cs.origin}/requests/${req}`);
   await page.locator('pre[data-doc-text]').getByText(/Dave Doe joins Acme/).first().waitFor();

@@ -138,6 +138,15 @@ pub struct WebhooksSection {
     pub timeout_seconds: Option<u64>,
     /// How often the outbox is polled, in milliseconds (default 500).
     pub poll_ms: Option<u64>,
+    /// Allow plain `http` webhook URLs (default false: https only).
+    /// For development.
+    #[serde(default)]
+    pub allow_http: bool,
+    /// Allow webhooks to loopback, private, link-local and other
+    /// non-public addresses (default false). For development and tests:
+    /// it lets whoever configures a webhook reach this server's network.
+    #[serde(default)]
+    pub allow_private_destinations: bool,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -220,8 +229,6 @@ impl FileConfig {
                 bail!("iga.event_source must not be empty");
             }
             c.event_source.clone_from(s);
-        } else if let Some(o) = &self.server.origin {
-            c.event_source = format!("urn:countersign:{o}");
         }
         let hours = |h: u64| seconds(h.saturating_mul(3600));
         if let Some(d) = i.max_approval_age_days {
@@ -267,6 +274,10 @@ impl FileConfig {
         if let Some(ms) = w.poll_ms {
             c.poll = std::time::Duration::from_millis(ms.clamp(10, 60_000));
         }
+        c.egress = countersign_webhook::Egress {
+            allow_http: w.allow_http,
+            allow_private: w.allow_private_destinations,
+        };
         Ok(c)
     }
 

@@ -25,6 +25,10 @@ use countersign_tlog::note::NoteSigner;
 use rand_core::{OsRng, RngCore as _};
 
 pub const DB_FILE: &str = "countersign.db";
+/// The latest signed checkpoint, kept beside the database (mode 0600).
+pub const CHECKPOINT_FILE: &str = "checkpoint";
+/// Where the first `serve` leaves the admin token (mode 0600).
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 pub const KEY_FILE: &str = "log.key";
 pub const POLICY_DIR: &str = "policy";
 const CA_KEY_FILE: &str = "ca.key";
@@ -100,8 +104,14 @@ impl DataDir {
         CertificateAuthority::load(&key_pem, &cert_pem).context("loading the workload CA")
     }
 
+    /// Where the latest signed checkpoint is kept, outside the database.
+    pub fn checkpoint_file(&self) -> PathBuf {
+        self.0.join(CHECKPOINT_FILE)
+    }
+
     /// Open the ledger, checking the stored log against its latest
-    /// checkpoint, with `policy` in force.
+    /// checkpoint and against the checkpoint kept beside the database,
+    /// with `policy` in force.
     pub fn ledger(&self, config: LedgerConfig, policy: Arc<PolicySet>) -> Result<Ledger> {
         if !self.initialised() {
             bail!(
@@ -110,8 +120,18 @@ impl DataDir {
             );
         }
         let store = self.open_store()?;
-        Ledger::open(store, self.signer()?, config, policy, SystemClock.now())
-            .context("opening the ledger")
+        let keeper: Arc<dyn countersign_store::CheckpointKeeper> = Arc::new(
+            countersign_store::CheckpointFile::new(self.checkpoint_file()),
+        );
+        Ledger::open_kept(
+            store,
+            self.signer()?,
+            config,
+            policy,
+            Some(keeper),
+            SystemClock.now(),
+        )
+        .context("opening the ledger")
     }
 }
 
@@ -228,15 +248,26 @@ fn web_settings(opts: &ServeOptions) -> Result<countersign_server::WebSettings> 
 /// Run the server until Ctrl-C or SIGTERM.
 pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
     if !dir.initialised() {
+        // The token goes to a file only its owner reads, never to stderr,
+        // which service managers keep in their logs.
         let token = init(dir, &opts.origin)?;
+        let file = dir.0.join(ADMIN_TOKEN_FILE);
+        write_private(&file, &format!("{token}\n"))?;
         eprintln!(
-            "Initialised {} (log origin {}).\nAdmin token (shown once, stored only as a hash):\n\n    {token}\n",
+            "Initialised {} (log origin {}).\nThe admin token is in {} (readable only by you; only its hash is stored):\n\n    export COUNTERSIGN_TOKEN=$(cat {})\n\nKeep it somewhere safe and delete the file.\n",
             dir.0.display(),
-            opts.origin
+            opts.origin,
+            file.display(),
+            file.display()
         );
     }
     let policy = Arc::new(dir.policy()?);
-    let ledger = Arc::new(dir.ledger(opts.ledger.clone(), policy.clone())?);
+    let mut config = opts.ledger.clone();
+    if config.iga.event_source == countersign_store::IgaConfig::default().event_source {
+        // Events name the log they come from: the origin fixed at init.
+        config.iga.event_source = format!("urn:countersign:{}", dir.signer()?.name());
+    }
+    let ledger = Arc::new(dir.ledger(config, policy.clone())?);
     let admin = {
         let tx = ledger.store().read()?;
         tx.meta(ADMIN_TOKEN_META)?
@@ -272,6 +303,7 @@ pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
         auth: Arc::new(Authenticator {
             bootstrap_sha256: Some(admin),
             oidc: Some(verifier.clone()),
+            ..Default::default()
         }),
         clock: Arc::new(SystemClock),
         config: ServerConfig {

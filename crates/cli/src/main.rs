@@ -17,6 +17,7 @@ macro_rules! outln {
 
 mod client;
 mod config;
+mod follow;
 mod governance;
 mod iga;
 mod local;
@@ -30,8 +31,6 @@ use countersign_attest::keys::{public_key_to_base64, signing_key_from_pem, signi
 use countersign_proto::api::*;
 use countersign_proto::evidence::EvidenceBundle;
 use countersign_proto::model::*;
-use countersign_tlog::checkpoint::Checkpoint;
-use countersign_tlog::note::NoteVerifier;
 use countersign_tlog::proof::TlogProof;
 use ed25519_dalek::{Signer as _, SigningKey};
 use reqwest::Method;
@@ -71,6 +70,10 @@ struct Cli {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     json: bool,
+    /// Where this client keeps each log's pinned key and the checkpoints
+    /// it verified (default `$XDG_STATE_HOME/countersign`).
+    #[arg(long = "client-state", global = true, env = "COUNTERSIGN_STATE")]
+    state_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -241,6 +244,11 @@ enum IdentityCmd {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Let the next SCIM user with this identity's e-mail adopt it (SCIM
+    /// never adopts an identity made outside SCIM on its own); logged.
+    AllowScim {
+        handle: String,
+    },
     Reactivate {
         handle: String,
         #[arg(long)]
@@ -319,6 +327,7 @@ enum DocCmd {
         /// Download this version's content to --out.
         #[arg(long, requires = "out")]
         version: Option<u32>,
+        /// Write a version's content (the latest unless --version) here.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -379,7 +388,7 @@ struct CreateArgs {
     /// Approvals needed (default: all approvers).
     #[arg(long)]
     quorum: Option<u32>,
-    /// Lifetime such as 90s, 30m, 24h or 7d (default 7d).
+    /// Lifetime such as 90s, 30m, 24h, 7d or 2w (default 7d).
     #[arg(long)]
     expires_in: Option<String>,
 }
@@ -443,8 +452,10 @@ enum LogCmd {
     Checkpoint,
     /// Fetch and verify a receipt (C2SP tlog-proof) for an entry.
     Prove { index: u64 },
-    /// Fetch and verify a consistency proof between two checkpoints.
-    Consistency { old: u64, new: Option<u64> },
+    /// Check that a checkpoint this client holds (default: the newest) is
+    /// a prefix of the server's latest (or of checkpoint NEW), with a proof
+    /// verified here; a fork is reported with both signed checkpoints.
+    Consistency { old: Option<u64>, new: Option<u64> },
     /// Recompute the tree from the database and check every checkpoint (local, reads --data).
     Audit,
 }
@@ -458,9 +469,31 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let json = cli.json;
     match run(cli) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
+        Err(e) if json => {
+            // The same failure as an object a script can read.
+            let refused = e.downcast_ref::<client::Refused>().map(|r| &r.0);
+            let fork = e.downcast_ref::<follow::Fork>();
+            let out = serde_json::json!({
+                "error": {
+                    "code": match (refused, fork) {
+                        (Some(p), _) => p.code.as_str(),
+                        (None, Some(_)) => "log_forked",
+                        (None, None) => "failed",
+                    },
+                    "held_checkpoint": fork.map(|f| &f.held),
+                    "served_checkpoint": fork.map(|f| &f.served),
+                    "message": format!("{e:#}"),
+                    "log_index": refused.and_then(|p| p.log_index),
+                    "status": refused.map(|p| p.status),
+                }
+            });
+            eprintln!("{out}");
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
@@ -528,8 +561,18 @@ impl<T: WireName> clap::builder::TypedValueParser for Wire<T> {
 /// Write one line to stdout. A reader that went away (a closed pipe) ends
 /// the process with success, as `head` expects; another write error ends it
 /// with a message.
+/// Set once stdout turned out to be a closed pipe: later output is dropped
+/// and the command runs to its end, so its exit status keeps its meaning
+/// (`countersign log audit | head -1` in a `pipefail` job still fails on
+/// a tampered log).
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
     use std::io::Write as _;
+    use std::sync::atomic::Ordering;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
     let mut out = std::io::stdout().lock();
     let written = out
         .write_fmt(args)
@@ -537,7 +580,8 @@ pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
         .and_then(|()| out.flush());
     if let Err(e) = written {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            return;
         }
         eprintln!("error: writing to standard output: {e}");
         std::process::exit(1);
@@ -575,13 +619,14 @@ pub(crate) fn parse_duration(s: &str) -> Result<u64> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = num
         .parse()
-        .with_context(|| format!("duration {s:?} must look like 90s, 30m, 24h or 7d"))?;
+        .with_context(|| format!("duration {s:?} must look like 90s, 30m, 24h, 7d or 2w"))?;
     let mult = match unit {
         "s" | "" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => bail!("duration {s:?} must end in s, m, h or d"),
+        "w" => 7 * 86_400,
+        _ => bail!("duration {s:?} must end in s, m, h, d or w"),
     };
     n.checked_mul(mult).context("duration is too long")
 }
@@ -656,11 +701,6 @@ pub(crate) fn read_key(path: &Path) -> Result<SigningKey> {
     let pem = std::fs::read_to_string(path)
         .with_context(|| format!("reading key file {}", path.display()))?;
     signing_key_from_pem(&pem).with_context(|| format!("key file {}", path.display()))
-}
-
-fn log_verifier(c: &Client) -> Result<NoteVerifier> {
-    let vkey = c.get_text("/v1/log/key")?;
-    NoteVerifier::from_vkey(vkey.trim()).context("the server's log key is not a valid vkey")
 }
 
 fn run(cli: Cli) -> Result<bool> {
@@ -755,7 +795,13 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Key(cmd) => key(&client()?, json, cmd),
         Command::Doc(cmd) => doc(&client()?, json, cmd),
         Command::Request(cmd) => request(&client()?, json, cmd),
-        Command::Sign(args) => sign(&client()?, json, args),
+        Command::Sign(args) => {
+            let state = cli
+                .state_dir
+                .clone()
+                .unwrap_or_else(follow::default_state_dir);
+            sign(&client()?, &state, json, args)
+        }
         Command::Evidence(EvidenceCmd::Export { request, out }) => {
             let c = client()?;
             let bundle: EvidenceBundle =
@@ -784,7 +830,13 @@ fn run(cli: Cli) -> Result<bool> {
             document,
             log_key,
         } => verify(json, &bundle, &document, log_key),
-        Command::Log(cmd) => log(&dir, &client()?, json, cmd),
+        Command::Log(cmd) => {
+            let state = cli
+                .state_dir
+                .clone()
+                .unwrap_or_else(follow::default_state_dir);
+            log(&dir, &client()?, &state, json, cmd)
+        }
         Command::Token(cmd) => governance::token(&client()?, json, cmd),
         Command::Delegation(cmd) => governance::delegation(&client()?, json, cmd),
         Command::Exception(cmd) => governance::exception(&client()?, json, cmd),
@@ -921,6 +973,19 @@ fn identity(c: &Client, json: bool, cmd: IdentityCmd) -> Result<bool> {
             print(json, &i, |i| format!("updated {}", identity_line(i)))
         }
         IdentityCmd::Suspend { handle, reason } => transition(c, json, &handle, "suspend", reason),
+        IdentityCmd::AllowScim { handle } => {
+            let i: Identity = c.send_json(
+                Method::POST,
+                &format!("/v1/identities/{}/scim-adoption", seg(&handle)),
+                &serde_json::json!({}),
+            )?;
+            print(json, &i, |i| {
+                format!(
+                    "{}\nthe next SCIM user with its e-mail adopts it",
+                    identity_line(i)
+                )
+            })
+        }
         IdentityCmd::Reactivate { handle, reason } => {
             transition(c, json, &handle, "reactivate", reason)
         }
@@ -1106,6 +1171,8 @@ fn doc(c: &Client, json: bool, cmd: DocCmd) -> Result<bool> {
         }
         DocCmd::Show { name, version, out } => {
             let d: Document = c.get(&format!("/v1/documents/{}", seg(&name)))?;
+            // --out without --version writes the latest version.
+            let version = version.or_else(|| d.versions.last().map(|v| v.version));
             if let (Some(v), Some(out)) = (version, out) {
                 let bytes = c.get_bytes(&format!(
                     "/v1/documents/{}/versions/{v}/content",
@@ -1229,6 +1296,9 @@ fn request(c: &Client, json: bool, cmd: RequestCmd) -> Result<bool> {
             }
             let list: RequestList = c.get(&format!("/v1/requests?{}", q.join("&")))?;
             print(json, &list, |l| {
+                if l.requests.is_empty() {
+                    return "no requests match (you see the requests you are a party to)".into();
+                }
                 l.requests
                     .iter()
                     .map(|r| {
@@ -1371,7 +1441,7 @@ fn confirm(question: &str) -> Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES"))
 }
 
-fn sign(c: &Client, json: bool, a: SignArgs) -> Result<bool> {
+fn sign(c: &Client, state: &Path, json: bool, a: SignArgs) -> Result<bool> {
     let sk = read_key(&a.key)?;
     let key_id = countersign_attest::key_id(&sk.verifying_key());
     let r: Request = c.get(&format!("/v1/requests/{}", seg(&a.request)))?;
@@ -1415,12 +1485,14 @@ fn sign(c: &Client, json: bool, a: SignArgs) -> Result<bool> {
     let receipt: SignatureReceipt = c.send_json(Method::POST, "/v1/signatures", &envelope)?;
     // Check the receipt before trusting it: it must prove the returned entry
     // is in a checkpoint signed by the log's key.
-    let verifier = log_verifier(c)?;
+    let st = follow::LogState::open(state, c, None)?;
     let proof =
         TlogProof::parse(&receipt.receipt).context("the receipt is not a C2SP tlog-proof")?;
     let cp = proof
-        .verify(receipt.entry.as_bytes(), &verifier)
+        .verify(receipt.entry.as_bytes(), &st.verifier)
         .context("the receipt does not verify against the log key")?;
+    // The receipt's checkpoint must extend every one this client holds.
+    st.observe(c, &proof.checkpoint)?;
     let path = a
         .receipt
         .unwrap_or_else(|| PathBuf::from(format!("{}-{}.receipt", a.request, a.actor)));
@@ -1574,28 +1646,33 @@ fn evidence_report(
     finish_verdict(Verdict::of(report.ok(), pinned))
 }
 
-fn log(dir: &DataDir, c: &Client, json: bool, cmd: LogCmd) -> Result<bool> {
+fn log(dir: &DataDir, c: &Client, state: &Path, json: bool, cmd: LogCmd) -> Result<bool> {
+    if let LogCmd::Audit = cmd {
+        return local::audit(dir, json);
+    }
+    let st = follow::LogState::open(state, c, None)?;
     match cmd {
         LogCmd::Audit => local::audit(dir, json),
         LogCmd::Checkpoint => {
-            let verifier = log_verifier(c)?;
             let note = c.get_text("/v1/log/checkpoint")?;
-            let cp = Checkpoint::open(&note, &verifier)
-                .context("the checkpoint does not verify with the log key")?;
-            let v = serde_json::json!({"origin": cp.origin, "size": cp.size, "root": hex::encode(cp.root), "note": note, "log_key": verifier.to_vkey()});
+            let cp = st.observe(c, &note)?;
+            let v = serde_json::json!({"origin": cp.origin, "size": cp.size, "root": hex::encode(cp.root), "note": note, "log_key": st.verifier.to_vkey()});
             print(json, &v, |_| {
-                format!("{note}\n(verified with {})", verifier.to_vkey())
+                format!(
+                    "{note}\n(verified with {}, consistent with every checkpoint this client holds)",
+                    st.verifier.to_vkey()
+                )
             })
         }
         LogCmd::Prove { index } => {
-            let verifier = log_verifier(c)?;
             let receipt = c.get_text(&format!("/v1/log/entries/{index}/receipt"))?;
             let entry: EntryView = c.get(&format!("/v1/log/entries/{index}"))?;
             let proof =
                 TlogProof::parse(&receipt).context("the receipt is not a C2SP tlog-proof")?;
             let cp = proof
-                .verify(entry.entry.as_bytes(), &verifier)
+                .verify(entry.entry.as_bytes(), &st.verifier)
                 .context("the receipt does not verify")?;
+            st.observe(c, &proof.checkpoint)?;
             let v = serde_json::json!({"index": index, "tree_size": cp.size, "receipt": receipt, "entry": entry.entry});
             print(json, &v, |_| {
                 format!(
@@ -1605,46 +1682,95 @@ fn log(dir: &DataDir, c: &Client, json: bool, cmd: LogCmd) -> Result<bool> {
             })
         }
         LogCmd::Consistency { old, new } => {
-            let verifier = log_verifier(c)?;
-            let path = match new {
-                Some(n) => format!("/v1/log/proof/consistency?old={old}&new={n}"),
-                None => format!("/v1/log/proof/consistency?old={old}"),
+            // The old checkpoint is the client's own copy: one fetched from
+            // the server now would prove only that the server agrees with
+            // itself.
+            let held = match old {
+                Some(old) => st.held_at(old)?.with_context(|| {
+                    format!(
+                        "this client holds no checkpoint of size {old}; it holds those it verified (`log checkpoint`, receipts)"
+                    )
+                })?,
+                None => st.latest()?.context(
+                    "this client holds no checkpoint of this log yet; run `countersign log checkpoint` first",
+                )?,
             };
-            let p: ConsistencyProof = c.get(&path)?;
-            let old_cp = Checkpoint::open(
-                &c.get_text(&format!("/v1/log/checkpoints/{old}"))?,
-                &verifier,
-            )?;
-            let new_cp = Checkpoint::open(
-                &c.get_text(&format!("/v1/log/checkpoints/{}", p.new_size))?,
-                &verifier,
-            )?;
-            let hashes = p
-                .hashes
-                .iter()
-                .map(|h| {
-                    countersign_tlog::hash_from_base64(h)
-                        .map_err(|e| anyhow::anyhow!("proof hash {h:?} {e}"))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            countersign_tlog::verify_consistency(
-                old_cp.size,
-                new_cp.size,
-                &old_cp.root,
-                &new_cp.root,
-                &hashes,
-            )
-            .context(
-                "the consistency proof does not verify: the log has forked or been rewritten",
-            )?;
-            print(json, &p, |p| {
+            let (old_note, old_cp) = held;
+            let (new_note, new_cp) = match new {
+                Some(n) => match st.held_at(n)? {
+                    Some(held) => held,
+                    None => {
+                        let note = c.get_text(&format!("/v1/log/checkpoints/{n}"))?;
+                        let cp = st.observe(c, &note)?;
+                        (note, cp)
+                    }
+                },
+                None => {
+                    let note = c.get_text("/v1/log/checkpoint")?;
+                    let cp = st.observe(c, &note)?;
+                    (note, cp)
+                }
+            };
+            let proof_len = if new_cp.size == old_cp.size {
+                if new_cp.root != old_cp.root {
+                    return Err(follow::Fork {
+                        held: old_note,
+                        served: new_note,
+                        why: format!("two different trees of size {} are signed", old_cp.size),
+                    }
+                    .into());
+                }
+                0
+            } else if new_cp.size < old_cp.size {
+                return Err(follow::Fork {
+                    held: old_note,
+                    served: new_note,
+                    why: format!(
+                        "the server's tree of {} entries is behind the {} this client holds",
+                        new_cp.size, old_cp.size
+                    ),
+                }
+                .into());
+            } else {
+                match st.consistent(c, &old_cp, &new_cp) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        return Err(follow::Fork {
+                            held: old_note,
+                            served: new_note,
+                            why: format!("{e:#}"),
+                        }
+                        .into())
+                    }
+                }
+            };
+            let p = serde_json::json!({"old_size": old_cp.size, "new_size": new_cp.size, "proof_hashes": proof_len});
+            print(json, &p, |_| {
                 format!(
-                    "consistent: checkpoint {} is a prefix of checkpoint {} ({} proof hashes)",
-                    p.old_size,
-                    p.new_size,
-                    p.hashes.len()
+                    "consistent: the checkpoint of size {} this client holds is a prefix of checkpoint {} ({proof_len} proof hashes)",
+                    old_cp.size, new_cp.size
                 )
             })
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// Every subcommand's arguments are well formed (no option named
+    /// twice, a global one included), which clap checks only at run time.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_take_weeks() {
+        assert_eq!(super::parse_duration("1w").unwrap(), 7 * 86_400);
+        assert_eq!(super::parse_duration("90s").unwrap(), 90);
+        assert!(super::parse_duration("3y").is_err());
     }
 }

@@ -266,3 +266,34 @@ fn usable(d: &Delegation, request: &Request, now: OffsetDateTime) -> Result<()> 
     }
     Ok(())
 }
+
+/// Whether `me` is a party to `r` (requester, beneficiary, subject of its
+/// action, approver, signer) or a delegate of one of its approvers whose
+/// delegation covered it (its kind and impact) at some moment while it
+/// was open: what they could have signed. Row-scoped reads show a person
+/// exactly these requests.
+pub fn party_or_delegate(
+    r: &Request,
+    me: &str,
+    delegations_of_me: &[Delegation],
+    now: OffsetDateTime,
+) -> bool {
+    let party = r.requester == me
+        || r.beneficiary == me
+        || r.approvers.iter().any(|a| a == me)
+        || r.signatures.iter().any(|s| s.actor == me)
+        || r.action.as_ref().is_some_and(|a| a.subject == me);
+    if party {
+        return true;
+    }
+    let open_until = r.decided_at.unwrap_or(now);
+    delegations_of_me.iter().any(|d| {
+        let ends = d.ended_at.map_or(d.not_after, |e| e.min(d.not_after));
+        let from = d.not_before.max(r.created_at);
+        d.delegate == me
+            && r.approvers.contains(&d.principal)
+            && from < ends
+            && from <= open_until
+            && authorise(std::slice::from_ref(d), &d.principal, me, r, from).is_ok()
+    })
+}

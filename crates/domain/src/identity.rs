@@ -105,6 +105,7 @@ pub fn create_identity(
         roles,
         manager: check_manager(&input.handle, input.manager.as_deref())?,
         orphaned: false,
+        scim_adoptable: false,
         created_at: now,
         updated_at: now,
         revision: 1,

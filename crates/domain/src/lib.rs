@@ -75,6 +75,12 @@ pub struct Limits {
     pub max_token_lifetime: time::Duration,
     /// Lifetime of a workload certificate (at most 10 minutes).
     pub workload_certificate_lifetime: time::Duration,
+    /// How many refusals of envelopes that prove nothing (unparseable,
+    /// naming no enrolled key, or whose signature does not verify) one
+    /// caller may have recorded in the log per hour; past it such a
+    /// refusal is answered but not recorded. A refusal of a signature that
+    /// verifies with an enrolled key is always recorded.
+    pub unproven_refusals_per_hour: u32,
 }
 
 impl Default for Limits {
@@ -91,6 +97,7 @@ impl Default for Limits {
             long_lived_after: time::Duration::hours(24),
             max_token_lifetime: time::Duration::days(365),
             workload_certificate_lifetime: time::Duration::minutes(10),
+            unproven_refusals_per_hour: 20,
         }
     }
 }

@@ -288,6 +288,7 @@ mod tests {
             roles: vec![],
             manager: None,
             orphaned: false,
+            scim_adoptable: false,
             created_at: time::macros::datetime!(2026-12-01 10:00 UTC),
             updated_at: time::macros::datetime!(2026-12-01 10:00 UTC),
             revision: 1,

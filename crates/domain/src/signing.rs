@@ -173,13 +173,15 @@ pub fn check(
             format!("request {:?} does not exist", p.request),
         )
     })?;
-    if request.state != RequestState::Pending {
+    let expired = request.state == RequestState::Expired
+        || (request.state == RequestState::Pending && request.expires_at <= now);
+    if !expired && request.state != RequestState::Pending {
         return Err(refuse(
             ErrorCode::RequestNotPending,
             format!("request {} is {}", request.id, request.state.as_str()),
         ));
     }
-    if request.expires_at <= now {
+    if expired {
         return Err(refuse(
             ErrorCode::RequestExpired,
             format!("request {} expired at {}", request.id, request.expires_at),

@@ -631,6 +631,7 @@ fn identity_model(spec: &IdentitySpec) -> Identity {
         roles: spec.roles.clone(),
         manager: None,
         orphaned: false,
+        scim_adoptable: false,
         created_at: DEFAULT_NOW,
         updated_at: DEFAULT_NOW,
         revision: 1,

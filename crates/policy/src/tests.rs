@@ -14,7 +14,7 @@ use crate::{
     SCHEMA_FILE, TESTS_FILE,
 };
 
-const DEFAULT_IDS: [&str; 12] = [
+const DEFAULT_IDS: [&str; 13] = [
     "approvers-may-sign",
     "non-human-approvers-may-sign",
     "sod-requester",
@@ -24,6 +24,7 @@ const DEFAULT_IDS: [&str; 12] = [
     "shared-accounts-cannot-sign",
     "machine-long-lived-credential",
     "active-identities-may-request",
+    "sod-at-request",
     "active-parties-may-delegate",
     "exception-approvers-may-approve",
     "exception-approver-independent",
@@ -61,6 +62,7 @@ fn identity(handle: &str, kind: IdentityKind) -> Identity {
         roles: Vec::new(),
         manager: None,
         orphaned: false,
+        scim_adoptable: false,
         created_at: datetime!(2026-01-01 00:00 UTC),
         updated_at: datetime!(2026-01-01 00:00 UTC),
         revision: 1,

@@ -49,10 +49,18 @@ codes! {
     Unauthenticated = "unauthenticated", 401;
     /// Authenticated, but not allowed to do this.
     Forbidden = "forbidden", 403;
+    /// The call must be made as an identity (an OIDC token, or an API
+    /// token bound to an identity), not as an unbound token.
+    IdentityRequired = "identity_required", 403;
     /// No such route.
     RouteNotFound = "route_not_found", 404;
     /// The method is not allowed on this route.
     MethodNotAllowed = "method_not_allowed", 405;
+    /// Too many failed attempts (authentication, refused signatures) from
+    /// this caller or address; `Retry-After` says when to try again.
+    RateLimited = "rate_limited", 429;
+    /// The request (headers and body) took longer than the server allows.
+    RequestTimeout = "request_timeout", 408;
     /// Something failed inside the server; details are in the server log only.
     Internal = "internal", 500;
     /// The store refused because its data failed an integrity check.
@@ -61,6 +69,12 @@ codes! {
     // --- identities
     IdentityNotFound = "identity_not_found", 404;
     HandleTaken = "handle_taken", 409;
+    /// Another identity that is not terminated already has this e-mail
+    /// address (compared case-insensitively).
+    EmailTaken = "email_taken", 409;
+    /// The e-mail address names more than one identity, so it identifies
+    /// nobody; an administrator must make the addresses unique.
+    EmailAmbiguous = "email_ambiguous", 409;
     OwnerRequired = "owner_required", 422;
     OwnerNotActiveHuman = "owner_not_active_human", 422;
     InvalidTransition = "invalid_transition", 409;

@@ -110,6 +110,11 @@ pub struct Identity {
     /// until an active owner is set.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub orphaned: bool,
+    /// An administrator allowed the next SCIM user with this identity's
+    /// e-mail to adopt it (SCIM never adopts an identity made outside SCIM
+    /// on its own). Cleared when adopted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scim_adoptable: bool,
     #[serde(with = "crate::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
@@ -314,6 +319,12 @@ pub struct DocumentVersion {
     pub media_type: Option<String>,
     /// Whether the bytes are stored (false when registered by digest only).
     pub content_stored: bool,
+    /// The identity that registered this version; absent when an
+    /// administrator or integration not bound to an identity did. The
+    /// registrant of version 1 owns the document: only they (or an
+    /// administrator) add versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_by: Option<String>,
     #[serde(with = "crate::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub registered_at: Timestamp,

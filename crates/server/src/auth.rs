@@ -13,11 +13,15 @@
 //! [`Caller::require`]: no credentials gets 401, the wrong role 403.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams, Request, State};
 use axum::http::header;
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use countersign_domain::policy::Authentication;
 use countersign_oidc::{Purpose, TokenVerifier};
 use countersign_proto::governance::Role;
@@ -27,6 +31,7 @@ use countersign_store::Ledger;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
+use crate::limit::{Limiter, Rate};
 use crate::{ApiError, AppState};
 
 /// Roles that write the identity directory.
@@ -49,6 +54,9 @@ pub const EVIDENCE: &[Role] = &[Role::Admin, Role::Auditor, Role::Requester, Rol
 pub const GOVERN: &[Role] = &[Role::Admin, Role::Approver];
 /// Roles that read governance state (delegations, exceptions, policy).
 pub const GOVERN_READ: &[Role] = &[Role::Admin, Role::Approver, Role::Auditor];
+/// Roles that read log entries: they are the whole history, so auditors
+/// and admins; the checkpoint, receipts and proofs stay public.
+pub const LOG_READ: &[Role] = &[Role::Admin, Role::Auditor];
 /// Administration only.
 pub const ADMIN: &[Role] = &[Role::Admin];
 /// Identity providers provisioning over SCIM.
@@ -87,6 +95,8 @@ pub struct Caller {
     pub auth: Authentication,
     /// For logs and `created_by`: `bootstrap`, `token:<id>`, `oidc:<iss>`.
     pub label: String,
+    /// The client's address, when the listener knows it.
+    pub address: Option<std::net::IpAddr>,
 }
 
 impl Caller {
@@ -151,6 +161,67 @@ impl Caller {
         }
     }
 
+    /// The keys this caller's refused signatures are charged to.
+    pub fn refusal_keys(&self) -> Vec<String> {
+        let mut keys = vec![format!("caller:{}", self.label)];
+        if let Some(a) = self.address {
+            keys.push(format!("addr:{a}"));
+        }
+        keys
+    }
+
+    /// Refuse a caller whose refused signatures are over budget (429),
+    /// before any work.
+    pub(crate) fn check_refusals(&self, limits: &Limits) -> Result<(), ApiError> {
+        match limits
+            .refusals
+            .blocked(&self.refusal_keys(), Instant::now())
+        {
+            Some(wait) => Err(too_many(wait, "refused signatures")),
+            None => Ok(()),
+        }
+    }
+
+    /// Charge a refused signature to this caller and address.
+    pub(crate) fn charge_refusal<T>(&self, limits: &Limits, r: &Result<T, ApiError>) {
+        if let Err(e) = r {
+            let status = e.problem.status;
+            if (400..500).contains(&status) && e.problem.code != ErrorCode::RateLimited {
+                limits.refusals.fail(&self.refusal_keys(), Instant::now());
+            }
+        }
+    }
+
+    /// Whose rows the caller reads: everything for admins, auditors,
+    /// compliance and integrations; otherwise what their identity is a
+    /// party to (nothing for a token bound to no identity).
+    pub fn scope(&self) -> countersign_store::Scope {
+        use countersign_store::Scope;
+        if [
+            Role::Admin,
+            Role::Auditor,
+            Role::Compliance,
+            Role::Integration,
+        ]
+        .iter()
+        .any(|r| self.has(*r))
+        {
+            return Scope::All;
+        }
+        match &self.identity {
+            Some(me) => Scope::Party(me.clone()),
+            None => Scope::Nothing,
+        }
+    }
+
+    /// Who registers a document version the caller uploads.
+    pub fn registrant(&self) -> countersign_store::Registrant {
+        countersign_store::Registrant {
+            identity: self.identity.clone(),
+            admin: self.is_admin(),
+        }
+    }
+
     /// `None` for an admin not bound to an identity (who acts as the
     /// administration), otherwise the identity the caller acts as, which
     /// must exist.
@@ -167,7 +238,7 @@ impl Caller {
     pub fn bound_identity(&self) -> Result<&str, ApiError> {
         self.identity.as_deref().ok_or_else(|| {
             ApiError::new(
-                ErrorCode::Forbidden,
+                ErrorCode::IdentityRequired,
                 "this call must be made as an identity: use an OIDC token or an API token bound to an identity",
             )
         })
@@ -181,6 +252,222 @@ pub struct Authenticator {
     pub bootstrap_sha256: Option<String>,
     /// OIDC issuers whose ID tokens authenticate people.
     pub oidc: Option<Arc<TokenVerifier>>,
+    /// Rate limits on failed authentication and refused signatures.
+    pub limits: Limits,
+}
+
+/// The failure budgets: failed authentication per presented token and per
+/// address; refused signatures per caller and per address.
+pub struct Limits {
+    pub auth: Limiter,
+    pub refusals: Limiter,
+}
+
+impl Limits {
+    pub fn new(auth: Rate, refusals: Rate) -> Self {
+        Limits {
+            auth: Limiter::new(auth),
+            refusals: Limiter::new(refusals),
+        }
+    }
+}
+
+impl Default for Limits {
+    /// 20 failed authentications in a burst, then one every 3 seconds;
+    /// 30 refused signatures in a burst, then one every 2 seconds.
+    fn default() -> Self {
+        Limits::new(
+            Rate {
+                burst: 20,
+                per_minute: 20,
+            },
+            Rate {
+                burst: 30,
+                per_minute: 30,
+            },
+        )
+    }
+}
+
+/// Who may call a route: the one table the router, the authorisation
+/// matrix test and README's table are made from.
+#[derive(Clone, Copy, Debug)]
+pub enum Access {
+    /// Anyone, without a token.
+    Public,
+    /// A caller holding one of these roles.
+    Roles(&'static [Role]),
+    /// A caller holding one of these roles, or the identity the route's
+    /// `{handle}` names (people enrol their own keys and passkeys).
+    SelfOr(&'static [Role]),
+}
+
+impl Access {
+    /// The words README's table uses.
+    pub fn describe(&self) -> String {
+        let names = |roles: &[Role]| {
+            roles
+                .iter()
+                .map(|r| format!("`{}`", r.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Access::Public => "anyone".into(),
+            Access::Roles(r) => names(r),
+            Access::SelfOr(r) => format!("{}, or the identity itself", names(r)),
+        }
+    }
+}
+
+/// What a route's gate knows: the route's access and whether it answers
+/// SCIM errors rather than problem documents.
+#[derive(Clone)]
+pub(crate) struct Gate {
+    pub state: AppState,
+    pub access: Access,
+    pub scim: bool,
+}
+
+/// The keys a request's failures are charged to: its address and, when it
+/// presented one, its token.
+fn failure_keys(parts: &Parts, token: Option<&str>) -> Vec<String> {
+    let mut keys = Vec::with_capacity(2);
+    if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+        keys.push(format!("addr:{}", addr.ip()));
+    }
+    if let Some(t) = token {
+        keys.push(format!("token:{}", &token_hash(t)[..32]));
+    }
+    keys
+}
+
+/// 429 with `Retry-After`.
+pub(crate) fn too_many(wait: std::time::Duration, what: &str) -> ApiError {
+    let secs = crate::limit::retry_after_secs(wait);
+    let mut e = ApiError::new(
+        ErrorCode::RateLimited,
+        format!("too many {what} from this caller or address; try again in {secs} s"),
+    );
+    e.retry_after = Some(secs);
+    e
+}
+
+/// Authenticate and authorise a route's caller before its body is read:
+/// no token is 401 and the wrong role 403 without reading a byte of the
+/// body; failed authentication is charged to the address and the token,
+/// and a caller over budget gets 429 before any work. The caller is left
+/// in the request's extensions for the handler.
+pub(crate) async fn gate(State(gate): State<Gate>, req: Request, next: Next) -> Response {
+    let (state, access) = (&gate.state, gate.access);
+    if matches!(access, Access::Public) {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let scim = gate.scim;
+    // Refused before its body was read: the connection is not reused, so
+    // an unread body cannot be taken for the next request.
+    let refuse = |e: ApiError| {
+        let mut r = if scim {
+            crate::routes::scim::failure(e)
+        } else {
+            e.into_response()
+        };
+        r.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+        r
+    };
+    let token = match bearer(&parts) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            return refuse(ApiError::new(
+                ErrorCode::Unauthenticated,
+                "this call needs a bearer token (Authorization: Bearer <token>)",
+            ))
+        }
+        Err(e) => return refuse(e),
+    };
+    let limits = &state.auth.limits;
+    let keys = failure_keys(&parts, Some(&token));
+    if let Some(wait) = limits.auth.blocked(&keys, Instant::now()) {
+        return refuse(too_many(wait, "failed authentications"));
+    }
+    let caller = match authenticate_blocking(state, token).await {
+        Ok(c) => c,
+        Err(e) => {
+            if matches!(
+                e.problem.code,
+                ErrorCode::Unauthenticated
+                    | ErrorCode::TokenInvalid
+                    | ErrorCode::IdentityUnmapped
+                    | ErrorCode::ActorNotActive
+            ) {
+                limits.auth.fail(&keys, Instant::now());
+            }
+            return refuse(e);
+        }
+    };
+    let allowed = match access {
+        Access::Public => Ok(()),
+        Access::Roles(roles) => caller.require(roles),
+        Access::SelfOr(roles) => {
+            let handle = match RawPathParams::from_request_parts(&mut parts, state).await {
+                Ok(p) => p
+                    .iter()
+                    .find(|(k, _)| *k == "handle")
+                    .map(|(_, v)| v.to_string()),
+                Err(_) => None,
+            };
+            match handle {
+                Some(h) => caller.require_self_or(&h, roles),
+                None => caller.require(roles),
+            }
+        }
+    };
+    if let Err(e) = allowed {
+        return refuse(e);
+    }
+    let mut caller = caller;
+    caller.address = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    parts.extensions.insert(caller);
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// The bearer token of a request: `None` without an `Authorization` header.
+fn bearer(parts: &Parts) -> Result<Option<String>, ApiError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthenticated,
+                "Authorization must be `Bearer <token>`",
+            )
+        })
+}
+
+async fn authenticate_blocking(state: &AppState, token: String) -> Result<Caller, ApiError> {
+    let ledger = state.ledger.clone();
+    let auth = state.auth.clone();
+    let now = state.clock.now();
+    match tokio::task::spawn_blocking(move || auth.authenticate(&ledger, &token, now)).await {
+        Ok(r) => r,
+        Err(e) => Err(ApiError::internal(format!(
+            "authentication task failed: {e}"
+        ))),
+    }
 }
 
 impl Authenticator {
@@ -201,6 +488,7 @@ impl Authenticator {
                     ..Authentication::default()
                 },
                 label: "bootstrap".into(),
+                address: None,
             });
         }
         if token.starts_with("cs_") {
@@ -227,6 +515,7 @@ impl Authenticator {
                     method: Some(format!("token:{}", t.id)),
                 },
                 label: format!("token:{}", t.id),
+                address: None,
             });
         }
         let Some(oidc) = &self.oidc else {
@@ -243,7 +532,7 @@ impl Authenticator {
             .map_err(|e| ApiError::new(ErrorCode::TokenInvalid, format!("OIDC token: {e}")))?;
         let store = ledger.store().read()?;
         let identity = if purpose == Purpose::Caller && verified.identity.contains('@') {
-            store.identity_by_email(&verified.identity)?
+            countersign_store::identity_for_email(&*store, &verified.identity)?
         } else {
             store.identity(&verified.identity)?
         };
@@ -273,6 +562,7 @@ impl Authenticator {
                 method: Some(method.clone()),
             },
             label: method,
+            address: None,
         })
     }
 }
@@ -297,29 +587,13 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Ok(Caller::default());
-        };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::Unauthenticated,
-                    "Authorization must be `Bearer <token>`",
-                )
-            })?;
-        let ledger = state.ledger.clone();
-        let auth = state.auth.clone();
-        let now = state.clock.now();
-        match tokio::task::spawn_blocking(move || auth.authenticate(&ledger, &token, now)).await {
-            Ok(r) => r,
-            Err(e) => Err(ApiError::internal(format!(
-                "authentication task failed: {e}"
-            ))),
+        // The route's gate authenticated the caller already.
+        if let Some(c) = parts.extensions.get::<Caller>() {
+            return Ok(c.clone());
+        }
+        match bearer(parts)? {
+            Some(token) => authenticate_blocking(state, token).await,
+            None => Ok(Caller::default()),
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct WebhookSettings {
     pub retry: RetryPolicy,
     /// Consecutive failed attempts after which an endpoint is disabled.
     pub disable_after: u32,
+    /// Where webhooks may go (`[webhooks] allow_http`, `allow_private`).
+    pub egress: countersign_webhook::Egress,
 }
 
 impl Default for WebhookSettings {
@@ -39,6 +41,7 @@ impl Default for WebhookSettings {
             timeout: Duration::from_secs(15),
             retry: RetryPolicy::default(),
             disable_after: 50,
+            egress: countersign_webhook::Egress::default(),
         }
     }
 }
@@ -51,7 +54,7 @@ pub(crate) fn jitter() -> f64 {
 
 /// Poll and send until the task is aborted.
 pub async fn run(state: AppState) {
-    let client = match countersign_webhook::client() {
+    let client = match countersign_webhook::client(state.config.webhooks.egress) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot build the webhook HTTP client; no webhooks will be sent");
@@ -111,6 +114,7 @@ async fn send_one(
     let now = state.clock.now();
     let attempt = countersign_webhook::deliver(
         client,
+        settings.egress,
         &Delivery {
             url: &due.url,
             msg_id: &due.delivery.event_id,

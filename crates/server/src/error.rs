@@ -9,12 +9,15 @@ use countersign_store::LedgerError;
 #[derive(Debug)]
 pub struct ApiError {
     pub problem: Problem,
+    /// Seconds for a `Retry-After` header (429).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
         ApiError {
             problem: Problem::new(code, detail),
+            retry_after: None,
         }
     }
 
@@ -31,7 +34,10 @@ impl From<LedgerError> for ApiError {
             LedgerError::Refused { refusal, log_index } => {
                 let mut problem = Problem::new(refusal.code, refusal.detail);
                 problem.log_index = log_index;
-                ApiError { problem }
+                ApiError {
+                    problem,
+                    retry_after: None,
+                }
             }
             LedgerError::Integrity(detail) => {
                 tracing::error!(error = %detail, "log integrity failure");
@@ -55,6 +61,12 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(v) = self
+            .retry_after
+            .and_then(|s| HeaderValue::from_str(&s.to_string()).ok())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

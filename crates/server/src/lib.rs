@@ -18,6 +18,7 @@ pub mod auth;
 mod deliver;
 mod error;
 mod extract;
+pub mod limit;
 mod mail;
 mod routes;
 pub mod tls;
@@ -36,6 +37,7 @@ pub use deliver::WebhookSettings;
 pub use error::ApiError;
 pub use routes::governance::reload as reload_policy;
 pub use routes::openapi::ApiDoc;
+pub use routes::{access_table, access_table_markdown, RouteAccess};
 pub use web::WebSettings;
 
 /// Where `now` comes from. The server reads the clock here and nowhere else.
@@ -68,6 +70,13 @@ pub struct ServerConfig {
     /// approvals never carried out, offboarding lag, orphaned access);
     /// `None` leaves it to `countersign reconcile`.
     pub reconcile_every: Option<Duration>,
+    /// How long a client may take to send a request's headers (and, on a
+    /// kept-alive connection, to start the next request) before the
+    /// connection is closed.
+    pub header_read_timeout: Duration,
+    /// How long a request (its body included) may take before it is
+    /// answered 408.
+    pub request_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -78,6 +87,8 @@ impl Default for ServerConfig {
             policy_dir: None,
             webhooks: WebhookSettings::default(),
             reconcile_every: Some(Duration::from_secs(3600)),
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -132,6 +143,56 @@ pub enum Transport {
         config: Arc<rustls::ServerConfig>,
         redirect: Option<tokio::net::TcpListener>,
     },
+}
+
+/// A connection must send its first byte within the header timeout:
+/// hyper's header timer starts only once it has told HTTP/1 from HTTP/2,
+/// which needs that byte, so without this an idle connection stays open.
+#[derive(Clone, Copy)]
+struct FirstByte(Duration);
+
+impl<S: Send + 'static> axum_server::accept::Accept<tokio::net::TcpStream, S> for FirstByte {
+    type Stream = tokio::net::TcpStream;
+    type Service = S;
+    type Future =
+        std::pin::Pin<Box<dyn Future<Output = std::io::Result<(tokio::net::TcpStream, S)>> + Send>>;
+
+    fn accept(&self, stream: tokio::net::TcpStream, service: S) -> Self::Future {
+        let within = self.0;
+        Box::pin(async move {
+            // `peek` waits for a byte that really arrived (readiness
+            // alone can be reported early) and leaves it for hyper.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(within, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => Ok((stream, service)),
+                Ok(Ok(_)) => Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the client closed at once",
+                )),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the client sent nothing",
+                )),
+            }
+        })
+    }
+}
+
+/// A slow or idle client is cut off: the headers of each request must
+/// arrive within `header_timeout`.
+fn timeouts(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    header_timeout: Duration,
+) {
+    // HTTP/1.1 only (TLS offers only `http/1.1` by ALPN): without version
+    // sniffing, the header timer runs from the first moment, so a
+    // connection that never sends a byte is cut off too.
+    *builder = builder.clone().http1_only();
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout);
 }
 
 /// Serve plain HTTP until `shutdown` resolves (see [`serve_with`]).
@@ -200,15 +261,26 @@ pub async fn serve_with(
         })
     });
     let public = state.web.public_url.clone();
-    let app = router(state);
+    let header_timeout = state.config.header_read_timeout;
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let handle = axum_server::Handle::new();
+    let stopper = {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        })
+    };
+    let std_listener = listener.into_std()?;
     let result = match transport {
         Transport::Plain => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
+            let mut server = axum_server::from_tcp(std_listener)
+                .acceptor(FirstByte(header_timeout))
+                .handle(handle);
+            timeouts(server.http_builder(), header_timeout);
+            server.serve(app).await
         }
         Transport::Tls { config, redirect } => {
-            let handle = axum_server::Handle::new();
             let redirector = redirect.map(|l| {
                 let app = tls::redirect_router(public.clone());
                 tokio::spawn(async move {
@@ -217,26 +289,21 @@ pub async fn serve_with(
                     }
                 })
             });
-            let stopper = {
-                let handle = handle.clone();
-                tokio::spawn(async move {
-                    shutdown.await;
-                    handle.graceful_shutdown(Some(Duration::from_secs(10)));
-                })
-            };
-            let std_listener = listener.into_std()?;
             let tls = axum_server::tls_rustls::RustlsConfig::from_config(config);
-            let r = axum_server::from_tcp_rustls(std_listener, tls)
-                .handle(handle)
-                .serve(app.into_make_service())
-                .await;
-            stopper.abort();
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                .acceptor(FirstByte(header_timeout));
+            let mut server = axum_server::from_tcp(std_listener)
+                .acceptor(acceptor)
+                .handle(handle);
+            timeouts(server.http_builder(), header_timeout);
+            let r = server.serve(app).await;
             if let Some(r) = redirector {
                 r.abort();
             }
             r
         }
     };
+    stopper.abort();
     sweeper.abort();
     sender.abort();
     mailer.abort();

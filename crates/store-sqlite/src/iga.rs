@@ -10,7 +10,7 @@ use countersign_store::{DueDelivery, OutboxEvent, Result, ScimRecord, StoreError
 use rusqlite::{params, OptionalExtension as _};
 use time::OffsetDateTime;
 
-use crate::{backend, from_json, to_i64, to_json, to_u64, SqliteTx};
+use crate::{backend, from_json, key_i64, to_i64, to_json, to_u64, SqliteTx};
 
 fn millis(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
@@ -133,7 +133,7 @@ impl SqliteTx<'_> {
         self.many(
             "delivery attempt",
             "SELECT body FROM delivery_attempts WHERE delivery = ?1 ORDER BY attempt",
-            &[&to_i64(delivery)?],
+            &[&key_i64(delivery)],
         )
     }
 

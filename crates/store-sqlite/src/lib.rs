@@ -274,15 +274,59 @@ fn to_i64(v: u64) -> Result<i64> {
     i64::try_from(v).map_err(|_| StoreError::Backend(format!("{v} does not fit in SQLite INTEGER")))
 }
 
+/// A key for a lookup: a number past SQLite's INTEGER range names no row,
+/// so it is clamped (to a value no row holds) rather than refused.
+fn key_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Create `path` with mode 0600 if it does not exist, else set its mode.
+fn private_file(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let setup = |e: std::io::Error| {
+            StoreError::Setup(format!("making {} private: {e}", path.display()))
+        };
+        if path.exists() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .map_err(setup)?;
+        } else {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(setup)?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 fn to_u64(v: i64) -> Result<u64> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative index {v}")))
 }
 
 impl SqliteStore {
     /// Open (creating if needed) the database at `path` and migrate it.
+    /// The database file and its WAL and shared-memory files are made
+    /// readable by the owner only (0600): they hold webhook secrets and
+    /// personal data. SQLite gives the WAL files the database's mode.
     pub fn open(path: &Path) -> Result<Self> {
+        private_file(path)?;
         let conn = Connection::open(path).map_err(backend)?;
-        Self::setup(conn)
+        let store = Self::setup(conn)?;
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            let p = std::path::PathBuf::from(p);
+            if p.exists() {
+                private_file(&p)?;
+            }
+        }
+        Ok(store)
     }
 
     /// A private in-memory database, for tests.
@@ -452,7 +496,7 @@ impl ReadTx for SqliteTx<'_> {
         self.many(
             "delivery",
             "SELECT body FROM deliveries WHERE id = ?1",
-            &[&to_i64(id)?],
+            &[&key_i64(id)],
         )
         .map(|mut v| v.pop())
     }
@@ -488,11 +532,19 @@ impl ReadTx for SqliteTx<'_> {
         )
     }
 
-    fn identity_by_email(&self, email: &str) -> Result<Option<Identity>> {
+    fn identities_by_email(&self, email: &str) -> Result<Vec<Identity>> {
+        self.many(
+            "identity",
+            "SELECT body FROM identities WHERE lower(json_extract(body, '$.email')) = lower(?1) ORDER BY rowid",
+            &[&email],
+        )
+    }
+
+    fn identity_any_case(&self, handle: &str) -> Result<Option<Identity>> {
         self.one(
             "identity",
-            "SELECT body FROM identities WHERE lower(json_extract(body, '$.email')) = lower(?1) ORDER BY rowid LIMIT 1",
-            email,
+            "SELECT body FROM identities WHERE lower(handle) = lower(?1) ORDER BY rowid LIMIT 1",
+            handle,
         )
     }
 
@@ -795,14 +847,19 @@ impl ReadTx for SqliteTx<'_> {
     }
 
     fn expired_pending(&self, now: OffsetDateTime) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id FROM requests WHERE state = 'pending' AND expires_at <= ?1 ORDER BY expires_at")
-            .map_err(backend)?;
-        let rows = stmt
-            .query_map([now.unix_timestamp()], |r| r.get::<_, String>(0))
-            .map_err(backend)?;
-        rows.collect::<std::result::Result<_, _>>().map_err(backend)
+        // The column holds whole seconds: it narrows the search, and the
+        // record's exact expiry decides (a request due at .7 s is not
+        // expired at .0 s).
+        let candidates: Vec<Request> = self.many(
+            "request",
+            "SELECT body FROM requests WHERE state = 'pending' AND expires_at <= ?1 ORDER BY expires_at",
+            &[&now.unix_timestamp()],
+        )?;
+        Ok(candidates
+            .into_iter()
+            .filter(|r| r.expires_at <= now)
+            .map(|r| r.id)
+            .collect())
     }
 
     fn receipt_for_envelope(&self, envelope_sha256: &str) -> Result<Option<StoredReceipt>> {
@@ -841,7 +898,7 @@ impl ReadTx for SqliteTx<'_> {
         self.conn
             .query_row(
                 "SELECT data FROM log_entries WHERE idx = ?1",
-                [to_i64(index)?],
+                [key_i64(index)],
                 |r| r.get(0),
             )
             .optional()
@@ -856,10 +913,9 @@ impl ReadTx for SqliteTx<'_> {
             )
             .map_err(backend)?;
         let rows = stmt
-            .query_map(
-                params![to_i64(start)?, to_i64(limit.min(i64::MAX as u64))?],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
-            )
+            .query_map(params![key_i64(start), key_i64(limit)], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
             .map_err(backend)?;
         let mut out = Vec::new();
         for row in rows {
@@ -903,10 +959,8 @@ impl ReadTx for SqliteTx<'_> {
             .conn
             .prepare_cached("SELECT hash FROM tree_hashes WHERE level = ?1 AND idx = ?2")
             .and_then(|mut s| {
-                s.query_row(params![level, to_i64(index).unwrap_or(i64::MAX)], |r| {
-                    r.get(0)
-                })
-                .optional()
+                s.query_row(params![level, key_i64(index)], |r| r.get(0))
+                    .optional()
             })
             .map_err(backend)?;
         raw.map(|r| {
@@ -934,7 +988,7 @@ impl ReadTx for SqliteTx<'_> {
         self.conn
             .query_row(
                 "SELECT note FROM checkpoints WHERE size = ?1",
-                [to_i64(size)?],
+                [key_i64(size)],
                 |r| r.get(0),
             )
             .optional()

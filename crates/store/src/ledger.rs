@@ -8,6 +8,7 @@ mod outbox;
 mod passkey_signing;
 mod reconcile;
 mod scim;
+mod scope;
 mod web;
 
 use std::collections::HashMap;
@@ -45,6 +46,7 @@ pub use passkey_signing::{challenge_b64url, IssuedStatement};
 use rand_core::{OsRng, RngCore as _};
 pub use reconcile::MAX_CHANGE_BATCH;
 pub use scim::{ScimGroup, ScimUser, GROUP as SCIM_GROUP, USER as SCIM_USER};
+pub use scope::Scope;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 pub use web::{random_secret, SignIn, WebRules};
@@ -171,6 +173,15 @@ pub struct Ledger {
     config: LedgerConfig,
     /// The policy set in force; replaced whole on reload.
     policy: RwLock<Arc<dyn PolicyEngine>>,
+    /// Unproven refusals recorded per caller in the current hour.
+    refusal_budget: std::sync::Mutex<HashMap<String, (OffsetDateTime, u32)>>,
+    /// Where the latest signed checkpoint is kept outside the database.
+    keeper: Option<Arc<dyn crate::CheckpointKeeper>>,
+    /// The latest checkpoint kept there: nothing is signed that is not
+    /// consistent with it.
+    kept: std::sync::Mutex<Option<Checkpoint>>,
+    /// The note the current write transaction sealed, kept after commit.
+    sealed: std::sync::Mutex<Option<String>>,
 }
 
 /// A fresh random identifier with a type prefix.
@@ -275,6 +286,21 @@ impl Ledger {
         policy: Arc<dyn PolicyEngine>,
         now: OffsetDateTime,
     ) -> Result<Self> {
+        Self::open_kept(store, signer, config, policy, None, now)
+    }
+
+    /// Open the ledger, also keeping every checkpoint it signs in
+    /// `keeper`: a database behind the kept checkpoint (rolled back, its
+    /// tail cut) or diverging from it (a fork) is refused before anything
+    /// is written.
+    pub fn open_kept(
+        store: Arc<dyn Store>,
+        signer: NoteSigner,
+        config: LedgerConfig,
+        policy: Arc<dyn PolicyEngine>,
+        keeper: Option<Arc<dyn crate::CheckpointKeeper>>,
+        now: OffsetDateTime,
+    ) -> Result<Self> {
         let verifier = signer.verifier();
         let ledger = Ledger {
             store,
@@ -282,10 +308,16 @@ impl Ledger {
             verifier,
             config,
             policy: RwLock::new(policy.clone()),
+            refusal_budget: std::sync::Mutex::new(HashMap::new()),
+            keeper,
+            kept: std::sync::Mutex::new(None),
+            sealed: std::sync::Mutex::new(None),
         };
         let latest = {
             let tx = ledger.store.read()?;
-            ledger.check_head(&*tx)?
+            let latest = ledger.check_head(&*tx)?;
+            ledger.check_kept(&*tx, latest.as_ref())?;
+            latest
         };
         if latest.is_none() {
             let tx = ledger.store.write()?;
@@ -299,6 +331,77 @@ impl Ledger {
         }
         ledger.activate_policy(policy, "startup", now)?;
         Ok(ledger)
+    }
+
+    /// Compare the database with the checkpoint kept outside it: the
+    /// database must hold that tree (same size and root) or extend it.
+    /// Then keep the database's own latest checkpoint.
+    fn check_kept(&self, tx: &dyn ReadTx, latest: Option<&Checkpoint>) -> Result<()> {
+        let Some(keeper) = &self.keeper else {
+            return Ok(());
+        };
+        let kept = keeper
+            .load()
+            .map_err(|e| StoreError::Backend(format!("reading the kept checkpoint: {e}")))?;
+        if let Some(note) = kept {
+            let k = Checkpoint::open(&note, &self.verifier).map_err(|e| {
+                LedgerError::Integrity(format!(
+                    "the kept checkpoint does not verify with the log key: {e}"
+                ))
+            })?;
+            let size = latest.map_or(0, |c| c.size);
+            if k.size > size {
+                return Err(LedgerError::Integrity(format!(
+                    "the database is behind the checkpoint kept outside it: it holds {size} entries, but a checkpoint for {} was signed and acknowledged; it was rolled back or its tail was cut. Restore the newest copy, or run `countersign log audit`",
+                    k.size
+                )));
+            }
+            if k.size > 0 {
+                let root = countersign_tlog::tree_hash(k.size, &Hashes(tx))?;
+                if root != k.root {
+                    return Err(LedgerError::Integrity(format!(
+                        "the database diverges from the checkpoint kept outside it: its tree at size {} has another root; the log was forked",
+                        k.size
+                    )));
+                }
+            }
+        }
+        if let Some((_, note)) = tx.latest_checkpoint()? {
+            self.keep(&note)?;
+        }
+        Ok(())
+    }
+
+    /// Keep `note` outside the database and remember it, unless a newer
+    /// checkpoint is already kept (two writers finishing out of order).
+    fn keep(&self, note: &str) -> Result<()> {
+        let Some(keeper) = &self.keeper else {
+            return Ok(());
+        };
+        let cp = Checkpoint::open(note, &self.verifier)
+            .map_err(|e| LedgerError::Integrity(format!("a signed checkpoint: {e}")))?;
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.as_ref().is_some_and(|k| k.size >= cp.size) {
+            return Ok(());
+        }
+        keeper
+            .keep(note)
+            .map_err(|e| StoreError::Backend(format!("keeping the checkpoint: {e}")))?;
+        *kept = Some(cp);
+        Ok(())
+    }
+
+    /// Commit a transaction that was sealed, then keep its checkpoint
+    /// outside the database before the write is acknowledged.
+    fn commit_sealed(&self, tx: Box<dyn WriteTx + '_>) -> Result<()> {
+        // Taken while this transaction still holds the writer: the note
+        // is this transaction's own.
+        let note = self.sealed.lock().unwrap_or_else(|e| e.into_inner()).take();
+        tx.commit()?;
+        match note {
+            Some(note) => self.keep(&note),
+            None => Ok(()),
+        }
     }
 
     /// Check that the stored tree matches the latest signed checkpoint.
@@ -373,6 +476,24 @@ impl Ledger {
     fn seal(&self, tx: &mut dyn WriteTx) -> Result<(u64, String)> {
         let size = tx.tree_size()?;
         let root = countersign_tlog::tree_hash(size, &Hashes(&*tx))?;
+        // Never sign what is not consistent with the checkpoint kept outside
+        // the database, whatever the database says (a live rollback).
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(k) = kept {
+            let consistent = size >= k.size
+                && countersign_tlog::consistency_proof(k.size, size, &Hashes(&*tx))
+                    .ok()
+                    .is_some_and(|proof| {
+                        countersign_tlog::verify_consistency(k.size, size, &k.root, &root, &proof)
+                            .is_ok()
+                    });
+            if !consistent && k.size > 0 {
+                return Err(LedgerError::Integrity(format!(
+                    "refusing to sign: the database's tree at size {size} is not consistent with the checkpoint at size {} kept outside it (rolled back or forked)",
+                    k.size
+                )));
+            }
+        }
         if let Some((_, note)) = tx.latest_checkpoint()? {
             let old = Checkpoint::open(&note, &self.verifier)
                 .map_err(|e| LedgerError::Integrity(format!("latest checkpoint: {e}")))?;
@@ -393,6 +514,7 @@ impl Ledger {
         };
         let note = checkpoint.sign(&self.signer)?;
         tx.put_checkpoint(size, &note)?;
+        *self.sealed.lock().unwrap_or_else(|e| e.into_inner()) = Some(note.clone());
         Ok((size, note))
     }
 
@@ -418,7 +540,7 @@ impl Ledger {
     ) -> Result<u64> {
         let (index, _) = self.append(&mut *tx, event, now)?;
         self.seal(&mut *tx)?;
-        tx.commit()?;
+        self.commit_sealed(tx)?;
         Ok(index)
     }
 
@@ -439,7 +561,9 @@ impl Ledger {
         now: OffsetDateTime,
     ) -> Result<Receipted<Identity>> {
         let mut tx = self.store.write()?;
-        let existing = tx.identity(&input.handle)?;
+        // Handles differ by more than case: `Alice` is `alice`'s.
+        let existing = tx.identity_any_case(&input.handle)?;
+        email_free(&*tx, input.email.as_deref(), None)?;
         let owner = match &input.owner {
             Some(o) => tx.identity(o)?,
             None => None,
@@ -479,6 +603,9 @@ impl Ledger {
             None => None,
         };
         let (next, changed) = identity::update_identity(&current, patch, owner.as_ref(), now)?;
+        if changed.iter().any(|c| c == "email") {
+            email_free(&*tx, next.email.as_deref(), Some(handle))?;
+        }
         if changed.is_empty() {
             let index = tx
                 .identity_history(handle)?
@@ -497,6 +624,58 @@ impl Ledger {
             Event::IdentityUpdated {
                 identity: next.clone(),
                 changed,
+            },
+            now,
+        )?;
+        Ok(Receipted {
+            value: next,
+            log_index: index,
+        })
+    }
+
+    /// Allow the next SCIM user with this identity's e-mail to adopt it:
+    /// an administrator's explicit act, logged with who did it.
+    pub fn allow_scim_adoption(
+        &self,
+        handle: &str,
+        by: &str,
+        now: OffsetDateTime,
+    ) -> Result<Receipted<Identity>> {
+        let mut tx = self.store.write()?;
+        let current = Self::load_identity(&*tx, handle)?;
+        if !current.kind.is_human() || current.status == IdentityStatus::Terminated {
+            return Err(LedgerError::refused(
+                ErrorCode::InvalidTransition,
+                format!("only a human identity that is not terminated can be adopted over SCIM; {handle} cannot"),
+            ));
+        }
+        if current.email.is_none() {
+            return Err(LedgerError::refused(
+                ErrorCode::InvalidField,
+                format!("{handle} has no e-mail, which is how SCIM would find it"),
+            ));
+        }
+        if tx.scim_user_of(handle)?.is_some() {
+            return Err(LedgerError::refused(
+                ErrorCode::InvalidTransition,
+                format!("{handle} is already managed over SCIM"),
+            ));
+        }
+        let mut next = current.clone();
+        next.scim_adoptable = true;
+        next.updated_at = now;
+        next.revision += 1;
+        let index = tx.tree_size()?;
+        tx.put_identity(
+            &next,
+            Some(&format!("SCIM may adopt it (allowed by {by})")),
+            index,
+        )?;
+        self.finish(
+            tx,
+            Event::IdentityUpdated {
+                identity: next.clone(),
+                changed: vec!["scim_adoptable".into()],
             },
             now,
         )?;
@@ -679,10 +858,15 @@ impl Ledger {
         name: &str,
         content: &[u8],
         media_type: Option<String>,
+        by: &Registrant,
         now: OffsetDateTime,
     ) -> Result<(DocumentVersion, bool)> {
         let sha256 = self.check_content_size(content)?;
-        self.register(NewVersion::upload(name, content, sha256, media_type), now)
+        self.register(
+            NewVersion::upload(name, content, sha256, media_type),
+            by,
+            now,
+        )
     }
 
     /// The bytes of `name` version `version`, checked against the digest
@@ -720,6 +904,7 @@ impl Ledger {
         &self,
         name: &str,
         input: &RegisterDigest,
+        by: &Registrant,
         now: OffsetDateTime,
     ) -> Result<(DocumentVersion, bool)> {
         countersign_domain::check_sha256("sha256", &input.sha256)?;
@@ -731,16 +916,22 @@ impl Ledger {
                 media_type: input.media_type.clone(),
                 content: None,
             },
+            by,
             now,
         )
     }
 
-    fn register(&self, v: NewVersion<'_>, now: OffsetDateTime) -> Result<(DocumentVersion, bool)> {
+    fn register(
+        &self,
+        v: NewVersion<'_>,
+        by: &Registrant,
+        now: OffsetDateTime,
+    ) -> Result<(DocumentVersion, bool)> {
         let mut tx = self.store.write()?;
-        let (version, new) = self.register_in(tx.as_mut(), v, now)?;
+        let (version, new) = self.register_in(tx.as_mut(), v, by, now)?;
         if new {
             self.seal(&mut *tx)?;
-            tx.commit()?;
+            self.commit_sealed(tx)?;
         }
         Ok((version, new))
     }
@@ -751,6 +942,7 @@ impl Ledger {
         &self,
         tx: &mut dyn WriteTx,
         v: NewVersion<'_>,
+        by: &Registrant,
         now: OffsetDateTime,
     ) -> Result<(DocumentVersion, bool)> {
         let NewVersion {
@@ -764,10 +956,24 @@ impl Ledger {
         if let Some(m) = &media_type {
             countersign_domain::check_text("media_type", m, 1, 200)?;
         }
-        let latest = tx.document(name)?.and_then(|d| d.versions.last().cloned());
+        let existing = tx.document(name)?;
+        let latest = existing.as_ref().and_then(|d| d.versions.last().cloned());
         if let Some(v) = &latest {
             if v.sha256 == sha256 && (v.content_stored || content.is_none()) {
                 return Ok((v.clone(), false));
+            }
+        }
+        // A document is its first registrant's: nobody else slips a
+        // version in that the next request naming it would pin.
+        if let Some(owner) = existing.as_ref().and_then(|d| d.versions.first()) {
+            if !by.admin && owner.registered_by != by.identity {
+                return Err(LedgerError::refused(
+                    ErrorCode::Forbidden,
+                    format!(
+                        "document {name:?} belongs to {}; only they or an administrator add versions (choose another name)",
+                        owner.registered_by.as_deref().unwrap_or("the administration")
+                    ),
+                ));
             }
         }
         let index = tx.tree_size()?;
@@ -778,6 +984,7 @@ impl Ledger {
             size,
             media_type,
             content_stored: content.is_some(),
+            registered_by: by.identity.clone(),
             registered_at: now,
             log_index: index,
         };
@@ -818,7 +1025,7 @@ impl Ledger {
         let mut tx = self.store.write()?;
         let request = self.create_request_in(tx.as_mut(), input, caller, now)?;
         self.seal(&mut *tx)?;
-        tx.commit()?;
+        self.commit_sealed(tx)?;
         Ok(request)
     }
 
@@ -842,16 +1049,21 @@ impl Ledger {
         };
         let sha256 = self.check_content_size(content)?;
         let mut tx = self.store.write()?;
+        let by = Registrant {
+            identity: Some(input.requester.clone()),
+            admin: false,
+        };
         let (version, _) = self.register_in(
             tx.as_mut(),
             NewVersion::upload(&doc.document, content, sha256, media_type),
+            &by,
             now,
         )?;
         let mut input = input.clone();
         input.documents[0].version = Some(version.version);
         let request = self.create_request_in(tx.as_mut(), &input, caller, now)?;
         self.seal(&mut *tx)?;
-        tx.commit()?;
+        self.commit_sealed(tx)?;
         Ok(request)
     }
 
@@ -1027,7 +1239,7 @@ impl Ledger {
             }
             match self.try_accept(&mut *tx, envelope, &digest, caller, now)? {
                 Ok(receipt) => {
-                    tx.commit()?;
+                    self.commit_sealed(tx)?;
                     return Ok(Submission {
                         receipt,
                         recorded: true,
@@ -1042,6 +1254,18 @@ impl Ledger {
             auth,
         } = outcome;
         let keep_envelope = refusal.code != ErrorCode::StatementInvalid;
+        if unproven(refusal.code) && !self.spend_refusal_budget(caller, now) {
+            // Garbage proves nothing about anyone: past the caller's budget
+            // it is answered, not written to a log that keeps it forever.
+            let mut refusal = refusal;
+            refusal.detail.push_str(
+                " (not recorded: this caller's hourly budget of refusals of unverifiable envelopes is spent)",
+            );
+            return Err(LedgerError::Refused {
+                refusal,
+                log_index: None,
+            });
+        }
         let mut tx = self.store.write()?;
         if passkey {
             // A refused passkey signature uses up its nonce too: the same
@@ -1073,6 +1297,32 @@ impl Ledger {
             refusal,
             log_index: Some(index),
         })
+    }
+
+    /// Take one unproven refusal from the caller's hourly budget; false
+    /// when it is spent.
+    fn spend_refusal_budget(&self, caller: &Authentication, now: OffsetDateTime) -> bool {
+        let key = caller
+            .method
+            .clone()
+            .or_else(|| caller.identity.clone())
+            .unwrap_or_default();
+        let mut budget = self
+            .refusal_budget
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if budget.len() > 100_000 {
+            budget.retain(|_, (since, _)| now - *since < time::Duration::hours(1));
+        }
+        let slot = budget.entry(key).or_insert((now, 0));
+        if now - slot.0 >= time::Duration::hours(1) {
+            *slot = (now, 0);
+        }
+        if slot.1 >= self.config.limits.unproven_refusals_per_hour {
+            return false;
+        }
+        slot.1 += 1;
+        true
     }
 
     fn try_accept(
@@ -1385,6 +1635,61 @@ impl Ledger {
 }
 
 /// A document version to register: its digest, and its bytes when uploaded.
+/// The one identity an e-mail address names, for sign-in and token
+/// mapping: among identities with the address, the one not terminated (a
+/// terminated one only when no other has it, so the caller learns it is
+/// terminated). Two live identities with one address name nobody.
+pub fn identity_for_email(tx: &dyn ReadTx, email: &str) -> Result<Option<Identity>> {
+    let all = tx.identities_by_email(email)?;
+    let mut live = all
+        .iter()
+        .filter(|i| i.status != IdentityStatus::Terminated)
+        .cloned();
+    match (live.next(), live.next()) {
+        (Some(_), Some(_)) => Err(LedgerError::refused(
+            ErrorCode::EmailAmbiguous,
+            format!("{email:?} is the address of more than one identity, so it identifies nobody; an administrator must make it unique"),
+        )),
+        (Some(one), None) => Ok(Some(one)),
+        (None, _) => Ok(all.into_iter().next()),
+    }
+}
+
+/// Refuse an address another identity that is not terminated has
+/// (e-mails are unique, case-insensitively, among live identities).
+pub(crate) fn email_free(tx: &dyn ReadTx, email: Option<&str>, except: Option<&str>) -> Result<()> {
+    let Some(email) = email else { return Ok(()) };
+    if let Some(other) = tx
+        .identities_by_email(email)?
+        .into_iter()
+        .find(|i| i.status != IdentityStatus::Terminated && Some(i.handle.as_str()) != except)
+    {
+        return Err(LedgerError::refused(
+            ErrorCode::EmailTaken,
+            format!("{} already has the address {email:?}", other.handle),
+        ));
+    }
+    Ok(())
+}
+
+/// Refusals of envelopes that prove nothing about any enrolled credential.
+fn unproven(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::StatementInvalid | ErrorCode::SignatureInvalid | ErrorCode::CredentialUnknown
+    )
+}
+
+/// Who registers a document version.
+#[derive(Clone, Debug, Default)]
+pub struct Registrant {
+    /// The identity recorded as the registrant (`None`: an administrator
+    /// or integration not bound to an identity).
+    pub identity: Option<String>,
+    /// An administrator, who may add versions to anyone's document.
+    pub admin: bool,
+}
+
 struct NewVersion<'a> {
     name: &'a str,
     sha256: String,

@@ -18,14 +18,17 @@
 
 pub mod audit;
 pub mod evidence;
+mod kept;
 mod ledger;
 
 pub use ledger::{
-    challenge_b64url, random_secret, AttemptOutcome, CertificateIssuer, DeliveryRules, IgaConfig,
-    IssuedStatement, Ledger, LedgerConfig, LedgerError, MailOutcome, MailRules, Receipted,
-    ScimGroup, ScimUser, SignIn, Submission, WebRules, EVENT_TYPES, MAX_CHANGE_BATCH, SCIM_GROUP,
-    SCIM_USER,
+    challenge_b64url, identity_for_email, random_secret, AttemptOutcome, CertificateIssuer,
+    DeliveryRules, IgaConfig, IssuedStatement, Ledger, LedgerConfig, LedgerError, MailOutcome,
+    MailRules, Receipted, Registrant, ScimGroup, ScimUser, Scope, SignIn, Submission, WebRules,
+    EVENT_TYPES, MAX_CHANGE_BATCH, SCIM_GROUP, SCIM_USER,
 };
+
+pub use kept::{CheckpointFile, CheckpointKeeper};
 
 use countersign_domain::identity::Challenge;
 use countersign_proto::api::{IdentityFilter, RequestFilter};
@@ -236,8 +239,11 @@ pub trait ReadTx {
     fn meta(&self, key: &str) -> Result<Option<String>>;
 
     fn identity(&self, handle: &str) -> Result<Option<Identity>>;
-    /// The identity with this email address (compared case-insensitively).
-    fn identity_by_email(&self, email: &str) -> Result<Option<Identity>>;
+    /// Every identity with this email address (compared
+    /// case-insensitively), oldest first.
+    fn identities_by_email(&self, email: &str) -> Result<Vec<Identity>>;
+    /// The identity whose handle equals `handle` ignoring ASCII case.
+    fn identity_any_case(&self, handle: &str) -> Result<Option<Identity>>;
     fn identities(&self, filter: &IdentityFilter) -> Result<Vec<Identity>>;
     /// Every version of an identity, oldest first.
     fn identity_history(&self, handle: &str) -> Result<Vec<IdentityHistoryEntry>>;

@@ -185,10 +185,16 @@ impl Fixture {
             keys.insert(h.to_string(), enroll(&ledger, h, at(2)));
         }
         ledger
-            .register_content("offer", OFFER, Some("text/plain".into()), at(3))
+            .register_content(
+                "offer",
+                OFFER,
+                Some("text/plain".into()),
+                &Default::default(),
+                at(3),
+            )
             .unwrap();
         ledger
-            .register_content("policy", POLICY, None, at(3))
+            .register_content("policy", POLICY, None, &Default::default(), at(3))
             .unwrap();
         let request = ledger
             .create_request(

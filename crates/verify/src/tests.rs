@@ -1301,7 +1301,7 @@ impl Workload {
             )
             .unwrap();
         ledger
-            .register_content("release", OFFER, None, at(5))
+            .register_content("release", OFFER, None, &Default::default(), at(5))
             .unwrap();
         let request = ledger
             .create_request(

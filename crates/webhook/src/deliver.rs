@@ -66,9 +66,11 @@ pub struct Attempt {
 
 /// A client fit for webhooks: no redirects, [`CONNECT_TIMEOUT`] to connect,
 /// our [`USER_AGENT`]. Build it once and share it; it pools connections.
-pub fn client() -> reqwest::Result<reqwest::Client> {
+/// Every address it connects to passes `egress` (see [`crate::egress`]).
+pub fn client(egress: crate::Egress) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(Policy::none())
+        .dns_resolver(crate::egress::resolver(egress))
         .connect_timeout(CONNECT_TIMEOUT)
         .user_agent(USER_AGENT)
         .build()
@@ -81,8 +83,18 @@ pub fn client() -> reqwest::Result<reqwest::Client> {
 /// Pass a client from [`client`]: a client that follows redirects would
 /// turn a 3xx, which the spec counts as failure, into whatever the
 /// redirect target answers.
-pub async fn deliver(client: &reqwest::Client, d: &Delivery<'_>, timeout: Duration) -> Attempt {
+pub async fn deliver(
+    client: &reqwest::Client,
+    egress: crate::Egress,
+    d: &Delivery<'_>,
+    timeout: Duration,
+) -> Attempt {
     let started = Instant::now();
+    // IP-literal URLs skip the resolver: check them here. A refused
+    // destination gets the same words whatever the reason.
+    if egress.check_url(d.url).is_err() {
+        return failed(started, crate::egress::REFUSED.into());
+    }
     let signature = match sign(d.msg_id, d.timestamp, d.body, d.secrets) {
         Ok(signature) => signature,
         Err(err) => return failed(started, format!("cannot sign: {err}")),
@@ -100,6 +112,9 @@ pub async fn deliver(client: &reqwest::Client, d: &Delivery<'_>, timeout: Durati
         .await;
     let mut response = match sent {
         Ok(response) => response,
+        Err(err) if refused_by_policy(&err) => {
+            return failed(started, crate::egress::REFUSED.into())
+        }
         Err(err) => return failed(started, describe(err)),
     };
     let status = response.status();
@@ -135,6 +150,18 @@ fn failed(started: Instant, error: String) -> Attempt {
 
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Whether the resolver refused the destination.
+fn refused_by_policy(err: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if cause.to_string() == crate::egress::REFUSED {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// The error and its causes ("error sending request: client error
@@ -197,6 +224,13 @@ mod tests {
 
     use super::*;
     use crate::signature::{verify, VerifyingSecret, WebhookHeaders, DEFAULT_TOLERANCE_SECS};
+    use crate::Egress;
+
+    /// The receivers here listen on loopback over plain http.
+    const DEV: Egress = Egress {
+        allow_http: true,
+        allow_private: true,
+    };
 
     const TS: i64 = 1_700_000_000;
     const BODY: &[u8] =
@@ -264,7 +298,46 @@ mod tests {
             body: BODY,
             secrets,
         };
-        deliver(&client().unwrap(), &d, timeout).await
+        deliver(&client(DEV).unwrap(), DEV, &d, timeout).await
+    }
+
+    #[tokio::test]
+    async fn the_default_policy_refuses_loopback_with_one_generic_error() {
+        let addr = serve(Vec::new()).await;
+        let secrets = [SigningSecret::generate_hmac(&mut OsRng)];
+        let strict = Egress {
+            allow_http: true,
+            allow_private: false,
+        };
+        // An open port, a closed port, a name resolving to loopback, the
+        // metadata address: the same words, and no request made.
+        for url in [
+            format!("http://{addr}/"),
+            "http://127.0.0.1:9/".to_string(),
+            format!("http://localhost:{}/", addr.port()),
+            "http://169.254.169.254/latest/meta-data".to_string(),
+            format!("http://[::1]:{}/", addr.port()),
+        ] {
+            let d = Delivery {
+                url: &url,
+                msg_id: "msg_1",
+                timestamp: TS,
+                body: BODY,
+                secrets: &secrets,
+            };
+            let a = deliver(&client(strict).unwrap(), strict, &d, Duration::from_secs(2)).await;
+            assert!(!a.ok && a.status.is_none(), "{url}: {a:?}");
+            assert_eq!(a.error.as_deref(), Some(crate::egress::REFUSED), "{url}");
+        }
+        // The resolver refuses a name that resolves to loopback even when
+        // the URL check is skipped (a client used without `deliver`).
+        let err = client(strict)
+            .unwrap()
+            .post(format!("http://localhost:{}/", addr.port()))
+            .send()
+            .await
+            .expect_err("refused");
+        assert!(refused_by_policy(&err), "{err:?}");
     }
 
     #[tokio::test]
@@ -386,7 +459,7 @@ mod tests {
             body: BODY,
             secrets: &s,
         };
-        let a = deliver(&client().unwrap(), &bad_id, Duration::from_secs(1)).await;
+        let a = deliver(&client(DEV).unwrap(), DEV, &bad_id, Duration::from_secs(1)).await;
         assert!(!a.ok);
         assert!(a.error.unwrap().starts_with("cannot sign"));
 

@@ -18,17 +18,20 @@
 //! the caller), keep a queue, schedule retries, remember which messages were
 //! delivered, store or encrypt secrets, decide which events go to which
 //! endpoint, build the payload (the body is bytes the caller already
-//! serialized; they are sent exactly as signed), or guard against SSRF
-//! (the integrator filters endpoint URLs or routes through an egress proxy).
+//! serialized; they are sent exactly as signed). [`egress`] is the SSRF
+//! guard: an egress policy checked on URLs and, in the client's resolver,
+//! on every address connected to.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod backoff;
 pub mod deliver;
+pub mod egress;
 pub mod signature;
 
 pub use backoff::RetryPolicy;
 pub use deliver::{client, deliver, Attempt, Delivery};
+pub use egress::Egress;
 pub use signature::{sign, verify, SigningSecret, VerifyingSecret, WebhookHeaders};
 
 /// Why signing or verifying a webhook failed.

@@ -13,6 +13,8 @@ use crate::harness::*;
 fn cli(s: &TestServer, dir: &std::path::Path, args: &[&str]) -> Output {
     Command::new(binary())
         .current_dir(dir)
+        // The client's pinned keys and held checkpoints: this test's own.
+        .env("COUNTERSIGN_STATE", dir.join("client-state"))
         .args(["--server", &s.base, "--token", TOKEN])
         .args(args)
         .output()

@@ -396,11 +396,13 @@ fn receipts_survive_sigkill_and_later_checkpoints_stay_consistent() {
             .unwrap()
             .verify(r.entry.as_bytes(), &verifier)
             .unwrap();
-        let stored: EntryView =
-            reqwest::blocking::get(format!("{base}/v1/log/entries/{}", r.log_index))
-                .unwrap()
-                .json()
-                .unwrap();
+        let stored: EntryView = reqwest::blocking::Client::new()
+            .get(format!("{base}/v1/log/entries/{}", r.log_index))
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
         assert_eq!(
             stored.entry, r.entry,
             "entry {} changed after the crash",

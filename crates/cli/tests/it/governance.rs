@@ -137,26 +137,48 @@ fn approvers_may_sign_and_others_may_not() {
 fn separation_of_duties_keeps_requester_and_beneficiary_from_approving() {
     let s = TestServer::start();
     let k = people(&s, &["alice", "dave", "bob"]);
+    // An access change its requester or beneficiary would approve could
+    // never complete: it is refused when it is made, by the policy.
+    for approvers in [&["alice", "bob"][..], &["bob", "dave"][..]] {
+        let mut body = request_body("doc", "alice", "dave", approvers);
+        body.event_kind = EventKind::RoleChange;
+        let (status, v) = s.call(
+            Method::POST,
+            "/v1/requests",
+            Some(&serde_json::to_value(&body).unwrap()),
+            true,
+        );
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (403, Some("policy_denied")),
+            "{v}"
+        );
+        assert!(
+            v["detail"].as_str().unwrap().contains("sod-at-request"),
+            "{v}"
+        );
+    }
+    // At signing it still holds for a delegate: alice, the requester,
+    // signing for bob is refused.
     let r = access_request(
         &s,
         EventKind::RoleChange,
         Impact::Low,
         "alice",
         "dave",
-        &["alice", "dave", "bob"],
+        &["bob"],
     );
-    assert_policy_refused(
-        &s,
-        &approve(&s, &r, "alice", &k[0]),
-        TOKEN,
-        &["sod-requester"],
+    let bob = s.token_for(Some("bob"), &[Role::Approver]);
+    let (status, v) = s.call_as(
+        Method::POST,
+        "/v1/delegations",
+        Some(&json!({"delegate": "alice", "scope": {"max_impact": "high"}, "duration_seconds": 86400, "reason": "on leave"})),
+        Some(&bob),
     );
-    assert_policy_refused(
-        &s,
-        &approve(&s, &r, "dave", &k[1]),
-        TOKEN,
-        &["sod-beneficiary"],
-    );
+    assert_eq!(status, 201, "{v}");
+    let mut st = statement(&r, "alice", &k[0], Decision::Approve, s.now());
+    st.predicate.principal = Some("bob".into());
+    assert_policy_refused(&s, &sign(&st, &k[0]), TOKEN, &["sod-requester"]);
     assert_allowed(
         &s,
         &approve(&s, &r, "bob", &k[2]),

@@ -84,6 +84,11 @@ pub struct TestServer {
     pub attestation_roots: countersign_webauthn::TrustAnchors,
     /// How often the sweeper (expiry, reminders) runs.
     pub sweep: std::time::Duration,
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout: std::time::Duration,
+    /// Failed authentications and refused signatures allowed per key.
+    pub auth_rate: countersign_server::limit::Rate,
+    pub refusal_rate: countersign_server::limit::Rate,
 }
 
 /// Retries in tens of milliseconds, so tests see several attempts quickly.
@@ -97,6 +102,11 @@ pub fn fast_webhooks() -> WebhookSettings {
             max_attempts: 4,
         },
         disable_after: 50,
+        // The receivers here listen on loopback over plain http.
+        egress: countersign_webhook::Egress {
+            allow_http: true,
+            allow_private: true,
+        },
     }
 }
 
@@ -144,6 +154,15 @@ impl TestServer {
             mailer: None,
             attestation_roots: countersign_webauthn::TrustAnchors::new(),
             sweep: std::time::Duration::from_secs(3600),
+            header_read_timeout: std::time::Duration::from_secs(10),
+            auth_rate: countersign_server::limit::Rate {
+                burst: 20,
+                per_minute: 20,
+            },
+            refusal_rate: countersign_server::limit::Rate {
+                burst: 30,
+                per_minute: 30,
+            },
         };
         s.boot();
         s
@@ -219,6 +238,13 @@ impl TestServer {
 
     /// Start (or restart) serving the same database.
     pub fn boot(&mut self) {
+        if let Err(e) = self.try_boot() {
+            panic!("the server did not start: {e}");
+        }
+    }
+
+    /// Start serving, or answer why the ledger refused to open.
+    pub fn try_boot(&mut self) -> Result<(), String> {
         // Bind first: the web app's origin (and so the WebAuthn relying
         // party) names the port.
         let std_listener = std::net::TcpListener::bind(("127.0.0.1", self.port)).unwrap();
@@ -229,8 +255,11 @@ impl TestServer {
         let store = Arc::new(SqliteStore::open(&self.db_path()).unwrap());
         let signer = NoteSigner::from_skey(&self.skey).unwrap();
         let policy = Arc::new(PolicySet::load_dir(&self.policy_dir()).unwrap());
+        let keeper: Arc<dyn countersign_store::CheckpointKeeper> = Arc::new(
+            countersign_store::CheckpointFile::new(self.dir.path().join("checkpoint")),
+        );
         let ledger = Arc::new(
-            Ledger::open(
+            Ledger::open_kept(
                 store,
                 signer,
                 LedgerConfig {
@@ -245,9 +274,10 @@ impl TestServer {
                     mail: self.mail.clone(),
                 },
                 policy,
+                Some(keeper),
                 self.now(),
             )
-            .unwrap(),
+            .map_err(|e| e.to_string())?,
         );
         ledger
             .publish_ca(
@@ -262,12 +292,14 @@ impl TestServer {
             auth: Arc::new(Authenticator {
                 bootstrap_sha256: Some(token_hash(TOKEN)),
                 oidc: Some(verifier.clone()),
+                limits: countersign_server::auth::Limits::new(self.auth_rate, self.refusal_rate),
             }),
             clock: self.clock.clone(),
             config: ServerConfig {
                 expiry_sweep: self.sweep,
                 policy_dir: Some(self.policy_dir()),
                 webhooks: self.webhooks.clone(),
+                header_read_timeout: self.header_read_timeout,
                 ..Default::default()
             },
             workloads: Some(Arc::new(Workloads {
@@ -301,6 +333,7 @@ impl TestServer {
         self.base = format!("http://{addr}");
         self.shutdown = Some(tx);
         self.thread = Some(thread);
+        Ok(())
     }
 
     /// Stop serving; the database file stays.

@@ -388,7 +388,7 @@ fn a_scim_joiner_is_mailed_a_link_to_create_their_passkey() {
         Method::GET,
         "/v1/log/entries?start=0&limit=1000",
         None,
-        false,
+        true,
     );
     let text = entries.to_string();
     assert!(

@@ -8,6 +8,7 @@ mod browser;
 mod cli_signing;
 mod faults;
 mod governance;
+mod hardening;
 mod harness;
 mod interop;
 mod mail;

@@ -956,7 +956,11 @@ fn a_control_exception_is_resolved_from_the_cli_with_a_local_key() {
         (Resolution::FalsePositive, "gina")
     );
     let out = cli(&s, &["cx", "export", "--format", "csv"]);
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout)
         .contains("false_positive,gina,erin is the break-glass admin"));
 }

@@ -285,32 +285,117 @@ fn users_are_created_read_replaced_patched_and_deleted_as_identities() {
 }
 
 #[test]
-fn an_existing_identity_with_the_same_email_is_adopted_not_duplicated() {
+fn scim_adopts_an_existing_identity_only_when_an_admin_allows_it() {
     let s = TestServer::start();
-    let _: Identity = s.post(
+    let bob: Identity = s.post(
         "/v1/identities",
-        &json!({"handle": "bob", "kind": "human", "email": "bob@acme.test"}),
+        &json!({"handle": "bob", "kind": "human", "email": "bob@acme.test", "display_name": "Bob"}),
     );
     let scim = Scim::new(&s);
-    let id = scim.user("bob.jones@acme.test", "Bob", "Jones");
-    // The user's primary email is its userName here; adopt by that email.
-    let _ = id;
-    let id2 = {
-        let a = scim.post(
-            "/Users",
-            json!({"schemas": [USER], "userName": "bjones", "displayName": "Bob Jones",
-                "emails": [{"value": "BOB@acme.test", "type": "work"}]}),
-        );
-        assert_eq!(a.status, 201, "{}", a.body);
-        a.body["id"].as_str().unwrap().to_string()
-    };
-    let bob = identity(&s, "bob");
-    assert_eq!(bob.id, identity(&s, "bob").id);
-    assert_eq!(bob.display_name, "Bob Jones");
-    let got = scim.ok(scim.get(&format!("/Users/{id2}")));
-    assert_eq!(got["id"], id2);
+    let push = json!({"schemas": [USER], "userName": "bjones", "displayName": "Bob Jones",
+        "emails": [{"value": "BOB@acme.test", "type": "work"}]});
+    // Same address, other case: a conflict, not a takeover; nothing changes.
+    let size = s.tree_size();
+    let a = scim.post("/Users", push.clone());
+    assert_eq!(a.status, 409, "{}", a.body);
+    assert_eq!(a.body["scimType"], "uniqueness", "{}", a.body);
+    assert!(
+        a.body["detail"].as_str().unwrap().contains("allow-scim"),
+        "{}",
+        a.body
+    );
+    assert_eq!(s.tree_size(), size);
+    assert_eq!(identity(&s, "bob"), bob);
+    // Only an administrator allows it, and that is logged.
+    let approver = s.token_for(Some("bob"), &[Role::Approver]);
+    let (status, _) = s.call_as(
+        Method::POST,
+        "/v1/identities/bob/scim-adoption",
+        None,
+        Some(&approver),
+    );
+    assert_eq!(status, 403);
+    let allowed: Identity = s.post("/v1/identities/bob/scim-adoption", &json!({}));
+    assert!(allowed.scim_adoptable);
+    let entry = s.entry(s.tree_size() - 1);
+    assert_eq!(entry["type"], "identity.updated", "{entry}");
+    assert_eq!(entry["changed"], json!(["scim_adoptable"]), "{entry}");
+    // Now the push adopts bob, and the mark is used up.
+    let a = scim.post("/Users", push.clone());
+    assert_eq!(a.status, 201, "{}", a.body);
+    let id = a.body["id"].as_str().unwrap().to_string();
+    let adopted = identity(&s, "bob");
+    assert_eq!(adopted.id, bob.id);
+    assert_eq!(adopted.display_name, "Bob Jones");
+    assert!(!adopted.scim_adoptable);
     let (status, _) = s.call(Method::GET, "/v1/identities/bjones", None, true);
     assert_eq!(status, 404, "no duplicate identity was made");
+    // Pushing the same twice: the second changes nothing, and neither is
+    // a server error.
+    let a = scim.send(Method::PUT, &format!("/Users/{id}"), Some(&push), None);
+    assert_eq!(a.status, 200, "{}", a.body);
+    let size = s.tree_size();
+    let a = scim.send(Method::PUT, &format!("/Users/{id}"), Some(&push), None);
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(s.tree_size(), size);
+    let a = scim.post("/Users", push);
+    assert_eq!(a.status, 409, "{}", a.body);
+}
+
+#[test]
+fn emails_are_unique_among_live_identities_and_handles_ignore_case() {
+    let s = TestServer::start();
+    s.person("carol");
+    let scim = Scim::new(&s);
+    // Another identity with carol's address, in another case: refused.
+    let (status, v) = s.call(
+        Method::POST,
+        "/v1/identities",
+        Some(&json!({"handle": "carol2", "kind": "human", "email": "CAROL@example.com"})),
+        true,
+    );
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (409, Some("email_taken")),
+        "{v}"
+    );
+    let _: Identity = s.post("/v1/identities", &json!({"handle": "dan", "kind": "human"}));
+    let (status, v) = s.call(
+        Method::PATCH,
+        "/v1/identities/dan",
+        Some(&json!({"email": "Carol@Example.com"})),
+        true,
+    );
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (409, Some("email_taken")),
+        "{v}"
+    );
+    // A SCIM user cannot take the address over by an update either.
+    let id = scim.user("erin@acme.test", "Erin", "E");
+    let a = scim.patch(
+        &format!("/Users/{id}"),
+        json!([{"op": "replace", "path": "emails", "value": [{"value": "carol@EXAMPLE.com", "primary": true}]}]),
+    );
+    assert_eq!(a.status, 409, "{}", a.body);
+    // Handles differ by more than case.
+    let (status, v) = s.call(
+        Method::POST,
+        "/v1/identities",
+        Some(&json!({"handle": "Carol", "kind": "human"})),
+        true,
+    );
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (409, Some("handle_taken")),
+        "{v}"
+    );
+    // Once carol is terminated her address is free again.
+    let _: Identity = s.post("/v1/identities/carol/terminate", &json!({}));
+    let _: Identity = s.post(
+        "/v1/identities",
+        &json!({"handle": "carol-new", "kind": "human", "email": "carol@example.com"}),
+    );
 }
 
 #[test]

@@ -19,6 +19,11 @@ use sha2::{Digest as _, Sha256};
 use crate::faults::{free_port, init_data_dir, post_as, seed_onboarding, spawn_server};
 use crate::harness::*;
 
+/// The `[webhooks]` settings a binary server needs to reach receivers on
+/// loopback over http (the egress policy refuses both by default).
+pub(crate) const LOOPBACK_WEBHOOKS: &str =
+    "[webhooks]\nallow_http = true\nallow_private_destinations = true\n";
+
 /// How the receiver answers.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Mode {
@@ -478,7 +483,7 @@ fn killing_the_server_between_a_state_change_and_its_delivery_loses_no_event() {
     // First run: the sender polls once at start, then not for a minute, so
     // nothing created afterwards can have been sent when the kill comes.
     let config = dir.path().join("countersign.toml");
-    std::fs::write(&config, "[webhooks]\npoll_ms = 60000\n").unwrap();
+    std::fs::write(&config, format!("{LOOPBACK_WEBHOOKS}poll_ms = 60000\n")).unwrap();
     let (server, base) = spawn_server(dir.path());
     let http = reqwest::blocking::Client::new();
     let post = |path: &str, body: Value| post_as(&http, &base, &token, path, body);
@@ -503,7 +508,7 @@ fn killing_the_server_between_a_state_change_and_its_delivery_loses_no_event() {
     drop(server);
 
     // Restart with a fast sender and a receiver that is now listening.
-    std::fs::write(&config, "[webhooks]\npoll_ms = 50\n").unwrap();
+    std::fs::write(&config, format!("{LOOPBACK_WEBHOOKS}poll_ms = 50\n")).unwrap();
     let rx = Receiver::start_on(Mode::Ok, port);
     let (_server, _base) = spawn_server(dir.path());
     let got = rx.wait_for(1);

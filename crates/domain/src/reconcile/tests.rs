@@ -22,6 +22,7 @@ fn identity(handle: &str, kind: IdentityKind) -> Identity {
         roles: vec![],
         manager: None,
         orphaned: false,
+        scim_adoptable: false,
         created_at: T0 - Duration::days(400),
         updated_at: T0 - Duration::days(400),
         revision: 1,

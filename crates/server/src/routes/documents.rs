@@ -8,10 +8,9 @@ use axum::response::{IntoResponse, Response};
 use countersign_proto::api::RegisterDigest;
 use countersign_proto::model::{Document, DocumentVersion};
 use countersign_proto::{ErrorCode, Problem};
-use countersign_store::LedgerError;
 
 use super::answer;
-use crate::auth::{self, Caller};
+use crate::auth::Caller;
 use crate::extract::{Json, Path};
 use crate::{ApiError, AppState};
 
@@ -37,7 +36,6 @@ pub async fn upload(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::REQUEST_WRITE)?;
     let limit = s.ledger.limits().max_document_bytes;
     let body = body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -54,8 +52,9 @@ pub async fn upload(
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty())
         .map(str::to_string);
+    let by = caller.registrant();
     let (version, created) = s
-        .run(move |l, now| l.register_content(&name, &body, media_type, now))
+        .run(move |l, now| l.register_content(&name, &body, media_type, &by, now))
         .await?;
     Ok(registered(version, created))
 }
@@ -69,9 +68,9 @@ pub async fn register_digest(
     Path(name): Path<String>,
     Json(input): Json<RegisterDigest>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::REQUEST_WRITE)?;
+    let by = caller.registrant();
     let (version, created) = s
-        .run(move |l, now| l.register_digest(&name, &input, now))
+        .run(move |l, now| l.register_digest(&name, &input, &by, now))
         .await?;
     Ok(registered(version, created))
 }
@@ -79,8 +78,10 @@ pub async fn register_digest(
 #[utoipa::path(get, path = "/v1/documents", tag = "documents", security(("bearer" = [])),
     responses((status = 200, body = [Document])))]
 pub async fn list(caller: Caller, State(s): State<AppState>) -> Result<Response, ApiError> {
-    caller.require(auth::READ)?;
-    let docs = s.run(|l, _| Ok(l.store().read()?.documents()?)).await?;
+    let scope = caller.scope();
+    let docs = s
+        .run(move |l, now| l.visible_documents(&scope, now))
+        .await?;
     Ok(answer(StatusCode::OK, &docs, None))
 }
 
@@ -91,13 +92,9 @@ pub async fn show(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::READ)?;
+    let scope = caller.scope();
     let doc = s
-        .run(move |l, _| {
-            l.store().read()?.document(&name)?.ok_or_else(|| {
-                LedgerError::refused(ErrorCode::DocumentNotFound, format!("no document {name:?}"))
-            })
-        })
+        .run(move |l, now| l.visible_document(&name, &scope, now))
         .await?;
     Ok(answer(StatusCode::OK, &doc, None))
 }
@@ -111,17 +108,38 @@ pub async fn content(
     State(s): State<AppState>,
     Path((name, version)): Path<(String, u32)>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::READ)?;
+    let scope = caller.scope();
     let (v, bytes) = s
-        .run(move |l, _| l.document_content(&name, version))
+        .run(move |l, now| {
+            l.visible_document(&name, &scope, now)?;
+            l.document_content(&name, version)
+        })
         .await?;
-    let media = v
-        .media_type
-        .clone()
-        .unwrap_or_else(|| "application/octet-stream".into());
+    // Always a download: the uploader's media type is in the version
+    // record, never in the answer, so an uploaded page cannot run here.
+    let safe_name: String = v
+        .document
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .collect();
     let mut response = bytes.into_response();
-    if let Ok(h) = HeaderValue::from_str(&media) {
-        response.headers_mut().insert(header::CONTENT_TYPE, h);
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(d) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{safe_name}-v{}\"",
+        v.version
+    )) {
+        h.insert(header::CONTENT_DISPOSITION, d);
+    }
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    if let Ok(e) = HeaderValue::from_str(&format!("\"{}\"", v.sha256)) {
+        h.insert(header::ETAG, e);
     }
     Ok(response)
 }

@@ -24,7 +24,7 @@ impl Modify for BearerAuth {
     modifiers(&BearerAuth),
     paths(
         directory::create, directory::list, directory::show, directory::history, directory::update,
-        directory::suspend, directory::reactivate, directory::terminate,
+        directory::suspend, directory::reactivate, directory::terminate, directory::allow_scim_adoption,
         directory::challenge, directory::enroll, directory::keys_of, directory::key, directory::revoke, directory::vouch,
         documents::upload, documents::register_digest, documents::list, documents::show, documents::content,
         requests::create, requests::list, requests::show, requests::withdraw, requests::sign, requests::evidence,

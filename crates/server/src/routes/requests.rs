@@ -12,7 +12,7 @@ use countersign_proto::statement::Envelope;
 use countersign_proto::Problem;
 
 use super::answer;
-use crate::auth::{self, Caller};
+use crate::auth::Caller;
 use crate::extract::{Json, Path, Query};
 use crate::{ApiError, AppState};
 use countersign_proto::ErrorCode;
@@ -24,7 +24,6 @@ pub async fn create(
     State(s): State<AppState>,
     Json(input): Json<CreateRequest>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::REQUEST_WRITE)?;
     if let Some(me) = caller.confined_to() {
         if input.requester != me {
             return Err(ApiError::new(
@@ -51,15 +50,9 @@ pub async fn list(
     State(s): State<AppState>,
     Query(filter): Query<RequestFilter>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::READ)?;
+    let scope = caller.scope();
     let requests = s
-        .run(move |l, now| {
-            let mut rs = l.store().read()?.requests(&filter)?;
-            for r in &mut rs {
-                r.state = countersign_domain::request::effective_state(r, now);
-            }
-            Ok(rs)
-        })
+        .run(move |l, now| l.visible_requests(&filter, &scope, now))
         .await?;
     Ok(answer(StatusCode::OK, &RequestList { requests }, None))
 }
@@ -71,8 +64,10 @@ pub async fn show(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::READ)?;
-    let r = s.run(move |l, now| l.request(&id, now)).await?;
+    let scope = caller.scope();
+    let r = s
+        .run(move |l, now| l.visible_request(&id, &scope, now))
+        .await?;
     Ok(answer(StatusCode::OK, &r, None))
 }
 
@@ -85,7 +80,6 @@ pub async fn withdraw(
     Path(id): Path<String>,
     Json(body): Json<Withdraw>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::REQUEST_WRITE)?;
     let me = caller.confined_to().map(str::to_string);
     let r = s
         .run(move |l, now| {
@@ -119,7 +113,6 @@ pub async fn sign(
     State(s): State<AppState>,
     Json(envelope): Json<Envelope>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::SIGN)?;
     if let Some(me) = caller.confined_to() {
         // An envelope whose statement does not parse is the ledger's to
         // refuse and record; only a readable actor is compared here.
@@ -135,10 +128,13 @@ pub async fn sign(
             }
         }
     }
+    caller.check_refusals(&s.auth.limits)?;
     let auth = caller.auth.clone();
     let submission = s
         .run(move |l, now| l.submit_signature(&envelope, &auth, now))
-        .await?;
+        .await;
+    caller.charge_refusal(&s.auth.limits, &submission);
+    let submission = submission?;
     let status = if submission.recorded {
         StatusCode::CREATED
     } else {
@@ -155,9 +151,12 @@ pub async fn evidence(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::EVIDENCE)?;
+    let scope = caller.scope();
     let bundle = s
-        .run(move |l, now| countersign_store::evidence::export(l, &id, now))
+        .run(move |l, now| {
+            l.visible_request(&id, &scope, now)?;
+            countersign_store::evidence::export(l, &id, now)
+        })
         .await?;
     Ok(answer(StatusCode::OK, &bundle, None))
 }
@@ -186,7 +185,6 @@ pub async fn outlook(
     Path(id): Path<String>,
     Query(q): Query<OutlookQuery>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::SIGN)?;
     let me = match (caller.confined_to(), &q.actor) {
         (Some(me), Some(a)) if a != me => {
             return Err(ApiError::new(
@@ -199,8 +197,12 @@ pub async fn outlook(
         (None, None) => caller.bound_identity()?.to_string(),
     };
     let auth = caller.auth.clone();
+    let scope = caller.scope();
     let o = s
-        .run(move |l, now| l.signing_outlook(&id, &me, q.key_id.as_deref(), &auth, now))
+        .run(move |l, now| {
+            l.visible_request(&id, &scope, now)?;
+            l.signing_outlook(&id, &me, q.key_id.as_deref(), &auth, now)
+        })
         .await?;
     Ok(answer(StatusCode::OK, &o, None))
 }
@@ -219,11 +221,12 @@ pub async fn signing_challenge(
     Path(id): Path<String>,
     Json(b): Json<countersign_proto::passkey::SigningChallengeRequest>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::SIGN)?;
     let me = caller.bound_identity()?.to_string();
     let auth = caller.auth.clone();
+    let scope = caller.scope();
     let issued = s
         .run(move |l, now| {
+            l.visible_request(&id, &scope, now)?;
             l.issue_statement(
                 &id,
                 &me,
@@ -251,8 +254,8 @@ pub async fn passkey_signature(
     Path(_id): Path<String>,
     Json(b): Json<countersign_proto::passkey::PasskeySignature>,
 ) -> Result<Response, ApiError> {
-    caller.require(auth::SIGN)?;
     caller.bound_identity()?;
+    caller.check_refusals(&s.auth.limits)?;
     let credential: countersign_webauthn::AuthenticationResponseJson =
         serde_json::from_value(b.credential).map_err(|e| {
             ApiError::new(
@@ -273,8 +276,9 @@ pub async fn passkey_signature(
                 now,
             )
         })
-        .await?;
-    let receipt = submission.receipt;
+        .await;
+    caller.charge_refusal(&s.auth.limits, &submission);
+    let receipt = submission?.receipt;
     Ok(answer(
         StatusCode::CREATED,
         &receipt,

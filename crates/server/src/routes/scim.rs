@@ -94,6 +94,27 @@ impl From<countersign_store::LedgerError> for ScimFailure {
 
 type Result<T> = std::result::Result<T, ScimFailure>;
 
+/// An API error (from the route's gate, or the framework) answered as a
+/// SCIM error, keeping `Retry-After`.
+pub(crate) fn failure(e: ApiError) -> Response {
+    let retry = e.retry_after;
+    let mut r = ScimFailure::from(e).into_response();
+    if let Some(v) = retry.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// RFC 7644 §3.4.3 search, §3.7 bulk and §3.11 `/Me`: not supported here,
+/// which the RFC says is 501.
+async fn not_implemented() -> ScimFailure {
+    ScimFailure {
+        status: StatusCode::NOT_IMPLEMENTED,
+        scim_type: None,
+        detail: "this SCIM operation is not supported (see /scim/v2/ServiceProviderConfig); list with GET and a filter instead of .search".into(),
+    }
+}
+
 fn scim_json(status: StatusCode, body: &Value, etag: Option<&str>) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut r = (status, bytes).into_response();
@@ -585,6 +606,11 @@ pub fn router() -> Router<AppState> {
         .route("/Users/{id}", user)
         .route("/Groups", groups)
         .route("/Groups/{id}", group)
+        .route("/.search", axum::routing::post(not_implemented))
+        .route("/Users/.search", axum::routing::post(not_implemented))
+        .route("/Groups/.search", axum::routing::post(not_implemented))
+        .route("/Bulk", axum::routing::post(not_implemented))
+        .route("/Me", axum::routing::any(not_implemented))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

@@ -185,6 +185,10 @@ pub async fn security_headers(State(s): State<AppState>, req: Request, next: Nex
     set(header::CONTENT_SECURITY_POLICY, PAGE_CSP);
     set(header::X_FRAME_OPTIONS, "DENY");
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    // Answers carry personal data and secrets (tokens, webhook secrets,
+    // enrolment links): nothing is kept by a browser or a proxy unless the
+    // route says otherwise (assets, and public log data).
+    set(header::CACHE_CONTROL, "no-store");
     // Same-origin only: links out never carry a page's URL (an enrolment
     // link's secret is in its path), while our own form posts keep their
     // `Origin` header, which the origin guard checks.

@@ -280,45 +280,15 @@ pub fn view(l: &countersign_store::Ledger, r: &Request) -> Result<RequestView, L
 
 /// Whether `viewer` may see `r`: a party to it (requester, beneficiary,
 /// subject, approver, signer, or a delegate of an approver), or someone
-/// who sees everything.
+/// who sees everything; the API's rule (`Ledger::sees_request`).
 pub fn visible(
     l: &countersign_store::Ledger,
     viewer: &Viewer,
     r: &Request,
     now: time::OffsetDateTime,
 ) -> Result<bool, LedgerError> {
-    if viewer.sees_all() {
-        return Ok(true);
-    }
-    let me = viewer.handle();
-    let party = r.requester == me
-        || r.beneficiary == me
-        || r.approvers.iter().any(|a| a == me)
-        || r.signatures.iter().any(|s| s.actor == me)
-        || r.action.as_ref().is_some_and(|a| a.subject == me);
-    if party {
-        return Ok(true);
-    }
-    // A delegate sees a request when one of their delegations from an
-    // approver covers it (its kind and impact) at some moment while the
-    // request was open: what they could have signed.
-    let delegations = l.store().read()?.delegations_of(me)?;
-    let open_until = r.decided_at.unwrap_or(now);
-    Ok(delegations.iter().any(|d| {
-        let ends = d.ended_at.map_or(d.not_after, |e| e.min(d.not_after));
-        let from = d.not_before.max(r.created_at);
-        r.approvers.contains(&d.principal)
-            && from < ends
-            && from <= open_until
-            && countersign_domain::delegation::authorise(
-                std::slice::from_ref(d),
-                &d.principal,
-                me,
-                r,
-                from,
-            )
-            .is_ok()
-    }))
+    let tx = l.store().read()?;
+    l.sees_request(&*tx, &viewer.scope(), r, now)
 }
 
 /// Load a request the viewer may see, with its state as of now.

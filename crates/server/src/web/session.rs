@@ -130,6 +130,15 @@ impl Viewer {
         self.has_any(SEES_ALL)
     }
 
+    /// Whose rows the viewer reads.
+    pub fn scope(&self) -> countersign_store::Scope {
+        if self.sees_all() {
+            countersign_store::Scope::All
+        } else {
+            countersign_store::Scope::Party(self.handle().to_string())
+        }
+    }
+
     pub fn has_any(&self, roles: &[Role]) -> bool {
         roles.iter().any(|r| self.has(*r))
     }
@@ -172,6 +181,7 @@ fn caller_for(session: &SessionRecord, identity: &Identity) -> Caller {
             method: Some(format!("session:{}", session.method)),
         },
         label: identity.handle.clone(),
+        address: None,
     }
 }
 

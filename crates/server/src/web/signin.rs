@@ -504,7 +504,7 @@ pub async fn oidc_callback(
                 })?;
             let tx = l.store().read()?;
             let who = if verified.identity.contains('@') {
-                tx.identity_by_email(&verified.identity)?
+                countersign_store::identity_for_email(&*tx, &verified.identity)?
             } else {
                 tx.identity(&verified.identity)?
             };

@@ -185,7 +185,7 @@ impl Ledger {
             self.emit(&mut *tx, o, index, now)?;
         }
         self.seal(&mut *tx)?;
-        tx.commit()?;
+        self.commit_sealed(tx)?;
         Ok(indexes)
     }
 

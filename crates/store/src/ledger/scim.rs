@@ -138,15 +138,29 @@ impl Ledger {
         self.unique_user_name(&*tx, &user.user_name, None)?;
         let mut batch = Batch::default();
         let manager = self.manager_handle(&*tx, user.manager.as_deref())?;
+        // SCIM never adopts an identity made outside SCIM on its own: only
+        // one an administrator marked adoptable (`scim_adoptable`), and
+        // only by its e-mail; any other live holder of the address is a
+        // uniqueness conflict.
         let adopted = match &user.email {
-            Some(e) => tx
-                .identity_by_email(e)?
-                .filter(|i| i.kind.is_human() && i.status != IdentityStatus::Terminated),
+            Some(e) => super::identity_for_email(&*tx, e)?
+                .filter(|i| i.status != IdentityStatus::Terminated),
             None => None,
         };
         let adopted = match adopted {
-            Some(i) if tx.scim_user_of(&i.handle)?.is_none() => Some(i),
-            _ => None,
+            None => None,
+            Some(i) if i.kind.is_human() && i.scim_adoptable && tx.scim_user_of(&i.handle)?.is_none() => {
+                Some(i)
+            }
+            Some(i) => {
+                return Err(LedgerError::refused(
+                    ErrorCode::ScimUniqueness,
+                    format!(
+                        "identity {} already has this e-mail; SCIM adopts an identity only after an administrator allows it (`countersign identity allow-scim {}`)",
+                        i.handle, i.handle
+                    ),
+                ))
+            }
         };
         let joiner = adopted.is_none();
         let identity = match adopted {
@@ -156,13 +170,23 @@ impl Ledger {
                     manager: Some(manager.clone().unwrap_or_default()),
                     ..UpdateIdentity::default()
                 };
-                self.update_in(tx.as_mut(), &current, &patch, now, &mut batch)?
+                let (mut next, mut changed) =
+                    identity::update_identity(&current, &patch, None, now)?;
+                next.scim_adoptable = false;
+                changed.push("scim_adoptable".into());
+                let index = tx.tree_size()? + batch.events.len() as u64;
+                tx.put_identity(&next, Some("adopted over SCIM"), index)?;
+                batch.events.push(Event::IdentityUpdated {
+                    identity: next.clone(),
+                    changed,
+                });
+                next
             }
             None => {
                 let mut handle = handle_from(&user.user_name);
                 let base = handle.clone();
                 let mut n = 1;
-                while tx.identity(&handle)?.is_some() {
+                while tx.identity_any_case(&handle)?.is_some() {
                     n += 1;
                     handle = format!("{base}-{n}");
                 }
@@ -245,6 +269,9 @@ impl Ledger {
                 manager: Some(manager.unwrap_or_default()),
                 ..UpdateIdentity::default()
             };
+            if user.email.is_some() && user.email != identity.email {
+                super::email_free(&*tx, user.email.as_deref(), Some(&identity.handle))?;
+            }
             let identity = self.update_in(tx.as_mut(), &identity, &patch, now, &mut batch)?;
             self.apply_active(tx.as_mut(), identity, user.active, now, &mut batch)?
         };
