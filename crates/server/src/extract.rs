@@ -1,9 +1,10 @@
 //! Extractors whose rejections are problem documents with stable codes.
 
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use countersign_proto::ErrorCode;
 use serde::de::DeserializeOwned;
 
@@ -16,11 +17,118 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "Expected request with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| json_rejection(JsonRejection::from(r)))?;
+        let parsed = match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(Json(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
+            Err(rejection) => {
+                // JSON has one kind of number and JSON Schema (so the
+                // OpenAPI document) counts `2.0` as the integer 2, but serde
+                // refuses it for an integer field: read such numbers again
+                // as integers before refusing the body.
+                if let Some(respelled) = whole_numbers_as_integers(&bytes) {
+                    if let Ok(axum::Json(v)) = axum::Json::<T>::from_bytes(&respelled) {
+                        return Ok(Json(v));
+                    }
+                }
+                Err(json_rejection(rejection))
+            }
+        }?;
+        // Every body is an object; serde would also read a struct from an
+        // array of its fields in order, which no client means.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::new(
+                ErrorCode::InvalidField,
+                "the body must be a JSON object",
+            ));
+        }
+        Ok(parsed)
+    }
+}
+
+/// `application/json` or any `application/*+json`, parameters allowed.
+fn json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match essence.strip_prefix("application/") {
+        Some(sub) => sub == "json" || (sub.ends_with("+json") && !sub.contains('/')),
+        None => false,
+    }
+}
+
+/// The JSON text with every number written with a fraction or an exponent
+/// that is exactly an integer (`2.0`, `1e3`) written as that integer, or
+/// `None` when there is none. Strings are copied untouched.
+fn whole_numbers_as_integers(json: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(json.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < json.len() {
+        let b = json[i];
+        if b == b'"' {
+            let start = i;
+            i += 1;
+            while i < json.len() && json[i] != b'"' {
+                if json[i] == b'\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            i = (i + 1).min(json.len());
+            out.extend_from_slice(&json[start..i]);
+        } else if b == b'-' || b.is_ascii_digit() {
+            let start = i;
+            while i < json.len()
+                && matches!(json[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+            {
+                i += 1;
+            }
+            let token = &json[start..i];
+            match whole_integer(token) {
+                Some(n) => {
+                    out.extend_from_slice(n.to_string().as_bytes());
+                    changed = true;
+                }
+                None => out.extend_from_slice(token),
+            }
+        } else {
+            out.push(b);
+            i += 1;
         }
     }
+    changed.then_some(out)
+}
+
+/// A number token with a fraction or exponent whose value is an integer
+/// that a double spells exactly (at most 2^53 in magnitude).
+fn whole_integer(token: &[u8]) -> Option<i64> {
+    if !token.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+        return None;
+    }
+    let x: f64 = std::str::from_utf8(token).ok()?.parse().ok()?;
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    if !x.is_finite() || x.fract() != 0.0 || x.abs() > EXACT {
+        return None;
+    }
+    #[allow(clippy::cast_possible_truncation)] // whole and within ±2^53
+    Some(x as i64)
 }
 
 fn json_rejection(r: JsonRejection) -> ApiError {
@@ -57,5 +165,40 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
             .await
             .map(|p| Path(p.0))
             .map_err(|r: PathRejection| ApiError::new(ErrorCode::BadRequest, r.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_numbers_are_read_as_integers() {
+        let respelled =
+            whole_numbers_as_integers(br#"{"a": 2.0, "b": "3.0", "c": [1e3, -4.0, 1.5, 7]}"#);
+        assert_eq!(
+            respelled.as_deref(),
+            Some(&br#"{"a": 2, "b": "3.0", "c": [1000, -4, 1.5, 7]}"#[..])
+        );
+        assert_eq!(
+            whole_numbers_as_integers(br#"{"a": 2, "b": "x\\", "c": "q\"2.0"}"#),
+            None
+        );
+        assert_eq!(whole_numbers_as_integers(b"[1e300]"), None);
+    }
+
+    #[test]
+    fn json_content_types() {
+        let ok = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, v.parse().unwrap());
+            json_content_type(&h)
+        };
+        assert!(ok("application/json"));
+        assert!(ok("application/json; charset=utf-8"));
+        assert!(ok("Application/JSON"));
+        assert!(ok("application/merge-patch+json"));
+        assert!(!ok("text/json"));
+        assert!(!ok("application/x-ndjson"));
     }
 }

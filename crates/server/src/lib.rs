@@ -35,7 +35,7 @@ use time::OffsetDateTime;
 pub use deliver::WebhookSettings;
 pub use error::ApiError;
 pub use routes::governance::reload as reload_policy;
-pub use routes::openapi::ApiDoc;
+pub use routes::openapi::{document as openapi_document, ApiDoc};
 pub use web::WebSettings;
 
 /// Where `now` comes from. The server reads the clock here and nowhere else.
