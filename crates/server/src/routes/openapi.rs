@@ -18,6 +18,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::{directory, documents, governance, iga, log, requests, webhooks};
 
+mod scim;
+
 /// The media type of `/v1` error answers.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -70,7 +72,8 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// The SCIM error answers, as [`PROBLEMS`] for `/scim/v2`.
+/// The SCIM error answers, as [`PROBLEMS`] for `/scim/v2` (named by the
+/// SCIM operations in `scim.rs`).
 const SCIM_ERRORS: &[(&str, &str, &str)] = &[
     (
         "400",
@@ -199,15 +202,11 @@ impl Modify for Errors {
                 )),
             );
         }
+        // The SCIM operations (added by `scim::add`) name theirs.
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let table = if path.starts_with("/scim/") {
-                SCIM_ERRORS
-            } else {
-                PROBLEMS
-            };
             let has_path_params = path.contains('{');
             for op in operations(item) {
-                document_errors(op, table, has_path_params);
+                document_errors(op, PROBLEMS, has_path_params);
             }
         }
     }
@@ -553,9 +552,11 @@ fn tighten(doc: &mut serde_json::Value) {
 pub struct ApiDoc;
 
 /// The document served at `/v1/openapi.json`: the generated one, with the
-/// domain's field rules and query-string facts stated (see [`RULES`]).
+/// SCIM service provider added and the domain's field rules and
+/// query-string facts stated (see [`RULES`]).
 pub fn document() -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    scim::add(&mut doc);
     tighten(&mut doc);
     doc
 }
