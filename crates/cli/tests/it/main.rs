@@ -11,6 +11,7 @@ mod governance;
 mod harness;
 mod interop;
 mod mail;
+mod openapi;
 mod passkeys;
 mod reconcile;
 mod refusals;
