@@ -229,7 +229,7 @@ pub enum ChangeReport {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum ChangeAnswer {
-    One(ChangeIntake),
+    One(Box<ChangeIntake>),
     Batch(ChangeBatch),
 }
 

@@ -167,38 +167,3 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
             .map_err(|r: PathRejection| ApiError::new(ErrorCode::BadRequest, r.body_text()))
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn whole_numbers_are_read_as_integers() {
-        let respelled =
-            whole_numbers_as_integers(br#"{"a": 2.0, "b": "3.0", "c": [1e3, -4.0, 1.5, 7]}"#);
-        assert_eq!(
-            respelled.as_deref(),
-            Some(&br#"{"a": 2, "b": "3.0", "c": [1000, -4, 1.5, 7]}"#[..])
-        );
-        assert_eq!(
-            whole_numbers_as_integers(br#"{"a": 2, "b": "x\\", "c": "q\"2.0"}"#),
-            None
-        );
-        assert_eq!(whole_numbers_as_integers(b"[1e300]"), None);
-    }
-
-    #[test]
-    fn json_content_types() {
-        let ok = |v: &str| {
-            let mut h = HeaderMap::new();
-            h.insert(header::CONTENT_TYPE, v.parse().unwrap());
-            json_content_type(&h)
-        };
-        assert!(ok("application/json"));
-        assert!(ok("application/json; charset=utf-8"));
-        assert!(ok("Application/JSON"));
-        assert!(ok("application/merge-patch+json"));
-        assert!(!ok("text/json"));
-        assert!(!ok("application/x-ndjson"));
-    }
-}

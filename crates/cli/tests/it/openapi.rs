@@ -168,6 +168,36 @@ fn json_bodies_are_objects_and_whole_numbers_are_integers() {
         true,
     );
     assert_eq!(status, 201, "{v}");
+    // Only numbers are read again; strings keep their bytes.
+    let (status, v) = s.call(
+        Method::POST,
+        "/v1/tokens",
+        Some(&json!({"name": "ci \"2.0\" 1e3", "roles": ["auditor"], "expires_in_seconds": 1e5})),
+        true,
+    );
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["token"]["name"], "ci \"2.0\" 1e3");
+    // A fraction is not an integer.
+    let (status, v) = s.call(
+        Method::POST,
+        "/v1/tokens",
+        Some(&json!({"name": "ci", "roles": ["auditor"], "expires_in_seconds": 1.5})),
+        true,
+    );
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (422, Some("invalid_field")),
+        "{v}"
+    );
+    let r = s
+        .http
+        .post(format!("{}/v1/tokens", s.base))
+        .bearer_auth(TOKEN)
+        .header("content-type", "text/json")
+        .body(r#"{"name": "ci", "roles": ["auditor"]}"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
     // serde would read a struct from an array of its fields; no client means that.
     let (status, v) = s.call(
         Method::POST,
