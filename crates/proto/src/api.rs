@@ -69,6 +69,7 @@ pub struct StatusChange {
 
 /// Query of `GET /v1/identities`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityFilter {
     pub kind: Option<IdentityKind>,
@@ -77,9 +78,11 @@ pub struct IdentityFilter {
 
 /// Query of `GET /v1/identities/{handle}`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AtQuery {
     /// Answer with the identity as it was at this RFC 3339 time.
+    #[param(format = DateTime)]
     pub at: Option<String>,
 }
 
@@ -193,6 +196,7 @@ fn default_order() -> ApprovalOrder {
 
 /// Query of `GET /v1/requests`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RequestFilter {
     pub state: Option<RequestState>,
@@ -243,6 +247,7 @@ pub struct EntryView {
 
 /// Query of `GET /v1/log/entries`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EntryRange {
     pub start: Option<u64>,
@@ -259,6 +264,7 @@ pub struct EntryPage {
 
 /// Query of `GET /v1/log/proof/inclusion`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InclusionQuery {
     pub index: u64,
@@ -277,8 +283,11 @@ pub struct InclusionProof {
 
 /// Query of `GET /v1/log/proof/consistency`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyQuery {
+    /// At least 1: the empty tree is consistent with every tree.
+    #[param(minimum = 1)]
     pub old: u64,
     /// Defaults to the latest checkpoint's size.
     pub new: Option<u64>,
@@ -336,6 +345,7 @@ pub struct EndDelegation {
 
 /// Query of `GET /v1/delegations`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DelegationFilter {
     /// Only delegations where this identity is principal or delegate.
@@ -378,6 +388,7 @@ pub struct DecideException {
 
 /// Query of `GET /v1/exceptions`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExceptionFilter {
     pub request: Option<String>,

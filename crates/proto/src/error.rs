@@ -202,6 +202,8 @@ codes! {
     // --- IAM/IGA integration
     /// The source system's event id was reported before with different content.
     ChangeConflict = "change_conflict", 409;
+    /// No entitlement change with that id.
+    ChangeNotFound = "change_not_found", 404;
     ControlExceptionNotFound = "control_exception_not_found", 404;
     /// The control exception is not in a state that allows this.
     ControlExceptionState = "control_exception_state", 409;

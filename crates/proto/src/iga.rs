@@ -125,13 +125,12 @@ pub struct ReportChange {
 }
 
 /// A recorded entitlement change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntitlementChange {
     pub id: String,
     #[serde(flatten)]
     pub change: ReportChange,
     #[serde(with = "crate::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub reported_at: Timestamp,
     /// The API caller that reported it.
     pub reported_by: String,
@@ -140,6 +139,60 @@ pub struct EntitlementChange {
     pub request: Option<String>,
     /// Log index of the `entitlement.changed` entry.
     pub log_index: u64,
+}
+
+/// The OpenAPI schema of [`EntitlementChange`], spelt out: derived, the
+/// flattened [`ReportChange`] would become an `allOf` whose first part
+/// (a request body, so closed to unknown fields) refuses the recorded
+/// change's own fields.
+#[derive(ToSchema)]
+#[schema(as = EntitlementChange, description = "A recorded entitlement change.")]
+#[allow(dead_code)] // only its schema is used
+struct EntitlementChangeSchema {
+    id: String,
+    /// Target system (`github`, `okta`, `payroll`), as named in requests' actions.
+    system: String,
+    /// Handle of the identity whose access changed (as known to Countersign).
+    subject: String,
+    operation: Operation,
+    entitlement: String,
+    /// When the change took effect in the target system.
+    #[schema(value_type = String, format = DateTime)]
+    changed_at: Timestamp,
+    /// Who or what made the change (an admin, a provisioning connector).
+    changed_by: String,
+    /// The source system's own event id; reporting it again is a no-op.
+    source_event_id: String,
+    #[schema(value_type = String, format = DateTime)]
+    reported_at: Timestamp,
+    /// The API caller that reported it.
+    reported_by: String,
+    /// The approved request this change carried out, when reconciliation found one.
+    #[schema(required = false)]
+    request: Option<String>,
+    /// Log index of the `entitlement.changed` entry.
+    log_index: u64,
+}
+
+impl utoipa::PartialSchema for EntitlementChange {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <EntitlementChangeSchema as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl ToSchema for EntitlementChange {
+    fn name() -> std::borrow::Cow<'static, str> {
+        <EntitlementChangeSchema as ToSchema>::name()
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <EntitlementChangeSchema as ToSchema>::schemas(schemas)
+    }
 }
 
 /// What intake answered for one reported change.
@@ -159,6 +212,25 @@ pub struct ChangeBatch {
     pub results: Vec<ChangeIntake>,
     pub recorded: usize,
     pub duplicates: usize,
+}
+
+/// Body of `POST /v1/entitlement-changes` in JSON: one change, or a list
+/// of changes (at most 1000). NDJSON (`application/x-ndjson`) carries one
+/// change per line instead.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ChangeReport {
+    One(ReportChange),
+    Many(Vec<ReportChange>),
+}
+
+/// Answer of `POST /v1/entitlement-changes`: a [`ChangeIntake`] when the
+/// body was one change, a [`ChangeBatch`] when it was a list or NDJSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ChangeAnswer {
+    One(Box<ChangeIntake>),
+    Batch(ChangeBatch),
 }
 
 /// A control framework reference a finding relates to.
@@ -323,6 +395,7 @@ pub struct ReopenControl {
 
 /// Filter for listing control exceptions.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ControlFilter {
     #[serde(default)]
@@ -348,6 +421,7 @@ pub struct ControlList {
 
 /// Filter for listing entitlement changes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeFilter {
     #[serde(default)]
@@ -495,6 +569,7 @@ pub struct DeliveryAttempt {
 
 /// Filter for listing deliveries.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryFilter {
     #[serde(default)]

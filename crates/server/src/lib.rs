@@ -36,7 +36,7 @@ use time::OffsetDateTime;
 pub use deliver::WebhookSettings;
 pub use error::ApiError;
 pub use routes::governance::reload as reload_policy;
-pub use routes::openapi::ApiDoc;
+pub use routes::openapi::{document as openapi_document, ApiDoc};
 pub use routes::{access_table, access_table_markdown, RouteAccess};
 pub use web::WebSettings;
 

@@ -12,6 +12,7 @@ mod hardening;
 mod harness;
 mod interop;
 mod mail;
+mod openapi;
 mod passkeys;
 mod reconcile;
 mod refusals;

@@ -1051,3 +1051,27 @@ fn a_leaver_pushed_over_scim_has_every_lifecycle_consequence() {
         countersign_verify::verify_bundle(&voided_bundle, &countersign_verify::Options::default());
     assert!(report.ok(), "{report:#?}");
 }
+
+/// Found by `.ci/schemathesis`: deleting the SCIM user of an identity the
+/// API had already terminated appended nothing to the log and then tried to
+/// seal a second checkpoint at the same size (a 500).
+#[test]
+fn deleting_the_user_of_a_terminated_identity_succeeds() {
+    let s = TestServer::start();
+    let scim = Scim::new(&s);
+    let a = scim.post("/Users", json!({"schemas": [USER], "userName": "leaver"}));
+    assert_eq!(a.status, 201, "{}", a.body);
+    let id = a.body["id"].as_str().unwrap().to_string();
+    let (status, v) = s.call(
+        Method::POST,
+        "/v1/identities/leaver/terminate",
+        Some(&json!({"reason": "left"})),
+        true,
+    );
+    assert_eq!(status, 200, "{v}");
+    let size = s.get::<Value>("/v1/info")["tree_size"].clone();
+    let a = scim.send(Method::DELETE, &format!("/Users/{id}"), None, None);
+    assert_eq!(a.status, 204, "{}", a.body);
+    assert_eq!(scim.get(&format!("/Users/{id}")).status, 404);
+    assert_eq!(s.get::<Value>("/v1/info")["tree_size"], size);
+}

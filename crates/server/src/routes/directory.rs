@@ -311,6 +311,7 @@ pub async fn invite(
 
 /// Query of `GET /v1/notifications`.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationQuery {
     /// Another identity's history (administrators only).

@@ -102,7 +102,8 @@ pub async fn show(
 /// The bytes of one version, checked against its digest before they leave.
 #[utoipa::path(get, path = "/v1/documents/{name}/versions/{version}/content", tag = "documents",
     params(("name" = String, Path), ("version" = u32, Path)), security(("bearer" = [])),
-    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = Problem)))]
+    responses((status = 200, description = "the bytes, as the media type they were registered with (`application/octet-stream` when none was given)",
+        content_type = "*/*", body = Vec<u8>), (status = 404, body = Problem)))]
 pub async fn content(
     caller: Caller,
     State(s): State<AppState>,

@@ -6,8 +6,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use countersign_proto::iga::{
-    AssignControl, ChangeBatch, ChangeFilter, ChangeList, ControlException, ControlFilter,
-    ControlList, EntitlementChange, ReconcileReport, ReopenControl, ReportChange, ResolveControl,
+    AssignControl, ChangeAnswer, ChangeFilter, ChangeList, ChangeReport, ControlException,
+    ControlFilter, ControlList, EntitlementChange, ReconcileReport, ReopenControl, ReportChange,
+    ResolveControl,
 };
 use countersign_proto::{ErrorCode, Problem};
 use serde::Deserialize;
@@ -63,9 +64,9 @@ fn parse_changes(headers: &HeaderMap, body: &[u8]) -> Result<(Vec<ReportChange>,
 }
 
 #[utoipa::path(post, path = "/v1/entitlement-changes", tag = "reconciliation",
-    request_body(content = ReportChange, description = "one change (answered with a ChangeIntake), a JSON array of changes, or NDJSON (`application/x-ndjson`), answered with a ChangeBatch; at most 1000 per call"),
+    request_body(content = ChangeReport, description = "one change (answered with a ChangeIntake), a JSON array of changes, or NDJSON (`application/x-ndjson`, one change per line), answered with a ChangeBatch; at most 1000 per call"),
     security(("bearer" = [])),
-    responses((status = 201, body = ChangeBatch), (status = 200, description = "every change was a duplicate", body = ChangeBatch), (status = 400, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, description = "at least one change was recorded", body = ChangeAnswer), (status = 200, description = "every change was a duplicate", body = ChangeAnswer), (status = 400, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn report(
     caller: Caller,
     State(s): State<AppState>,
@@ -129,15 +130,24 @@ pub async fn list_controls(
     Ok(answer(StatusCode::OK, &ControlList { exceptions }, None))
 }
 
+/// What the export answers in.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// A ControlList (the default).
+    #[default]
+    Json,
+    /// One row per control exception, for GRC tools.
+    Csv,
+}
+
 /// Query of the export: the list filter plus the format.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
-    /// `json` (default) or `csv`.
     #[serde(default)]
-    pub format: Option<String>,
+    pub format: ExportFormat,
     #[serde(flatten)]
-    #[param(inline)]
     pub filter: ControlFilter,
 }
 
@@ -211,22 +221,16 @@ fn csv_export(items: &[ControlException]) -> Result<Vec<u8>, ApiError> {
     w.into_inner().map_err(ApiError::internal)
 }
 
-#[utoipa::path(get, path = "/v1/control-exceptions/export", tag = "control exceptions", params(ExportQuery), security(("bearer" = [])),
-    responses((status = 200, description = "JSON (a ControlList) or CSV (text/csv, one row per exception) for GRC tools"), (status = 400, body = Problem)))]
+#[utoipa::path(get, path = "/v1/control-exceptions/export", tag = "control exceptions", params(("format" = Option<ExportFormat>, Query, description = "`json` (default) or `csv`"), ControlFilter), security(("bearer" = [])),
+    responses((status = 200, description = "JSON (a ControlList) or CSV (text/csv, one row per exception) for GRC tools",
+        content((ControlList = "application/json"), (String = "text/csv"))), (status = 400, body = Problem)))]
 pub async fn export(
     State(s): State<AppState>,
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, ApiError> {
-    let format = q.format.unwrap_or_else(|| "json".into());
-    if format != "json" && format != "csv" {
-        return Err(ApiError::new(
-            ErrorCode::BadRequest,
-            format!("format is {format:?}; use json or csv"),
-        ));
-    }
     let filter = q.filter;
     let exceptions = s.run(move |l, _| l.control_exceptions(&filter)).await?;
-    if format == "json" {
+    if q.format == ExportFormat::Json {
         return Ok(answer(StatusCode::OK, &ControlList { exceptions }, None));
     }
     let body = csv_export(&exceptions)?;

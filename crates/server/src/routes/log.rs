@@ -89,11 +89,17 @@ pub async fn entries(
     State(s): State<AppState>,
     Query(q): Query<EntryRange>,
 ) -> Result<Response, ApiError> {
+    let start = q.start.unwrap_or(0);
+    if i64::try_from(start).is_err() {
+        return Err(ApiError::new(
+            ErrorCode::TreeSizeOutOfRange,
+            format!("start {start} is past any log's size"),
+        ));
+    }
     let page = s
         .run(move |l, _| {
             let tx = l.store().read()?;
             let (size, _) = tx.latest_checkpoint()?.unwrap_or((0, String::new()));
-            let start = q.start.unwrap_or(0);
             let limit =
                 u64::from(q.limit.unwrap_or(100).clamp(1, 1000)).min(size.saturating_sub(start));
             let entries = tx

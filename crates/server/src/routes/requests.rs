@@ -163,6 +163,7 @@ pub async fn evidence(
 
 /// Query of `GET /v1/requests/{id}/outlook`.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OutlookQuery {
     /// The credential the signer would sign with (default: their newest passkey, else key).

@@ -457,7 +457,7 @@ impl Ledger {
 
     pub fn change(&self, id: &str) -> Result<EntitlementChange> {
         self.store.read()?.change(id)?.ok_or_else(|| {
-            LedgerError::refused(ErrorCode::InvalidField, format!("no change {id:?}"))
+            LedgerError::refused(ErrorCode::ChangeNotFound, format!("no change {id:?}"))
         })
     }
 
