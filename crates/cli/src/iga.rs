@@ -8,7 +8,6 @@
 //! input early (an import is validated whole before anything is sent) and
 //! show the answers.
 
-use std::collections::HashMap;
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +22,7 @@ use countersign_proto::iga::{
     ReplayDeliveries, Replayed, ReportChange, Resolution, ResolutionStatement, ResolveControl,
     RotateWebhook, Severity, UpdateWebhook, WebhookEndpoint, WebhookList, WebhookSecrets,
 };
+use countersign_proto::intake::{check_records, read_csv, read_ndjson, Record};
 use countersign_proto::model::Operation;
 use countersign_webhook::{VerifyingSecret, WebhookHeaders};
 use reqwest::Method;
@@ -30,17 +30,6 @@ use serde::Serialize;
 
 use crate::client::{seg, with_query, Client, Refused};
 use crate::{now, parse_duration, parse_time, print, read_key, ts, Wire};
-
-/// The fields of a reported change, which are also the CSV columns of an import.
-const CHANGE_FIELDS: &[&str] = &[
-    "system",
-    "subject",
-    "operation",
-    "entitlement",
-    "changed_at",
-    "changed_by",
-    "source_event_id",
-];
 
 /// How many problems an import prints before it stops listing them.
 const MAX_PROBLEMS_SHOWN: usize = 50;
@@ -391,12 +380,6 @@ fn change_line(ch: &countersign_proto::iga::EntitlementChange) -> String {
     )
 }
 
-/// One change read from an import file, with the line it starts on.
-struct Record {
-    line: u64,
-    change: ReportChange,
-}
-
 /// What an import did, for the closing summary.
 #[derive(Serialize)]
 struct ImportSummary {
@@ -590,159 +573,6 @@ fn read_changes(file: &Path, format: ImportFormat) -> Result<Vec<Record>> {
         bail!("{} holds no changes; nothing was sent", file.display());
     }
     Ok(records)
-}
-
-type Problems = Vec<(u64, String)>;
-
-fn read_ndjson(bytes: &[u8], problems: &mut Problems) -> Vec<Record> {
-    let mut records = Vec::new();
-    for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
-        let line_no = n as u64 + 1;
-        let Ok(line) = std::str::from_utf8(line) else {
-            problems.push((line_no, "not UTF-8 text".into()));
-            continue;
-        };
-        let line = line.trim_start_matches('\u{feff}').trim();
-        if line.is_empty() {
-            continue;
-        }
-        let object = match serde_json::from_str(line) {
-            Ok(serde_json::Value::Object(o)) => o,
-            Ok(_) => {
-                problems.push((line_no, "expected a JSON object".into()));
-                continue;
-            }
-            Err(e) => {
-                problems.push((line_no, format!("not JSON: {e}")));
-                continue;
-            }
-        };
-        match change_from_object(object) {
-            Ok(change) => records.push(Record {
-                line: line_no,
-                change,
-            }),
-            Err(why) => problems.push((line_no, why)),
-        }
-    }
-    records
-}
-
-fn read_csv(bytes: &[u8], problems: &mut Problems) -> Vec<Record> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(csv::Trim::Headers)
-        .from_reader(bytes);
-    let columns: Vec<String> = match reader.headers() {
-        Ok(h) => h.iter().map(str::to_string).collect(),
-        Err(e) => {
-            problems.push((1, csv_problem(&e)));
-            return Vec::new();
-        }
-    };
-    for (i, name) in columns.iter().enumerate() {
-        if !CHANGE_FIELDS.contains(&name.as_str()) {
-            problems.push((
-                1,
-                format!(
-                    "unknown column {name:?}; the columns are {}",
-                    CHANGE_FIELDS.join(", ")
-                ),
-            ));
-        } else if columns[..i].contains(name) {
-            problems.push((1, format!("column {name:?} appears twice")));
-        }
-    }
-    let missing: Vec<&str> = CHANGE_FIELDS
-        .iter()
-        .copied()
-        .filter(|f| !columns.iter().any(|c| c == f))
-        .collect();
-    if !missing.is_empty() {
-        problems.push((1, format!("missing column(s): {}", missing.join(", "))));
-    }
-    if !problems.is_empty() {
-        return Vec::new();
-    }
-    let mut records = Vec::new();
-    for row in reader.records() {
-        let row = match row {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                problems.push((line, csv_problem(&e)));
-                continue;
-            }
-        };
-        let line = row.position().map_or(0, |p| p.line());
-        let object = columns
-            .iter()
-            .zip(row.iter())
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string())))
-            .collect();
-        match change_from_object(object) {
-            Ok(change) => records.push(Record { line, change }),
-            Err(why) => problems.push((line, why)),
-        }
-    }
-    records
-}
-
-/// Read one change from its fields. NDJSON lines and CSV rows both come
-/// through here, so they are read by the same rules with the same messages.
-fn change_from_object(
-    object: serde_json::Map<String, serde_json::Value>,
-) -> std::result::Result<ReportChange, String> {
-    // The time parser's own message ("the 'year' component could not be
-    // parsed") does not say which field or what was expected.
-    if let Some(serde_json::Value::String(t)) = object.get("changed_at") {
-        parse_time("changed_at", t).map_err(|e| format!("{e}, not {t:?}"))?;
-    }
-    serde_json::from_value(serde_json::Value::Object(object)).map_err(|e| e.to_string())
-}
-
-fn csv_problem(e: &csv::Error) -> String {
-    match e.kind() {
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => format!("the row has {len} fields but the header has {expected_len}"),
-        csv::ErrorKind::Utf8 { .. } => "not UTF-8 text".into(),
-        _ => e.to_string(),
-    }
-}
-
-/// Checks the server would refuse a whole batch for, caught before sending:
-/// blank fields, and a source event reused for a different change.
-fn check_records(records: &[Record], problems: &mut Problems) {
-    let mut seen: HashMap<(&str, &str), &Record> = HashMap::new();
-    for r in records {
-        let c = &r.change;
-        for (field, value) in [
-            ("system", &c.system),
-            ("subject", &c.subject),
-            ("entitlement", &c.entitlement),
-            ("changed_by", &c.changed_by),
-            ("source_event_id", &c.source_event_id),
-        ] {
-            if value.trim().is_empty() {
-                problems.push((r.line, format!("{field} is empty")));
-            }
-        }
-        let key = (c.system.as_str(), c.source_event_id.as_str());
-        match seen.get(&key) {
-            Some(earlier) if earlier.change != *c => problems.push((
-                r.line,
-                format!(
-                    "source_event_id {:?} of {:?} is used on line {} for a different change",
-                    c.source_event_id, c.system, earlier.line
-                ),
-            )),
-            Some(_) => {}
-            None => {
-                seen.insert(key, r);
-            }
-        }
-    }
 }
 
 // --------------------------------------------------------------- reconcile

@@ -13,6 +13,7 @@ pub mod error;
 pub mod evidence;
 pub mod governance;
 pub mod iga;
+pub mod intake;
 pub mod model;
 pub mod notify;
 pub mod passkey;

@@ -586,6 +586,18 @@ fn lex(input: &str, kind: ScimErrorKind) -> Result<Vec<(Tok, usize)>> {
                 let literal = input.get(i..j).unwrap_or_default();
                 let n: Number = serde_json::from_str(literal)
                     .map_err(|_| err(format!("invalid number '{literal}' at position {i}")))?;
+                // serde_json's default float parsing is best effort (it may be
+                // one unit in the last place off), so a float would not survive
+                // `Display` and parsing again; Rust's own parser rounds exactly.
+                let n = if n.is_f64() {
+                    literal
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(Number::from_f64)
+                        .unwrap_or(n)
+                } else {
+                    n
+                };
                 i = j;
                 toks.push((Tok::Num(n), start));
                 continue;

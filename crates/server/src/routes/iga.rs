@@ -10,6 +10,7 @@ use countersign_proto::iga::{
     ControlFilter, ControlList, EntitlementChange, ReconcileReport, ReopenControl, ReportChange,
     ResolveControl,
 };
+use countersign_proto::intake::{parse_change_body, BodyFormat};
 use countersign_proto::{ErrorCode, Problem};
 use serde::Deserialize;
 
@@ -20,47 +21,26 @@ use crate::{ApiError, AppState};
 
 /// Parse an intake body: one change, a JSON array, or NDJSON (one change
 /// per line; `application/x-ndjson` or `application/jsonl`). Answers the
-/// changes and whether the body was a single object.
+/// changes and whether the body was a single object. The parsing itself is
+/// `countersign_proto::intake`, a pure function the fuzz targets reach.
 fn parse_changes(headers: &HeaderMap, body: &[u8]) -> Result<(Vec<ReportChange>, bool), ApiError> {
     let ctype = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let bad = |what: String| ApiError::new(ErrorCode::BadRequest, what);
-    if ctype.starts_with("application/x-ndjson") || ctype.starts_with("application/jsonl") {
-        let text = std::str::from_utf8(body).map_err(|_| bad("the body is not UTF-8".into()))?;
-        let mut out = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let c = serde_json::from_str(line).map_err(|e| bad(format!("line {}: {e}", n + 1)))?;
-            out.push(c);
-        }
-        return Ok((out, false));
-    }
-    if !ctype.starts_with("application/json") {
-        return Err(ApiError::new(
-            ErrorCode::BadRequest,
-            "send application/json (one change or an array) or application/x-ndjson",
-        ));
-    }
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
-    if value.is_array() {
-        let changes: Vec<ReportChange> = serde_json::from_value(value).map_err(|e| {
-            ApiError::new(
-                ErrorCode::InvalidField,
-                format!("not a list of changes: {e}"),
-            )
-        })?;
-        Ok((changes, false))
-    } else {
-        let change: ReportChange = serde_json::from_value(value)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidField, format!("not a change: {e}")))?;
-        Ok((vec![change], true))
-    }
+    let format =
+        if ctype.starts_with("application/x-ndjson") || ctype.starts_with("application/jsonl") {
+            BodyFormat::Ndjson
+        } else if ctype.starts_with("application/json") {
+            BodyFormat::Json
+        } else {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "send application/json (one change or an array) or application/x-ndjson",
+            ));
+        };
+    parse_change_body(format, body).map_err(|e| ApiError::new(e.code, e.detail))
 }
 
 #[utoipa::path(post, path = "/v1/entitlement-changes", tag = "reconciliation",
