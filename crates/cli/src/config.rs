@@ -158,6 +158,39 @@ pub struct ServerSection {
     /// Where people reach this server (links in mails, the WebAuthn origin):
     /// default `http://localhost:<port>`, or `https://localhost:<port>` with `[tls]`.
     pub public_url: Option<String>,
+    /// Failed authentications a token or an address may have in a burst
+    /// (default 20), and how many it earns back per minute (default 20).
+    pub auth_failure_burst: Option<u32>,
+    pub auth_failures_per_minute: Option<u32>,
+    /// Refused signatures a caller or an address may have in a burst
+    /// (default 30), and per minute after it (default 30).
+    pub refusal_burst: Option<u32>,
+    pub refusals_per_minute: Option<u32>,
+}
+
+impl ServerSection {
+    /// The failure budgets of `[server]`.
+    pub fn limits(&self) -> Result<countersign_server::auth::Limits> {
+        use countersign_server::limit::Rate;
+        let rate = |burst: Option<u32>, per_minute: Option<u32>, what: &str| {
+            let r = Rate {
+                burst: burst.unwrap_or(if what == "auth" { 20 } else { 30 }),
+                per_minute: per_minute.unwrap_or(if what == "auth" { 20 } else { 30 }),
+            };
+            if r.burst == 0 || r.per_minute == 0 {
+                bail!("server.{what} limits must be at least 1");
+            }
+            Ok(r)
+        };
+        Ok(countersign_server::auth::Limits::new(
+            rate(
+                self.auth_failure_burst,
+                self.auth_failures_per_minute,
+                "auth",
+            )?,
+            rate(self.refusal_burst, self.refusals_per_minute, "refusal")?,
+        ))
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

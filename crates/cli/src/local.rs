@@ -202,6 +202,8 @@ pub struct ServeOptions {
     pub tls: Option<crate::config::TlsSection>,
     pub smtp: Option<countersign_mail::SmtpConfig>,
     pub mail_poll: std::time::Duration,
+    /// Failure budgets (`[server]` auth and refusal limits).
+    pub limits: countersign_server::auth::Limits,
 }
 
 /// The web app's settings: cookies, passkey attestation roots, the mail
@@ -303,7 +305,7 @@ pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
         auth: Arc::new(Authenticator {
             bootstrap_sha256: Some(admin),
             oidc: Some(verifier.clone()),
-            ..Default::default()
+            limits: opts.limits,
         }),
         clock: Arc::new(SystemClock),
         config: ServerConfig {

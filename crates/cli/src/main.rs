@@ -769,6 +769,7 @@ fn run(cli: Cli) -> Result<bool> {
                     mail_poll: std::time::Duration::from_millis(
                         file.notifications.poll_ms.unwrap_or(1000).clamp(10, 60_000),
                     ),
+                    limits: file.server.limits()?,
                 },
             )?;
             Ok(true)

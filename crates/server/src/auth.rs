@@ -329,17 +329,17 @@ pub(crate) struct Gate {
     pub scim: bool,
 }
 
-/// The keys a request's failures are charged to: its address and, when it
-/// presented one, its token.
-fn failure_keys(parts: &Parts, token: Option<&str>) -> Vec<String> {
-    let mut keys = Vec::with_capacity(2);
-    if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-        keys.push(format!("addr:{}", addr.ip()));
-    }
-    if let Some(t) = token {
-        keys.push(format!("token:{}", &token_hash(t)[..32]));
-    }
-    keys
+/// The key a request's failures are charged to by its address.
+fn address_key(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| format!("addr:{}", addr.ip()))
+}
+
+/// The key a presented token's failures are charged to.
+fn token_key(token: &str) -> String {
+    format!("token:{}", &token_hash(token)[..32])
 }
 
 /// 429 with `Retry-After`.
@@ -390,21 +390,37 @@ pub(crate) async fn gate(State(gate): State<Gate>, req: Request, next: Next) -> 
         Err(e) => return refuse(e),
     };
     let limits = &state.auth.limits;
-    let keys = failure_keys(&parts, Some(&token));
-    if let Some(wait) = limits.auth.blocked(&keys, Instant::now()) {
+    let by_token = [token_key(&token)];
+    let keys: Vec<String> = by_token
+        .iter()
+        .cloned()
+        .chain(address_key(&parts))
+        .collect();
+    // A token that keeps failing is refused before any work. An address
+    // over its budget is not locked out: a caller there whose token is
+    // valid gets in (others behind the same address, a proxy or a NAT,
+    // must not be shut out by one attacker), and a failure from it is
+    // answered 429 instead of 401.
+    if let Some(wait) = limits.auth.blocked(&by_token, Instant::now()) {
         return refuse(too_many(wait, "failed authentications"));
     }
     let caller = match authenticate_blocking(state, token).await {
         Ok(c) => c,
         Err(e) => {
-            if matches!(
+            let failed = matches!(
                 e.problem.code,
                 ErrorCode::Unauthenticated
                     | ErrorCode::TokenInvalid
                     | ErrorCode::IdentityUnmapped
                     | ErrorCode::ActorNotActive
-            ) {
-                limits.auth.fail(&keys, Instant::now());
+            );
+            if failed {
+                let now = Instant::now();
+                let over = limits.auth.blocked(&keys, now);
+                limits.auth.fail(&keys, now);
+                if let Some(wait) = over {
+                    return refuse(too_many(wait, "failed authentications"));
+                }
             }
             return refuse(e);
         }

@@ -651,7 +651,7 @@ impl Ledger {
         }
         if current.email.is_none() {
             return Err(LedgerError::refused(
-                ErrorCode::InvalidField,
+                ErrorCode::InvalidTransition,
                 format!("{handle} has no e-mail, which is how SCIM would find it"),
             ));
         }

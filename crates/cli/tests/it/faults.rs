@@ -273,6 +273,54 @@ pub(crate) fn seed_onboarding(
     bob
 }
 
+/// Every receipt verifies with the log's key, its entry is stored as it was
+/// acknowledged, and its checkpoint is a prefix of the latest one.
+fn check_receipts(base: &str, token: &str, receipts: &[SignatureReceipt]) {
+    let verifier = NoteVerifier::from_vkey(
+        reqwest::blocking::get(format!("{base}/v1/log/key"))
+            .unwrap()
+            .text()
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let latest = Checkpoint::open(
+        &reqwest::blocking::get(format!("{base}/v1/log/checkpoint"))
+            .unwrap()
+            .text()
+            .unwrap(),
+        &verifier,
+    )
+    .unwrap();
+    let http = reqwest::blocking::Client::new();
+    for r in receipts {
+        let old = TlogProof::parse(&r.receipt)
+            .unwrap()
+            .verify(r.entry.as_bytes(), &verifier)
+            .unwrap();
+        let stored: EntryView = http
+            .get(format!("{base}/v1/log/entries/{}", r.log_index))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(
+            stored.entry, r.entry,
+            "entry {} changed after the crash",
+            r.log_index
+        );
+        let p: countersign_proto::api::ConsistencyProof = reqwest::blocking::get(format!(
+            "{base}/v1/log/proof/consistency?old={}&new={}",
+            old.size, latest.size
+        ))
+        .unwrap()
+        .json()
+        .unwrap();
+        check_consistency(&p, &old, &latest);
+    }
+}
+
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -301,122 +349,96 @@ pub(crate) fn spawn_server(dir: &std::path::Path) -> (Server, String) {
 
 #[test]
 fn receipts_survive_sigkill_and_later_checkpoints_stay_consistent() {
+    // The short campaign runs in CI; `COUNTERSIGN_FAULT_CYCLES=50 cargo
+    // test -p countersign --test it -- faults::receipts` is the long one.
+    let cycles: usize = std::env::var("COUNTERSIGN_FAULT_CYCLES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(3);
     let dir = tempfile::tempdir().unwrap();
     let token = init_data_dir(dir.path());
-    let (server, base) = spawn_server(dir.path());
-
-    // Set up through a harness-like client against the real binary.
+    let (mut server, mut base) = spawn_server(dir.path());
     let http = reqwest::blocking::Client::new();
-    let post = |path: &str, body: Value| post_as(&http, &base, &token, path, body);
     let bob = seed_onboarding(&http, &base, &token, "contract");
-    let requests: Vec<Request> = (0..60)
-        .map(|_| {
-            serde_json::from_value(post(
-                "/v1/requests",
-                serde_json::to_value(request_body("contract", "alice", "dave", &["bob"])).unwrap(),
-            ))
-            .unwrap()
-        })
-        .collect();
-
-    // Four clients submit signatures; the server is killed mid-stream.
-    let receipts: Arc<Mutex<Vec<SignatureReceipt>>> = Arc::default();
-    let threads: Vec<_> = requests
-        .chunks(15)
-        .map(|chunk| {
-            let (chunk, base, key, receipts, token) = (
-                chunk.to_vec(),
-                base.clone(),
-                bob.clone(),
-                receipts.clone(),
-                token.clone(),
-            );
-            std::thread::spawn(move || {
-                let http = reqwest::blocking::Client::builder()
-                    .timeout(Duration::from_secs(10))
-                    .build()
-                    .unwrap();
-                for r in chunk {
-                    let env = sign(
-                        &statement(&r, "bob", &key, Decision::Approve, wall_clock()),
-                        &key,
-                    );
-                    match http
-                        .post(format!("{base}/v1/signatures"))
-                        .bearer_auth(&token)
-                        .json(&env)
-                        .send()
-                    {
-                        Ok(resp) if resp.status().as_u16() == 201 => {
-                            receipts.lock().unwrap().push(resp.json().unwrap())
-                        }
-                        Ok(resp) => panic!("unexpected answer {}", resp.status()),
-                        Err(_) => return, // the server is gone
-                    }
-                }
+    let mut all: Vec<SignatureReceipt> = Vec::new();
+    for cycle in 0..cycles {
+        let post = |path: &str, body: Value| post_as(&http, &base, &token, path, body);
+        let requests: Vec<Request> = (0..40)
+            .map(|_| {
+                serde_json::from_value(post(
+                    "/v1/requests",
+                    serde_json::to_value(request_body("contract", "alice", "dave", &["bob"]))
+                        .unwrap(),
+                ))
+                .unwrap()
             })
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while receipts.lock().unwrap().len() < 12 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    drop(server); // SIGKILL
-    for t in threads {
-        t.join().unwrap();
-    }
-    let receipts = receipts.lock().unwrap().clone();
-    assert!(
-        receipts.len() >= 12,
-        "only {} receipts before the kill",
-        receipts.len()
-    );
-
-    // Restart: every receipt still verifies, its entry is still there, and
-    // its checkpoint is a prefix of the new one.
-    let (_server, base) = spawn_server(dir.path());
-    let verifier = NoteVerifier::from_vkey(
-        reqwest::blocking::get(format!("{base}/v1/log/key"))
-            .unwrap()
-            .text()
-            .unwrap()
-            .trim(),
-    )
-    .unwrap();
-    let latest = Checkpoint::open(
-        &reqwest::blocking::get(format!("{base}/v1/log/checkpoint"))
-            .unwrap()
-            .text()
-            .unwrap(),
-        &verifier,
-    )
-    .unwrap();
-    for r in &receipts {
-        let old = TlogProof::parse(&r.receipt)
-            .unwrap()
-            .verify(r.entry.as_bytes(), &verifier)
-            .unwrap();
-        let stored: EntryView = reqwest::blocking::Client::new()
-            .get(format!("{base}/v1/log/entries/{}", r.log_index))
-            .bearer_auth(&token)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        assert_eq!(
-            stored.entry, r.entry,
-            "entry {} changed after the crash",
-            r.log_index
+            .collect();
+        // Four clients submit signatures; the server is killed mid-stream.
+        let receipts: Arc<Mutex<Vec<SignatureReceipt>>> = Arc::default();
+        let threads: Vec<_> = requests
+            .chunks(10)
+            .map(|chunk| {
+                let (chunk, base, key, receipts, token) = (
+                    chunk.to_vec(),
+                    base.clone(),
+                    bob.clone(),
+                    receipts.clone(),
+                    token.clone(),
+                );
+                std::thread::spawn(move || {
+                    let http = reqwest::blocking::Client::builder()
+                        .timeout(Duration::from_secs(10))
+                        .build()
+                        .unwrap();
+                    for r in chunk {
+                        let env = sign(
+                            &statement(&r, "bob", &key, Decision::Approve, wall_clock()),
+                            &key,
+                        );
+                        match http
+                            .post(format!("{base}/v1/signatures"))
+                            .bearer_auth(&token)
+                            .json(&env)
+                            .send()
+                        {
+                            Ok(resp) if resp.status().as_u16() == 201 => {
+                                receipts.lock().unwrap().push(resp.json().unwrap())
+                            }
+                            Ok(resp) => panic!("unexpected answer {}", resp.status()),
+                            Err(_) => return, // the server is gone
+                        }
+                    }
+                })
+            })
+            .collect();
+        // Kill after a varying number of acknowledged writes.
+        let wanted = 4 + (cycle * 7) % 20;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while receipts.lock().unwrap().len() < wanted && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        drop(server); // SIGKILL
+        for t in threads {
+            t.join().unwrap();
+        }
+        let got = receipts.lock().unwrap().clone();
+        assert!(
+            got.len() >= wanted,
+            "cycle {cycle}: only {} receipts before the kill",
+            got.len()
         );
-        let p: countersign_proto::api::ConsistencyProof = reqwest::blocking::get(format!(
-            "{base}/v1/log/proof/consistency?old={}&new={}",
-            old.size, latest.size
-        ))
-        .unwrap()
-        .json()
-        .unwrap();
-        check_consistency(&p, &old, &latest);
+        all.extend(got);
+
+        // Restart: every receipt acknowledged in any cycle still verifies,
+        // its entry is unchanged, and its checkpoint is a prefix of the new one.
+        (server, base) = spawn_server(dir.path());
+        check_receipts(&base, &token, &all);
     }
+    drop(server);
+    eprintln!(
+        "{cycles} SIGKILL cycles, {} acknowledged receipts, none lost",
+        all.len()
+    );
     let audit = Command::new(binary())
         .args(["log", "audit", "--data"])
         .arg(dir.path())

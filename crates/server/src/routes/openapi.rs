@@ -415,7 +415,10 @@ fn apply_rule(property: &mut serde_json::Value, rule: Rule) {
             // The server takes any `http://` or `https://` URL of at most
             // 2000 bytes without spaces or controls; printable ASCII (what
             // a URL is) keeps bytes and characters the same.
-            p.insert("pattern".into(), json!(r"^https?://[\x21-\x7E]*$"));
+            p.insert(
+                "pattern".into(),
+                json!(r"^https?://[A-Za-z0-9\[][\x21-\x7E]*$"),
+            );
             p.insert("maxLength".into(), json!(2000));
         }
         Rule::Range(min, max) => {
