@@ -239,7 +239,6 @@ fn schemas_naming(urn: &str) -> Value {
 
 /// Adds the SCIM paths and their schemas to the document.
 pub fn add(doc: &mut Value) {
-    let solid = json!({ "type": "string", "pattern": "\\S" });
     let schemas = json!({
         "ScimResource": {
             "type": "object",
@@ -267,7 +266,7 @@ pub fn add(doc: &mut Value) {
             "required": ["schemas", "userName"],
             "properties": {
                 "schemas": schemas_naming(CORE_USER),
-                "userName": { "pattern": "\\S", "description": "Unique; a string (other scalars are read as one)" },
+                "userName": { "type": ["string", "number", "boolean"], "pattern": "\\S", "description": "Unique; a string (numbers and booleans are read as their text, as some IdPs send them)" },
                 "active": { "description": "A boolean; IdPs' strings (`\"True\"`) are read as one" },
             },
         },
@@ -277,9 +276,10 @@ pub fn add(doc: &mut Value) {
             "required": ["schemas", "displayName"],
             "properties": {
                 "schemas": schemas_naming(CORE_GROUP),
-                "displayName": solid,
+                "displayName": { "type": ["string", "number", "boolean"], "pattern": "\\S", "description": "Unique; a string (numbers and booleans are read as their text, as some IdPs send them)" },
                 "members": {
-                    "type": "array",
+                    "type": ["array", "null"],
+                    "description": "null is unassigned (RFC 7643 §2.5)",
                     "items": { "description": "A member, `{\"value\": <id>}`" },
                 },
             },
