@@ -1,13 +1,11 @@
 //! Certificates of real bundles, exported from a real ledger over in-memory
 //! SQLite by `countersign-verify`'s test kit.
 
-use countersign_domain::delegation::Grantor;
 use countersign_domain::policy::Authentication;
-use countersign_proto::api::{DecideException, GrantDelegation, RequestException};
+use countersign_proto::api::{DecideException, RequestException};
 use countersign_proto::entry::{Event, LogEntry};
 use countersign_proto::evidence::EvidenceBundle;
-use countersign_proto::governance::DelegationScope;
-use countersign_proto::model::{ApprovalOrder, Decision, EventKind, Impact, RequestState};
+use countersign_proto::model::{ApprovalOrder, Decision, RequestState};
 use countersign_tlog::note::NoteSigner;
 use countersign_tlog::proof::TlogProof;
 use countersign_verify::testkit::*;
@@ -29,29 +27,7 @@ fn governed() -> (Fixture, String, String) {
         ApprovalOrder::Sequential,
         "Grant dana admin on the acme GitHub organisation",
     );
-    let dlg = f
-        .ledger
-        .grant_delegation(
-            &GrantDelegation {
-                principal: None,
-                delegate: "mallory".into(),
-                scope: DelegationScope {
-                    event_kinds: vec![EventKind::PrivilegedAccess],
-                    max_impact: Impact::High,
-                    requests: vec![],
-                },
-                not_before: None,
-                not_after: None,
-                duration_seconds: Some(86_400),
-                reason: "carol is on leave this week".into(),
-            },
-            Grantor::Identity("carol"),
-            &Authentication::default(),
-            at(5),
-        )
-        .unwrap()
-        .value
-        .id;
+    let dlg = f.carol_delegates_to_mallory().value.id;
     let stale = Authentication::default();
     f.sign_with("bob", "bob", None, Decision::Approve, &stale, at(9))
         .unwrap_err();

@@ -57,6 +57,14 @@ pub const GOVERN_READ: &[Role] = &[Role::Admin, Role::Approver, Role::Auditor];
 /// Roles that read log entries: they are the whole history, so auditors
 /// and admins; the checkpoint, receipts and proofs stay public.
 pub const LOG_READ: &[Role] = &[Role::Admin, Role::Auditor];
+/// Roles that see every row: every request, document, delegation,
+/// exception and person (the web app's viewers and API callers alike).
+pub const SEES_ALL: &[Role] = &[
+    Role::Admin,
+    Role::Auditor,
+    Role::Compliance,
+    Role::Integration,
+];
 /// Administration only.
 pub const ADMIN: &[Role] = &[Role::Admin];
 /// Identity providers provisioning over SCIM.

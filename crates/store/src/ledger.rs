@@ -596,7 +596,7 @@ impl Ledger {
         patch: &UpdateIdentity,
         now: OffsetDateTime,
     ) -> Result<Receipted<Identity>> {
-        let mut tx = self.store.write()?;
+        let tx = self.store.write()?;
         let current = Self::load_identity(&*tx, handle)?;
         let owner = match &patch.owner {
             Some(o) => tx.identity(o)?,
@@ -617,8 +617,21 @@ impl Ledger {
                 log_index: index,
             });
         }
+        self.record_update(tx, next, changed, None, now)
+    }
+
+    /// Store an identity's new version and log `identity.updated` with the
+    /// fields that changed, in one write.
+    fn record_update(
+        &self,
+        mut tx: Box<dyn WriteTx + '_>,
+        next: Identity,
+        changed: Vec<String>,
+        reason: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Receipted<Identity>> {
         let index = tx.tree_size()?;
-        tx.put_identity(&next, None, index)?;
+        tx.put_identity(&next, reason, index)?;
         self.finish(
             tx,
             Event::IdentityUpdated {
@@ -641,7 +654,7 @@ impl Ledger {
         by: &str,
         now: OffsetDateTime,
     ) -> Result<Receipted<Identity>> {
-        let mut tx = self.store.write()?;
+        let tx = self.store.write()?;
         let current = Self::load_identity(&*tx, handle)?;
         if !current.kind.is_human() || current.status == IdentityStatus::Terminated {
             return Err(LedgerError::refused(
@@ -665,24 +678,8 @@ impl Ledger {
         next.scim_adoptable = true;
         next.updated_at = now;
         next.revision += 1;
-        let index = tx.tree_size()?;
-        tx.put_identity(
-            &next,
-            Some(&format!("SCIM may adopt it (allowed by {by})")),
-            index,
-        )?;
-        self.finish(
-            tx,
-            Event::IdentityUpdated {
-                identity: next.clone(),
-                changed: vec!["scim_adoptable".into()],
-            },
-            now,
-        )?;
-        Ok(Receipted {
-            value: next,
-            log_index: index,
-        })
+        let reason = format!("SCIM may adopt it (allowed by {by})");
+        self.record_update(tx, next, vec!["scim_adoptable".into()], Some(&reason), now)
     }
 
     /// The identity as it was at `at` (the latest version that took effect at or before it).

@@ -11,17 +11,20 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use countersign_attest::keys::public_key_to_base64;
+use countersign_domain::delegation::Grantor;
 use countersign_domain::policy::Authentication;
+use countersign_proto::api::GrantDelegation;
 use countersign_proto::api::{
     CreateIdentity, CreateRequest, DocumentRef, EnrollKey, SignatureReceipt,
 };
 use countersign_proto::evidence::EvidenceBundle;
+use countersign_proto::governance::{Delegation, DelegationScope};
 use countersign_proto::model::{
     ApprovalOrder, Assurance, Decision, EntitlementAction, EventKind, IdentityKind, Impact,
     Operation, Request,
 };
 use countersign_proto::statement::Statement;
-use countersign_store::{Ledger, LedgerConfig, LedgerError};
+use countersign_store::{Ledger, LedgerConfig, LedgerError, Receipted};
 use countersign_store_sqlite::SqliteStore;
 use countersign_tlog::note::NoteSigner;
 use ed25519_dalek::{Signer as _, SigningKey};
@@ -166,6 +169,31 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// carol, on leave this week, lets mallory sign her privileged-access
+    /// approvals for a day (granted at minute 5).
+    pub fn carol_delegates_to_mallory(&self) -> Receipted<Delegation> {
+        self.ledger
+            .grant_delegation(
+                &GrantDelegation {
+                    principal: None,
+                    delegate: "mallory".into(),
+                    scope: DelegationScope {
+                        event_kinds: vec![EventKind::PrivilegedAccess],
+                        max_impact: Impact::High,
+                        requests: vec![],
+                    },
+                    not_before: None,
+                    not_after: None,
+                    duration_seconds: Some(86_400),
+                    reason: "carol is on leave this week".into(),
+                },
+                Grantor::Identity("carol"),
+                &Authentication::default(),
+                at(5),
+            )
+            .expect("carol's delegation to mallory")
+    }
+
     /// alice requests; bob and carol approve (quorum 2, given order).
     pub fn new(order: ApprovalOrder, purpose: &str) -> Fixture {
         let (ledger, signer) = open_ledger();

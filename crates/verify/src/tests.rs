@@ -881,27 +881,7 @@ fn a_policy_refusal_shows_the_refusing_policy() {
 #[test]
 fn a_delegated_signature_needs_its_delegation() {
     let f = Fixture::new(ApprovalOrder::Sequential, PURPOSE);
-    let granted = f
-        .ledger
-        .grant_delegation(
-            &GrantDelegation {
-                principal: None,
-                delegate: "mallory".into(),
-                scope: DelegationScope {
-                    event_kinds: vec![EventKind::PrivilegedAccess],
-                    max_impact: Impact::High,
-                    requests: vec![],
-                },
-                not_before: None,
-                not_after: None,
-                duration_seconds: Some(86_400),
-                reason: "carol is on leave this week".into(),
-            },
-            Grantor::Identity("carol"),
-            &Authentication::default(),
-            at(5),
-        )
-        .unwrap();
+    let granted = f.carol_delegates_to_mallory();
     let dlg = granted.value.id.clone();
     // bob signs first, then mallory for carol (sequential: bob, carol).
     f.sign("bob", at(10));

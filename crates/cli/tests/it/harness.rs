@@ -641,24 +641,9 @@ pub fn request_body(
     }
 }
 
-/// The statement an honest client builds for `request`.
-pub fn statement(
-    request: &Request,
-    actor: &str,
-    key: &SigningKey,
-    decision: Decision,
-    signed_at: OffsetDateTime,
-) -> Statement {
-    let reason = (decision == Decision::Reject).then(|| "not justified".to_string());
-    countersign_attest::approval_statement(
-        request,
-        actor,
-        decision,
-        reason,
-        countersign_attest::key_id(&key.verifying_key()),
-        signed_at,
-    )
-}
+/// The approval statement `actor` signs with `key` (a rejection carries a
+/// reason): the verifier test kit's, so both suites sign alike.
+pub use countersign_verify::testkit::statement;
 
 pub fn sign(st: &Statement, key: &SigningKey) -> Envelope {
     countersign_attest::sign_statement(st, key).unwrap()

@@ -60,6 +60,7 @@ trait Routes {
 
 /// Every `/v1` route, with who may call it. The router is built from this
 /// list, and so are the authorisation matrix test and README's table.
+#[rustfmt::skip]
 fn api<R: Routes>(r: &mut R) {
     use auth::{
         ADMIN, CHANGES_WRITE, CONTROLS_READ, CONTROLS_WRITE, DIRECTORY_WRITE, EVIDENCE, GOVERN,
@@ -69,360 +70,80 @@ fn api<R: Routes>(r: &mut R) {
     use Method as M;
     r.add(M::GET, "/v1/openapi.json", Public, openapi::serve);
     r.add(M::GET, "/v1/info", Public, log::info);
-    r.add(
-        M::POST,
-        "/v1/identities",
-        Roles(DIRECTORY_WRITE),
-        directory::create,
-    );
+    r.add(M::POST, "/v1/identities", Roles(DIRECTORY_WRITE), directory::create);
     r.add(M::GET, "/v1/identities", Roles(READ), directory::list);
-    r.add(
-        M::GET,
-        "/v1/identities/{handle}",
-        Roles(READ),
-        directory::show,
-    );
-    r.add(
-        M::PATCH,
-        "/v1/identities/{handle}",
-        Roles(DIRECTORY_WRITE),
-        directory::update,
-    );
-    r.add(
-        M::GET,
-        "/v1/identities/{handle}/history",
-        Roles(READ),
-        directory::history,
-    );
-    r.add(
-        M::POST,
-        "/v1/identities/{handle}/invitations",
-        Roles(ADMIN),
-        directory::invite,
-    );
-    r.add(
-        M::POST,
-        "/v1/identities/{handle}/scim-adoption",
-        Roles(ADMIN),
-        directory::allow_scim_adoption,
-    );
-    r.add(
-        M::POST,
-        "/v1/identities/{handle}/suspend",
-        Roles(DIRECTORY_WRITE),
-        directory::suspend,
-    );
-    r.add(
-        M::POST,
-        "/v1/identities/{handle}/reactivate",
-        Roles(DIRECTORY_WRITE),
-        directory::reactivate,
-    );
-    r.add(
-        M::POST,
-        "/v1/identities/{handle}/terminate",
-        Roles(DIRECTORY_WRITE),
-        directory::terminate,
-    );
-    r.add(
-        M::POST,
-        "/v1/identities/{handle}/key-challenges",
-        SelfOr(DIRECTORY_WRITE),
-        directory::challenge,
-    );
-    r.add(
-        M::POST,
-        "/v1/identities/{handle}/keys",
-        SelfOr(DIRECTORY_WRITE),
-        directory::enroll,
-    );
-    r.add(
-        M::GET,
-        "/v1/identities/{handle}/keys",
-        Roles(READ),
-        directory::keys_of,
-    );
+    r.add(M::GET, "/v1/identities/{handle}", Roles(READ), directory::show);
+    r.add(M::PATCH, "/v1/identities/{handle}", Roles(DIRECTORY_WRITE), directory::update);
+    r.add(M::GET, "/v1/identities/{handle}/history", Roles(READ), directory::history);
+    r.add(M::POST, "/v1/identities/{handle}/invitations", Roles(ADMIN), directory::invite);
+    r.add(M::POST, "/v1/identities/{handle}/scim-adoption", Roles(ADMIN), directory::allow_scim_adoption);
+    r.add(M::POST, "/v1/identities/{handle}/suspend", Roles(DIRECTORY_WRITE), directory::suspend);
+    r.add(M::POST, "/v1/identities/{handle}/reactivate", Roles(DIRECTORY_WRITE), directory::reactivate);
+    r.add(M::POST, "/v1/identities/{handle}/terminate", Roles(DIRECTORY_WRITE), directory::terminate);
+    r.add(M::POST, "/v1/identities/{handle}/key-challenges", SelfOr(DIRECTORY_WRITE), directory::challenge);
+    r.add(M::POST, "/v1/identities/{handle}/keys", SelfOr(DIRECTORY_WRITE), directory::enroll);
+    r.add(M::GET, "/v1/identities/{handle}/keys", Roles(READ), directory::keys_of);
     r.add(M::GET, "/v1/keys/{key_id}", Roles(READ), directory::key);
-    r.add(
-        M::POST,
-        "/v1/keys/{key_id}/revoke",
-        Roles(DIRECTORY_WRITE),
-        directory::revoke,
-    );
-    r.add(
-        M::POST,
-        "/v1/keys/{key_id}/vouch",
-        Roles(ADMIN),
-        directory::vouch,
-    );
+    r.add(M::POST, "/v1/keys/{key_id}/revoke", Roles(DIRECTORY_WRITE), directory::revoke);
+    r.add(M::POST, "/v1/keys/{key_id}/vouch", Roles(ADMIN), directory::vouch);
     r.add(M::GET, "/v1/documents", Roles(READ), documents::list);
     r.add(M::GET, "/v1/documents/{name}", Roles(READ), documents::show);
-    r.add(
-        M::PUT,
-        "/v1/documents/{name}/content",
-        Roles(REQUEST_WRITE),
-        documents::upload,
-    );
-    r.add(
-        M::POST,
-        "/v1/documents/{name}/versions",
-        Roles(REQUEST_WRITE),
-        documents::register_digest,
-    );
-    r.add(
-        M::GET,
-        "/v1/documents/{name}/versions/{version}/content",
-        Roles(READ),
-        documents::content,
-    );
-    r.add(
-        M::POST,
-        "/v1/requests",
-        Roles(REQUEST_WRITE),
-        requests::create,
-    );
+    r.add(M::PUT, "/v1/documents/{name}/content", Roles(REQUEST_WRITE), documents::upload);
+    r.add(M::POST, "/v1/documents/{name}/versions", Roles(REQUEST_WRITE), documents::register_digest);
+    r.add(M::GET, "/v1/documents/{name}/versions/{version}/content", Roles(READ), documents::content);
+    r.add(M::POST, "/v1/requests", Roles(REQUEST_WRITE), requests::create);
     r.add(M::GET, "/v1/requests", Roles(READ), requests::list);
     r.add(M::GET, "/v1/requests/{id}", Roles(READ), requests::show);
-    r.add(
-        M::POST,
-        "/v1/requests/{id}/withdraw",
-        Roles(REQUEST_WRITE),
-        requests::withdraw,
-    );
-    r.add(
-        M::GET,
-        "/v1/requests/{id}/evidence",
-        Roles(EVIDENCE),
-        requests::evidence,
-    );
-    r.add(
-        M::GET,
-        "/v1/requests/{id}/outlook",
-        Roles(SIGN),
-        requests::outlook,
-    );
-    r.add(
-        M::POST,
-        "/v1/requests/{id}/signing-challenges",
-        Roles(SIGN),
-        requests::signing_challenge,
-    );
-    r.add(
-        M::POST,
-        "/v1/requests/{id}/passkey-signatures",
-        Roles(SIGN),
-        requests::passkey_signature,
-    );
-    r.add(
-        M::GET,
-        "/v1/notifications",
-        Roles(READ),
-        directory::notifications,
-    );
+    r.add(M::POST, "/v1/requests/{id}/withdraw", Roles(REQUEST_WRITE), requests::withdraw);
+    r.add(M::GET, "/v1/requests/{id}/evidence", Roles(EVIDENCE), requests::evidence);
+    r.add(M::GET, "/v1/requests/{id}/outlook", Roles(SIGN), requests::outlook);
+    r.add(M::POST, "/v1/requests/{id}/signing-challenges", Roles(SIGN), requests::signing_challenge);
+    r.add(M::POST, "/v1/requests/{id}/passkey-signatures", Roles(SIGN), requests::passkey_signature);
+    r.add(M::GET, "/v1/notifications", Roles(READ), directory::notifications);
     r.add(M::POST, "/v1/signatures", Roles(SIGN), requests::sign);
     r.add(M::POST, "/v1/tokens", Roles(ADMIN), governance::issue_token);
     r.add(M::GET, "/v1/tokens", Roles(ADMIN), governance::list_tokens);
-    r.add(
-        M::POST,
-        "/v1/tokens/{id}/revoke",
-        Roles(ADMIN),
-        governance::revoke_token,
-    );
-    r.add(
-        M::POST,
-        "/v1/delegations",
-        Roles(GOVERN),
-        governance::grant_delegation,
-    );
-    r.add(
-        M::GET,
-        "/v1/delegations",
-        Roles(GOVERN_READ),
-        governance::list_delegations,
-    );
-    r.add(
-        M::GET,
-        "/v1/delegations/{id}",
-        Roles(GOVERN_READ),
-        governance::show_delegation,
-    );
-    r.add(
-        M::POST,
-        "/v1/delegations/{id}/revoke",
-        Roles(GOVERN),
-        governance::revoke_delegation,
-    );
-    r.add(
-        M::POST,
-        "/v1/exceptions",
-        Roles(GOVERN),
-        governance::request_exception,
-    );
-    r.add(
-        M::GET,
-        "/v1/exceptions",
-        Roles(GOVERN_READ),
-        governance::list_exceptions,
-    );
-    r.add(
-        M::GET,
-        "/v1/exceptions/{id}",
-        Roles(GOVERN_READ),
-        governance::show_exception,
-    );
-    r.add(
-        M::POST,
-        "/v1/exceptions/{id}/approve",
-        Roles(GOVERN),
-        governance::approve_exception,
-    );
-    r.add(
-        M::POST,
-        "/v1/exceptions/{id}/deny",
-        Roles(GOVERN),
-        governance::deny_exception,
-    );
-    r.add(
-        M::GET,
-        "/v1/policy",
-        Roles(GOVERN_READ),
-        governance::show_policy,
-    );
-    r.add(
-        M::POST,
-        "/v1/policy/reload",
-        Roles(ADMIN),
-        governance::reload_policy,
-    );
+    r.add(M::POST, "/v1/tokens/{id}/revoke", Roles(ADMIN), governance::revoke_token);
+    r.add(M::POST, "/v1/delegations", Roles(GOVERN), governance::grant_delegation);
+    r.add(M::GET, "/v1/delegations", Roles(GOVERN_READ), governance::list_delegations);
+    r.add(M::GET, "/v1/delegations/{id}", Roles(GOVERN_READ), governance::show_delegation);
+    r.add(M::POST, "/v1/delegations/{id}/revoke", Roles(GOVERN), governance::revoke_delegation);
+    r.add(M::POST, "/v1/exceptions", Roles(GOVERN), governance::request_exception);
+    r.add(M::GET, "/v1/exceptions", Roles(GOVERN_READ), governance::list_exceptions);
+    r.add(M::GET, "/v1/exceptions/{id}", Roles(GOVERN_READ), governance::show_exception);
+    r.add(M::POST, "/v1/exceptions/{id}/approve", Roles(GOVERN), governance::approve_exception);
+    r.add(M::POST, "/v1/exceptions/{id}/deny", Roles(GOVERN), governance::deny_exception);
+    r.add(M::GET, "/v1/policy", Roles(GOVERN_READ), governance::show_policy);
+    r.add(M::POST, "/v1/policy/reload", Roles(ADMIN), governance::reload_policy);
     r.add(M::GET, "/v1/ca", Public, governance::ca_certificate);
-    r.add(
-        M::POST,
-        "/v1/workload/certificates",
-        Public,
-        governance::workload_certificate,
-    );
-    r.add(
-        M::POST,
-        "/v1/entitlement-changes",
-        Roles(CHANGES_WRITE),
-        iga::report,
-    );
-    r.add(
-        M::GET,
-        "/v1/entitlement-changes",
-        Roles(CONTROLS_READ),
-        iga::list_changes,
-    );
-    r.add(
-        M::GET,
-        "/v1/entitlement-changes/{id}",
-        Roles(CONTROLS_READ),
-        iga::show_change,
-    );
+    r.add(M::POST, "/v1/workload/certificates", Public, governance::workload_certificate);
+    r.add(M::POST, "/v1/entitlement-changes", Roles(CHANGES_WRITE), iga::report);
+    r.add(M::GET, "/v1/entitlement-changes", Roles(CONTROLS_READ), iga::list_changes);
+    r.add(M::GET, "/v1/entitlement-changes/{id}", Roles(CONTROLS_READ), iga::show_change);
     r.add(M::POST, "/v1/reconcile", Roles(RECONCILE), iga::reconcile);
-    r.add(
-        M::GET,
-        "/v1/control-exceptions",
-        Roles(CONTROLS_READ),
-        iga::list_controls,
-    );
-    r.add(
-        M::GET,
-        "/v1/control-exceptions/export",
-        Roles(CONTROLS_READ),
-        iga::export,
-    );
-    r.add(
-        M::GET,
-        "/v1/control-exceptions/{id}",
-        Roles(CONTROLS_READ),
-        iga::show_control,
-    );
-    r.add(
-        M::POST,
-        "/v1/control-exceptions/{id}/assign",
-        Roles(CONTROLS_WRITE),
-        iga::assign,
-    );
-    r.add(
-        M::POST,
-        "/v1/control-exceptions/{id}/acknowledge",
-        Roles(CONTROLS_WRITE),
-        iga::acknowledge,
-    );
-    r.add(
-        M::POST,
-        "/v1/control-exceptions/{id}/resolve",
-        Roles(CONTROLS_WRITE),
-        iga::resolve,
-    );
-    r.add(
-        M::POST,
-        "/v1/control-exceptions/{id}/reopen",
-        Roles(CONTROLS_WRITE),
-        iga::reopen,
-    );
+    r.add(M::GET, "/v1/control-exceptions", Roles(CONTROLS_READ), iga::list_controls);
+    r.add(M::GET, "/v1/control-exceptions/export", Roles(CONTROLS_READ), iga::export);
+    r.add(M::GET, "/v1/control-exceptions/{id}", Roles(CONTROLS_READ), iga::show_control);
+    r.add(M::POST, "/v1/control-exceptions/{id}/assign", Roles(CONTROLS_WRITE), iga::assign);
+    r.add(M::POST, "/v1/control-exceptions/{id}/acknowledge", Roles(CONTROLS_WRITE), iga::acknowledge);
+    r.add(M::POST, "/v1/control-exceptions/{id}/resolve", Roles(CONTROLS_WRITE), iga::resolve);
+    r.add(M::POST, "/v1/control-exceptions/{id}/reopen", Roles(CONTROLS_WRITE), iga::reopen);
     r.add(M::POST, "/v1/webhooks", Roles(ADMIN), webhooks::create);
     r.add(M::GET, "/v1/webhooks", Roles(ADMIN), webhooks::list);
-    r.add(
-        M::GET,
-        "/v1/webhooks/deliveries",
-        Roles(ADMIN),
-        webhooks::deliveries,
-    );
-    r.add(
-        M::POST,
-        "/v1/webhooks/deliveries/replay",
-        Roles(ADMIN),
-        webhooks::replay,
-    );
-    r.add(
-        M::GET,
-        "/v1/webhooks/deliveries/{id}",
-        Roles(ADMIN),
-        webhooks::delivery,
-    );
+    r.add(M::GET, "/v1/webhooks/deliveries", Roles(ADMIN), webhooks::deliveries);
+    r.add(M::POST, "/v1/webhooks/deliveries/replay", Roles(ADMIN), webhooks::replay);
+    r.add(M::GET, "/v1/webhooks/deliveries/{id}", Roles(ADMIN), webhooks::delivery);
     r.add(M::GET, "/v1/webhooks/{id}", Roles(ADMIN), webhooks::show);
-    r.add(
-        M::PATCH,
-        "/v1/webhooks/{id}",
-        Roles(ADMIN),
-        webhooks::update,
-    );
-    r.add(
-        M::POST,
-        "/v1/webhooks/{id}/rotate",
-        Roles(ADMIN),
-        webhooks::rotate,
-    );
+    r.add(M::PATCH, "/v1/webhooks/{id}", Roles(ADMIN), webhooks::update);
+    r.add(M::POST, "/v1/webhooks/{id}/rotate", Roles(ADMIN), webhooks::rotate);
     r.add(M::GET, "/v1/log/checkpoint", Public, log::checkpoint);
-    r.add(
-        M::GET,
-        "/v1/log/checkpoints/{size}",
-        Public,
-        log::checkpoint_at,
-    );
+    r.add(M::GET, "/v1/log/checkpoints/{size}", Public, log::checkpoint_at);
     r.add(M::GET, "/v1/log/key", Public, log::key);
     r.add(M::GET, "/v1/log/entries", Roles(LOG_READ), log::entries);
-    r.add(
-        M::GET,
-        "/v1/log/entries/{index}",
-        Roles(LOG_READ),
-        log::entry,
-    );
-    r.add(
-        M::GET,
-        "/v1/log/entries/{index}/receipt",
-        Public,
-        log::receipt,
-    );
+    r.add(M::GET, "/v1/log/entries/{index}", Roles(LOG_READ), log::entry);
+    r.add(M::GET, "/v1/log/entries/{index}/receipt", Public, log::receipt);
     r.add(M::GET, "/v1/log/proof/inclusion", Public, log::inclusion);
-    r.add(
-        M::GET,
-        "/v1/log/proof/consistency",
-        Public,
-        log::consistency,
-    );
+    r.add(M::GET, "/v1/log/proof/consistency", Public, log::consistency);
 }
 
 /// The API's access table: every route and who may call it.
@@ -554,22 +275,29 @@ async fn problem_answers(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let api = path.starts_with("/v1/") || path == "/v1";
     let scim = path.starts_with("/scim/");
-    let mut response = next.run(req).await;
+    let response = next.run(req).await;
     let status = response.status();
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        // The rest of the body was never read: do not reuse the connection.
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
     let plain = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_none_or(|v| v.starts_with("text/plain"));
-    if !(api || scim) || !(status.is_client_error() || status.is_server_error()) || !plain {
-        return response;
+    let mut r =
+        if !(api || scim) || !(status.is_client_error() || status.is_server_error()) || !plain {
+            response
+        } else {
+            framework_refusal(response, status, scim).await
+        };
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the body was never read: do not reuse the connection.
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+    r
+}
+
+/// A framework refusal (`text/plain`) as a problem document or SCIM error.
+async fn framework_refusal(response: Response, status: StatusCode, scim: bool) -> Response {
     let (code, detail) = match status {
         StatusCode::PAYLOAD_TOO_LARGE => (
             ErrorCode::PayloadTooLarge,
@@ -588,16 +316,11 @@ async fn problem_answers(req: Request, next: Next) -> Response {
     };
     let mut e = ApiError::new(code, detail);
     e.problem.status = status.as_u16();
-    let mut r = if scim {
+    if scim {
         scim::failure(e)
     } else {
         e.into_response()
-    };
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        r.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    r
 }
 
 async fn body_text(response: Response) -> String {

@@ -18,7 +18,6 @@ use countersign_scim::{ResourceType, ScimError, ScimErrorKind};
 use countersign_store::{ScimGroup, ScimRecord, ScimUser, SCIM_GROUP, SCIM_USER};
 use serde_json::{json, Value};
 
-use crate::auth::{self, Caller};
 use crate::{ApiError, AppState};
 
 /// The most resources one list answer holds.
@@ -124,12 +123,6 @@ fn scim_json(status: StatusCode, body: &Value, etag: Option<&str>) -> Response {
         r.headers_mut().insert(header::ETAG, t);
     }
     r
-}
-
-fn authorise(caller: std::result::Result<Caller, ApiError>) -> Result<Caller> {
-    let caller = caller?;
-    caller.require(auth::SCIM)?;
-    Ok(caller)
 }
 
 /// The absolute base of the SCIM API, for `meta.location`.
@@ -291,30 +284,20 @@ fn precondition(headers: &HeaderMap, record: &ScimRecord) -> Result<Option<u64>>
 
 // ----------------------------------------------------------- discovery
 
-async fn service_provider_config(
-    caller: std::result::Result<Caller, ApiError>,
-    headers: HeaderMap,
-) -> Result<Response> {
-    authorise(caller)?;
+async fn service_provider_config(headers: HeaderMap) -> Result<Response> {
     let body = countersign_scim::service_provider_config(&base_url(&headers), MAX_RESULTS);
     Ok(scim_json(StatusCode::OK, &body, None))
 }
 
-async fn resource_types(
-    caller: std::result::Result<Caller, ApiError>,
-    headers: HeaderMap,
-) -> Result<Response> {
-    authorise(caller)?;
+async fn resource_types(headers: HeaderMap) -> Result<Response> {
     let body = countersign_scim::resource_types(&base_url(&headers));
     Ok(scim_json(StatusCode::OK, &body, None))
 }
 
 async fn resource_type_one(
-    caller: std::result::Result<Caller, ApiError>,
     headers: HeaderMap,
     axum::extract::Path(name): axum::extract::Path<String>,
 ) -> Result<Response> {
-    authorise(caller)?;
     let body = countersign_scim::resource_type(&name, &base_url(&headers)).ok_or_else(|| {
         ScimError::new(
             ScimErrorKind::NotFound,
@@ -324,8 +307,7 @@ async fn resource_type_one(
     Ok(scim_json(StatusCode::OK, &body, None))
 }
 
-async fn schemas(caller: std::result::Result<Caller, ApiError>) -> Result<Response> {
-    authorise(caller)?;
+async fn schemas() -> Result<Response> {
     Ok(scim_json(
         StatusCode::OK,
         &countersign_scim::schemas_document(),
@@ -333,11 +315,7 @@ async fn schemas(caller: std::result::Result<Caller, ApiError>) -> Result<Respon
     ))
 }
 
-async fn schema_one(
-    caller: std::result::Result<Caller, ApiError>,
-    axum::extract::Path(id): axum::extract::Path<String>,
-) -> Result<Response> {
-    authorise(caller)?;
+async fn schema_one(axum::extract::Path(id): axum::extract::Path<String>) -> Result<Response> {
     let body = countersign_scim::schema_resource(&id)
         .ok_or_else(|| ScimError::new(ScimErrorKind::NotFound, format!("no schema {id:?}")))?;
     Ok(scim_json(StatusCode::OK, &body, None))
@@ -516,59 +494,37 @@ async fn delete(
 macro_rules! resource_routes {
     ($rt:expr) => {{
         let collection = axum::routing::get(
-            |caller: std::result::Result<Caller, ApiError>,
-             State(s): State<AppState>,
-             headers: HeaderMap,
-             q: Pairs| async move {
-                authorise(caller)?;
+            |State(s): State<AppState>, headers: HeaderMap, q: Pairs| async move {
                 list(&s, $rt, &headers, q).await
             },
         )
         .post(
-            |caller: std::result::Result<Caller, ApiError>,
-             State(s): State<AppState>,
-             headers: HeaderMap,
-             body: Bytes| async move {
-                authorise(caller)?;
+            |State(s): State<AppState>, headers: HeaderMap, body: Bytes| async move {
                 create(&s, $rt, &headers, &body).await
             },
         );
         let item = axum::routing::get(
-            |caller: std::result::Result<Caller, ApiError>,
-             State(s): State<AppState>,
+            |State(s): State<AppState>,
              headers: HeaderMap,
              axum::extract::Path(id): axum::extract::Path<String>,
-             q: Pairs| async move {
-                authorise(caller)?;
-                show(&s, $rt, id, &headers, q).await
-            },
+             q: Pairs| async move { show(&s, $rt, id, &headers, q).await },
         )
         .put(
-            |caller: std::result::Result<Caller, ApiError>,
-             State(s): State<AppState>,
+            |State(s): State<AppState>,
              headers: HeaderMap,
              axum::extract::Path(id): axum::extract::Path<String>,
-             body: Bytes| async move {
-                authorise(caller)?;
-                replace(&s, $rt, id, &headers, &body).await
-            },
+             body: Bytes| async move { replace(&s, $rt, id, &headers, &body).await },
         )
         .patch(
-            |caller: std::result::Result<Caller, ApiError>,
-             State(s): State<AppState>,
+            |State(s): State<AppState>,
              headers: HeaderMap,
              axum::extract::Path(id): axum::extract::Path<String>,
-             body: Bytes| async move {
-                authorise(caller)?;
-                patch(&s, $rt, id, &headers, &body).await
-            },
+             body: Bytes| async move { patch(&s, $rt, id, &headers, &body).await },
         )
         .delete(
-            |caller: std::result::Result<Caller, ApiError>,
-             State(s): State<AppState>,
+            |State(s): State<AppState>,
              headers: HeaderMap,
              axum::extract::Path(id): axum::extract::Path<String>| async move {
-                authorise(caller)?;
                 delete(&s, $rt, id, &headers).await
             },
         );

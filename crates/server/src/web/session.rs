@@ -102,8 +102,9 @@ pub const GRANTED_LABELS: &[(&str, Role)] = &[
     ("admin", Role::Admin),
 ];
 
-/// Who sees every request, person and control exception.
-pub const SEES_ALL: &[Role] = &[Role::Admin, Role::Auditor, Role::Compliance];
+/// Who sees every request, person and control exception (a person never
+/// holds `integration`, the one role of the list no person is given).
+pub use crate::auth::SEES_ALL;
 
 /// The signed-in person behind a browser request.
 #[derive(Clone, Debug)]

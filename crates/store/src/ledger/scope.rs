@@ -39,14 +39,16 @@ impl Ledger {
         r: &Request,
         now: OffsetDateTime,
     ) -> Result<bool> {
-        Ok(match scope {
-            Scope::All => true,
-            Scope::Nothing => false,
-            Scope::Party(me) => {
-                let delegations = tx.delegations_of(me)?;
-                countersign_domain::delegation::party_or_delegate(r, me, &delegations, now)
-            }
-        })
+        let Scope::Party(me) = scope else {
+            return Ok(*scope == Scope::All);
+        };
+        let delegations = tx.delegations_of(me)?;
+        Ok(countersign_domain::delegation::party_or_delegate(
+            r,
+            me,
+            &delegations,
+            now,
+        ))
     }
 
     /// A request `scope` sees, with its state as of now; one it may not
@@ -97,10 +99,8 @@ impl Ledger {
         doc: &Document,
         now: OffsetDateTime,
     ) -> Result<bool> {
-        let me = match scope {
-            Scope::All => return Ok(true),
-            Scope::Nothing => return Ok(false),
-            Scope::Party(me) => me,
+        let Scope::Party(me) = scope else {
+            return Ok(*scope == Scope::All);
         };
         if doc
             .versions
@@ -174,10 +174,8 @@ impl Ledger {
         e: &PolicyException,
         now: OffsetDateTime,
     ) -> Result<bool> {
-        let me = match scope {
-            Scope::All => return Ok(true),
-            Scope::Nothing => return Ok(false),
-            Scope::Party(me) => me,
+        let Scope::Party(me) = scope else {
+            return Ok(*scope == Scope::All);
         };
         if e.actor == *me || e.decided_by.as_deref() == Some(me) {
             return Ok(true);

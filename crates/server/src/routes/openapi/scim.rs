@@ -239,6 +239,13 @@ fn schemas_naming(urn: &str) -> Value {
 
 /// Adds the SCIM paths and their schemas to the document.
 pub fn add(doc: &mut Value) {
+    // A unique name: a string, though numbers and booleans are read as
+    // their text, as some IdPs send them.
+    let text = json!({
+        "type": ["string", "number", "boolean"],
+        "pattern": "\\S",
+        "description": "Unique; a string (numbers and booleans are read as their text, as some IdPs send them)",
+    });
     let schemas = json!({
         "ScimResource": {
             "type": "object",
@@ -266,7 +273,7 @@ pub fn add(doc: &mut Value) {
             "required": ["schemas", "userName"],
             "properties": {
                 "schemas": schemas_naming(CORE_USER),
-                "userName": { "type": ["string", "number", "boolean"], "pattern": "\\S", "description": "Unique; a string (numbers and booleans are read as their text, as some IdPs send them)" },
+                "userName": text.clone(),
                 "active": { "description": "A boolean; IdPs' strings (`\"True\"`) are read as one" },
             },
         },
@@ -276,7 +283,7 @@ pub fn add(doc: &mut Value) {
             "required": ["schemas", "displayName"],
             "properties": {
                 "schemas": schemas_naming(CORE_GROUP),
-                "displayName": { "type": ["string", "number", "boolean"], "pattern": "\\S", "description": "Unique; a string (numbers and booleans are read as their text, as some IdPs send them)" },
+                "displayName": text,
                 "members": {
                     "type": ["array", "null"],
                     "description": "null is unassigned (RFC 7643 §2.5)",
