@@ -12,6 +12,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod commitment;
 pub mod dsse;
 pub mod keys;
 pub mod passkey;

@@ -38,6 +38,26 @@ pub struct FileConfig {
     pub smtp: Option<countersign_mail::SmtpConfig>,
     #[serde(default)]
     pub notifications: NotificationsSection,
+    /// How long personal values are kept before `countersign erase` may
+    /// remove them, counted from the later of the entry and the person's
+    /// termination.
+    #[serde(default)]
+    pub retention: RetentionSection,
+}
+
+/// Retention of personal values, in days, per class.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSection {
+    /// Names, e-mails, status reasons, token names (default 30).
+    pub identity_days: Option<u64>,
+    /// Purposes, signed statements, refusals, delegations, policy
+    /// exceptions (default 2555, seven years).
+    pub approval_days: Option<u64>,
+    /// Reconciliation and control exceptions (default 2555).
+    pub control_days: Option<u64>,
+    /// Webhook URLs and legal hold reasons (default 365).
+    pub operations_days: Option<u64>,
 }
 
 /// TLS: certificate chain and key in PEM files.
@@ -460,6 +480,24 @@ impl FileConfig {
     }
 
     /// The mail rules, when `[smtp]` is configured.
+    /// Retention settings, with the defaults for what the file leaves out.
+    pub fn retention(&self) -> countersign_store::Retention {
+        let r = &self.retention;
+        let mut out = countersign_store::Retention::default();
+        let days = |d: u64| std::time::Duration::from_secs(d.saturating_mul(86_400));
+        for (setting, slot) in [
+            (r.identity_days, &mut out.identity),
+            (r.approval_days, &mut out.approval),
+            (r.control_days, &mut out.control),
+            (r.operations_days, &mut out.operations),
+        ] {
+            if let Some(d) = setting {
+                *slot = days(d);
+            }
+        }
+        out
+    }
+
     pub fn mail_rules(&self) -> Result<Option<countersign_store::MailRules>> {
         if self.smtp.is_none() {
             return Ok(None);

@@ -21,6 +21,7 @@ mod follow;
 mod governance;
 mod iga;
 mod local;
+mod privacy;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -173,6 +174,12 @@ enum Command {
     /// Webhook endpoints, deliveries and replay, and a local receiver to try them with.
     #[command(subcommand)]
     Webhook(iga::WebhookCmd),
+    /// Erase a terminated person's personal data whose retention has run
+    /// out and that no legal hold covers (admin); every proof stays valid.
+    Erase { handle: String },
+    /// Legal holds: stop erasure of an identity's or a request's data.
+    #[command(subcommand)]
+    Hold(privacy::HoldCmd),
     /// A stand-in OIDC provider for trying Countersign locally (not for production).
     #[command(subcommand, name = "dev-idp")]
     DevIdp(governance::DevIdpCmd),
@@ -754,6 +761,7 @@ fn run(cli: Cli) -> Result<bool> {
                         limits,
                         web: web.rules.clone(),
                         mail: file.mail_rules()?,
+                        retention: file.retention(),
                     },
                     webhooks: file.webhooks()?,
                     reconcile_every: match file.iga.reconcile_every_seconds {
@@ -847,6 +855,8 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Reconcile => iga::reconcile(&client()?, json),
         Command::ControlException(cmd) => iga::control_exception(&client()?, json, cmd),
         Command::Webhook(cmd) => iga::webhook(&client, json, cmd),
+        Command::Erase { handle } => privacy::erase(&client()?, json, &handle),
+        Command::Hold(cmd) => privacy::hold(&client()?, json, cmd),
         Command::DevIdp(cmd) => governance::dev_idp(cmd),
     }
 }

@@ -243,6 +243,11 @@ pub struct EntryView {
     pub entry: String,
     /// Base64 RFC 6962 leaf hash.
     pub leaf_hash: String,
+    /// The openings of the entry's personal fields, by commitment
+    /// (`crate::personal`); an erased one is absent.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[schema(value_type = Object)]
+    pub openings: std::collections::BTreeMap<String, crate::personal::Opening>,
 }
 
 /// Query of `GET /v1/log/entries`.

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::ErrorCode;
-use crate::governance::{ApiToken, AuthContext, Delegation, PolicyDecision, PolicyException};
+use crate::governance::{
+    ApiToken, AuthContext, Delegation, LegalHold, PolicyDecision, PolicyException,
+};
 use crate::iga::{ControlException, EntitlementChange, Group, WebhookEndpoint};
 use crate::model::{
     Credential, Decision, DocumentVersion, Identity, IdentityStatus, Request, RequestState, Vouch,
@@ -16,8 +18,9 @@ use crate::model::{
 use crate::statement::Envelope;
 use crate::Timestamp;
 
-/// Version of the entry format.
-pub const ENTRY_VERSION: u32 = 1;
+/// Version of the entry format: 2 commits personal fields
+/// (`crate::personal`); 1 held them in the clear.
+pub const ENTRY_VERSION: u32 = 2;
 
 /// One audit event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -220,6 +223,28 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// A legal hold was placed: nothing it covers is erased until it is
+    /// released.
+    #[serde(rename = "hold.placed")]
+    HoldPlaced { hold: LegalHold },
+    #[serde(rename = "hold.released")]
+    HoldReleased {
+        hold: String,
+        /// Who released it (an API caller label).
+        by: String,
+    },
+    /// A person's personal values were erased: the openings of these
+    /// commitments are gone, the commitments (and every proof) stay.
+    #[serde(rename = "personal.erased")]
+    PersonalErased {
+        identity: String,
+        /// Who erased (an API caller label).
+        by: String,
+        commitments: Vec<String>,
+        /// How many of the person's values were kept, by a legal hold or
+        /// because their retention has not run out.
+        kept: u64,
+    },
     #[serde(rename = "signature.accepted")]
     SignatureAccepted {
         request: String,
@@ -298,8 +323,46 @@ impl Event {
             Event::ControlRaised { .. } => "control.raised",
             Event::ControlUpdated { .. } => "control.updated",
             Event::WebhookChanged { .. } => "webhook.changed",
+            Event::HoldPlaced { .. } => "hold.placed",
+            Event::HoldReleased { .. } => "hold.released",
+            Event::PersonalErased { .. } => "personal.erased",
             Event::SignatureAccepted { .. } => "signature.accepted",
             Event::SignatureRefused { .. } => "signature.refused",
         }
     }
 }
+
+/// Every event `type`.
+pub const EVENT_KINDS: &[&str] = &[
+    "log.created",
+    "identity.created",
+    "identity.updated",
+    "identity.status_changed",
+    "credential.enrolled",
+    "credential.revoked",
+    "credential.vouched",
+    "invitation.issued",
+    "document.registered",
+    "policy.activated",
+    "ca.created",
+    "credential.certified",
+    "token.issued",
+    "token.revoked",
+    "delegation.granted",
+    "delegation.ended",
+    "exception.requested",
+    "exception.decided",
+    "request.created",
+    "request.closed",
+    "request.rerouted",
+    "group.changed",
+    "entitlement.changed",
+    "control.raised",
+    "control.updated",
+    "webhook.changed",
+    "hold.placed",
+    "hold.released",
+    "personal.erased",
+    "signature.accepted",
+    "signature.refused",
+];

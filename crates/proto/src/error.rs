@@ -220,6 +220,12 @@ codes! {
     PreconditionFailed = "precondition_failed", 412;
     DeliveryNotFound = "delivery_not_found", 404;
 
+    // --- personal data
+    /// A person's data can be erased only once their identity is terminated.
+    ErasureNotAllowed = "erasure_not_allowed", 409;
+    /// No legal hold with that id.
+    HoldNotFound = "hold_not_found", 404;
+
     EntryNotFound = "entry_not_found", 404;
     TreeSizeOutOfRange = "tree_size_out_of_range", 400;
     CheckpointNotFound = "checkpoint_not_found", 404;

@@ -5,10 +5,13 @@
 //! the verifier key are trusted by the verifier; the `request` view is a
 //! convenience that the verifier cross-checks against the entries.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::model::Request;
+use crate::personal::Opening;
 use crate::Timestamp;
 
 /// `format` of an evidence bundle.
@@ -28,6 +31,13 @@ pub struct EvidenceBundle {
     pub checkpoint: String,
     /// The relevant log entries, in index order.
     pub entries: Vec<EvidenceEntry>,
+    /// The openings of the personal fields committed in those entries, by
+    /// commitment (`crate::personal`). A commitment without an opening was
+    /// erased, and the `personal.erased` entry that erased it is among the
+    /// entries.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(value_type = Object)]
+    pub openings: BTreeMap<String, Opening>,
 }
 
 /// A log entry with its inclusion proof.

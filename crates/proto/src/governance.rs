@@ -231,3 +231,67 @@ pub struct PolicyException {
     /// Log index of the request entry.
     pub log_index: u64,
 }
+
+/// A legal hold: while it is in force, nothing about its identity or
+/// request is erased.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LegalHold {
+    pub id: String,
+    /// The identity whose personal values it keeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// The request whose entries' personal values it keeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    pub reason: String,
+    /// Who placed it (an API caller label).
+    pub placed_by: String,
+    #[serde(with = "crate::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub placed_at: Timestamp,
+    #[serde(
+        default,
+        with = "crate::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub released_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_by: Option<String>,
+    /// The `hold.placed` entry.
+    pub log_index: u64,
+}
+
+/// `POST /v1/holds`: exactly one of `identity` and `request`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceHold {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    pub reason: String,
+}
+
+/// What an erasure did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Erasure {
+    pub identity: String,
+    /// Personal values erased (their openings deleted, the identity's
+    /// records blanked).
+    pub erased: u64,
+    /// Personal values kept: under a legal hold, or still within retention.
+    pub kept: u64,
+    /// Why values were kept, one line per reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept_because: Vec<String>,
+    /// The `personal.erased` entry, when anything was erased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
+}
+
+/// `GET /v1/holds`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct HoldList {
+    pub holds: Vec<LegalHold>,
+}

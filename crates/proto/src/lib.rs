@@ -17,6 +17,7 @@ pub mod intake;
 pub mod model;
 pub mod notify;
 pub mod passkey;
+pub mod personal;
 pub mod statement;
 
 pub use error::{ErrorCode, Problem};

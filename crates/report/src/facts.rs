@@ -4,7 +4,8 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use countersign_proto::entry::{Event, LogEntry};
+use countersign_attest::commitment::open_entry;
+use countersign_proto::entry::Event;
 use countersign_proto::evidence::EvidenceBundle;
 use countersign_proto::model::Request;
 use countersign_proto::statement::Statement;
@@ -54,11 +55,13 @@ impl Bundle {
         let mut entries = Vec::with_capacity(bundle.entries.len());
         let mut unreadable = Vec::new();
         for ee in bundle.entries {
-            match LogEntry::from_bytes(ee.entry.as_bytes()) {
-                Ok(e) => entries.push(Logged {
+            // Personal fields are opened from the bundle's openings (an
+            // erased one reads as erased); the verifier has judged them.
+            match open_entry(ee.entry.as_bytes(), |c| bundle.openings.get(c)) {
+                Ok(o) => entries.push(Logged {
                     index: ee.index,
-                    at: e.at,
-                    event: e.event,
+                    at: o.entry.at,
+                    event: o.entry.event,
                     proof: ee.proof,
                 }),
                 Err(_) => unreadable.push(ee.index),

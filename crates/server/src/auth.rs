@@ -67,6 +67,10 @@ pub const SEES_ALL: &[Role] = &[
 ];
 /// Administration only.
 pub const ADMIN: &[Role] = &[Role::Admin];
+/// Roles that place and release legal holds.
+pub const HOLDS: &[Role] = &[Role::Admin, Role::Compliance];
+/// Roles that read legal holds.
+pub const HOLDS_READ: &[Role] = &[Role::Admin, Role::Compliance, Role::Auditor];
 /// Identity providers provisioning over SCIM.
 pub const SCIM: &[Role] = &[Role::Admin, Role::Scim];
 /// Roles that report entitlement changes and run reconciliation.

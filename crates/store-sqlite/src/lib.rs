@@ -15,6 +15,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod iga;
+mod personal;
 mod web;
 
 use std::path::Path;
@@ -22,7 +23,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use countersign_domain::identity::Challenge;
 use countersign_proto::api::{IdentityFilter, RequestFilter};
-use countersign_proto::governance::{ApiToken, Delegation, PolicyException};
+use countersign_proto::governance::{ApiToken, Delegation, LegalHold, PolicyException};
 use countersign_proto::iga::{
     ChangeFilter, ControlException, ControlFilter, ControlKind, DeliveryAttempt, DeliveryFilter,
     DeliveryRecord, EntitlementChange,
@@ -32,7 +33,8 @@ use countersign_proto::model::{
 };
 use countersign_store::{
     DueDelivery, EntryTerms, InvitationRecord, MailRecord, OutboxEvent, ReadTx, Result, ScimRecord,
-    SessionRecord, Store, StoreError, StoredReceipt, WebChallenge, WebhookRecord, WriteTx,
+    SessionRecord, Store, StoreError, StoredOpening, StoredReceipt, WebChallenge, WebhookRecord,
+    WriteTx,
 };
 use countersign_tlog::Hash;
 use rusqlite::{params, Connection, OptionalExtension as _};
@@ -251,6 +253,29 @@ CREATE TABLE reminders (
     PRIMARY KEY (request, identity, offset_seconds)
 );
 "#,
+    r#"
+-- Personal values committed in log entries (format 2): the salt and value
+-- are deleted on erasure, the row stays to say by which entry.
+CREATE TABLE openings (
+    commitment TEXT PRIMARY KEY,
+    salt TEXT,
+    value TEXT,
+    log_index INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    subject TEXT,
+    request TEXT,
+    class TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    erased_by INTEGER
+);
+CREATE INDEX openings_subject ON openings (subject);
+CREATE TABLE legal_holds (
+    id TEXT PRIMARY KEY,
+    identity TEXT,
+    request TEXT,
+    body TEXT NOT NULL
+);
+"#,
 ];
 
 /// A Countersign store in one SQLite file.
@@ -338,7 +363,10 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(backend)?;
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+            // secure_delete: erased personal values are overwritten, not
+            // left in free space.
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             PRAGMA secure_delete = ON;",
         )
         .map_err(backend)?;
         let version: i64 = conn
@@ -383,6 +411,12 @@ impl Store for SqliteStore {
 
     fn write(&self) -> Result<Box<dyn WriteTx + '_>> {
         Ok(Box::new(self.begin("BEGIN IMMEDIATE")?))
+    }
+
+    fn compact(&self) -> Result<()> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(backend)
     }
 }
 
@@ -995,6 +1029,30 @@ impl ReadTx for SqliteTx<'_> {
             .map_err(backend)
     }
 
+    fn opening(&self, commitment: &str) -> Result<Option<StoredOpening>> {
+        self.opening_(commitment)
+    }
+
+    fn openings_of(&self, handle: &str) -> Result<Vec<StoredOpening>> {
+        self.openings_of_(handle)
+    }
+
+    fn hold(&self, id: &str) -> Result<Option<LegalHold>> {
+        self.one(
+            "legal hold",
+            "SELECT body FROM legal_holds WHERE id = ?1",
+            id,
+        )
+    }
+
+    fn holds(&self) -> Result<Vec<LegalHold>> {
+        self.many(
+            "legal hold",
+            "SELECT body FROM legal_holds ORDER BY json_extract(body, '$.log_index')",
+            &[],
+        )
+    }
+
     fn checkpoints(&self) -> Result<Vec<(u64, String)>> {
         let mut stmt = self
             .conn
@@ -1319,6 +1377,22 @@ impl WriteTx for SqliteTx<'_> {
             )
             .map(drop)
             .map_err(backend)
+    }
+
+    fn put_opening(&mut self, opening: &StoredOpening) -> Result<()> {
+        self.put_opening_(opening)
+    }
+
+    fn erase_opening(&mut self, commitment: &str, erased_by: u64) -> Result<()> {
+        self.erase_opening_(commitment, erased_by)
+    }
+
+    fn put_hold(&mut self, hold: &LegalHold) -> Result<()> {
+        self.put_hold_(hold)
+    }
+
+    fn scrub_person(&mut self, handle: &str, values: &[String], replacement: &str) -> Result<u64> {
+        self.scrub_person_(handle, values, replacement)
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {

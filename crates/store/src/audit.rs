@@ -1,12 +1,16 @@
 //! `countersign log audit`: recompute the tree from the stored entries and
 //! check it against every checkpoint ever issued.
 
-use countersign_proto::entry::LogEntry;
+use std::collections::{BTreeMap, BTreeSet};
+
+use countersign_attest::commitment::{self, OpenError};
+use countersign_proto::entry::Event;
+use countersign_proto::personal::Opening;
 use countersign_tlog::checkpoint::Checkpoint;
 use countersign_tlog::note::NoteVerifier;
 use countersign_tlog::MemoryTree;
 
-use crate::{Result, Store};
+use crate::{ReadTx, Result, Store};
 
 /// One finding.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +65,7 @@ pub fn audit(
     // tree at the first gap: everything after a missing entry is unprovable.
     let mut next = 0u64;
     let mut broken = false;
+    let mut openings = Openings::default();
     loop {
         let page = tx.entries(next, PAGE)?;
         let Some(&(last, _)) = page.last() else { break };
@@ -81,13 +86,7 @@ pub fn audit(
                 broken = true;
                 continue;
             }
-            if let Err(e) = LogEntry::from_bytes(bytes) {
-                problem(
-                    &mut report,
-                    Some(*index),
-                    format!("entry {index} is not a valid log entry: {e}"),
-                );
-            }
+            openings.check(&*tx, *index, bytes, &mut report)?;
             let leaf = countersign_tlog::leaf_hash(bytes);
             match tx.subtree_hash(0, *index)? {
                 Some(h) if h == leaf => {}
@@ -109,6 +108,8 @@ pub fn audit(
         progress(report.entries_read, stored_size);
         next = last.saturating_add(1);
     }
+
+    openings.finish(&mut report);
 
     let checkpoints = tx.checkpoints()?;
     let mut last_good = 0u64;
@@ -175,4 +176,74 @@ pub fn audit(
         );
     }
     Ok(report)
+}
+
+/// The personal fields of the entries read: every commitment opens with
+/// its stored opening, or was erased by a `personal.erased` entry that
+/// names it.
+#[derive(Default)]
+struct Openings {
+    /// (commitment, entry, the erasure the store says erased it)
+    erased: Vec<(String, u64, Option<u64>)>,
+    /// What each `personal.erased` entry erased.
+    erasures: BTreeMap<u64, BTreeSet<String>>,
+}
+
+impl Openings {
+    fn check(
+        &mut self,
+        tx: &dyn ReadTx,
+        index: u64,
+        bytes: &[u8],
+        report: &mut AuditReport,
+    ) -> Result<()> {
+        let stored = crate::ledger::openings_for(tx, bytes).map_err(|e| match e {
+            crate::LedgerError::Store(s) => s,
+            other => crate::StoreError::Corrupt(other.to_string()),
+        })?;
+        let given: BTreeMap<&str, &Opening> = stored
+            .iter()
+            .filter_map(|(c, o)| o.opening.as_ref().map(|x| (c.as_str(), x)))
+            .collect();
+        match commitment::open_entry(bytes, |c| given.get(c).copied()) {
+            Err(OpenError::Parse(e)) => problem(
+                report,
+                Some(index),
+                format!("entry {index} is not a valid log entry: {e}"),
+            ),
+            Err(e) => problem(
+                report,
+                Some(index),
+                format!("entry {index}: {e} (table openings)"),
+            ),
+            Ok(opened) => {
+                if let Event::PersonalErased { commitments, .. } = &opened.entry.event {
+                    self.erasures
+                        .insert(index, commitments.iter().cloned().collect());
+                }
+                for u in opened.erased {
+                    let by = stored.get(&u.commitment).and_then(|o| o.erased_by);
+                    self.erased.push((u.commitment, index, by));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&self, report: &mut AuditReport) {
+        for (c, index, by) in &self.erased {
+            let recorded = by.is_some_and(|b| {
+                b > *index && self.erasures.get(&b).is_some_and(|cs| cs.contains(c))
+            });
+            if !recorded {
+                problem(
+                    report,
+                    Some(*index),
+                    format!(
+                        "entry {index}: the opening of {c} is missing from table openings and no personal.erased entry erased it"
+                    ),
+                );
+            }
+        }
+    }
 }

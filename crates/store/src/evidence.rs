@@ -5,7 +5,7 @@
 //! offline verifier's job, so that tampering with the database shows up as
 //! a failed verification rather than being papered over at export.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -64,6 +64,28 @@ pub fn export(
         indexes.insert(s.log_index);
     }
 
+    // The openings of the entries' personal fields; an erased one brings
+    // the entry that erased it instead.
+    let mut openings = BTreeMap::new();
+    let mut erasures = BTreeSet::new();
+    for index in indexes.iter().filter(|i| **i < size) {
+        let Some(bytes) = tx.entry(*index)? else {
+            continue;
+        };
+        for (c, o) in crate::ledger::openings_for(&*tx, &bytes)? {
+            match (o.opening, o.erased_by) {
+                (Some(x), _) => {
+                    openings.insert(c, x);
+                }
+                (None, Some(by)) => {
+                    erasures.insert(by);
+                }
+                (None, None) => {}
+            }
+        }
+    }
+    indexes.extend(erasures);
+
     let mut entries = Vec::new();
     for index in indexes.into_iter().filter(|i| *i < size) {
         let Some(bytes) = tx.entry(index)? else {
@@ -83,5 +105,6 @@ pub fn export(
         log_key: ledger.verifier().to_vkey(),
         checkpoint,
         entries,
+        openings,
     })
 }

@@ -6,6 +6,7 @@ mod lifecycle;
 mod notify;
 mod outbox;
 mod passkey_signing;
+mod personal;
 mod reconcile;
 mod scim;
 mod scope;
@@ -43,6 +44,8 @@ use governance::{caller_auth, policy_refusal};
 pub use notify::{MailOutcome, MailRules};
 pub use outbox::{AttemptOutcome, DeliveryRules, EVENT_TYPES};
 pub use passkey_signing::{challenge_b64url, IssuedStatement};
+pub(crate) use personal::openings_for;
+pub use personal::{entry_openings, Retention};
 use rand_core::{OsRng, RngCore as _};
 pub use reconcile::MAX_CHANGE_BATCH;
 pub use scim::{ScimGroup, ScimUser, GROUP as SCIM_GROUP, USER as SCIM_USER};
@@ -62,6 +65,8 @@ pub struct LedgerConfig {
     pub web: WebRules,
     /// Mail notifications; `None` when no mail server is configured.
     pub mail: Option<MailRules>,
+    /// How long personal values are kept before they may be erased.
+    pub retention: Retention,
 }
 
 /// Settings of the IAM/IGA integration.
@@ -244,7 +249,12 @@ fn terms_of(event: &Event) -> EntryTerms {
         // Reconciliation records are found through their own tables, not
         // through evidence terms: a request's evidence bundle is what its
         // signers did, and a finding about it is exported on its own.
-        Event::GroupChanged { .. } | Event::WebhookChanged { .. } => {}
+        Event::GroupChanged { .. } | Event::WebhookChanged { .. } | Event::HoldReleased { .. } => {}
+        Event::HoldPlaced { hold } => {
+            t.identity = hold.identity.clone();
+            t.request = hold.request.clone();
+        }
+        Event::PersonalErased { identity, .. } => t.identity = Some(identity.clone()),
         Event::EntitlementChanged { change } => t.identity = Some(change.change.subject.clone()),
         Event::ControlRaised { exception } | Event::ControlUpdated { exception, .. } => {
             t.identity = exception.subject.clone()
@@ -461,12 +471,13 @@ impl Ledger {
             at: now,
             event,
         };
-        let bytes = entry
-            .to_bytes()
-            .map_err(|e| StoreError::Backend(format!("encoding log entry: {e}")))?;
+        // Personal fields leave the entry as commitments; their openings
+        // are kept beside it, in this transaction.
+        let (bytes, sealed) = personal::seal(&entry)?;
         let leaf = countersign_tlog::leaf_hash(&bytes);
         let hashes = countersign_tlog::hashes_to_store(index, leaf, &Hashes(&*tx))?;
         tx.append_entry(index, &bytes, &terms, &hashes)?;
+        personal::keep_openings(tx, index, entry.event.kind(), &terms, sealed, now)?;
         Ok((index, bytes))
     }
 

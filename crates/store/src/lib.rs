@@ -22,17 +22,17 @@ mod kept;
 mod ledger;
 
 pub use ledger::{
-    challenge_b64url, identity_for_email, random_secret, AttemptOutcome, CertificateIssuer,
-    DeliveryRules, IgaConfig, IssuedStatement, Ledger, LedgerConfig, LedgerError, MailOutcome,
-    MailRules, Receipted, Registrant, ScimGroup, ScimUser, Scope, SignIn, Submission, WebRules,
-    EVENT_TYPES, MAX_CHANGE_BATCH, SCIM_GROUP, SCIM_USER,
+    challenge_b64url, entry_openings, identity_for_email, random_secret, AttemptOutcome,
+    CertificateIssuer, DeliveryRules, IgaConfig, IssuedStatement, Ledger, LedgerConfig,
+    LedgerError, MailOutcome, MailRules, Receipted, Registrant, Retention, ScimGroup, ScimUser,
+    Scope, SignIn, Submission, WebRules, EVENT_TYPES, MAX_CHANGE_BATCH, SCIM_GROUP, SCIM_USER,
 };
 
 pub use kept::{CheckpointFile, CheckpointKeeper};
 
 use countersign_domain::identity::Challenge;
 use countersign_proto::api::{IdentityFilter, RequestFilter};
-use countersign_proto::governance::{ApiToken, Delegation, PolicyException};
+use countersign_proto::governance::{ApiToken, Delegation, LegalHold, PolicyException};
 use countersign_proto::iga::{
     ChangeFilter, ControlException, ControlFilter, ControlKind, DeliveryAttempt, DeliveryFilter,
     DeliveryRecord, EntitlementChange, WebhookEndpoint,
@@ -40,6 +40,7 @@ use countersign_proto::iga::{
 use countersign_proto::model::{
     Credential, Document, DocumentVersion, Identity, IdentityHistoryEntry, Request, RequestState,
 };
+use countersign_proto::personal::{Opening, RetentionClass};
 use countersign_tlog::Hash;
 use time::OffsetDateTime;
 
@@ -234,6 +235,28 @@ pub struct MailRecord {
     pub last_error: Option<String>,
 }
 
+/// The opening of one personal value committed in a log entry
+/// (`countersign_proto::personal`), and where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredOpening {
+    pub commitment: String,
+    /// The salt and value; `None` once erased.
+    pub opening: Option<Opening>,
+    /// The entry holding the commitment.
+    pub log_index: u64,
+    /// The field, as `a.b`.
+    pub path: String,
+    /// The identity the value is about or by.
+    pub subject: Option<String>,
+    /// The request the entry is about, for legal holds.
+    pub request: Option<String>,
+    pub class: RetentionClass,
+    /// When the entry was written.
+    pub at: OffsetDateTime,
+    /// The `personal.erased` entry that erased it.
+    pub erased_by: Option<u64>,
+}
+
 /// Reads. A read transaction sees one consistent state.
 pub trait ReadTx {
     fn meta(&self, key: &str) -> Result<Option<String>>;
@@ -369,6 +392,14 @@ pub trait ReadTx {
     fn checkpoint(&self, size: u64) -> Result<Option<String>>;
     /// Every checkpoint ever issued, by size.
     fn checkpoints(&self) -> Result<Vec<(u64, String)>>;
+
+    /// The opening behind a commitment.
+    fn opening(&self, commitment: &str) -> Result<Option<StoredOpening>>;
+    /// Every opening whose subject is `handle`, erased ones included.
+    fn openings_of(&self, handle: &str) -> Result<Vec<StoredOpening>>;
+    fn hold(&self, id: &str) -> Result<Option<LegalHold>>;
+    /// Every legal hold, released ones included, oldest first.
+    fn holds(&self) -> Result<Vec<LegalHold>>;
 }
 
 /// Writes, inside one transaction that holds the store's write lock.
@@ -432,6 +463,16 @@ pub trait WriteTx: ReadTx {
         hashes: &[(u8, u64, Hash)],
     ) -> Result<()>;
     fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<()>;
+    fn put_opening(&mut self, opening: &StoredOpening) -> Result<()>;
+    /// Delete a commitment's salt and value, recording the erasing entry.
+    fn erase_opening(&mut self, commitment: &str, erased_by: u64) -> Result<()>;
+    fn put_hold(&mut self, hold: &LegalHold) -> Result<()>;
+    /// Erase a person from the operational records: delete their
+    /// sessions, invitations, mail and SCIM resources, and in every record
+    /// that names `handle`, replace each string equal to one of `values`
+    /// with `replacement`. Answers how many records changed. Deleted
+    /// content must not stay readable in the database files.
+    fn scrub_person(&mut self, handle: &str, values: &[String], replacement: &str) -> Result<u64>;
     /// Make everything durable (the backend syncs to disk before answering).
     fn commit(self: Box<Self>) -> Result<()>;
 }
@@ -441,6 +482,10 @@ pub trait Store: Send + Sync {
     fn read(&self) -> Result<Box<dyn ReadTx + '_>>;
     /// Begin a write transaction; waits for other writers.
     fn write(&self) -> Result<Box<dyn WriteTx + '_>>;
+    /// After an erasure: make sure what was deleted is gone from every file
+    /// the store keeps (SQLite: fold the write-ahead log into the database
+    /// and truncate it).
+    fn compact(&self) -> Result<()>;
 }
 
 /// Adapts a transaction's stored hashes to the log library.

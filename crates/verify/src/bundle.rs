@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use countersign_attest::commitment::{open_entry, OpenError, Unopened};
 use countersign_attest::keys::public_key_from_base64;
 use countersign_attest::passkey::{Origins, PasskeyVerified};
 use countersign_attest::x509::{self, X509Error};
@@ -13,7 +14,7 @@ use countersign_domain::delegation;
 use countersign_domain::identity::credential_valid_at;
 use countersign_domain::policy::{signature_aal, PasskeyProof};
 use countersign_domain::request::{order_respected, state_from_signatures};
-use countersign_proto::entry::{Event, LogEntry, ENTRY_VERSION};
+use countersign_proto::entry::{Event, ENTRY_VERSION};
 use countersign_proto::evidence::{EvidenceBundle, EvidenceEntry, EVIDENCE_FORMAT};
 use countersign_proto::governance::{
     AuthContext, Delegation, Effect, ExceptionState, PolicyAction, PolicyDecision, PolicyException,
@@ -39,7 +40,10 @@ const MAX_PROOF_HASHES: usize = 64;
 struct Entry {
     index: u64,
     at: OffsetDateTime,
+    /// The event with its personal fields opened from the bundle's openings.
     event: Event,
+    /// The personal fields the bundle has no opening for.
+    erased: Vec<Unopened>,
 }
 
 /// RFC 3339, or the debug form for dates RFC 3339 cannot express.
@@ -229,10 +233,10 @@ fn check_entries(bundle: &EvidenceBundle, cp: &Checkpoint, r: &mut Report) -> BT
     let mut trusted = BTreeMap::new();
     for ee in &bundle.entries {
         let n = ee.index;
-        let parsed = LogEntry::from_bytes(ee.entry.as_bytes());
+        let parsed = open_entry(ee.entry.as_bytes(), |c| bundle.openings.get(c));
         let kind = parsed
             .as_ref()
-            .map(|e| e.event.kind())
+            .map(|e| e.entry.event.kind())
             .unwrap_or("unparseable");
         let included = inclusion(ee, cp);
         match &included {
@@ -246,27 +250,76 @@ fn check_entries(bundle: &EvidenceBundle, cp: &Checkpoint, r: &mut Report) -> BT
             Err(why) => r.fail("entry.inclusion", format!("entry {n} ({kind}) {why}")),
         }
         match parsed {
-            Err(e) => r.fail("entry.parse", format!("entry {n} is not a valid log entry: {e}")),
-            Ok(e) if e.v != ENTRY_VERSION => r.fail(
+            Err(OpenError::Parse(e)) => {
+                r.fail("entry.parse", format!("entry {n} is not a valid log entry: {e}"))
+            }
+            Err(e) => r.fail("entry.opening", format!("entry {n}: {e}")),
+            Ok(o) if !(1..=ENTRY_VERSION).contains(&o.entry.v) => r.fail(
                 "entry.parse",
                 format!(
-                    "entry {n} has entry format version {}; this verifier understands {ENTRY_VERSION}",
-                    e.v
+                    "entry {n} has entry format version {}; this verifier understands 1 to {ENTRY_VERSION}",
+                    o.entry.v
                 ),
             ),
-            Ok(e) => {
+            Ok(o) => {
                 if included.is_ok() {
                     // Two included entries with one index have the same bytes.
                     trusted.entry(n).or_insert(Entry {
                         index: n,
-                        at: e.at,
-                        event: e.event,
+                        at: o.entry.at,
+                        event: o.entry.event,
+                        erased: o.erased,
                     });
                 }
             }
         }
     }
+    check_erasures(&trusted, r);
     trusted
+}
+
+/// Every personal field without an opening must have been erased by a
+/// `personal.erased` entry the bundle proves; an opening merely left out
+/// of the bundle is a failure, not an erasure.
+fn check_erasures(entries: &BTreeMap<u64, Entry>, r: &mut Report) {
+    let erasures: HashMap<&str, u64> = entries
+        .values()
+        .filter_map(|e| match &e.event {
+            Event::PersonalErased { commitments, .. } => Some((e.index, commitments)),
+            _ => None,
+        })
+        .flat_map(|(i, cs)| cs.iter().map(move |c| (c.as_str(), i)))
+        .collect();
+    let mut erased = 0usize;
+    for e in entries.values() {
+        for u in &e.erased {
+            match erasures.get(u.commitment.as_str()) {
+                Some(by) if *by > e.index => {
+                    erased += 1;
+                    r.pass(
+                    "entry.erased",
+                    format!("entry {}: {} was erased by entry {by}", e.index, u.path),
+                    )
+                }
+                _ => r.fail(
+                    "entry.opening",
+                    format!(
+                        "entry {}: the bundle holds no opening for {} ({}) and no entry records its erasure",
+                        e.index,
+                        u.path,
+                        short(&u.commitment)
+                    ),
+                ),
+            }
+        }
+    }
+    if erased > 0 {
+        r.warnings.push(format!(
+            "{erased} personal field{} in this bundle {} erased: what the log recorded stands, but an erased signed statement can no longer be re-checked",
+            if erased == 1 { "" } else { "s" },
+            if erased == 1 { "was" } else { "were" }
+        ));
+    }
 }
 
 fn inclusion(ee: &EvidenceEntry, cp: &Checkpoint) -> Result<(), String> {
@@ -766,6 +819,7 @@ impl<'a> RequestVerifier<'a> {
                         envelope_sha256,
                         envelope,
                         request_state: *request_state,
+                        erased: e.erased.iter().any(|u| u.path == "envelope.payload"),
                     };
                     let statement = self.check_signature(
                         &sig,
@@ -912,21 +966,13 @@ impl<'a> RequestVerifier<'a> {
         (accepted, decided, replay.state)
     }
 
-    /// Every check on one accepted signature. Answers its statement, if it
-    /// decodes.
-    fn check_signature(
+    /// The envelope's digest and form: answers its statement, if it decodes.
+    fn check_envelope_form(
         &self,
         sig: &SignatureEntry<'a>,
-        base: &Request,
-        replay: &mut Request,
-        signed_by: &mut HashMap<&'a str, u64>,
-        decided: &mut Option<Decided>,
+        who: &str,
         r: &mut Report,
     ) -> Option<Statement> {
-        let n = sig.index;
-        let actor = sig.actor;
-        let who = format!("entry {n} (signature by {})", short(actor));
-
         // The recorded digest is the envelope's.
         r.check(
             "signature.digest",
@@ -943,7 +989,7 @@ impl<'a> RequestVerifier<'a> {
         );
 
         // A well-formed approval statement with one signature by the entry's key.
-        let statement = match statement_of(sig.envelope) {
+        match statement_of(sig.envelope) {
             Ok(s) => {
                 r.check(
                     "signature.statement",
@@ -972,6 +1018,38 @@ impl<'a> RequestVerifier<'a> {
                 );
                 None
             }
+        }
+    }
+
+    /// Every check on one accepted signature. Answers its statement, if it
+    /// decodes.
+    fn check_signature(
+        &self,
+        sig: &SignatureEntry<'a>,
+        base: &Request,
+        replay: &mut Request,
+        signed_by: &mut HashMap<&'a str, u64>,
+        decided: &mut Option<Decided>,
+        r: &mut Report,
+    ) -> Option<Statement> {
+        let n = sig.index;
+        let actor = sig.actor;
+        let who = format!("entry {n} (signature by {})", short(actor));
+
+        // An erased statement leaves what the log recorded about the
+        // signature; the signature itself can no longer be re-checked.
+        let statement = if sig.erased {
+            r.pass(
+                "signature.erased",
+                format!(
+                    "{who}: the signed statement was erased; the log's record of the signature (key {}, envelope digest {}) stands, the signature cannot be re-checked",
+                    short(sig.key_id),
+                    short(sig.envelope_sha256)
+                ),
+            );
+            None
+        } else {
+            self.check_envelope_form(sig, &who, r)
         };
 
         // The key was enrolled (or certified), earlier, for this actor.
@@ -1023,6 +1101,7 @@ impl<'a> RequestVerifier<'a> {
         // for a passkey (offline, any origin WebAuthn allows for the
         // passkey's RP ID).
         let passkey = match credential {
+            _ if sig.erased => None,
             Some((m, c)) => {
                 let c = self.as_of(c, sig.index);
                 let kind = if c.kind == CredentialKind::Passkey {
@@ -2135,6 +2214,8 @@ struct SignatureEntry<'a> {
     envelope_sha256: &'a str,
     envelope: &'a Envelope,
     request_state: RequestState,
+    /// The signed statement was erased: the envelope cannot be re-checked.
+    erased: bool,
 }
 
 fn check_close(

@@ -89,6 +89,8 @@ pub struct TestServer {
     /// Failed authentications and refused signatures allowed per key.
     pub auth_rate: countersign_server::limit::Rate,
     pub refusal_rate: countersign_server::limit::Rate,
+    /// Retention of personal values used at the next boot.
+    pub retention: countersign_store::Retention,
 }
 
 /// Retries in tens of milliseconds, so tests see several attempts quickly.
@@ -163,6 +165,7 @@ impl TestServer {
                 burst: 30,
                 per_minute: 30,
             },
+            retention: Default::default(),
         };
         s.boot();
         s
@@ -272,6 +275,7 @@ impl TestServer {
                         ..self.web_rules.clone()
                     },
                     mail: self.mail.clone(),
+                    retention: self.retention.clone(),
                 },
                 policy,
                 Some(keeper),
@@ -439,9 +443,14 @@ impl TestServer {
         info.tree_size
     }
 
+    /// Entry `index` as an auditor reads it: its personal fields opened
+    /// with the openings the server answers beside the bytes.
     pub fn entry(&self, index: u64) -> Value {
         let e: EntryView = self.get(&format!("/v1/log/entries/{index}"));
-        serde_json::from_str(&e.entry).unwrap()
+        let opened =
+            countersign_attest::commitment::open_entry(e.entry.as_bytes(), |c| e.openings.get(c))
+                .unwrap();
+        serde_json::to_value(opened.entry).unwrap()
     }
 
     pub fn human(&self, handle: &str) -> Identity {

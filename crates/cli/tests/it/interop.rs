@@ -328,8 +328,7 @@ fn py_webauthn_verifies_passkey_registrations_and_statement_signatures() {
         );
 
         // From the log alone: the enrolled COSE key and the logged assertion.
-        let entry: serde_json::Value =
-            serde_json::from_str(receipt["entry"].as_str().unwrap()).unwrap();
+        let entry: serde_json::Value = s.entry(receipt["log_index"].as_u64().unwrap());
         let sig = &entry["envelope"]["signatures"][0];
         let ext = &sig["extension"]["ext"];
         let cred: Credential = s.get(&format!("/v1/keys/{}", d.key_id()));

@@ -14,6 +14,7 @@ mod interop;
 mod mail;
 mod openapi;
 mod passkeys;
+mod privacy;
 mod reconcile;
 mod refusals;
 mod scim;

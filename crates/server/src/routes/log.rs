@@ -25,12 +25,19 @@ fn text(body: String) -> Response {
     r
 }
 
-fn view(index: u64, bytes: &[u8]) -> EntryView {
-    EntryView {
+/// An entry with the openings of its personal fields: entries are read by
+/// auditors and admins only, who may see them.
+fn view(
+    tx: &dyn countersign_store::ReadTx,
+    index: u64,
+    bytes: &[u8],
+) -> Result<EntryView, LedgerError> {
+    Ok(EntryView {
         index,
         entry: String::from_utf8_lossy(bytes).into_owned(),
         leaf_hash: B64.encode(countersign_tlog::leaf_hash(bytes)),
-    }
+        openings: countersign_store::entry_openings(tx, bytes)?,
+    })
 }
 
 #[utoipa::path(get, path = "/v1/info", tag = "log", responses((status = 200, body = ServerInfo)))]
@@ -105,8 +112,8 @@ pub async fn entries(
             let entries = tx
                 .entries(start, limit)?
                 .iter()
-                .map(|(i, b)| view(*i, b))
-                .collect();
+                .map(|(i, b)| view(&*tx, *i, b))
+                .collect::<Result<_, _>>()?;
             Ok(EntryPage {
                 entries,
                 tree_size: size,
@@ -127,7 +134,7 @@ pub async fn entry(
             let tx = l.store().read()?;
             let (size, _) = tx.latest_checkpoint()?.unwrap_or((0, String::new()));
             match tx.entry(index)? {
-                Some(b) if index < size => Ok(view(index, &b)),
+                Some(b) if index < size => view(&*tx, index, &b),
                 _ => Err(LedgerError::refused(
                     ErrorCode::EntryNotFound,
                     format!("no entry {index} (tree size {size})"),

@@ -6,6 +6,7 @@ pub mod governance;
 pub mod iga;
 pub mod log;
 pub mod openapi;
+pub mod privacy;
 pub mod requests;
 pub mod scim;
 pub mod webhooks;
@@ -64,7 +65,7 @@ trait Routes {
 fn api<R: Routes>(r: &mut R) {
     use auth::{
         ADMIN, CHANGES_WRITE, CONTROLS_READ, CONTROLS_WRITE, DIRECTORY_WRITE, EVIDENCE, GOVERN,
-        GOVERN_READ, LOG_READ, READ, RECONCILE, REQUEST_WRITE, SIGN,
+        GOVERN_READ, HOLDS, HOLDS_READ, LOG_READ, READ, RECONCILE, REQUEST_WRITE, SIGN,
     };
     use Access::{Public, Roles, SelfOr};
     use Method as M;
@@ -77,6 +78,7 @@ fn api<R: Routes>(r: &mut R) {
     r.add(M::GET, "/v1/identities/{handle}/history", Roles(READ), directory::history);
     r.add(M::POST, "/v1/identities/{handle}/invitations", Roles(ADMIN), directory::invite);
     r.add(M::POST, "/v1/identities/{handle}/scim-adoption", Roles(ADMIN), directory::allow_scim_adoption);
+    r.add(M::POST, "/v1/identities/{handle}/erasure", Roles(ADMIN), privacy::erase);
     r.add(M::POST, "/v1/identities/{handle}/suspend", Roles(DIRECTORY_WRITE), directory::suspend);
     r.add(M::POST, "/v1/identities/{handle}/reactivate", Roles(DIRECTORY_WRITE), directory::reactivate);
     r.add(M::POST, "/v1/identities/{handle}/terminate", Roles(DIRECTORY_WRITE), directory::terminate);
@@ -113,6 +115,10 @@ fn api<R: Routes>(r: &mut R) {
     r.add(M::GET, "/v1/exceptions/{id}", Roles(GOVERN_READ), governance::show_exception);
     r.add(M::POST, "/v1/exceptions/{id}/approve", Roles(GOVERN), governance::approve_exception);
     r.add(M::POST, "/v1/exceptions/{id}/deny", Roles(GOVERN), governance::deny_exception);
+    r.add(M::POST, "/v1/holds", Roles(HOLDS), privacy::place);
+    r.add(M::GET, "/v1/holds", Roles(HOLDS_READ), privacy::list);
+    r.add(M::GET, "/v1/holds/{id}", Roles(HOLDS_READ), privacy::show);
+    r.add(M::POST, "/v1/holds/{id}/release", Roles(HOLDS), privacy::release);
     r.add(M::GET, "/v1/policy", Roles(GOVERN_READ), governance::show_policy);
     r.add(M::POST, "/v1/policy/reload", Roles(ADMIN), governance::reload_policy);
     r.add(M::GET, "/v1/ca", Public, governance::ca_certificate);

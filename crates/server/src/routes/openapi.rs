@@ -16,7 +16,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, ObjectBuilder, Ref, RefOr, Type};
 use utoipa::{Modify, OpenApi};
 
-use super::{directory, documents, governance, iga, log, requests, webhooks};
+use super::{directory, documents, governance, iga, log, privacy, requests, webhooks};
 
 mod scim;
 
@@ -565,6 +565,7 @@ fn tighten(doc: &mut serde_json::Value) {
         webhooks::deliveries, webhooks::delivery, webhooks::replay,
         iga::report, iga::list_changes, iga::show_change, iga::reconcile, iga::list_controls,
         iga::export, iga::show_control, iga::assign, iga::acknowledge, iga::resolve, iga::reopen,
+        privacy::erase, privacy::place, privacy::list, privacy::show, privacy::release,
     ),
     components(schemas(countersign_proto::Problem, countersign_proto::ErrorCode,
         countersign_proto::entry::LogEntry,

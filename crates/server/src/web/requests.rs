@@ -1094,10 +1094,14 @@ pub async fn timeline(
             let bundle = countersign_store::evidence::export(l, &r.id, now)?;
             let mut items = Vec::new();
             for e in &bundle.entries {
-                let Ok(entry) = countersign_proto::entry::LogEntry::from_bytes(e.entry.as_bytes())
+                let Ok(opened) =
+                    countersign_attest::commitment::open_entry(e.entry.as_bytes(), |c| {
+                        bundle.openings.get(c)
+                    })
                 else {
                     continue;
                 };
+                let entry = opened.entry;
                 items.push(TimelineItem {
                     index: e.index,
                     at: describe::when(entry.at),

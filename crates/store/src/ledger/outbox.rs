@@ -210,8 +210,7 @@ impl Ledger {
             let bytes = tx.entry(s.log_index)?.ok_or_else(|| {
                 LedgerError::Integrity(format!("entry {} is missing", s.log_index))
             })?;
-            let entry = countersign_proto::entry::LogEntry::from_bytes(&bytes)
-                .map_err(|e| LedgerError::Integrity(format!("entry {}: {e}", s.log_index)))?;
+            let entry = super::personal::open(tx, s.log_index, &bytes)?.entry;
             let Event::SignatureAccepted { envelope, .. } = entry.event else {
                 return Err(LedgerError::Integrity(format!(
                     "entry {} is not a signature",
