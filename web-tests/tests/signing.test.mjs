@@ -5,6 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 
 import { Countersign, Mailbox, launch, device, accessible, screenshot, fitsWidth, eventually, pyWebauthn } from '../lib/harness.mjs';
 
@@ -102,6 +103,19 @@ test('an approver enrols a passkey from the mailed link, signs in with it and ap
   const entry = await cs.api('GET', `/v1/log/entries/${shown.body.signatures[0].log_index}`);
   const logged = JSON.parse(entry.body.entry);
   assert.equal(logged.type, 'signature.accepted');
+  // The log holds a salted commitment to the signed statement, and the
+  // auditor's view the opening; the commitment is recomputed here,
+  // independently of Countersign.
+  const commitment = logged.envelope.payload;
+  assert.match(commitment, /^commitment:sha256:[0-9a-f]{64}$/);
+  const opening = entry.body.openings[commitment];
+  const recomputed = createHash('sha256')
+    .update('countersign personal-data commitment v1\n')
+    .update(Buffer.from(opening.salt, 'base64'))
+    .update(opening.value, 'utf8')
+    .digest('hex');
+  assert.equal(`commitment:sha256:${recomputed}`, commitment);
+  logged.envelope.payload = opening.value;
   assert.equal(logged.envelope.signatures[0].extension.kind, 'application/vnd.countersign.webauthn-assertion;version=1');
   assert.match(logged.auth.method, /passkey\+uv/);
   // Chromium's assertion over the statement verifies with an independent

@@ -52,18 +52,12 @@ pub fn hold(c: &Client, json: bool, cmd: HoldCmd) -> Result<bool> {
             request,
             reason,
         } => {
-            if identity.is_none() && request.is_none() {
-                bail!("name what the hold covers: --identity HANDLE or --request ID");
-            }
-            let h: LegalHold = c.send_json(
-                Method::POST,
-                "/v1/holds",
-                &PlaceHold {
-                    identity,
-                    request,
-                    reason,
-                },
-            )?;
+            let path = match (identity, request) {
+                (Some(i), None) => format!("/v1/identities/{}/holds", seg(&i)),
+                (None, Some(r)) => format!("/v1/requests/{}/holds", seg(&r)),
+                _ => bail!("name what the hold covers: --identity HANDLE or --request ID"),
+            };
+            let h: LegalHold = c.send_json(Method::POST, &path, &PlaceHold { reason })?;
             print(json, &h, hold_line)
         }
         HoldCmd::Release { id } => {

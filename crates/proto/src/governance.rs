@@ -262,14 +262,10 @@ pub struct LegalHold {
     pub log_index: u64,
 }
 
-/// `POST /v1/holds`: exactly one of `identity` and `request`.
+/// `POST /v1/identities/{handle}/holds`, `POST /v1/requests/{id}/holds`.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceHold {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub identity: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request: Option<String>,
     pub reason: String,
 }
 

@@ -16,6 +16,7 @@
 
 mod iga;
 mod personal;
+mod state;
 mod web;
 
 use std::path::Path;
@@ -33,8 +34,8 @@ use countersign_proto::model::{
 };
 use countersign_store::{
     DueDelivery, EntryTerms, InvitationRecord, MailRecord, OutboxEvent, ReadTx, Result, ScimRecord,
-    SessionRecord, Store, StoreError, StoredOpening, StoredReceipt, WebChallenge, WebhookRecord,
-    WriteTx,
+    SessionRecord, StateRows, Store, StoreError, StoredOpening, StoredReceipt, WebChallenge,
+    WebhookRecord, WriteTx,
 };
 use countersign_tlog::Hash;
 use rusqlite::{params, Connection, OptionalExtension as _};
@@ -1035,6 +1036,10 @@ impl ReadTx for SqliteTx<'_> {
 
     fn openings_of(&self, handle: &str) -> Result<Vec<StoredOpening>> {
         self.openings_of_(handle)
+    }
+
+    fn state_rows(&self) -> Result<StateRows> {
+        self.state_rows_()
     }
 
     fn hold(&self, id: &str) -> Result<Option<LegalHold>> {

@@ -33,6 +33,10 @@ pub struct AuditReport {
 }
 
 impl AuditReport {
+    pub(crate) fn problem(&mut self, index: Option<u64>, detail: String) {
+        self.problems.push(AuditProblem { index, detail });
+    }
+
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
     }
@@ -66,6 +70,7 @@ pub fn audit(
     let mut next = 0u64;
     let mut broken = false;
     let mut openings = Openings::default();
+    let mut replay = crate::replay::Replay::default();
     loop {
         let page = tx.entries(next, PAGE)?;
         let Some(&(last, _)) = page.last() else { break };
@@ -86,9 +91,15 @@ pub fn audit(
                 broken = true;
                 continue;
             }
-            openings.check(&*tx, *index, bytes, &mut report)?;
+            if let Some(entry) = openings.check(&*tx, *index, bytes, &mut report)? {
+                replay.apply(*index, &entry);
+            }
             let leaf = countersign_tlog::leaf_hash(bytes);
-            match tx.subtree_hash(0, *index)? {
+            let stored_leaf = tx.subtree_hash(0, *index)?;
+            // Interior hashes are rebuilt from the stored leaves: an edited
+            // entry is its own finding below, not one per subtree over it.
+            replay.leaf(*index, stored_leaf.unwrap_or(leaf));
+            match stored_leaf {
                 Some(h) if h == leaf => {}
                 Some(_) => problem(
                     &mut report,
@@ -164,6 +175,12 @@ pub fn audit(
             "the log has entries but no checkpoint".into(),
         );
     }
+    // The state tables, lookup columns and tree hashes, rebuilt from the
+    // log, against the stored ones.
+    if !broken {
+        let rows = tx.state_rows()?;
+        replay.compare(&rows, &checkpoints, verifier, &mut report);
+    }
     let signed = report.signed_size;
     if tree.size() > signed && !broken {
         problem(
@@ -196,7 +213,7 @@ impl Openings {
         index: u64,
         bytes: &[u8],
         report: &mut AuditReport,
-    ) -> Result<()> {
+    ) -> Result<Option<countersign_proto::entry::LogEntry>> {
         let stored = crate::ledger::openings_for(tx, bytes).map_err(|e| match e {
             crate::LedgerError::Store(s) => s,
             other => crate::StoreError::Corrupt(other.to_string()),
@@ -217,6 +234,7 @@ impl Openings {
                 format!("entry {index}: {e} (table openings)"),
             ),
             Ok(opened) => {
+                let entry = opened.entry.clone();
                 if let Event::PersonalErased { commitments, .. } = &opened.entry.event {
                     self.erasures
                         .insert(index, commitments.iter().cloned().collect());
@@ -225,9 +243,10 @@ impl Openings {
                     let by = stored.get(&u.commitment).and_then(|o| o.erased_by);
                     self.erased.push((u.commitment, index, by));
                 }
+                return Ok(Some(entry));
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     fn finish(&self, report: &mut AuditReport) {

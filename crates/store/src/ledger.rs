@@ -1,6 +1,7 @@
 //! The ledger: the single writer that turns domain decisions into stored
 //! state, log entries and signed checkpoints, atomically.
 
+mod backing;
 mod governance;
 mod lifecycle;
 mod notify;
@@ -45,7 +46,7 @@ pub use notify::{MailOutcome, MailRules};
 pub use outbox::{AttemptOutcome, DeliveryRules, EVENT_TYPES};
 pub use passkey_signing::{challenge_b64url, IssuedStatement};
 pub(crate) use personal::openings_for;
-pub use personal::{entry_openings, Retention};
+pub use personal::{entry_openings, HoldOn, Retention};
 use rand_core::{OsRng, RngCore as _};
 pub use reconcile::MAX_CHANGE_BATCH;
 pub use scim::{ScimGroup, ScimUser, GROUP as SCIM_GROUP, USER as SCIM_USER};
@@ -196,7 +197,7 @@ pub(crate) fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", hex::encode(raw))
 }
 
-fn terms_of(event: &Event) -> EntryTerms {
+pub(crate) fn terms_of(event: &Event) -> EntryTerms {
     let kind = event.kind().to_string();
     let mut t = EntryTerms {
         kind,
@@ -531,7 +532,7 @@ impl Ledger {
 
     /// A C2SP tlog-proof for entry `index` against the given checkpoint.
     fn receipt(&self, tx: &dyn ReadTx, index: u64, size: u64, note: &str) -> Result<String> {
-        let hashes = countersign_tlog::inclusion_proof(index, size, &Hashes(tx))?;
+        let hashes = self.checked_inclusion(tx, index, size, Some(note))?;
         Ok(TlogProof {
             index,
             extra: None,
@@ -896,6 +897,7 @@ impl Ledger {
                 format!("{name} version {version} was registered by digest only"),
             ));
         }
+        self.check_document_backed(&*tx, &v)?;
         let bytes = tx.blob(&v.sha256)?.ok_or_else(|| {
             LedgerError::Integrity(format!("content of {name} version {version} is missing"))
         })?;
@@ -1353,6 +1355,13 @@ impl Ledger {
             Some(principal) if *principal != p.actor => tx.delegations_of(&p.actor)?,
             _ => Vec::new(),
         };
+        // Nothing is decided on a row the log does not back.
+        let principal = match &p.principal {
+            Some(h) if *h != p.actor => tx.identity(h)?,
+            _ => None,
+        };
+        let parties: Vec<&Identity> = actor.iter().chain(principal.iter()).collect();
+        self.check_backed(&*tx, &parties, credential.as_ref(), request.as_ref())?;
         let facts = SigningFacts {
             credential: credential.as_ref(),
             actor: actor.as_ref(),
@@ -1548,6 +1557,7 @@ impl Ledger {
         let Some(stored) = tx.receipt_for_envelope(digest)? else {
             return Ok(None);
         };
+        self.check_receipt(&*tx, digest, &stored)?;
         let entry = tx.entry(stored.log_index)?.ok_or_else(|| {
             LedgerError::Integrity(format!("entry {} is missing", stored.log_index))
         })?;
@@ -1603,6 +1613,43 @@ impl Ledger {
         Ok(size)
     }
 
+    /// An inclusion proof, checked against the checkpoint signed for `size`
+    /// (`note`, or the one stored) before it is answered: a stored hash
+    /// edited behind the log's back is caught here, not by the client.
+    fn checked_inclusion(
+        &self,
+        tx: &dyn ReadTx,
+        index: u64,
+        size: u64,
+        note: Option<&str>,
+    ) -> Result<Vec<countersign_tlog::Hash>> {
+        let hashes = countersign_tlog::inclusion_proof(index, size, &Hashes(tx))?;
+        let note = match note {
+            Some(n) => Some(n.to_string()),
+            None => tx.checkpoint(size)?,
+        };
+        if let Some(note) = note {
+            let cp = Checkpoint::open(&note, &self.verifier)
+                .map_err(|e| LedgerError::Integrity(format!("checkpoint for size {size}: {e}")))?;
+            let bytes = tx
+                .entry(index)?
+                .ok_or_else(|| LedgerError::Integrity(format!("entry {index} is missing")))?;
+            countersign_tlog::verify_inclusion(
+                index,
+                size,
+                &countersign_tlog::leaf_hash(&bytes),
+                &hashes,
+                &cp.root,
+            )
+            .map_err(|e| {
+                LedgerError::Integrity(format!(
+                    "refusing to answer an inclusion proof for entry {index} at size {size} that fails against its signed checkpoint ({e}): a stored tree hash was altered; run `countersign log audit`"
+                ))
+            })?;
+        }
+        Ok(hashes)
+    }
+
     pub fn inclusion_proof(
         &self,
         index: u64,
@@ -1616,10 +1663,7 @@ impl Ledger {
                 format!("index {index} is not below tree size {size}"),
             ));
         }
-        Ok((
-            size,
-            countersign_tlog::inclusion_proof(index, size, &Hashes(&*tx))?,
-        ))
+        Ok((size, self.checked_inclusion(&*tx, index, size, None)?))
     }
 
     pub fn consistency_proof(

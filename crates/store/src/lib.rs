@@ -20,10 +20,11 @@ pub mod audit;
 pub mod evidence;
 mod kept;
 mod ledger;
+mod replay;
 
 pub use ledger::{
     challenge_b64url, entry_openings, identity_for_email, random_secret, AttemptOutcome,
-    CertificateIssuer, DeliveryRules, IgaConfig, IssuedStatement, Ledger, LedgerConfig,
+    CertificateIssuer, DeliveryRules, HoldOn, IgaConfig, IssuedStatement, Ledger, LedgerConfig,
     LedgerError, MailOutcome, MailRules, Receipted, Registrant, Retention, ScimGroup, ScimUser,
     Scope, SignIn, Submission, WebRules, EVENT_TYPES, MAX_CHANGE_BATCH, SCIM_GROUP, SCIM_USER,
 };
@@ -257,6 +258,32 @@ pub struct StoredOpening {
     pub erased_by: Option<u64>,
 }
 
+/// The state tables as stored, columns and JSON bodies unparsed, for
+/// `log audit` to compare with the state it rebuilds from the log.
+#[derive(Clone, Debug, Default)]
+pub struct StateRows {
+    /// (handle, kind column, status column, body)
+    pub identities: Vec<(String, String, String, String)>,
+    /// (key id, identity column, body)
+    pub credentials: Vec<(String, String, String)>,
+    /// (id, state column, requester column, beneficiary column, body)
+    pub requests: Vec<(String, String, String, String, String)>,
+    /// (request, approver)
+    pub request_approvers: Vec<(String, String)>,
+    /// (name, version, sha256 column, body)
+    pub document_versions: Vec<(String, u32, String, String)>,
+    /// (sha256 key, lowercase hex SHA-256 of the content)
+    pub blobs: Vec<(String, String)>,
+    /// (envelope sha256, receipt)
+    pub receipts: Vec<(String, StoredReceipt)>,
+    /// (id, body)
+    pub tokens: Vec<(String, String)>,
+    /// (index, lookup columns)
+    pub entry_terms: Vec<(u64, EntryTerms)>,
+    /// Every stored complete-subtree hash.
+    pub tree_hashes: Vec<(u8, u64, Hash)>,
+}
+
 /// Reads. A read transaction sees one consistent state.
 pub trait ReadTx {
     fn meta(&self, key: &str) -> Result<Option<String>>;
@@ -400,6 +427,8 @@ pub trait ReadTx {
     fn hold(&self, id: &str) -> Result<Option<LegalHold>>;
     /// Every legal hold, released ones included, oldest first.
     fn holds(&self) -> Result<Vec<LegalHold>>;
+    /// The state tables as stored, for the audit.
+    fn state_rows(&self) -> Result<StateRows>;
 }
 
 /// Writes, inside one transaction that holds the store's write lock.

@@ -18,6 +18,7 @@ mod privacy;
 mod reconcile;
 mod refusals;
 mod scim;
+mod tamper;
 mod tls;
 mod walkthrough;
 mod webhooks;

@@ -244,21 +244,32 @@ fn erasure_waits_for_retention_and_holds_and_leaves_every_proof_valid() {
     // A legal hold on the request she rejected.
     let (st, hold) = s.call(
         Method::POST,
-        "/v1/holds",
-        Some(&json!({"request": rejected, "reason": "Litigation hold, matter 2026-114"})),
+        &format!("/v1/requests/{rejected}/holds"),
+        Some(&json!({"reason": "Litigation hold, matter 2026-114"})),
         true,
     );
     assert_eq!(st, 201, "{hold}");
     let hold: LegalHold = serde_json::from_value(hold).unwrap();
     let (st, v) = s.call(
         Method::POST,
-        "/v1/holds",
-        Some(&json!({"request": rejected, "identity": "dora", "reason": "both"})),
+        &format!("/v1/requests/{rejected}/holds"),
+        Some(&json!({"reason": ""})),
         true,
     );
     assert_eq!(
         (st, v["code"].as_str()),
         (422, Some("invalid_field")),
+        "{v}"
+    );
+    let (st, v) = s.call(
+        Method::POST,
+        "/v1/requests/req_nothing/holds",
+        Some(&json!({"reason": "x"})),
+        true,
+    );
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (404, Some("request_not_found")),
         "{v}"
     );
 
@@ -394,8 +405,8 @@ fn holds_and_erasure_need_their_roles() {
     assert_eq!(st, 200);
     let (st, _) = s.call_as(
         Method::POST,
-        "/v1/holds",
-        Some(&json!({"identity": "dora", "reason": "x"})),
+        "/v1/identities/dora/holds",
+        Some(&json!({"reason": "x"})),
         Some(&auditor),
     );
     assert_eq!(st, 403);

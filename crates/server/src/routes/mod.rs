@@ -79,6 +79,7 @@ fn api<R: Routes>(r: &mut R) {
     r.add(M::POST, "/v1/identities/{handle}/invitations", Roles(ADMIN), directory::invite);
     r.add(M::POST, "/v1/identities/{handle}/scim-adoption", Roles(ADMIN), directory::allow_scim_adoption);
     r.add(M::POST, "/v1/identities/{handle}/erasure", Roles(ADMIN), privacy::erase);
+    r.add(M::POST, "/v1/identities/{handle}/holds", Roles(HOLDS), privacy::hold_identity);
     r.add(M::POST, "/v1/identities/{handle}/suspend", Roles(DIRECTORY_WRITE), directory::suspend);
     r.add(M::POST, "/v1/identities/{handle}/reactivate", Roles(DIRECTORY_WRITE), directory::reactivate);
     r.add(M::POST, "/v1/identities/{handle}/terminate", Roles(DIRECTORY_WRITE), directory::terminate);
@@ -98,6 +99,7 @@ fn api<R: Routes>(r: &mut R) {
     r.add(M::GET, "/v1/requests/{id}", Roles(READ), requests::show);
     r.add(M::POST, "/v1/requests/{id}/withdraw", Roles(REQUEST_WRITE), requests::withdraw);
     r.add(M::GET, "/v1/requests/{id}/evidence", Roles(EVIDENCE), requests::evidence);
+    r.add(M::POST, "/v1/requests/{id}/holds", Roles(HOLDS), privacy::hold_request);
     r.add(M::GET, "/v1/requests/{id}/outlook", Roles(SIGN), requests::outlook);
     r.add(M::POST, "/v1/requests/{id}/signing-challenges", Roles(SIGN), requests::signing_challenge);
     r.add(M::POST, "/v1/requests/{id}/passkey-signatures", Roles(SIGN), requests::passkey_signature);
@@ -115,7 +117,6 @@ fn api<R: Routes>(r: &mut R) {
     r.add(M::GET, "/v1/exceptions/{id}", Roles(GOVERN_READ), governance::show_exception);
     r.add(M::POST, "/v1/exceptions/{id}/approve", Roles(GOVERN), governance::approve_exception);
     r.add(M::POST, "/v1/exceptions/{id}/deny", Roles(GOVERN), governance::deny_exception);
-    r.add(M::POST, "/v1/holds", Roles(HOLDS), privacy::place);
     r.add(M::GET, "/v1/holds", Roles(HOLDS_READ), privacy::list);
     r.add(M::GET, "/v1/holds/{id}", Roles(HOLDS_READ), privacy::show);
     r.add(M::POST, "/v1/holds/{id}/release", Roles(HOLDS), privacy::release);

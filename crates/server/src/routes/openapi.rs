@@ -327,6 +327,7 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("RequestException", "justification", Rule::Text(10, 4000)),
     ("DecideException", "reason", Rule::Text(1, 2000)),
     ("IssueToken", "name", Rule::Text(1, 200)),
+    ("PlaceHold", "reason", Rule::Text(1, 2000)),
     ("SigningChallengeRequest", "reason", Rule::Text(1, 4000)),
     (
         "CreateInvitation",
@@ -565,7 +566,7 @@ fn tighten(doc: &mut serde_json::Value) {
         webhooks::deliveries, webhooks::delivery, webhooks::replay,
         iga::report, iga::list_changes, iga::show_change, iga::reconcile, iga::list_controls,
         iga::export, iga::show_control, iga::assign, iga::acknowledge, iga::resolve, iga::reopen,
-        privacy::erase, privacy::place, privacy::list, privacy::show, privacy::release,
+        privacy::erase, privacy::hold_identity, privacy::hold_request, privacy::list, privacy::show, privacy::release,
     ),
     components(schemas(countersign_proto::Problem, countersign_proto::ErrorCode,
         countersign_proto::entry::LogEntry,

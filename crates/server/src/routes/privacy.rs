@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use countersign_proto::governance::{Erasure, HoldList, LegalHold, PlaceHold};
 use countersign_proto::Problem;
+use countersign_store::HoldOn;
 
 use super::answer;
 use crate::auth::Caller;
@@ -28,17 +29,53 @@ pub async fn erase(
     Ok(answer(StatusCode::OK, &e, index))
 }
 
-/// Place a legal hold on an identity or a request: nothing it covers is
+/// Place a legal hold on an identity: none of their personal data is
 /// erased until it is released.
-#[utoipa::path(post, path = "/v1/holds", tag = "privacy", request_body = PlaceHold, security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/identities/{handle}/holds", tag = "privacy", params(("handle" = String, Path)),
+    request_body = PlaceHold, security(("bearer" = [])),
     responses((status = 201, body = LegalHold), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn place(
+pub async fn hold_identity(
     caller: Caller,
     State(s): State<AppState>,
+    Path(handle): Path<String>,
     Json(input): Json<PlaceHold>,
 ) -> Result<Response, ApiError> {
+    place(caller, s, move |l, by, now| {
+        l.place_hold(HoldOn::Identity(&handle), &input, by, now)
+    })
+    .await
+}
+
+/// Place a legal hold on a request: none of the personal data in its
+/// entries is erased until it is released.
+#[utoipa::path(post, path = "/v1/requests/{id}/holds", tag = "privacy", params(("id" = String, Path)),
+    request_body = PlaceHold, security(("bearer" = [])),
+    responses((status = 201, body = LegalHold), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn hold_request(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(input): Json<PlaceHold>,
+) -> Result<Response, ApiError> {
+    place(caller, s, move |l, by, now| {
+        l.place_hold(HoldOn::Request(&id), &input, by, now)
+    })
+    .await
+}
+
+async fn place(
+    caller: Caller,
+    s: AppState,
+    f: impl FnOnce(
+            &countersign_store::Ledger,
+            &str,
+            time::OffsetDateTime,
+        ) -> Result<LegalHold, countersign_store::LedgerError>
+        + Send
+        + 'static,
+) -> Result<Response, ApiError> {
     let by = caller.actor_label();
-    let h = s.run(move |l, now| l.place_hold(&input, &by, now)).await?;
+    let h = s.run(move |l, now| f(l, &by, now)).await?;
     let index = h.log_index;
     Ok(answer(StatusCode::CREATED, &h, Some(index)))
 }

@@ -67,6 +67,13 @@ impl Retention {
     }
 }
 
+/// What a legal hold is placed on.
+#[derive(Clone, Copy, Debug)]
+pub enum HoldOn<'a> {
+    Identity(&'a str),
+    Request(&'a str),
+}
+
 fn salt() -> [u8; SALT_LEN] {
     let mut s = [0u8; SALT_LEN];
     OsRng.fill_bytes(&mut s);
@@ -173,35 +180,29 @@ impl Ledger {
     /// Place a legal hold on an identity or a request.
     pub fn place_hold(
         &self,
+        on: HoldOn<'_>,
         input: &PlaceHold,
         by: &str,
         now: OffsetDateTime,
     ) -> Result<LegalHold> {
         countersign_domain::check_text("reason", &input.reason, 1, 2000)?;
         let mut tx = self.store.write()?;
-        match (&input.identity, &input.request) {
-            (Some(h), None) => {
-                Self::load_identity(&*tx, h)?;
-            }
-            (None, Some(r)) => {
-                tx.request(r)?.ok_or_else(|| {
+        let (identity, request) = match on {
+            HoldOn::Identity(h) => (Some(Self::load_identity(&*tx, h)?.handle), None),
+            HoldOn::Request(r) => {
+                let r = tx.request(r)?.ok_or_else(|| {
                     LedgerError::refused(
                         ErrorCode::RequestNotFound,
                         format!("request {r:?} does not exist"),
                     )
                 })?;
+                (None, Some(r.id))
             }
-            _ => {
-                return Err(LedgerError::refused(
-                    ErrorCode::InvalidField,
-                    "a legal hold names exactly one of identity and request",
-                ))
-            }
-        }
+        };
         let mut hold = LegalHold {
             id: new_id("hold"),
-            identity: input.identity.clone(),
-            request: input.request.clone(),
+            identity,
+            request,
             reason: input.reason.clone(),
             placed_by: by.to_string(),
             placed_at: now,
