@@ -190,6 +190,7 @@ mod tests {
         LogEntry {
             v: ENTRY_VERSION,
             at,
+            after: Some(3),
             event: Event::IdentityCreated {
                 identity: Identity {
                     id: "id-1".into(),

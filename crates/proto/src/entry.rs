@@ -31,6 +31,11 @@ pub struct LogEntry {
     #[serde(with = "crate::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
+    /// The size of the checkpoint the entry's transaction follows: every
+    /// transaction ends in a checkpoint, so these name every checkpoint
+    /// the log signed, and one deleted from the database is missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<u64>,
     #[serde(flatten)]
     pub event: Event,
 }

@@ -71,6 +71,8 @@ pub fn audit(
     let mut broken = false;
     let mut openings = Openings::default();
     let mut replay = crate::replay::Replay::default();
+    // Checkpoint sizes the entries name, with the first entry naming each.
+    let mut named: BTreeMap<u64, u64> = BTreeMap::new();
     loop {
         let page = tx.entries(next, PAGE)?;
         let Some(&(last, _)) = page.last() else { break };
@@ -92,6 +94,9 @@ pub fn audit(
                 continue;
             }
             if let Some(entry) = openings.check(&*tx, *index, bytes, &mut report)? {
+                if let Some(after) = entry.after.filter(|s| *s > 0) {
+                    named.entry(after).or_insert(*index);
+                }
                 replay.apply(*index, &entry);
             }
             let leaf = countersign_tlog::leaf_hash(bytes);
@@ -175,6 +180,20 @@ pub fn audit(
             "the log has entries but no checkpoint".into(),
         );
     }
+    // Every checkpoint an entry names was signed, so it must be stored.
+    let sizes: BTreeSet<u64> = checkpoints.iter().map(|(s, _)| *s).collect();
+    for (size, index) in &named {
+        if !sizes.contains(size) && *size <= tree.size() {
+            problem(
+                &mut report,
+                Some(size.saturating_sub(1)),
+                format!(
+                    "table checkpoints, key {size}: missing, though entry {index} follows the checkpoint signed at that size (deleted?)"
+                ),
+            );
+        }
+    }
+
     // The state tables, lookup columns and tree hashes, rebuilt from the
     // log, against the stored ones.
     if !broken {

@@ -470,6 +470,7 @@ impl Ledger {
         let entry = LogEntry {
             v: ENTRY_VERSION,
             at: now,
+            after: tx.latest_checkpoint()?.map(|(size, _)| size),
             event,
         };
         // Personal fields leave the entry as commitments; their openings

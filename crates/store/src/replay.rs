@@ -281,6 +281,7 @@ impl Replay {
                     "assurance_basis": c.assurance_basis, "passkey": c.passkey,
                     "expires_at": c.expires_at.map(|t| t.unix_timestamp()),
                     "revoked": c.revoked_at.is_some(), "certificate": c.certificate,
+                    "label": c.label, "key_id": c.key_id, "log_index": c.log_index,
                 })
             };
             for field in fields_differing(&view(&got), &view(want)) {
@@ -357,6 +358,7 @@ impl Replay {
             }
             let view = |r: &Request| {
                 serde_json::json!({
+                    "id": r.id, "purpose": r.purpose,
                     "state": r.state, "event_kind": r.event_kind, "impact": r.impact,
                     "documents": r.documents, "action": r.action, "requester": r.requester,
                     "beneficiary": r.beneficiary, "approvers": r.approvers, "order": r.order,
@@ -433,6 +435,15 @@ impl Replay {
                         want.sha256
                     ),
                 );
+            } else {
+                for field in fields_differing(&got, want) {
+                    p.differ(
+                        "document_versions",
+                        &key,
+                        *i,
+                        format!("{field} differs from what the log recorded"),
+                    );
+                }
             }
         }
         for ((name, version), (i, _)) in &self.documents {
@@ -513,7 +524,7 @@ impl Replay {
             };
             let view = |t: &ApiToken| {
                 serde_json::json!({
-                    "roles": t.roles, "identity": t.identity,
+                    "id": t.id, "name": t.name, "roles": t.roles, "identity": t.identity,
                     "expires_at": t.expires_at.unix_timestamp(),
                     "revoked": t.revoked_at.is_some(),
                 })
