@@ -257,7 +257,7 @@ CREATE TABLE reminders (
     r#"
 -- Personal values committed in log entries (format 2): the salt and value
 -- are deleted on erasure, the row stays to say by which entry.
-CREATE TABLE openings (
+CREATE TABLE IF NOT EXISTS openings (
     commitment TEXT PRIMARY KEY,
     salt TEXT,
     value TEXT,
@@ -269,8 +269,8 @@ CREATE TABLE openings (
     at INTEGER NOT NULL,
     erased_by INTEGER
 );
-CREATE INDEX openings_subject ON openings (subject);
-CREATE TABLE legal_holds (
+CREATE INDEX IF NOT EXISTS openings_subject ON openings (subject);
+CREATE TABLE IF NOT EXISTS legal_holds (
     id TEXT PRIMARY KEY,
     identity TEXT,
     request TEXT,

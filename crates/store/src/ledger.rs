@@ -330,6 +330,21 @@ impl Ledger {
             ledger.check_kept(&*tx, latest.as_ref())?;
             latest
         };
+        if latest.is_some() {
+            // Nothing is served from a database whose state the log does
+            // not back: the whole audit, before the first answer.
+            let report = crate::audit::audit(&*ledger.store, &ledger.verifier, &mut |_, _| {})?;
+            if let Some(first) = report.problems.first() {
+                return Err(LedgerError::Integrity(format!(
+                    "the database differs from what its log records: {}{}; run `countersign log audit`",
+                    first.detail,
+                    match report.problems.len() {
+                        1 => String::new(),
+                        n => format!(" (and {} more)", n - 1),
+                    }
+                )));
+            }
+        }
         if latest.is_none() {
             let tx = ledger.store.write()?;
             if tx.tree_size()? == 0 {
@@ -1157,6 +1172,8 @@ impl Ledger {
                 format!("request {id:?} does not exist"),
             )
         })?;
+        // A request is answered only as its entries say it is.
+        self.check_backed(&*tx, &[], None, Some(&r))?;
         r.state = rules::effective_state(&r, now);
         Ok(r)
     }

@@ -274,10 +274,14 @@ impl Replay {
                     ),
                 );
             }
+            // A declared label earns nothing (AAL 1 whatever it says), and
+            // keys enrolled before assurance was earned kept theirs.
             let view = |c: &Credential| {
+                let assurance =
+                    (c.assurance_basis != AssuranceBasis::Declared).then_some(c.assurance);
                 serde_json::json!({
                     "identity": c.identity, "kind": c.kind, "algorithm": c.algorithm,
-                    "public_key": c.public_key, "assurance": c.assurance,
+                    "public_key": c.public_key, "assurance": assurance,
                     "assurance_basis": c.assurance_basis, "passkey": c.passkey,
                     "expires_at": c.expires_at.map(|t| t.unix_timestamp()),
                     "revoked": c.revoked_at.is_some(), "certificate": c.certificate,

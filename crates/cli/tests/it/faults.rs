@@ -57,16 +57,54 @@ fn verify(s: &TestServer, id: &str) -> countersign_verify::Report {
     )
 }
 
-/// After tampering with the stopped server's database: `log audit` must fail
-/// naming `first_bad`, and the evidence exported after a restart must fail
-/// offline verification. Answers that report for further checks.
-fn caught(s: &mut TestServer, id: &str, first_bad: u64) -> countersign_verify::Report {
+/// After tampering with the running server's database: `log audit` must
+/// fail naming `first_bad`; the server refuses to export evidence from it;
+/// the bundle the database now yields (the one exported before, with the
+/// entries as they now are) fails offline verification; and the server,
+/// restarted, refuses to start. Answers that report for further checks.
+fn caught(
+    s: &mut TestServer,
+    before: &EvidenceBundle,
+    first_bad: u64,
+) -> countersign_verify::Report {
     let (code, v) = audit(s);
     assert_eq!(code, 1, "{v}");
     assert_eq!(v["first_bad_index"], first_bad, "{v}");
-    s.boot();
-    let report = verify(s, id);
+    let (_, answer) = s.call(
+        reqwest::Method::GET,
+        &format!("/v1/requests/{}/evidence", before.request.id),
+        None,
+        true,
+    );
+    assert_eq!(answer["code"], "integrity_failure", "{answer}");
+    let mut now = before.clone();
+    {
+        let db = Connection::open(s.db_path()).unwrap();
+        now.entries.retain_mut(|e| {
+            match db.query_row(
+                "SELECT data FROM log_entries WHERE idx = ?1",
+                [e.index as i64],
+                |r| r.get::<_, Vec<u8>>(0),
+            ) {
+                Ok(data) => {
+                    e.entry = String::from_utf8_lossy(&data).into_owned();
+                    true
+                }
+                Err(_) => false,
+            }
+        });
+    }
+    let report = countersign_verify::verify_bundle(
+        &serde_json::to_vec(&now).unwrap(),
+        &countersign_verify::Options {
+            pinned_log_key: Some(s.log_key.clone()),
+            documents: vec![],
+        },
+    );
     assert!(!report.ok());
+    s.stop();
+    let refused = s.try_boot().unwrap_err();
+    assert!(refused.contains("run `countersign log audit`"), "{refused}");
     report
 }
 
@@ -93,7 +131,7 @@ fn an_untouched_log_audits_clean_and_its_evidence_verifies() {
 #[test]
 fn an_edited_entry_is_caught_by_audit_and_by_offline_verify() {
     let (mut s, id, bob, _) = approved();
-    s.stop();
+    let before: EvidenceBundle = s.get(&format!("/v1/requests/{id}/evidence"));
     {
         let db = Connection::open(s.db_path()).unwrap();
         let data = String::from_utf8(entry_data(&db, bob))
@@ -105,7 +143,7 @@ fn an_edited_entry_is_caught_by_audit_and_by_offline_verify() {
         )
         .unwrap();
     }
-    let report = caught(&mut s, &id, bob);
+    let report = caught(&mut s, &before, bob);
     assert!(
         report
             .failures()
@@ -118,12 +156,12 @@ fn an_edited_entry_is_caught_by_audit_and_by_offline_verify() {
 #[test]
 fn a_deleted_entry_is_caught_by_audit_and_by_offline_verify() {
     let (mut s, id, bob, _) = approved();
-    s.stop();
+    let before: EvidenceBundle = s.get(&format!("/v1/requests/{id}/evidence"));
     Connection::open(s.db_path())
         .unwrap()
         .execute("DELETE FROM log_entries WHERE idx = ?1", [bob as i64])
         .unwrap();
-    let report = caught(&mut s, &id, bob);
+    let report = caught(&mut s, &before, bob);
     assert!(
         report
             .failures()
@@ -136,7 +174,7 @@ fn a_deleted_entry_is_caught_by_audit_and_by_offline_verify() {
 #[test]
 fn reordered_entries_are_caught_by_audit_and_by_offline_verify() {
     let (mut s, id, bob, carol) = approved();
-    s.stop();
+    let before: EvidenceBundle = s.get(&format!("/v1/requests/{id}/evidence"));
     {
         let db = Connection::open(s.db_path()).unwrap();
         let (b, c) = (entry_data(&db, bob), entry_data(&db, carol));
@@ -151,7 +189,7 @@ fn reordered_entries_are_caught_by_audit_and_by_offline_verify() {
         )
         .unwrap();
     }
-    caught(&mut s, &id, bob.min(carol));
+    caught(&mut s, &before, bob.min(carol));
 }
 
 #[test]

@@ -425,7 +425,6 @@ fn keys_labelled_hardware_before_migrate_as_declared_and_can_be_vouched_for_late
             "UPDATE credentials SET body = json_remove(json_set(body, '$.assurance', 'hardware'), '$.assurance_basis') WHERE key_id = '{kid}';
              DROP TABLE sign_counts; DROP TABLE web_challenges; DROP TABLE sessions;
              DROP TABLE invitations; DROP TABLE mails; DROP TABLE reminders;
-             DROP TABLE openings; DROP TABLE legal_holds;
              PRAGMA user_version = 3;"
         ))
         .unwrap();

@@ -88,8 +88,14 @@ impl Fixture {
         db
     }
 
+    /// `actor` signs the pending request as the server shows it (or, when
+    /// the server refuses to show it, as it was created).
     fn sign_pending(&self, actor: &str, key: &SigningKey) -> (u16, Value) {
-        let r: Request = self.s.get(&format!("/v1/requests/{}", self.pending.id));
+        let path = format!("/v1/requests/{}", self.pending.id);
+        let r: Request = match self.s.call(Method::GET, &path, None, true) {
+            (200, v) => serde_json::from_value(v).unwrap(),
+            _ => self.pending.clone(),
+        };
         self.s.submit(&sign(
             &statement(&r, actor, key, Decision::Approve, self.s.now()),
             key,
@@ -166,8 +172,22 @@ fn an_edited_request_state_decides_nothing() {
             [id],
         )
         .unwrap();
+    let (st, v) =
+        f.s.call(Method::GET, &format!("/v1/requests/{id}"), None, true);
+    assert_eq!(
+        v["code"], "integrity_failure",
+        "the edited request was answered: {st} {v}"
+    );
     let size = f.s.tree_size();
-    refused(&f.s, size, f.sign_pending("bob", &f.bob));
+    let r = f.pending.clone();
+    refused(
+        &f.s,
+        size,
+        f.s.submit(&sign(
+            &statement(&r, "bob", &f.bob, Decision::Approve, f.s.now()),
+            &f.bob,
+        )),
+    );
     f.audit_names("requests", id);
 }
 
