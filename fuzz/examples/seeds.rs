@@ -19,10 +19,13 @@ use countersign_tlog::{inclusion_proof, leaf_hash, MemoryTree};
 use countersign_verify::testkit::{self, at, Fixture};
 use serde_json::json;
 
+/// `fuzz/corpus/<target>`, or `$COUNTERSIGN_SEEDS_DIR/<target>` to write
+/// fresh seeds somewhere else and pick from them.
 fn dir(target: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("corpus")
-        .join(target);
+    let root = std::env::var_os("COUNTERSIGN_SEEDS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"));
+    let d = root.join(target);
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -277,7 +280,13 @@ fn bundles() -> (
         let b = f.export(at(20));
         checkpoint.clone_from(&b.checkpoint);
         for e in &b.entries {
-            let v: serde_json::Value = serde_json::from_str(&e.entry).unwrap();
+            // Entries hold commitments to statements; the bundle's openings
+            // give the envelopes back.
+            let opened = countersign_attest::commitment::open_entry(e.entry.as_bytes(), |c| {
+                b.openings.get(c)
+            })
+            .unwrap();
+            let v = serde_json::to_value(&opened.entry).unwrap();
             find_envelopes(&v, &mut envelopes);
         }
         out.push(testkit::json(&b));

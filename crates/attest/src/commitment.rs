@@ -86,6 +86,9 @@ pub fn seal_entry(
 pub struct Unopened {
     pub path: String,
     pub commitment: String,
+    /// The handle of the identity the value was about or by, where the
+    /// entry names one: only that person's erasure can erase it.
+    pub subject: Option<String>,
 }
 
 /// An entry with its personal fields opened.
@@ -134,6 +137,12 @@ pub fn open_entry<'a>(
     if version >= u64::from(FIRST_COMMITTED_VERSION) {
         for f in personal::fields_of(&kind) {
             let path = f.path.join(".");
+            let subject = match f.subject {
+                Subject::At(p) => personal::at(&json, p)
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                Subject::None => None,
+            };
             let Some(slot) = personal::at_mut(&mut json, f.path) else {
                 continue;
             };
@@ -147,7 +156,11 @@ pub fn open_entry<'a>(
                 Some(_) => return Err(OpenError::Mismatch { path, commitment }),
                 None => {
                     *slot = Value::String(ERASED.to_string());
-                    erased.push(Unopened { path, commitment });
+                    erased.push(Unopened {
+                        path,
+                        commitment,
+                        subject,
+                    });
                 }
             }
         }

@@ -146,7 +146,13 @@ pub enum Event {
     #[serde(rename = "token.issued")]
     TokenIssued { token: ApiToken },
     #[serde(rename = "token.revoked")]
-    TokenRevoked { token: String, name: String },
+    TokenRevoked {
+        token: String,
+        name: String,
+        /// The identity the token was bound to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<String>,
+    },
     #[serde(rename = "delegation.granted")]
     DelegationGranted {
         delegation: Delegation,

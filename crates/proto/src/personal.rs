@@ -123,6 +123,16 @@ pub const PERSONAL_FIELDS: &[PersonalField] = &[
     field("identity.status_changed", &["identity", "email"], IDENTITY),
     field("identity.status_changed", &["reason"], IDENTITY),
     field(
+        "credential.enrolled",
+        &["credential", "label"],
+        Subject::At(&["credential", "identity"]),
+    ),
+    field(
+        "credential.enrolled",
+        &["credential", "vouch", "reason"],
+        Subject::At(&["credential", "identity"]),
+    ),
+    field(
         "credential.revoked",
         &["reason"],
         Subject::At(&["identity"]),
@@ -137,7 +147,7 @@ pub const PERSONAL_FIELDS: &[PersonalField] = &[
         &["token", "name"],
         Subject::At(&["token", "identity"]),
     ),
-    field("token.revoked", &["name"], Subject::None),
+    field("token.revoked", &["name"], Subject::At(&["identity"])),
     field(
         "delegation.granted",
         &["delegation", "reason"],
@@ -166,6 +176,21 @@ pub const PERSONAL_FIELDS: &[PersonalField] = &[
     ),
     field("request.closed", &["reason"], Subject::None),
     field("request.rerouted", &["reason"], Subject::At(&["removed"])),
+    field(
+        "control.raised",
+        &["exception", "resolution", "justification"],
+        Subject::None,
+    ),
+    field(
+        "control.updated",
+        &["exception", "resolution", "justification"],
+        Subject::None,
+    ),
+    field(
+        "entitlement.changed",
+        &["change", "change", "changed_by"],
+        Subject::None,
+    ),
     field("control.updated", &["reason"], Subject::None),
     field("control.updated", &["envelope", "payload"], Subject::None),
     field("webhook.changed", &["endpoint", "url"], Subject::None),

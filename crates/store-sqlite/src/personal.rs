@@ -76,6 +76,7 @@ impl RawOpening {
 const BODY_TABLES: &[(&str, Option<&str>)] = &[
     ("identities", Some("handle")),
     ("identity_history", Some("handle")),
+    ("credentials", Some("identity")),
     ("requests", None),
     ("delegations", None),
     ("policy_exceptions", None),
@@ -87,20 +88,46 @@ const BODY_TABLES: &[(&str, Option<&str>)] = &[
     ("entitlement_changes", None),
 ];
 
-/// Replace, in `v`, every string equal to one of `values` by `replacement`;
-/// answers whether anything changed. Keys are left alone.
+/// The record fields that hold personal values (names, addresses, free
+/// text, URLs). Only these are blanked: a value that happens to equal a
+/// handle, a role or a state elsewhere in a record is left alone.
+const PERSONAL_KEYS: &[&str] = &[
+    "display_name",
+    "email",
+    "name",
+    "label",
+    "purpose",
+    "reason",
+    "justification",
+    "decision_reason",
+    "end_reason",
+    "disabled_reason",
+    "revocation_reason",
+    "detail",
+    "url",
+    "payload",
+];
+
+/// Replace, in `v`, every string equal to one of `values` held by a
+/// personal field (at any depth) by `replacement`; answers whether anything
+/// changed.
 fn scrub(v: &mut Value, values: &[String], replacement: &str) -> bool {
     match v {
-        Value::String(s) if values.iter().any(|x| x == s) => {
-            *s = replacement.to_string();
-            true
-        }
         Value::Array(items) => items
             .iter_mut()
             .fold(false, |acc, i| scrub(i, values, replacement) | acc),
-        Value::Object(map) => map
-            .values_mut()
-            .fold(false, |acc, i| scrub(i, values, replacement) | acc),
+        Value::Object(map) => map.iter_mut().fold(false, |acc, (k, i)| {
+            let changed = match i {
+                Value::String(s)
+                    if PERSONAL_KEYS.contains(&k.as_str()) && values.iter().any(|x| x == s) =>
+                {
+                    *s = replacement.to_string();
+                    true
+                }
+                _ => scrub(i, values, replacement),
+            };
+            changed | acc
+        }),
         _ => false,
     }
 }

@@ -61,6 +61,10 @@ impl SqliteTx<'_> {
         let tokens = self.rows("SELECT id, body FROM api_tokens ORDER BY id", |r| {
             Ok((r.get(0)?, r.get(1)?))
         })?;
+        let delegations = self.rows(
+            "SELECT id, principal, delegate, body FROM delegations ORDER BY id",
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
         let entry_terms = self
             .rows(
                 "SELECT idx, kind, request, identity, key_id FROM log_entries ORDER BY idx",
@@ -106,6 +110,7 @@ impl SqliteTx<'_> {
             blobs,
             receipts,
             tokens,
+            delegations,
             entry_terms,
             tree_hashes,
         })

@@ -1173,7 +1173,7 @@ impl Ledger {
             )
         })?;
         // A request is answered only as its entries say it is.
-        self.check_backed(&*tx, &[], None, Some(&r))?;
+        self.check_backed(&*tx, &[], None, Some(&r), &[])?;
         r.state = rules::effective_state(&r, now);
         Ok(r)
     }
@@ -1379,7 +1379,13 @@ impl Ledger {
             _ => None,
         };
         let parties: Vec<&Identity> = actor.iter().chain(principal.iter()).collect();
-        self.check_backed(&*tx, &parties, credential.as_ref(), request.as_ref())?;
+        self.check_backed(
+            &*tx,
+            &parties,
+            credential.as_ref(),
+            request.as_ref(),
+            &delegations,
+        )?;
         let facts = SigningFacts {
             credential: credential.as_ref(),
             actor: actor.as_ref(),

@@ -278,6 +278,8 @@ pub struct StateRows {
     pub receipts: Vec<(String, StoredReceipt)>,
     /// (id, body)
     pub tokens: Vec<(String, String)>,
+    /// (id, principal column, delegate column, body)
+    pub delegations: Vec<(String, String, String, String)>,
     /// (index, lookup columns)
     pub entry_terms: Vec<(u64, EntryTerms)>,
     /// Every stored complete-subtree hash.

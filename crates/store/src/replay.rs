@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use countersign_proto::entry::{Event, LogEntry};
-use countersign_proto::governance::ApiToken;
+use countersign_proto::governance::{ApiToken, Delegation};
 use countersign_proto::model::{
     AssuranceBasis, Credential, DocumentVersion, Identity, Request, WireName as _,
 };
@@ -38,6 +38,7 @@ pub(crate) struct Replay {
     /// envelope digest → (signature entry, request)
     receipts: BTreeMap<String, (u64, String)>,
     tokens: BTreeMap<String, (u64, ApiToken)>,
+    delegations: BTreeMap<String, (u64, Delegation)>,
     terms: BTreeMap<u64, EntryTerms>,
     leaves: Vec<Hash>,
     hashes: HashMap<(u8, u64), Hash>,
@@ -88,10 +89,18 @@ impl Replay {
                     }
                 }
             }
-            Event::CredentialEnrolled { credential }
-            | Event::CredentialCertified { credential, .. } => {
+            Event::CredentialEnrolled { credential } => {
                 self.credentials
                     .insert(credential.key_id.clone(), (index, credential.clone()));
+            }
+            Event::CredentialCertified { credential, .. } => {
+                // Certificates logged before assurance was earned carry no
+                // basis; the CA issued them (as the migration recorded).
+                let mut c = credential.clone();
+                if c.assurance_basis == AssuranceBasis::Declared {
+                    c.assurance_basis = AssuranceBasis::Issued;
+                }
+                self.credentials.insert(c.key_id.clone(), (index, c));
             }
             Event::CredentialRevoked { key_id, .. } => {
                 if let Some((i, c)) = self.credentials.get_mut(key_id) {
@@ -102,8 +111,7 @@ impl Replay {
             Event::CredentialVouched { key_id, vouch, .. } => {
                 if let Some((i, c)) = self.credentials.get_mut(key_id) {
                     *i = index;
-                    c.assurance_basis = AssuranceBasis::Vouched;
-                    c.vouch = Some(vouch.clone());
+                    *c = countersign_domain::identity::vouched(c, vouch.clone());
                 }
             }
             Event::DocumentRegistered { version } => {
@@ -172,6 +180,19 @@ impl Replay {
                     }
                 }
             }
+            Event::DelegationGranted { delegation, .. } => {
+                self.delegations
+                    .insert(delegation.id.clone(), (index, delegation.clone()));
+            }
+            Event::DelegationEnded {
+                delegation, reason, ..
+            } => {
+                if let Some((i, d)) = self.delegations.get_mut(delegation) {
+                    *i = index;
+                    d.ended_at = Some(at);
+                    d.end_reason = Some(reason.clone());
+                }
+            }
             Event::TokenIssued { token } => {
                 self.tokens.insert(token.id.clone(), (index, token.clone()));
             }
@@ -200,6 +221,7 @@ impl Replay {
         self.documents_(rows, &mut p);
         self.receipts_(rows, checkpoints, verifier, &mut p);
         self.tokens_(rows, &mut p);
+        self.delegations_(rows, &mut p);
         self.terms_(rows, &mut p);
         self.hashes_(rows, &mut p);
     }
@@ -211,6 +233,52 @@ impl Replay {
         self.identities_(rows, &mut p);
         self.credentials_(rows, &mut p);
         self.requests_(rows, &mut p);
+        self.delegations_(rows, &mut p);
+    }
+
+    fn delegations_(&self, rows: &StateRows, p: &mut Findings<'_>) {
+        let mut seen = BTreeSet::new();
+        for (id, principal, delegate, body) in &rows.delegations {
+            seen.insert(id.as_str());
+            let Some((i, want)) = self.delegations.get(id) else {
+                p.unbacked("delegations", id);
+                continue;
+            };
+            let Some(got) = p.parse::<Delegation>("delegations", id, body, *i) else {
+                continue;
+            };
+            if *principal != want.principal || *delegate != want.delegate {
+                p.differ(
+                    "delegations",
+                    id,
+                    *i,
+                    format!(
+                        "its columns say {principal} to {delegate}; the log says {} to {}",
+                        want.principal, want.delegate
+                    ),
+                );
+            }
+            let view = |d: &Delegation| {
+                serde_json::json!({
+                    "id": d.id, "principal": d.principal, "delegate": d.delegate,
+                    "scope": d.scope, "not_before": d.not_before.unix_timestamp(),
+                    "not_after": d.not_after.unix_timestamp(), "ended": d.ended_at.is_some(),
+                })
+            };
+            for field in fields_differing(&view(&got), &view(want)) {
+                p.differ(
+                    "delegations",
+                    id,
+                    *i,
+                    format!("{field} differs from what the log recorded"),
+                );
+            }
+        }
+        for (id, (i, _)) in &self.delegations {
+            if !seen.contains(id.as_str()) {
+                p.missing("delegations", id, *i);
+            }
+        }
     }
 
     fn identities_(&self, rows: &StateRows, p: &mut Findings<'_>) {

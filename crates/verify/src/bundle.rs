@@ -282,29 +282,68 @@ fn check_entries(bundle: &EvidenceBundle, cp: &Checkpoint, r: &mut Report) -> BT
 /// `personal.erased` entry the bundle proves; an opening merely left out
 /// of the bundle is a failure, not an erasure.
 fn check_erasures(entries: &BTreeMap<u64, Entry>, r: &mut Report) {
-    let erasures: HashMap<&str, u64> = entries
+    // commitment → (erasing entry, whose values it erased)
+    let erasures: HashMap<&str, (u64, &str)> = entries
         .values()
         .filter_map(|e| match &e.event {
-            Event::PersonalErased { commitments, .. } => Some((e.index, commitments)),
+            Event::PersonalErased {
+                commitments,
+                identity,
+                ..
+            } => Some((e.index, identity.as_str(), commitments)),
             _ => None,
         })
-        .flat_map(|(i, cs)| cs.iter().map(move |c| (c.as_str(), i)))
+        .flat_map(|(i, who, cs)| cs.iter().map(move |c| (c.as_str(), (i, who))))
         .collect();
+    // Only a terminated person is erased: when each was terminated.
+    let terminated: HashMap<&str, u64> = entries
+        .values()
+        .filter_map(|e| match &e.event {
+            Event::IdentityStatusChanged { identity, .. }
+                if identity.status == countersign_proto::model::IdentityStatus::Terminated =>
+            {
+                Some((identity.handle.as_str(), e.index))
+            }
+            _ => None,
+        })
+        .collect();
+    let legitimate = |u: &Unopened, index: u64| -> Result<u64, String> {
+        let Some((by, who)) = erasures.get(u.commitment.as_str()).copied() else {
+            return Err("no entry records its erasure".into());
+        };
+        if by <= index {
+            return Err(format!("entry {by} erases it before it was written"));
+        }
+        if u.subject.as_deref() != Some(who) {
+            return Err(format!(
+                "entry {by} erases {who}'s values, but this field is {}",
+                u.subject
+                    .as_deref()
+                    .map_or("nobody's".to_string(), |s| format!("{s}'s"))
+            ));
+        }
+        match terminated.get(who) {
+            Some(t) if *t < by => Ok(by),
+            _ => Err(format!(
+                "entry {by} erases {who}, but the bundle proves no termination of {who} before it"
+            )),
+        }
+    };
     let mut erased = 0usize;
     for e in entries.values() {
         for u in &e.erased {
-            match erasures.get(u.commitment.as_str()) {
-                Some(by) if *by > e.index => {
+            match legitimate(u, e.index) {
+                Ok(by) => {
                     erased += 1;
                     r.pass(
-                    "entry.erased",
-                    format!("entry {}: {} was erased by entry {by}", e.index, u.path),
+                        "entry.erased",
+                        format!("entry {}: {} was erased by entry {by}", e.index, u.path),
                     )
                 }
-                _ => r.fail(
+                Err(why) => r.fail(
                     "entry.opening",
                     format!(
-                        "entry {}: the bundle holds no opening for {} ({}) and no entry records its erasure",
+                        "entry {}: the bundle holds no opening for {} ({}): {why}",
                         e.index,
                         u.path,
                         short(&u.commitment)

@@ -464,3 +464,63 @@ fn log_audit_catches_an_edited_or_deleted_opening() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("no personal.erased entry erased it"), "{out}");
 }
+
+/// Erasing someone whose name is their handle (the default) blanks their
+/// name, not every mention of them: other people's requests still name
+/// them, the log still audits clean and the server still starts.
+#[test]
+fn erasing_a_person_named_by_their_handle_touches_nothing_else() {
+    let mut s = TestServer::start();
+    s.retention.identity = std::time::Duration::ZERO;
+    s.retention.approval = std::time::Duration::ZERO;
+    s.stop();
+    s.boot();
+    let (r, keys) = s.onboarding(&["erin", "bob"]);
+    // A vouched key too: the audit rebuilds its assurance from the log.
+    let kid = countersign_attest::key_id(&keys[1].verifying_key());
+    let (st, v) = s.call(
+        Method::POST,
+        &format!("/v1/keys/{kid}/vouch"),
+        Some(&json!({"reason": "YubiKey 5 seen in person, serial 1234"})),
+        true,
+    );
+    assert_eq!(st, 200, "{v}");
+    let mut st = statement(&r, "erin", &keys[0], Decision::Reject, s.now());
+    st.predicate.reason = Some("approve".into());
+    assert_eq!(s.submit(&sign(&st, &keys[0])).0, 201);
+    let (code, _) = s.call(
+        Method::POST,
+        "/v1/identities/erin/terminate",
+        Some(&json!({"reason": "left"})),
+        true,
+    );
+    assert_eq!(code, 200);
+    let (code, v) = s.call(Method::POST, "/v1/identities/erin/erasure", None, true);
+    assert_eq!(code, 200, "{v}");
+    let e: Erasure = serde_json::from_value(v).unwrap();
+    assert!(e.erased > 0 && e.kept == 0, "{e:?}");
+    let after: Request = s.get(&format!("/v1/requests/{}", r.id));
+    assert_eq!(after.approvers, vec!["erin".to_string(), "bob".to_string()]);
+    assert_eq!(after.signatures[0].actor, "erin");
+    assert_eq!(after.signatures[0].decision, Decision::Reject);
+    assert_eq!(after.state, RequestState::Rejected);
+    let who: Identity = s.get("/v1/identities/erin");
+    assert_eq!(
+        (who.handle.as_str(), who.display_name.as_str()),
+        ("erin", "(erased)")
+    );
+    s.stop();
+    s.boot();
+    let out = std::process::Command::new(binary())
+        .args(["log", "audit", "--data"])
+        .arg(s.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report = verify(&s, &bundle(&s, &r.id));
+    assert!(report.ok(), "{:?}", failed(&report));
+}

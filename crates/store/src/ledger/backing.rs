@@ -3,6 +3,7 @@
 //! and each row must be what they say. A row edited, revived or added
 //! behind the log's back stops the decision with an integrity error.
 
+use countersign_proto::governance::Delegation;
 use countersign_proto::model::{Credential, Identity, Request};
 use countersign_tlog::checkpoint::Checkpoint;
 use countersign_tlog::proof::TlogProof;
@@ -26,6 +27,7 @@ impl Ledger {
         identities: &[&Identity],
         credential: Option<&Credential>,
         request: Option<&Request>,
+        delegations: &[Delegation],
     ) -> Result<()> {
         let mut handles: Vec<String> = identities.iter().map(|i| i.handle.clone()).collect();
         let mut keys = Vec::new();
@@ -68,6 +70,14 @@ impl Ledger {
                 .iter()
                 .map(|a| (r.id.clone(), a.clone()))
                 .collect();
+        }
+        for d in delegations {
+            rows.delegations.push((
+                d.id.clone(),
+                d.principal.clone(),
+                d.delegate.clone(),
+                body(d)?,
+            ));
         }
         let mut report = AuditReport::default();
         replay.compare_rows(&rows, &mut report);

@@ -429,6 +429,7 @@ impl Ledger {
             Event::TokenRevoked {
                 token: token.id.clone(),
                 name: token.name.clone(),
+                identity: token.identity.clone(),
             },
             now,
         )?;

@@ -118,6 +118,7 @@ impl Ledger {
                 events.push(Event::TokenRevoked {
                     token: t.id,
                     name: t.name,
+                    identity: t.identity,
                 });
             }
         }
