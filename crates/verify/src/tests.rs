@@ -1477,3 +1477,51 @@ fn a_workload_certificate_signature_chains_to_the_logged_ca() {
         &["no ca.created entry before index"],
     );
 }
+
+/// carol signed, was terminated and erased past retention: the bundle
+/// verifies with her fields shown as erased; without the entry that
+/// terminated her, the same erasure is not accepted.
+#[test]
+fn an_erased_signer_verifies_only_when_the_bundle_proves_the_erasure() {
+    let f = Fixture::approved(PURPOSE);
+    f.ledger
+        .change_status(
+            "carol",
+            IdentityStatus::Terminated,
+            Some("left".into()),
+            at(30),
+        )
+        .unwrap();
+    let erased = f
+        .ledger
+        .erase("carol", "admin", at(30) + Duration::days(2556))
+        .unwrap();
+    assert!(
+        erased.erased > 0 && erased.log_index.is_some(),
+        "{erased:?}"
+    );
+    let bundle = f.export(at(30) + Duration::days(2557));
+    let options = Options {
+        pinned_log_key: Some(f.vkey()),
+        documents: vec![],
+    };
+    let report = verify_bundle(&json(&bundle), &options);
+    assert!(report.ok(), "{:#?}", failures(&report));
+    assert!(report.checks.iter().any(|c| c.name == "signature.erased"));
+    assert!(report.warnings.iter().any(|w| w.contains("erased")));
+
+    // The termination left out: the erasure proves nothing.
+    let mut cut = bundle.clone();
+    cut.entries.retain(|e| {
+        !matches!(
+            LogEntry::from_bytes(e.entry.as_bytes()).map(|x| x.event),
+            Ok(Event::IdentityStatusChanged { .. })
+        )
+    });
+    let report = verify_bundle(&json(&cut), &options);
+    assert_fails(
+        &report,
+        "entry.opening",
+        &["proves no termination of carol"],
+    );
+}
