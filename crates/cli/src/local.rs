@@ -430,7 +430,7 @@ pub fn audit(dir: &DataDir, json: bool) -> Result<bool> {
         );
     } else if report.ok() {
         outln!(
-            "ok: {} entries recomputed; {} checkpoints verified (latest size {})",
+            "ok: {} entries recomputed; {} checkpoints verified (latest size {}); state tables, lookup columns and tree hashes rebuilt from the log match",
             report.entries_read,
             report.checkpoints_checked,
             report.signed_size

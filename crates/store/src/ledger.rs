@@ -458,6 +458,23 @@ impl Ledger {
         Ok(Some(cp))
     }
 
+    /// Whether the ledger can serve: the database answers, its tree matches
+    /// its latest signed checkpoint and is not behind the one kept outside
+    /// it. Answers the log's size.
+    pub fn ready(&self) -> Result<u64> {
+        let tx = self.store.read()?;
+        let latest = self.check_head(&*tx)?;
+        let size = latest.map_or(0, |c| c.size);
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(k) = kept.filter(|k| k.size > size) {
+            return Err(LedgerError::Integrity(format!(
+                "the database holds {size} entries, behind the checkpoint for {} kept outside it",
+                k.size
+            )));
+        }
+        Ok(size)
+    }
+
     /// The log's verifier key.
     pub fn verifier(&self) -> &NoteVerifier {
         &self.verifier

@@ -784,3 +784,25 @@ fn random_tamperings_are_each_caught() {
     );
     assert!(missed.is_empty(), "not caught: {missed:?}");
 }
+
+#[test]
+fn readiness_fails_when_the_log_does_not_match_its_checkpoints() {
+    let f = fixture();
+    let (st, body) = f.s.call(Method::GET, "/healthz", None, false);
+    assert_eq!((st, body), (200, Value::String("ok\n".into())));
+    let (st, v) = f.s.call(Method::GET, "/readyz", None, false);
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["ready"], true);
+    assert_eq!(v["tree_size"], f.s.tree_size());
+    f.db()
+        .execute(
+            "DELETE FROM checkpoints WHERE size = (SELECT max(size) FROM checkpoints)",
+            [],
+        )
+        .unwrap();
+    let (st, v) = f.s.call(Method::GET, "/readyz", None, false);
+    assert_eq!(st, 503, "{v}");
+    assert_eq!(v["ready"], false);
+    // Still alive: a process to look at, not one to restart in a loop.
+    assert_eq!(f.s.call(Method::GET, "/healthz", None, false).0, 200);
+}

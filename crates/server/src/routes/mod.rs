@@ -3,6 +3,7 @@
 pub mod directory;
 pub mod documents;
 pub mod governance;
+pub mod health;
 pub mod iga;
 pub mod log;
 pub mod openapi;
@@ -252,8 +253,12 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(json_limit));
     let web =
         crate::web::router().layer(DefaultBodyLimit::max(doc_limit.saturating_add(64 * 1024)));
+    let health = Router::new()
+        .route("/healthz", axum::routing::get(health::healthz))
+        .route("/readyz", axum::routing::get(health::readyz));
     build
         .router
+        .merge(health)
         .merge(scim)
         .merge(web)
         .fallback(not_found)
