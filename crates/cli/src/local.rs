@@ -248,6 +248,31 @@ fn web_settings(opts: &ServeOptions) -> Result<countersign_server::WebSettings> 
 }
 
 /// Run the server until Ctrl-C or SIGTERM.
+/// The file a running server holds locked, beside the database.
+const SERVE_LOCK: &str = "serve.lock";
+
+/// Take the data directory for this server, or say who has it.
+fn lock_for_serving(dir: &DataDir) -> Result<std::fs::File> {
+    let path = dir.0.join(SERVE_LOCK);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another `countersign serve` is already running on {} (it holds {}); two servers on one SQLite database would each sign their own checkpoints. Stop it first, or give this one another --data directory",
+            dir.0.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
 pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
     if !dir.initialised() {
         // The token goes to a file only its owner reads, never to stderr,
@@ -263,6 +288,10 @@ pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
             file.display()
         );
     }
+    // One server per SQLite file: a second would interleave its own
+    // checkpoints with the first's. The lock goes when the process does,
+    // however it ends.
+    let _serving = lock_for_serving(dir)?;
     let policy = Arc::new(dir.policy()?);
     let mut config = opts.ledger.clone();
     if config.iga.event_source == countersign_store::IgaConfig::default().event_source {

@@ -488,3 +488,31 @@ fn receipts_survive_sigkill_and_later_checkpoints_stay_consistent() {
         String::from_utf8_lossy(&audit.stdout)
     );
 }
+
+#[test]
+fn a_second_server_on_the_same_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    init_data_dir(dir.path());
+    let (_first, base) = spawn_server(dir.path());
+    let second = Command::new(binary())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--data",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("another `countersign serve` is already running"),
+        "{err}"
+    );
+    // The first is untouched.
+    assert!(reqwest::blocking::get(format!("{base}/readyz"))
+        .unwrap()
+        .status()
+        .is_success());
+}
