@@ -467,14 +467,37 @@ enum LogCmd {
     Audit,
 }
 
-fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("COUNTERSIGN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+/// Logs go to stderr: one JSON object per line (`COUNTERSIGN_LOG_FORMAT=json`,
+/// the default when stderr is not a terminal, as under a service manager),
+/// or text, coloured only on a terminal. `COUNTERSIGN_LOG` filters them
+/// (default: warnings, and one line per request the server answers).
+fn init_logging() {
+    use std::io::IsTerminal as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("COUNTERSIGN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,countersign::request=info"));
+    let terminal = std::io::stderr().is_terminal();
+    let json = match std::env::var("COUNTERSIGN_LOG_FORMAT").as_deref() {
+        Ok("json") => true,
+        Ok("text") => false,
+        _ => !terminal,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .init();
+        .with_ansi(terminal && !json);
+    if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> ExitCode {
+    init_logging();
     let cli = Cli::parse();
     let json = cli.json;
     match run(cli) {

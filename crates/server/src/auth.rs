@@ -370,7 +370,30 @@ pub(crate) fn too_many(wait: std::time::Duration, what: &str) -> ApiError {
 /// body; failed authentication is charged to the address and the token,
 /// and a caller over budget gets 429 before any work. The caller is left
 /// in the request's extensions for the handler.
+/// What the gate learnt about a request, left on its answer for the
+/// request log: the route's template and the caller, once known.
+#[derive(Clone, Debug, Default)]
+pub struct Routed {
+    pub route: String,
+    pub caller: Option<String>,
+}
+
 pub(crate) async fn gate(State(gate): State<Gate>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default();
+    let mut routed = Routed {
+        route,
+        caller: None,
+    };
+    let mut response = gate_inner(gate, req, next, &mut routed).await;
+    response.extensions_mut().insert(routed);
+    response
+}
+
+async fn gate_inner(gate: Gate, req: Request, next: Next, routed: &mut Routed) -> Response {
     let (state, access) = (&gate.state, gate.access);
     if matches!(access, Access::Public) {
         return next.run(req).await;
@@ -462,6 +485,7 @@ pub(crate) async fn gate(State(gate): State<Gate>, req: Request, next: Next) -> 
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
+    routed.caller = Some(caller.label.clone());
     parts.extensions.insert(caller);
     next.run(Request::from_parts(parts, body)).await
 }

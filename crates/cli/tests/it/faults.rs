@@ -516,3 +516,69 @@ fn a_second_server_on_the_same_database_is_refused() {
         .status()
         .is_success());
 }
+
+#[test]
+fn the_server_logs_one_json_line_per_request_without_colour_or_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = init_data_dir(dir.path());
+    let port = free_port();
+    let log = dir.path().join("stderr.log");
+    let child = Command::new(binary())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(dir.path())
+        .env_remove("COUNTERSIGN_LOG")
+        .env_remove("COUNTERSIGN_LOG_FORMAT")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reqwest::blocking::get(format!("{base}/healthz")).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let http = reqwest::blocking::Client::new();
+    let shown = http
+        .get(format!("{base}/v1/identities/nobody"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(shown.status(), 404);
+    let forged = http
+        .get(format!("{base}/v1/identities?kind=human"))
+        .bearer_auth("not-a-token")
+        .send()
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !text.contains('\u{1b}'),
+        "colour codes in a log file:\n{text}"
+    );
+    assert!(
+        !text.contains(&token) && !text.contains("not-a-token"),
+        "{text}"
+    );
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &Value| v["target"] == "countersign::request")
+        .collect();
+    let find = |route: &str, status: u64| {
+        lines
+            .iter()
+            .find(|v| v["route"] == route && v["status"] == status)
+            .unwrap_or_else(|| panic!("no request line for {route} {status}:\n{text}"))
+            .clone()
+    };
+    let shown = find("/v1/identities/{handle}", 404);
+    assert_eq!(shown["method"], "GET");
+    assert_eq!(shown["caller"], "bootstrap");
+    assert!(shown["latency_ms"].as_f64().unwrap() >= 0.0);
+    let forged = find("/v1/identities", 401);
+    assert_eq!(forged["caller"], "-");
+}

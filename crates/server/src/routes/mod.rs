@@ -276,8 +276,37 @@ pub fn router(state: AppState) -> Router {
             state.config.request_timeout,
             request_timeout,
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(request_log))
         .with_state(state)
+}
+
+/// One line per request (target `countersign::request`): method, route
+/// template (the path where no route matched), status, latency and the
+/// caller's label once authenticated. Never the query or a token.
+async fn request_log(req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let response = next.run(req).await;
+    let routed = response
+        .extensions()
+        .get::<auth::Routed>()
+        .cloned()
+        .unwrap_or_default();
+    let route = if routed.route.is_empty() {
+        path
+    } else {
+        routed.route
+    };
+    tracing::info!(
+        target: "countersign::request",
+        method = %method,
+        route = %route,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_micros() as f64 / 1000.0,
+        caller = routed.caller.as_deref().unwrap_or("-"),
+    );
+    response
 }
 
 /// The framework's own refusals (a body over the limit, a wrong content
