@@ -162,16 +162,17 @@ pub fn read_csv(bytes: &[u8], problems: &mut Problems) -> Vec<Record> {
         return Vec::new();
     }
     let mut records = Vec::new();
+    let mut lines = Lines::new(bytes);
     for row in reader.records() {
         let row = match row {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, |p| lines.at(p.byte()));
                 problems.push((line, csv_problem(&e)));
                 continue;
             }
         };
-        let line = row.position().map_or(0, |p| p.line());
+        let line = row.position().map_or(0, |p| lines.at(p.byte()));
         let object = columns
             .iter()
             .zip(row.iter())
@@ -183,6 +184,46 @@ pub fn read_csv(bytes: &[u8], problems: &mut Problems) -> Vec<Record> {
         }
     }
     records
+}
+
+/// Line numbers as an editor shows them: a line ends at `\n`, at `\r\n`,
+/// or at a `\r` alone (the CSV reader ends records at all three, but counts
+/// only `\n`). Asked for increasing offsets, it scans each byte once.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    scanned: usize,
+    line: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Lines {
+            bytes,
+            scanned: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of the record the reader says starts at byte `offset`
+    /// (after a `\r` ending it may point at the `\n` that follows: a record
+    /// never starts with a line break, so those are skipped first).
+    fn at(&mut self, offset: u64) -> u64 {
+        let mut end = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.len());
+        while matches!(self.bytes.get(end), Some(b'\r' | b'\n')) {
+            end += 1;
+        }
+        while self.scanned < end {
+            let b = self.bytes.get(self.scanned).copied();
+            let next = self.bytes.get(self.scanned + 1).copied();
+            if b == Some(b'\n') || (b == Some(b'\r') && next != Some(b'\n')) {
+                self.line += 1;
+            }
+            self.scanned += 1;
+        }
+        self.line
+    }
 }
 
 /// Read one change from its fields. NDJSON lines and CSV rows both come
@@ -242,6 +283,31 @@ pub fn check_records(records: &[Record], problems: &mut Problems) {
             None => {
                 seen.insert(key, r);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROW: &str = "github,dave,grant,org/acme/team/eng,2026-03-02T10:30:00Z,okta-admin";
+
+    fn lines_of(csv: &str) -> Vec<u64> {
+        let mut problems = Vec::new();
+        let records = read_csv(csv.as_bytes(), &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        records.iter().map(|r| r.line).collect()
+    }
+
+    /// Found by the `intake_changes` fuzzer: records ended by a bare `\r`
+    /// were all reported on one line.
+    #[test]
+    fn csv_rows_are_numbered_as_an_editor_shows_them_whatever_the_line_ends() {
+        let header = "system,subject,operation,entitlement,changed_at,changed_by,source_event_id";
+        for end in ["\n", "\r\n", "\r"] {
+            let csv = format!("{header}{end}{ROW},e1{end}{ROW},e2{end}{ROW},e3{end}");
+            assert_eq!(lines_of(&csv), vec![2, 3, 4], "line end {end:?}");
         }
     }
 }
