@@ -40,6 +40,10 @@ pub enum TokenCmd {
     Revoke {
         id: String,
     },
+    /// On the server's machine, with the server stopped: replace a lost
+    /// bootstrap admin token (local, reads --data; logged). The new one is
+    /// written to DATA/admin-token, readable only by you.
+    Recover,
 }
 
 #[derive(Subcommand)]
@@ -308,6 +312,8 @@ pub fn token(c: &Client, json: bool, cmd: TokenCmd) -> Result<bool> {
                     .join("\n")
             })
         }
+        // Local, handled by `main` before a client exists.
+        TokenCmd::Recover => bail!("`token recover` runs on the server's machine, with --data"),
         TokenCmd::Revoke { id } => {
             let t: ApiToken = c.send_json(
                 Method::POST,

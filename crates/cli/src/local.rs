@@ -153,6 +153,46 @@ pub fn write_private(path: &Path, contents: &str) -> Result<()> {
 }
 
 /// Create the data directory, the log key and the admin token. Answers the token.
+fn new_admin_token() -> String {
+    let mut raw = [0u8; 32];
+    OsRng.fill_bytes(&mut raw);
+    format!("cs_admin_{}", URL_SAFE_NO_PAD.encode(raw))
+}
+
+/// `countersign token recover`: on the server's machine, with the server
+/// stopped, replace a lost bootstrap admin token. The new one goes to the
+/// 0600 admin-token file; the old one stops working; the log records who
+/// did it. Answers the file's path.
+pub fn recover_admin_token(dir: &DataDir) -> Result<PathBuf> {
+    if !dir.initialised() {
+        bail!("{} holds no Countersign data directory", dir.0.display());
+    }
+    // A running server keeps the old token's hash: it must be stopped.
+    let _serving = lock_for_serving(dir)
+        .map_err(|e| anyhow::anyhow!("{e:#}; `token recover` needs the server stopped"))?;
+    let token = new_admin_token();
+    let policy = Arc::new(dir.policy()?);
+    let ledger = dir.ledger(Default::default(), policy)?;
+    let by = format!(
+        "local account {}",
+        std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".into())
+    );
+    ledger.recover_bootstrap_token(
+        ADMIN_TOKEN_META,
+        &token_hash(&token),
+        &by,
+        SystemClock.now(),
+    )?;
+    let file = dir.0.join(ADMIN_TOKEN_FILE);
+    if file.exists() {
+        fs::remove_file(&file).with_context(|| format!("replacing {}", file.display()))?;
+    }
+    write_private(&file, &format!("{token}\n"))?;
+    Ok(file)
+}
+
 pub fn init(dir: &DataDir, origin: &str) -> Result<String> {
     if dir.db().exists() || dir.key().exists() {
         bail!(
@@ -173,9 +213,7 @@ pub fn init(dir: &DataDir, origin: &str) -> Result<String> {
     let signer = NoteSigner::new(origin, key).context("creating the log key")?;
     write_private(&dir.key(), &format!("{}\n", signer.to_skey()))?;
 
-    let mut raw = [0u8; 32];
-    OsRng.fill_bytes(&mut raw);
-    let token = format!("cs_admin_{}", URL_SAFE_NO_PAD.encode(raw));
+    let token = new_admin_token();
     let store = dir.open_store()?;
     {
         let mut tx = store.write()?;

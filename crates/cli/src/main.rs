@@ -869,6 +869,16 @@ fn run(cli: Cli) -> Result<bool> {
                 .unwrap_or_else(follow::default_state_dir);
             log(&dir, &client()?, &state, json, cmd)
         }
+        Command::Token(governance::TokenCmd::Recover) => {
+            let file = local::recover_admin_token(&dir)?;
+            print(json, &serde_json::json!({"admin_token_file": file}), |_| {
+                format!(
+                    "A new admin token is in {} (readable only by you); the old one no longer works.\n\n    export COUNTERSIGN_TOKEN=$(cat {})",
+                    file.display(),
+                    file.display()
+                )
+            })
+        }
         Command::Token(cmd) => governance::token(&client()?, json, cmd),
         Command::Delegation(cmd) => governance::delegation(&client()?, json, cmd),
         Command::Exception(cmd) => governance::exception(&client()?, json, cmd),

@@ -153,6 +153,13 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         identity: Option<String>,
     },
+    /// The bootstrap admin token was replaced by `countersign token recover`
+    /// on the server's machine (the old one stops working).
+    #[serde(rename = "token.recovered")]
+    TokenRecovered {
+        /// Who ran it: the local account.
+        by: String,
+    },
     #[serde(rename = "delegation.granted")]
     DelegationGranted {
         delegation: Delegation,
@@ -322,6 +329,7 @@ impl Event {
             Event::CredentialCertified { .. } => "credential.certified",
             Event::TokenIssued { .. } => "token.issued",
             Event::TokenRevoked { .. } => "token.revoked",
+            Event::TokenRecovered { .. } => "token.recovered",
             Event::DelegationGranted { .. } => "delegation.granted",
             Event::DelegationEnded { .. } => "delegation.ended",
             Event::ExceptionRequested { .. } => "exception.requested",
@@ -359,6 +367,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "credential.certified",
     "token.issued",
     "token.revoked",
+    "token.recovered",
     "delegation.granted",
     "delegation.ended",
     "exception.requested",

@@ -148,6 +148,7 @@ pub const PERSONAL_FIELDS: &[PersonalField] = &[
         Subject::At(&["token", "identity"]),
     ),
     field("token.revoked", &["name"], Subject::At(&["identity"])),
+    field("token.recovered", &["by"], Subject::None),
     field(
         "delegation.granted",
         &["delegation", "reason"],

@@ -228,7 +228,8 @@ pub(crate) fn terms_of(event: &Event) -> EntryTerms {
         | Event::PolicyActivated { .. }
         | Event::CaCreated { .. }
         | Event::TokenIssued { .. }
-        | Event::TokenRevoked { .. } => {}
+        | Event::TokenRevoked { .. }
+        | Event::TokenRecovered { .. } => {}
         Event::CredentialCertified { credential, .. } => {
             t.identity = Some(credential.identity.clone());
             t.key_id = Some(credential.key_id.clone());

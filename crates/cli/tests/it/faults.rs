@@ -582,3 +582,74 @@ fn the_server_logs_one_json_line_per_request_without_colour_or_secrets() {
     let forged = find("/v1/identities", 401);
     assert_eq!(forged["caller"], "-");
 }
+
+#[test]
+fn a_lost_admin_token_is_recovered_locally_logged_and_the_old_one_stops_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = init_data_dir(dir.path());
+    let recover = || {
+        Command::new(binary())
+            .args(["token", "recover", "--json", "--data"])
+            .arg(dir.path())
+            .env("USER", "ops-oncall")
+            .output()
+            .unwrap()
+    };
+    // Not while a server runs: it holds the old token's hash.
+    let (server, _) = spawn_server(dir.path());
+    let refused = recover();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("needs the server stopped"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    drop(server);
+    let out = recover();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file = std::path::PathBuf::from(file["admin_token_file"].as_str().unwrap());
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let new = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    assert_ne!(new, old);
+    let (_server, base) = spawn_server(dir.path());
+    let http = reqwest::blocking::Client::new();
+    let status = |t: &str| {
+        http.get(format!("{base}/v1/tokens"))
+            .bearer_auth(t)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status(&old), 401);
+    assert_eq!(status(&new), 200);
+    // The log says who did it.
+    let page: Value = http
+        .get(format!("{base}/v1/log/entries?start=0&limit=1000"))
+        .bearer_auth(&new)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let recovered = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["entry"].as_str().unwrap().contains("\"token.recovered\""))
+        .expect("a token.recovered entry");
+    let opened = recovered["openings"]
+        .as_object()
+        .unwrap()
+        .values()
+        .any(|o| o["value"] == "local account ops-oncall");
+    assert!(opened, "{recovered}");
+}

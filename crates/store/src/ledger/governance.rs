@@ -439,6 +439,20 @@ impl Ledger {
         })
     }
 
+    /// Replace the bootstrap admin token's hash (kept under `meta_key`),
+    /// logged; for an operator on the server's machine who lost it.
+    pub fn recover_bootstrap_token(
+        &self,
+        meta_key: &str,
+        sha256: &str,
+        by: &str,
+        now: OffsetDateTime,
+    ) -> Result<u64> {
+        let mut tx = self.store.write()?;
+        tx.set_meta(meta_key, sha256)?;
+        self.finish(tx, Event::TokenRecovered { by: by.to_string() }, now)
+    }
+
     /// The token whose secret hashes to `sha256`, if it is valid at `now`.
     pub fn token_for_secret(&self, sha256: &str, now: OffsetDateTime) -> Result<Option<ApiToken>> {
         let t = self.store.read()?.token_by_hash(sha256)?;
