@@ -653,3 +653,66 @@ fn a_lost_admin_token_is_recovered_locally_logged_and_the_old_one_stops_working(
         .any(|o| o["value"] == "local account ops-oncall");
     assert!(opened, "{recovered}");
 }
+
+/// The systemd unit in the repository starts a server that becomes ready:
+/// its ExecStart and Environment, with the binary, data directory and port
+/// of this test put in.
+#[test]
+fn the_systemd_unit_starts_a_ready_server() {
+    let unit = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/countersign.service"),
+    )
+    .unwrap();
+    let value = |key: &str| {
+        unit.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("the unit has no {key}"))
+            .to_string()
+    };
+    let exec = value("ExecStart");
+    let mut words = exec.split_whitespace();
+    assert_eq!(words.next(), Some("/usr/local/bin/countersign"));
+    let args: Vec<String> = words.map(str::to_string).collect();
+    let environment = value("Environment");
+    let (var, data) = environment.split_once('=').unwrap();
+    assert_eq!((var, data), ("COUNTERSIGN_DATA", "/var/lib/countersign"));
+    assert!(unit.contains(&format!(
+        "StateDirectory={}",
+        data.trim_start_matches("/var/lib/")
+    )));
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("countersign");
+    let port = free_port();
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if a.starts_with("127.0.0.1:") {
+                format!("127.0.0.1:{port}")
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    let child = Command::new(binary())
+        .args(&args)
+        .env(var, &data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = reqwest::blocking::get(format!("http://127.0.0.1:{port}/readyz")) {
+            assert!(r.status().is_success());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the unit's server did not become ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(data.join("admin-token").exists());
+}
