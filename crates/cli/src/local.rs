@@ -57,7 +57,7 @@ impl DataDir {
         )?))
     }
 
-    fn signer(&self) -> Result<NoteSigner> {
+    pub fn signer(&self) -> Result<NoteSigner> {
         let skey = fs::read_to_string(self.key())
             .with_context(|| format!("reading the log key {}", self.key().display()))?;
         NoteSigner::from_skey(skey.trim())
@@ -290,7 +290,7 @@ fn web_settings(opts: &ServeOptions) -> Result<countersign_server::WebSettings> 
 const SERVE_LOCK: &str = "serve.lock";
 
 /// Take the data directory for this server, or say who has it.
-fn lock_for_serving(dir: &DataDir) -> Result<std::fs::File> {
+pub fn lock_for_serving(dir: &DataDir) -> Result<std::fs::File> {
     let path = dir.0.join(SERVE_LOCK);
     let file = std::fs::OpenOptions::new()
         .create(true)

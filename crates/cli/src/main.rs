@@ -15,6 +15,7 @@ macro_rules! outln {
     };
 }
 
+mod backup;
 mod client;
 mod config;
 mod follow;
@@ -174,6 +175,13 @@ enum Command {
     /// Webhook endpoints, deliveries and replay, and a local receiver to try them with.
     #[command(subcommand)]
     Webhook(iga::WebhookCmd),
+    /// Back the data directory up into a new directory OUT (local, reads
+    /// --data; the server may run): the database copied consistently, the
+    /// log key, CA, policy set and settings, checked with a log audit.
+    Backup { out: PathBuf },
+    /// Restore a backup into --data (the server stopped); refused unless it
+    /// audits clean and is not behind the checkpoint the server kept.
+    Restore { from: PathBuf },
     /// Erase a terminated person's personal data whose retention has run
     /// out and that no legal hold covers (admin); every proof stays valid.
     Erase { handle: String },
@@ -889,6 +897,34 @@ fn run(cli: Cli) -> Result<bool> {
         Command::ControlException(cmd) => iga::control_exception(&client()?, json, cmd),
         Command::Webhook(cmd) => iga::webhook(&client, json, cmd),
         Command::Erase { handle } => privacy::erase(&client()?, json, &handle),
+        Command::Backup { out } => {
+            let (size, _) = backup::backup(&dir, &out)?;
+            print(
+                json,
+                &serde_json::json!({"backup": out, "tree_size": size}),
+                |_| {
+                    format!(
+                    "backed up {} into {} (log size {size}, audited clean); it holds the log key: keep it as safe as the server",
+                    dir.0.display(),
+                    out.display()
+                )
+                },
+            )
+        }
+        Command::Restore { from } => {
+            let (size, _) = backup::restore(&dir, &from)?;
+            print(
+                json,
+                &serde_json::json!({"restored": from, "tree_size": size}),
+                |_| {
+                    format!(
+                    "restored {} into {} (log size {size}, audited clean, not behind the kept checkpoint)",
+                    from.display(),
+                    dir.0.display()
+                )
+                },
+            )
+        }
         Command::Hold(cmd) => privacy::hold(&client()?, json, cmd),
         Command::DevIdp(cmd) => governance::dev_idp(cmd),
     }

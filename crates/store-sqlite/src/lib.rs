@@ -355,6 +355,30 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Copy the database, consistently, to a new file at `path` (mode
+    /// 0600) with SQLite's online backup: writers go on meanwhile, and the
+    /// copy is one committed state.
+    pub fn backup_to(&self, path: &Path) -> Result<()> {
+        if path.exists() {
+            return Err(StoreError::Setup(format!(
+                "{} exists; a backup never overwrites",
+                path.display()
+            )));
+        }
+        private_file(path)?;
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Connection::open(path).map_err(backend)?;
+        {
+            let backup = rusqlite::backup::Backup::new(&conn, &mut out).map_err(backend)?;
+            backup
+                .run_to_completion(256, std::time::Duration::from_millis(5), None)
+                .map_err(backend)?;
+        }
+        out.execute_batch("PRAGMA journal_mode = WAL;")
+            .map_err(backend)?;
+        Ok(())
+    }
+
     /// A private in-memory database, for tests.
     pub fn in_memory() -> Result<Self> {
         Self::setup(Connection::open_in_memory().map_err(backend)?)

@@ -716,3 +716,106 @@ fn the_systemd_unit_starts_a_ready_server() {
     }
     assert!(data.join("admin-token").exists());
 }
+
+#[test]
+fn a_backup_taken_while_serving_restores_and_a_stale_or_tampered_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let token = init_data_dir(&data);
+    let (server, base) = spawn_server(&data);
+    let http = reqwest::blocking::Client::new();
+    post_as(
+        &http,
+        &base,
+        &token,
+        "/v1/identities",
+        json!({"handle": "ann", "kind": "human"}),
+    );
+    let run = |args: &[&str]| Command::new(binary()).args(args).output().unwrap();
+    let backup = dir.path().join("backup");
+    let out = run(&[
+        "backup",
+        backup.to_str().unwrap(),
+        "--json",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let size = serde_json::from_slice::<Value>(&out.stdout).unwrap()["tree_size"]
+        .as_u64()
+        .unwrap();
+    // The server goes on after the copy was taken.
+    post_as(
+        &http,
+        &base,
+        &token,
+        "/v1/identities",
+        json!({"handle": "ben", "kind": "human"}),
+    );
+    drop(server);
+
+    // Behind what this server acknowledged: refused.
+    let stale = run(&[
+        "restore",
+        backup.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(stale.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&stale.stderr).contains("would lose entries"),
+        "{}",
+        String::from_utf8_lossy(&stale.stderr)
+    );
+
+    // Into a new machine's data directory: restored, and it serves.
+    let fresh = dir.path().join("fresh");
+    let out = run(&[
+        "restore",
+        backup.to_str().unwrap(),
+        "--data",
+        fresh.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_restored, base) = spawn_server(&fresh);
+    let get = |path: &str| {
+        http.get(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+    };
+    assert_eq!(get("/v1/identities/ann").status(), 200);
+    assert_eq!(get("/v1/identities/ben").status(), 404);
+    let info: Value = get("/v1/info").json().unwrap();
+    assert_eq!(info["tree_size"].as_u64(), Some(size));
+
+    // A tampered backup is refused.
+    Connection::open(backup.join("countersign.db"))
+        .unwrap()
+        .execute(
+            "UPDATE identities SET status = 'terminated', body = json_set(body, '$.status', 'terminated')",
+            [],
+        )
+        .unwrap();
+    let other = dir.path().join("other");
+    let out = run(&[
+        "restore",
+        backup.to_str().unwrap(),
+        "--data",
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not audit clean"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
