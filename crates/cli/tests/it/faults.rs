@@ -819,3 +819,33 @@ fn a_backup_taken_while_serving_restores_and_a_stale_or_tampered_one_is_refused(
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_database_from_a_newer_release_is_refused_not_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    init_data_dir(dir.path());
+    let db = dir.path().join("countersign.db");
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 99;")
+        .unwrap();
+    let before = std::fs::read(&db).unwrap();
+    let out = Command::new(binary())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--data",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("newer than this build knows"), "{err}");
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the newer database was changed"
+    );
+}
