@@ -367,6 +367,7 @@ pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
         None => None,
     };
     let state = AppState {
+        metrics: Default::default(),
         web: web.clone(),
         ledger: ledger.clone(),
         auth: Arc::new(Authenticator {

@@ -144,6 +144,14 @@ async fn send_one(
             l.record_attempt(id, &outcome, retry_at, &rules, now)
         })
         .await;
+    if let Ok(d) = &result {
+        let outcome = match (ok, d.state) {
+            (true, _) => "delivered",
+            (false, countersign_proto::iga::DeliveryState::Dead) => "dead",
+            (false, _) => "retry",
+        };
+        state.metrics.delivery("webhook", outcome);
+    }
     match result {
         Ok(d) if !ok => tracing::info!(
             delivery = id,

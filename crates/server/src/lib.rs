@@ -20,6 +20,7 @@ mod error;
 mod extract;
 pub mod limit;
 mod mail;
+pub mod metrics;
 mod routes;
 pub mod tls;
 pub mod web;
@@ -110,6 +111,8 @@ pub struct AppState {
     pub workloads: Option<Arc<Workloads>>,
     /// The web app: public address, cookies, passkey trust, mail, sign-in providers.
     pub web: Arc<WebSettings>,
+    /// What `/metrics` reports.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {

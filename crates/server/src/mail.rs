@@ -52,6 +52,14 @@ pub async fn run(state: AppState) {
             if let MailOutcome::Transient(e) | MailOutcome::Permanent(e) = &outcome {
                 tracing::warn!(mail = %m.id, error = %e, "sending a mail failed");
             }
+            state.metrics.delivery(
+                "mail",
+                match &outcome {
+                    MailOutcome::Sent => "delivered",
+                    MailOutcome::Transient(_) => "retry",
+                    MailOutcome::Permanent(_) => "dead",
+                },
+            );
             let id = m.id.clone();
             let j = jitter();
             if let Err(e) = state

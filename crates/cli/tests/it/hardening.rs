@@ -936,3 +936,45 @@ fn a_live_rollback_is_refused_before_anything_is_signed() {
         "{v}"
     );
 }
+
+#[test]
+fn metrics_count_requests_signatures_and_the_log_without_personal_labels() {
+    let s = TestServer::start();
+    let (r, keys) = s.onboarding(&["bob"]);
+    let (st, _) = s.submit(&sign(
+        &statement(&r, "bob", &keys[0], Decision::Approve, s.now()),
+        &keys[0],
+    ));
+    assert_eq!(st, 201);
+    // A refusal: carol has no key.
+    let stranger = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+    let (st, _) = s.submit(&sign(
+        &statement(&r, "bob", &stranger, Decision::Approve, s.now()),
+        &stranger,
+    ));
+    assert_eq!(st, 422);
+    let (st, _) = s.call(reqwest::Method::GET, "/v1/identities/nobody", None, true);
+    assert_eq!(st, 404);
+    let resp = s.http.get(format!("{}/metrics", s.base)).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    let text = resp.text().unwrap();
+    let has = |needle: &str| {
+        assert!(text.contains(needle), "no {needle} in:\n{text}");
+    };
+    has(
+        r#"countersign_http_requests_total{method="GET",route="/v1/identities/{handle}",status="404"} 1"#,
+    );
+    has(r#"countersign_signatures_total{outcome="accepted",code="none"} 1"#);
+    has(r#"countersign_signatures_total{outcome="refused",code="credential_unknown"} 1"#);
+    has(&format!("countersign_log_entries {}", s.tree_size()));
+    has("countersign_http_request_duration_seconds_bucket");
+    has("countersign_log_newest_entry_age_seconds");
+    has("countersign_webhook_backlog 0");
+    assert!(text.ends_with("# EOF\n"));
+    // Labels are templates and codes: no handle, no request id.
+    assert!(!text.contains("nobody") && !text.contains(&r.id), "{text}");
+}

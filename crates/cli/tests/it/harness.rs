@@ -292,6 +292,7 @@ impl TestServer {
             .unwrap();
         let verifier = Arc::new(TokenVerifier::load(self.issuers()).unwrap());
         let state = AppState {
+            metrics: Default::default(),
             ledger,
             auth: Arc::new(Authenticator {
                 bootstrap_sha256: Some(token_hash(TOKEN)),

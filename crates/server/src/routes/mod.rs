@@ -255,7 +255,8 @@ pub fn router(state: AppState) -> Router {
         crate::web::router().layer(DefaultBodyLimit::max(doc_limit.saturating_add(64 * 1024)));
     let health = Router::new()
         .route("/healthz", axum::routing::get(health::healthz))
-        .route("/readyz", axum::routing::get(health::readyz));
+        .route("/readyz", axum::routing::get(health::readyz))
+        .route("/metrics", axum::routing::get(crate::metrics::serve));
     build
         .router
         .merge(health)
@@ -276,14 +277,27 @@ pub fn router(state: AppState) -> Router {
             state.config.request_timeout,
             request_timeout,
         ))
-        .layer(axum::middleware::from_fn(request_log))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_log,
+        ))
         .with_state(state)
+}
+
+/// `/requests/req_…/timeline` → `/requests/…`: a bounded label for metrics.
+fn coarse(path: &str) -> String {
+    let rest = path.trim_start_matches('/');
+    match rest.split('/').next() {
+        Some("") | None => "/".into(),
+        Some(first) if rest.contains('/') => format!("/{first}/…"),
+        Some(first) => format!("/{first}"),
+    }
 }
 
 /// One line per request (target `countersign::request`): method, route
 /// template (the path where no route matched), status, latency and the
 /// caller's label once authenticated. Never the query or a token.
-async fn request_log(req: Request, next: Next) -> Response {
+async fn request_log(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -293,6 +307,19 @@ async fn request_log(req: Request, next: Next) -> Response {
         .get::<auth::Routed>()
         .cloned()
         .unwrap_or_default();
+    // Unrouted and web paths carry ids: their metric label is the first
+    // segment only.
+    let label = if routed.route.is_empty() {
+        coarse(&path)
+    } else {
+        routed.route.clone()
+    };
+    s.metrics.request(
+        method.as_str(),
+        &label,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     let route = if routed.route.is_empty() {
         path
     } else {

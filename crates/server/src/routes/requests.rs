@@ -134,6 +134,7 @@ pub async fn sign(
         .run(move |l, now| l.submit_signature(&envelope, &auth, now))
         .await;
     caller.charge_refusal(&s.auth.limits, &submission);
+    s.metrics.signature(&submission);
     let submission = submission?;
     let status = if submission.recorded {
         StatusCode::CREATED
@@ -279,6 +280,7 @@ pub async fn passkey_signature(
         })
         .await;
     caller.charge_refusal(&s.auth.limits, &submission);
+    s.metrics.signature(&submission);
     let receipt = submission?.receipt;
     Ok(answer(
         StatusCode::CREATED,

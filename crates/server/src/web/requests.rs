@@ -716,8 +716,9 @@ pub async fn sign(
             }
             Ok(sub)
         })
-        .await?;
-    Ok(axum::Json(submission.receipt).into_response())
+        .await;
+    s.metrics.signature(&submission);
+    Ok(axum::Json(submission?.receipt).into_response())
 }
 
 #[derive(Deserialize)]
