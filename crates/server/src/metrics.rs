@@ -65,6 +65,7 @@ pub struct Metrics {
     log_size: Gauge,
     newest_entry_age: Gauge<f64, AtomicU64>,
     webhook_backlog: Gauge,
+    mail_backlog: Gauge,
 }
 
 impl Default for Metrics {
@@ -79,6 +80,7 @@ impl Default for Metrics {
         let log_size = Gauge::default();
         let newest_entry_age = Gauge::<f64, AtomicU64>::default();
         let webhook_backlog = Gauge::default();
+        let mail_backlog = Gauge::default();
         registry.register(
             "http_requests",
             "HTTP requests answered, by method, route template and status",
@@ -114,6 +116,11 @@ impl Default for Metrics {
             "Webhook deliveries waiting for their first or next attempt (counted up to 10,000)",
             webhook_backlog.clone(),
         );
+        registry.register(
+            "mail_backlog",
+            "Mails due to be sent now (counted up to 10,000)",
+            mail_backlog.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -123,6 +130,7 @@ impl Default for Metrics {
             log_size,
             newest_entry_age,
             webhook_backlog,
+            mail_backlog,
         }
     }
 }
@@ -189,11 +197,13 @@ pub async fn serve(State(s): State<AppState>) -> Response {
                     limit: Some(10_000),
                 })?
                 .len();
-            Ok((size, newest, backlog))
+            let mails = tx.due_mails(now, 10_000)?.len();
+            Ok((size, newest, backlog, mails))
         })
         .await;
     let m = &s.metrics;
-    if let Ok((size, newest, backlog)) = read {
+    if let Ok((size, newest, backlog, mails)) = read {
+        m.mail_backlog.set(i64::try_from(mails).unwrap_or(i64::MAX));
         m.log_size.set(i64::try_from(size).unwrap_or(i64::MAX));
         m.newest_entry_age.set(newest.unwrap_or(0.0));
         m.webhook_backlog

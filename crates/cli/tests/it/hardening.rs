@@ -974,6 +974,7 @@ fn metrics_count_requests_signatures_and_the_log_without_personal_labels() {
     has("countersign_http_request_duration_seconds_bucket");
     has("countersign_log_newest_entry_age_seconds");
     has("countersign_webhook_backlog 0");
+    has("countersign_mail_backlog 0");
     assert!(text.ends_with("# EOF\n"));
     // Labels are templates and codes: no handle, no request id.
     assert!(!text.contains("nobody") && !text.contains(&r.id), "{text}");
