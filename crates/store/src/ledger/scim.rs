@@ -77,9 +77,17 @@ pub fn group_label(display_name: &str) -> String {
     out
 }
 
-/// A handle made from a SCIM userName.
+/// A handle made from a SCIM userName. Handles are in the log in the
+/// clear (the proofs name people by them), so a userName that is an e-mail
+/// address (as Entra ID's UPNs and most Okta logins are) gives its local
+/// part only: the address itself is personal data and goes in the
+/// committed `email` field. A clash with an existing handle gets a suffix.
 fn handle_from(user_name: &str) -> String {
-    let mut h = group_label(user_name);
+    let local = match user_name.trim().split_once('@') {
+        Some((local, _)) if !local.trim().is_empty() => local,
+        _ => user_name,
+    };
+    let mut h = group_label(local);
     h.truncate(120);
     h
 }
