@@ -702,10 +702,23 @@ fn the_systemd_unit_starts_a_ready_server() {
         .spawn()
         .unwrap();
     let _server = Server(child);
+    // A probe reaches the server by its address and is not redirected to
+    // the web app's public host.
+    let probe = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Ok(r) = reqwest::blocking::get(format!("http://127.0.0.1:{port}/readyz")) {
-            assert!(r.status().is_success());
+        if let Ok(r) = probe.get(format!("http://127.0.0.1:{port}/readyz")).send() {
+            assert_eq!(r.status(), 200);
+            for path in ["/healthz", "/metrics"] {
+                let r = probe
+                    .get(format!("http://127.0.0.1:{port}{path}"))
+                    .send()
+                    .unwrap();
+                assert_eq!(r.status(), 200, "{path}");
+            }
             break;
         }
         assert!(

@@ -216,7 +216,9 @@ pub async fn security_headers(State(s): State<AppState>, req: Request, next: Nex
 /// alone.
 pub async fn origin_guard(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    let browser_route = !path.starts_with("/v1/") && !path.starts_with("/scim/");
+    // Probes and scrapers reach the server by any address it listens on.
+    let machine_route = matches!(path, "/healthz" | "/readyz" | "/metrics");
+    let browser_route = !path.starts_with("/v1/") && !path.starts_with("/scim/") && !machine_route;
     if browser_route && *req.method() == Method::GET {
         if let Some(to) = canonical(&s.web.public_url, &req) {
             return see_other(&to);
