@@ -376,13 +376,33 @@ pub(crate) fn spawn_server(dir: &std::path::Path) -> (Server, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let server = Server(child);
     let base = format!("http://127.0.0.1:{port}");
+    wait_until_up(&base);
+    (server, base)
+}
+
+/// Wait (at most 20 s) until the server at `base` answers.
+fn wait_until_up(base: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::blocking::get(format!("{base}/v1/info")).is_err() {
+    while reqwest::blocking::get(format!("{base}/healthz")).is_err() {
         assert!(Instant::now() < deadline, "server did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    (Server(child), base)
+}
+
+/// `countersign serve` on `dir` that is expected to stop at once: its output.
+fn serve_once(dir: &std::path::Path) -> std::process::Output {
+    Command::new(binary())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--data",
+        ])
+        .arg(dir)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -494,16 +514,7 @@ fn a_second_server_on_the_same_database_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     init_data_dir(dir.path());
     let (_first, base) = spawn_server(dir.path());
-    let second = Command::new(binary())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--data",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let second = serve_once(dir.path());
     assert_eq!(second.status.code(), Some(1));
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(
@@ -534,11 +545,7 @@ fn the_server_logs_one_json_line_per_request_without_colour_or_secrets() {
         .unwrap();
     let server = Server(child);
     let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::blocking::get(format!("{base}/healthz")).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_up(&base);
     let http = reqwest::blocking::Client::new();
     let shown = http
         .get(format!("{base}/v1/identities/nobody"))
@@ -843,16 +850,7 @@ fn a_database_from_a_newer_release_is_refused_not_touched() {
         .execute_batch("PRAGMA user_version = 99;")
         .unwrap();
     let before = std::fs::read(&db).unwrap();
-    let out = Command::new(binary())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--data",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = serve_once(dir.path());
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("newer than this build knows"), "{err}");

@@ -659,6 +659,20 @@ pub fn sign(st: &Statement, key: &SigningKey) -> Envelope {
     countersign_attest::sign_statement(st, key).unwrap()
 }
 
+/// `countersign log audit --data DIR` with the real binary: its exit code
+/// and its report.
+pub fn log_audit(dir: &Path) -> (Option<i32>, String) {
+    let out = std::process::Command::new(binary())
+        .args(["log", "audit", "--data"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 /// Path to the real binary.
 pub fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_countersign"))

@@ -384,16 +384,8 @@ fn erasure_waits_for_retention_and_holds_and_leaves_every_proof_valid() {
         .collect();
     assert_eq!(kinds.iter().filter(|k| *k == "personal.erased").count(), 3);
     assert!(kinds.contains(&"hold.placed".into()) && kinds.contains(&"hold.released".into()));
-    let out = std::process::Command::new(binary())
-        .args(["log", "audit", "--data"])
-        .arg(s.dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let (code, report) = log_audit(s.dir.path());
+    assert_eq!(code, Some(0), "{report}");
 }
 
 #[test]
@@ -428,17 +420,7 @@ fn log_audit_catches_an_edited_or_deleted_opening() {
     let mut s = TestServer::start();
     dora(&s);
     s.stop();
-    let audit = |s: &TestServer| {
-        let out = std::process::Command::new(binary())
-            .args(["log", "audit", "--data"])
-            .arg(s.dir.path())
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
-    };
+    let audit = |s: &TestServer| log_audit(s.dir.path());
     assert_eq!(audit(&s).0, Some(0));
     let db = rusqlite::Connection::open(s.db_path()).unwrap();
     let backup: (String, String) = db
@@ -511,16 +493,8 @@ fn erasing_a_person_named_by_their_handle_touches_nothing_else() {
     );
     s.stop();
     s.boot();
-    let out = std::process::Command::new(binary())
-        .args(["log", "audit", "--data"])
-        .arg(s.dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let (code, report) = log_audit(s.dir.path());
+    assert_eq!(code, Some(0), "{report}");
     let report = verify(&s, &bundle(&s, &r.id));
     assert!(report.ok(), "{:?}", failed(&report));
 }

@@ -104,13 +104,8 @@ impl Fixture {
 
     /// `log audit` fails and names `table` and `key`.
     fn audit_names(&self, table: &str, key: &str) {
-        let out = std::process::Command::new(binary())
-            .args(["log", "audit", "--data"])
-            .arg(self.s.dir.path())
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert_eq!(out.status.code(), Some(1), "{text}");
+        let (code, text) = log_audit(self.s.dir.path());
+        assert_eq!(code, Some(1), "{text}");
         assert!(
             text.contains(&format!("table {table}, key {key}")),
             "audit did not name table {table}, key {key}:\n{text}"
