@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
-use countersign_store::Store as _;
+use countersign_ledger::Store as _;
 use countersign_store_sqlite::SqliteStore;
 use countersign_tlog::checkpoint::Checkpoint;
 use countersign_tlog::note::NoteVerifier;
@@ -24,7 +24,7 @@ const FILES: &[&str] = &[KEY_FILE, "ca.key", "ca.pem", "countersign.toml"];
 /// checkpoint.
 fn audited(db: &Path, verifier: &NoteVerifier) -> Result<Option<(u64, String)>> {
     let store = SqliteStore::open(db).with_context(|| format!("opening {}", db.display()))?;
-    let report = countersign_store::audit::audit(&store, verifier, &mut |_, _| {})?;
+    let report = countersign_ledger::audit::audit(&store, verifier, &mut |_, _| {})?;
     if let Some(p) = report.problems.first() {
         bail!(
             "{} does not audit clean ({} problem{}; the first: {}); run `countersign log audit --data` on it",
@@ -126,7 +126,7 @@ pub fn restore(dir: &DataDir, from: &Path) -> Result<(u64, String)> {
         }
         let store = SqliteStore::open(&from.join(DB_FILE))?;
         let tx = store.read()?;
-        let root = countersign_tlog::tree_hash(kept.size, &countersign_store::Hashes(&*tx))?;
+        let root = countersign_tlog::tree_hash(kept.size, &countersign_ledger::Hashes(&*tx))?;
         if kept.size > 0 && root != kept.root {
             bail!(
                 "the backup's log differs from the one this server kept at size {}: it is a fork, not a copy",

@@ -259,9 +259,9 @@ impl FileConfig {
     }
 
     /// The IAM/IGA settings.
-    pub fn iga(&self) -> Result<countersign_store::IgaConfig> {
+    pub fn iga(&self) -> Result<countersign_ledger::IgaConfig> {
         let i = &self.iga;
-        let mut c = countersign_store::IgaConfig::default();
+        let mut c = countersign_ledger::IgaConfig::default();
         if let Some(d) = &i.scim_deactivate {
             c.scim_deactivate = match d.as_str() {
                 "suspend" => countersign_proto::model::IdentityStatus::Suspended,
@@ -388,7 +388,7 @@ pub fn is_local_host(host: &str) -> bool {
 /// The web app's settings as the ledger and server use them.
 pub struct Web {
     pub public_url: String,
-    pub rules: countersign_store::WebRules,
+    pub rules: countersign_ledger::WebRules,
     pub rp_name: String,
     pub attestation_roots: Option<std::path::PathBuf>,
 }
@@ -419,7 +419,7 @@ impl FileConfig {
         }
         let w = &self.web;
         let a = &self.webauthn;
-        let mut rules = countersign_store::WebRules {
+        let mut rules = countersign_ledger::WebRules {
             public_url: public_url.clone(),
             rp_id: a.rp_id.clone().unwrap_or_else(|| host.clone()),
             origins: a
@@ -481,9 +481,9 @@ impl FileConfig {
 
     /// The mail rules, when `[smtp]` is configured.
     /// Retention settings, with the defaults for what the file leaves out.
-    pub fn retention(&self) -> countersign_store::Retention {
+    pub fn retention(&self) -> countersign_ledger::Retention {
         let r = &self.retention;
-        let mut out = countersign_store::Retention::default();
+        let mut out = countersign_ledger::Retention::default();
         let days = |d: u64| std::time::Duration::from_secs(d.saturating_mul(86_400));
         for (setting, slot) in [
             (r.identity_days, &mut out.identity),
@@ -498,12 +498,12 @@ impl FileConfig {
         out
     }
 
-    pub fn mail_rules(&self) -> Result<Option<countersign_store::MailRules>> {
+    pub fn mail_rules(&self) -> Result<Option<countersign_ledger::MailRules>> {
         if self.smtp.is_none() {
             return Ok(None);
         }
         let n = &self.notifications;
-        let mut rules = countersign_store::MailRules::default();
+        let mut rules = countersign_ledger::MailRules::default();
         if let Some(list) = &n.reminders {
             rules.reminders = list
                 .iter()

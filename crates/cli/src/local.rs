@@ -15,11 +15,11 @@ use anyhow::{bail, Context as _, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use countersign_ca::CertificateAuthority;
+use countersign_ledger::{Ledger, LedgerConfig, Store};
 use countersign_oidc::{Purpose, TokenVerifier};
 use countersign_policy::PolicySet;
 use countersign_server::auth::{token_hash, Authenticator};
 use countersign_server::{AppState, Clock as _, ServerConfig, SystemClock, Workloads};
-use countersign_store::{Ledger, LedgerConfig, Store};
 use countersign_store_sqlite::SqliteStore;
 use countersign_tlog::note::NoteSigner;
 use rand_core::{OsRng, RngCore as _};
@@ -120,8 +120,8 @@ impl DataDir {
             );
         }
         let store = self.open_store()?;
-        let keeper: Arc<dyn countersign_store::CheckpointKeeper> = Arc::new(
-            countersign_store::CheckpointFile::new(self.checkpoint_file()),
+        let keeper: Arc<dyn countersign_ledger::CheckpointKeeper> = Arc::new(
+            countersign_ledger::CheckpointFile::new(self.checkpoint_file()),
         );
         Ledger::open_kept(
             store,
@@ -332,7 +332,7 @@ pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
     let _serving = lock_for_serving(dir)?;
     let policy = Arc::new(dir.policy()?);
     let mut config = opts.ledger.clone();
-    if config.iga.event_source == countersign_store::IgaConfig::default().event_source {
+    if config.iga.event_source == countersign_ledger::IgaConfig::default().event_source {
         // Events name the log they come from: the origin fixed at init.
         config.iga.event_source = format!("urn:countersign:{}", dir.signer()?.name());
     }
@@ -475,7 +475,7 @@ pub fn audit(dir: &DataDir, json: bool) -> Result<bool> {
             eprint!("\raudit: {done}/{total} entries");
         }
     };
-    let report = countersign_store::audit::audit(&*store, &verifier, &mut progress)?;
+    let report = countersign_ledger::audit::audit(&*store, &verifier, &mut progress)?;
     if tty && !json {
         eprintln!();
     }

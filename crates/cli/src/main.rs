@@ -783,7 +783,7 @@ fn run(cli: Cli) -> Result<bool> {
                     origin: origin
                         .or(file.server.origin.clone())
                         .unwrap_or_else(|| "countersign.localhost/log".into()),
-                    ledger: countersign_store::LedgerConfig {
+                    ledger: countersign_ledger::LedgerConfig {
                         iga: {
                             let mut iga = file.iga()?;
                             iga.reconcile.long_lived_after = limits.long_lived_after;

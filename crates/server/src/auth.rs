@@ -23,11 +23,11 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use countersign_domain::policy::Authentication;
+use countersign_ledger::Ledger;
 use countersign_oidc::{Purpose, TokenVerifier};
 use countersign_proto::governance::Role;
 use countersign_proto::model::{Identity, IdentityStatus};
 use countersign_proto::ErrorCode;
-use countersign_store::Ledger;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
@@ -207,8 +207,8 @@ impl Caller {
     /// Whose rows the caller reads: everything for admins, auditors,
     /// compliance and integrations; otherwise what their identity is a
     /// party to (nothing for a token bound to no identity).
-    pub fn scope(&self) -> countersign_store::Scope {
-        use countersign_store::Scope;
+    pub fn scope(&self) -> countersign_ledger::Scope {
+        use countersign_ledger::Scope;
         if [
             Role::Admin,
             Role::Auditor,
@@ -227,8 +227,8 @@ impl Caller {
     }
 
     /// Who registers a document version the caller uploads.
-    pub fn registrant(&self) -> countersign_store::Registrant {
-        countersign_store::Registrant {
+    pub fn registrant(&self) -> countersign_ledger::Registrant {
+        countersign_ledger::Registrant {
             identity: self.identity.clone(),
             admin: self.is_admin(),
         }
@@ -584,7 +584,7 @@ impl Authenticator {
             .map_err(|e| ApiError::new(ErrorCode::TokenInvalid, format!("OIDC token: {e}")))?;
         let store = ledger.store().read()?;
         let identity = if purpose == Purpose::Caller && verified.identity.contains('@') {
-            countersign_store::identity_for_email(&*store, &verified.identity)?
+            countersign_ledger::identity_for_email(&*store, &verified.identity)?
         } else {
             store.identity(&verified.identity)?
         };
@@ -650,8 +650,8 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-impl From<countersign_store::StoreError> for ApiError {
-    fn from(e: countersign_store::StoreError) -> Self {
+impl From<countersign_ledger::StoreError> for ApiError {
+    fn from(e: countersign_ledger::StoreError) -> Self {
         ApiError::internal(e)
     }
 }

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use countersign_store::{AttemptOutcome, DeliveryRules, DueDelivery};
+use countersign_ledger::{AttemptOutcome, DeliveryRules, DueDelivery};
 use countersign_webhook::{Delivery, RetryPolicy, SigningSecret};
 use rand_core::{OsRng, RngCore as _};
 

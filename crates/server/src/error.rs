@@ -2,8 +2,8 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use countersign_ledger::LedgerError;
 use countersign_proto::{ErrorCode, Problem};
-use countersign_store::LedgerError;
 
 /// An error on its way to the client.
 #[derive(Debug)]

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use countersign_store::Ledger;
+use countersign_ledger::Ledger;
 use time::OffsetDateTime;
 
 pub use deliver::WebhookSettings;
@@ -120,7 +120,7 @@ impl AppState {
     pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&Ledger, OffsetDateTime) -> Result<T, countersign_store::LedgerError>
+        F: FnOnce(&Ledger, OffsetDateTime) -> Result<T, countersign_ledger::LedgerError>
             + Send
             + 'static,
     {

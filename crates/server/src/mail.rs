@@ -7,8 +7,8 @@
 //! Message-ID lets a receiver drop a duplicate from a retry whose
 //! acknowledgement was lost.
 
+use countersign_ledger::MailOutcome;
 use countersign_mail::{Email, Recipient};
-use countersign_store::MailOutcome;
 
 use crate::deliver::jitter;
 use crate::AppState;

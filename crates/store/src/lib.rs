@@ -1,35 +1,29 @@
-//! Storage for Countersign, and the ledger that writes to it.
+//! The storage seam of Countersign: the traits a database backend
+//! implements, the records they speak in, and the store's error.
 //!
 //! [`Store`] is the seam between Countersign and a database: a backend
-//! crate (`countersign-store-sqlite`, later PostgreSQL) implements it with
-//! its own schema and migrations. The trait speaks in domain records and
-//! log leaves; it holds no rules.
+//! crate (`countersign-store-sqlite`, `countersign-store-postgres`)
+//! implements it with its own schema and migrations. The traits speak in
+//! domain records and log leaves; they hold no rules (those are the
+//! domain's) and no SQL (that is the backends'). The ledger
+//! (`countersign-ledger`) is built on this crate alone.
 //!
-//! [`Ledger`] is the one writer: every state change runs inside a single
-//! store transaction that also appends the change's log entry, the new
-//! complete-subtree hashes and a freshly signed checkpoint, so a change is
-//! never visible without its audit record and an acknowledged change is
-//! durable together with a checkpoint covering it.
+//! # The single-writer contract
 //!
-//! This crate deliberately knows nothing of HTTP, SQL or the system clock:
-//! callers pass `now`.
+//! [`Store::write`] hands out one [`WriteTx`] at a time per log: a backend
+//! must make every write transaction see the log's tree size and latest
+//! checkpoint as the last committed writer left them, and no two write
+//! transactions may both commit an entry at the same index. A backend
+//! that cannot hold a lock for the whole transaction (several processes
+//! on one PostgreSQL database) serialises writers on the log head and
+//! answers [`StoreError::Conflict`] when it detects that another writer
+//! moved the head first; the caller may then retry the whole
+//! transaction from the start. Reads ([`Store::read`]) never wait for a
+//! writer and see one committed state.
+//!
+//! This crate knows nothing of HTTP, SQL or the system clock.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
-
-pub mod audit;
-pub mod evidence;
-mod kept;
-mod ledger;
-mod replay;
-
-pub use ledger::{
-    challenge_b64url, entry_openings, identity_for_email, random_secret, AttemptOutcome,
-    CertificateIssuer, DeliveryRules, HoldOn, IgaConfig, IssuedStatement, Ledger, LedgerConfig,
-    LedgerError, MailOutcome, MailRules, Receipted, Registrant, Retention, ScimGroup, ScimUser,
-    Scope, SignIn, Submission, WebRules, EVENT_TYPES, MAX_CHANGE_BATCH, SCIM_GROUP, SCIM_USER,
-};
-
-pub use kept::{CheckpointFile, CheckpointKeeper};
 
 use countersign_domain::identity::Challenge;
 use countersign_proto::api::{IdentityFilter, RequestFilter};
@@ -57,6 +51,18 @@ pub enum StoreError {
     /// The data directory or database was created by a newer version, or not initialised.
     #[error("{0}")]
     Setup(String),
+    /// Another writer committed first (a serialisation failure, a lost
+    /// race for the log head). Nothing of this transaction was kept;
+    /// running it again from the start is safe.
+    #[error("write conflict, retry: {0}")]
+    Conflict(String),
+}
+
+impl StoreError {
+    /// Whether running the transaction again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Conflict(_))
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -13,6 +13,7 @@ use base64::Engine as _;
 use countersign_attest::keys::public_key_to_base64;
 use countersign_domain::delegation::Grantor;
 use countersign_domain::policy::Authentication;
+use countersign_ledger::{Ledger, LedgerConfig, LedgerError, Receipted};
 use countersign_proto::api::GrantDelegation;
 use countersign_proto::api::{
     CreateIdentity, CreateRequest, DocumentRef, EnrollKey, SignatureReceipt,
@@ -24,7 +25,6 @@ use countersign_proto::model::{
     Operation, Request,
 };
 use countersign_proto::statement::Statement;
-use countersign_store::{Ledger, LedgerConfig, LedgerError, Receipted};
 use countersign_store_sqlite::SqliteStore;
 use countersign_tlog::note::NoteSigner;
 use ed25519_dalek::{Signer as _, SigningKey};
@@ -309,7 +309,7 @@ impl Fixture {
     }
 
     pub fn export(&self, now: OffsetDateTime) -> EvidenceBundle {
-        countersign_store::evidence::export(&self.ledger, &self.request.id, now).unwrap()
+        countersign_ledger::evidence::export(&self.ledger, &self.request.id, now).unwrap()
     }
 
     /// The log's verifier key.

@@ -9,6 +9,7 @@ use base64::Engine as _;
 use countersign_attest::keys::public_key_to_base64;
 use countersign_ca::{CertificateAuthority, IssueRequest};
 use countersign_domain::delegation::Grantor;
+use countersign_ledger::LedgerError;
 use countersign_proto::api::{
     CreateRequest, DecideException, DocumentRef, GrantDelegation, RequestException,
     SignatureReceipt,
@@ -20,7 +21,6 @@ use countersign_proto::model::{
     ApprovalOrder, CredentialKind, Decision, EventKind, IdentityKind, IdentityStatus, Impact,
     RequestState,
 };
-use countersign_store::LedgerError;
 use countersign_tlog::checkpoint::Checkpoint;
 use countersign_tlog::note::NoteSigner;
 use countersign_tlog::{inclusion_proof, leaf_hash, MemoryTree};

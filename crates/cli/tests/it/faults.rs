@@ -220,16 +220,16 @@ fn an_inserted_entry_is_caught_and_the_server_refuses_to_sign_over_it() {
             .trim(),
     )
     .unwrap();
-    let opened = countersign_store::Ledger::open(
+    let opened = countersign_ledger::Ledger::open(
         store,
         signer,
-        countersign_store::LedgerConfig::default(),
+        countersign_ledger::LedgerConfig::default(),
         std::sync::Arc::new(countersign_policy::PolicySet::defaults().unwrap()),
         s.now(),
     );
     assert!(matches!(
         opened,
-        Err(countersign_store::LedgerError::Integrity(_))
+        Err(countersign_ledger::LedgerError::Integrity(_))
     ));
 }
 

@@ -979,3 +979,24 @@ fn metrics_count_requests_signatures_and_the_log_without_personal_labels() {
     // Labels are templates and codes: no handle, no request id.
     assert!(!text.contains("nobody") && !text.contains(&r.id), "{text}");
 }
+
+#[test]
+fn the_kept_checkpoint_is_replaced_whole_and_only_its_owner_reads_it() {
+    use countersign_ledger::{CheckpointFile, CheckpointKeeper as _};
+    let dir = tempfile::tempdir().unwrap();
+    let f = CheckpointFile::new(dir.path().join("checkpoint"));
+    assert_eq!(f.load().unwrap(), None);
+    f.keep("one\n").unwrap();
+    f.keep("two\n").unwrap();
+    let again = CheckpointFile::new(dir.path().join("checkpoint"));
+    assert_eq!(again.load().unwrap().as_deref(), Some("two\n"));
+    // No temporary file is left beside it.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("checkpoint")]);
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(f.path()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use countersign_ledger::{IgaConfig, Ledger, LedgerConfig};
 use countersign_oidc::{ClaimRule, IssuerConfig, JwksSource, Purpose, TokenVerifier};
 use countersign_policy::PolicySet;
 use countersign_proto::api::*;
@@ -12,7 +13,6 @@ use countersign_proto::model::*;
 use countersign_proto::statement::{Envelope, Statement};
 use countersign_server::auth::{token_hash, Authenticator};
 use countersign_server::{AppState, Clock, ServerConfig, WebhookSettings, Workloads};
-use countersign_store::{IgaConfig, Ledger, LedgerConfig};
 use countersign_store_sqlite::SqliteStore;
 use countersign_tlog::note::NoteSigner;
 use ed25519_dalek::{Signer as _, SigningKey};
@@ -76,9 +76,9 @@ pub struct TestServer {
     /// The port, kept across restarts (the web origin names it).
     pub port: u16,
     /// Web app rules used at the next boot (sessions, links).
-    pub web_rules: countersign_store::WebRules,
+    pub web_rules: countersign_ledger::WebRules,
     /// Mail rules and mail server used at the next boot (none: no mail).
-    pub mail: Option<countersign_store::MailRules>,
+    pub mail: Option<countersign_ledger::MailRules>,
     pub mailer: Option<countersign_mail::Mailer>,
     /// Roots passkey attestations may chain to.
     pub attestation_roots: countersign_webauthn::TrustAnchors,
@@ -90,7 +90,7 @@ pub struct TestServer {
     pub auth_rate: countersign_server::limit::Rate,
     pub refusal_rate: countersign_server::limit::Rate,
     /// Retention of personal values used at the next boot.
-    pub retention: countersign_store::Retention,
+    pub retention: countersign_ledger::Retention,
 }
 
 /// Retries in tens of milliseconds, so tests see several attempts quickly.
@@ -258,8 +258,8 @@ impl TestServer {
         let store = Arc::new(SqliteStore::open(&self.db_path()).unwrap());
         let signer = NoteSigner::from_skey(&self.skey).unwrap();
         let policy = Arc::new(PolicySet::load_dir(&self.policy_dir()).unwrap());
-        let keeper: Arc<dyn countersign_store::CheckpointKeeper> = Arc::new(
-            countersign_store::CheckpointFile::new(self.dir.path().join("checkpoint")),
+        let keeper: Arc<dyn countersign_ledger::CheckpointKeeper> = Arc::new(
+            countersign_ledger::CheckpointFile::new(self.dir.path().join("checkpoint")),
         );
         let ledger = Arc::new(
             Ledger::open_kept(
@@ -268,7 +268,7 @@ impl TestServer {
                 LedgerConfig {
                     limits: Default::default(),
                     iga: self.iga.clone(),
-                    web: countersign_store::WebRules {
+                    web: countersign_ledger::WebRules {
                         public_url: origin.clone(),
                         rp_id: "localhost".into(),
                         origins: vec![origin.clone()],

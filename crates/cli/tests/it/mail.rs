@@ -142,7 +142,7 @@ fn text(mail: &str) -> String {
 /// A server that sends mail through `smtp`, retrying quickly.
 fn server_with_mail(smtp: &SmtpServer) -> TestServer {
     let mut s = TestServer::start();
-    s.mail = Some(countersign_store::MailRules {
+    s.mail = Some(countersign_ledger::MailRules {
         reminders: vec![time::Duration::hours(1)],
         max_attempts: 50,
         retry_base: time::Duration::milliseconds(200),

@@ -871,7 +871,7 @@ fn okta_joiner_mover_leaver() {
 
 #[test]
 fn a_leaver_pushed_over_scim_has_every_lifecycle_consequence() {
-    let s = TestServer::start_with(countersign_store::IgaConfig {
+    let s = TestServer::start_with(countersign_ledger::IgaConfig {
         scim_deactivate: IdentityStatus::Terminated,
         ..Default::default()
     });

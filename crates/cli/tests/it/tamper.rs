@@ -662,7 +662,7 @@ fn caught_by(dir: &std::path::Path, log_key: &str, kept_by_client: &str) -> Opti
         countersign_store_sqlite::SqliteStore::open(&dir.join("countersign.db")).ok()?,
     );
     let verifier = countersign_tlog::note::NoteVerifier::from_vkey(log_key).unwrap();
-    match countersign_store::audit::audit(&*store, &verifier, &mut |_, _| {}) {
+    match countersign_ledger::audit::audit(&*store, &verifier, &mut |_, _| {}) {
         Ok(r) if r.ok() => {}
         _ => return Some("log audit"),
     }
@@ -670,10 +670,10 @@ fn caught_by(dir: &std::path::Path, log_key: &str, kept_by_client: &str) -> Opti
     let signer = countersign_tlog::note::NoteSigner::from_skey(skey.trim()).unwrap();
     let policy =
         std::sync::Arc::new(countersign_policy::PolicySet::load_dir(&dir.join("policy")).unwrap());
-    let keeper: std::sync::Arc<dyn countersign_store::CheckpointKeeper> = std::sync::Arc::new(
-        countersign_store::CheckpointFile::new(dir.join("checkpoint")),
+    let keeper: std::sync::Arc<dyn countersign_ledger::CheckpointKeeper> = std::sync::Arc::new(
+        countersign_ledger::CheckpointFile::new(dir.join("checkpoint")),
     );
-    if countersign_store::Ledger::open_kept(
+    if countersign_ledger::Ledger::open_kept(
         store.clone(),
         signer,
         Default::default(),
@@ -688,7 +688,7 @@ fn caught_by(dir: &std::path::Path, log_key: &str, kept_by_client: &str) -> Opti
     // A client that kept the newest checkpoint it saw.
     let kept = countersign_tlog::checkpoint::Checkpoint::open(kept_by_client, &verifier).unwrap();
     let latest = {
-        use countersign_store::Store as _;
+        use countersign_ledger::Store as _;
         let tx = store.read().unwrap();
         tx.latest_checkpoint().unwrap().map(|(s, _)| s).unwrap_or(0)
     };

@@ -3,13 +3,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use countersign_ledger::LedgerError;
 use countersign_proto::api::{
     AtQuery, CreateIdentity, EnrollKey, IdentityFilter, IdentityList, KeyChallenge, RevokeKey,
     StatusChange, UpdateIdentity, VouchKey,
 };
 use countersign_proto::model::{Credential, Identity, IdentityHistoryEntry, IdentityStatus};
 use countersign_proto::{ErrorCode, Problem};
-use countersign_store::LedgerError;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 

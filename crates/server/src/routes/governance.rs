@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine as _;
 use countersign_ca::IssueRequest;
 use countersign_domain::delegation::Grantor;
+use countersign_ledger::LedgerError;
 use countersign_oidc::Purpose;
 use countersign_proto::api::{
     DecideException, DelegationFilter, DelegationList, EndDelegation, ExceptionFilter,
@@ -18,7 +19,6 @@ use countersign_proto::api::{
 };
 use countersign_proto::governance::{ApiToken, Delegation, PolicyException};
 use countersign_proto::{ErrorCode, Problem};
-use countersign_store::LedgerError;
 use rand_core::{OsRng, RngCore as _};
 
 use super::answer;

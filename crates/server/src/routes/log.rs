@@ -5,12 +5,12 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use countersign_ledger::LedgerError;
 use countersign_proto::api::{
     ConsistencyProof, ConsistencyQuery, EntryPage, EntryRange, EntryView, InclusionProof,
     InclusionQuery, ServerInfo,
 };
 use countersign_proto::{ErrorCode, Problem};
-use countersign_store::LedgerError;
 
 use super::answer;
 use crate::extract::{Path, Query};
@@ -28,7 +28,7 @@ fn text(body: String) -> Response {
 /// An entry with the openings of its personal fields: entries are read by
 /// auditors and admins only, who may see them.
 fn view(
-    tx: &dyn countersign_store::ReadTx,
+    tx: &dyn countersign_ledger::ReadTx,
     index: u64,
     bytes: &[u8],
 ) -> Result<EntryView, LedgerError> {
@@ -36,7 +36,7 @@ fn view(
         index,
         entry: String::from_utf8_lossy(bytes).into_owned(),
         leaf_hash: B64.encode(countersign_tlog::leaf_hash(bytes)),
-        openings: countersign_store::entry_openings(tx, bytes)?,
+        openings: countersign_ledger::entry_openings(tx, bytes)?,
     })
 }
 

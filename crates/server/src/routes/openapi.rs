@@ -434,7 +434,7 @@ fn apply_rule(property: &mut serde_json::Value, rule: Rule) {
             }
         }
         Rule::EventTypes => {
-            let names: Vec<String> = countersign_store::EVENT_TYPES
+            let names: Vec<String> = countersign_ledger::EVENT_TYPES
                 .iter()
                 .flat_map(|t| {
                     [
@@ -501,7 +501,7 @@ fn tighten(doc: &mut serde_json::Value) {
     u32_ranges(doc);
     if let Some(batch) = doc.pointer_mut("/components/schemas/ChangeReport/oneOf/1") {
         batch["minItems"] = json!(1);
-        batch["maxItems"] = json!(countersign_store::MAX_CHANGE_BATCH);
+        batch["maxItems"] = json!(countersign_ledger::MAX_CHANGE_BATCH);
     }
     // An empty upload is an empty document, not a missing one.
     if let Some(body) = doc.pointer_mut("/paths/~1v1~1documents~1{name}~1content/put/requestBody") {

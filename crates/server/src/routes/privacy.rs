@@ -3,9 +3,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use countersign_ledger::HoldOn;
 use countersign_proto::governance::{Erasure, HoldList, LegalHold, PlaceHold};
 use countersign_proto::Problem;
-use countersign_store::HoldOn;
 
 use super::answer;
 use crate::auth::Caller;
@@ -67,10 +67,10 @@ async fn place(
     caller: Caller,
     s: AppState,
     f: impl FnOnce(
-            &countersign_store::Ledger,
+            &countersign_ledger::Ledger,
             &str,
             time::OffsetDateTime,
-        ) -> Result<LegalHold, countersign_store::LedgerError>
+        ) -> Result<LegalHold, countersign_ledger::LedgerError>
         + Send
         + 'static,
 ) -> Result<Response, ApiError> {

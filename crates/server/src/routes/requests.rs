@@ -86,7 +86,7 @@ pub async fn withdraw(
             if let Some(me) = me {
                 let current = l.request(&id, now)?;
                 if current.requester != me {
-                    return Err(countersign_store::LedgerError::refused(
+                    return Err(countersign_ledger::LedgerError::refused(
                         ErrorCode::Forbidden,
                         format!(
                             "only the requester {} may withdraw request {id}",
@@ -156,7 +156,7 @@ pub async fn evidence(
     let bundle = s
         .run(move |l, now| {
             l.visible_request(&id, &scope, now)?;
-            countersign_store::evidence::export(l, &id, now)
+            countersign_ledger::evidence::export(l, &id, now)
         })
         .await?;
     Ok(answer(StatusCode::OK, &bundle, None))

@@ -13,9 +13,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use countersign_ledger::{ScimGroup, ScimRecord, ScimUser, SCIM_GROUP, SCIM_USER};
 use countersign_proto::ErrorCode;
 use countersign_scim::{ResourceType, ScimError, ScimErrorKind};
-use countersign_store::{ScimGroup, ScimRecord, ScimUser, SCIM_GROUP, SCIM_USER};
 use serde_json::{json, Value};
 
 use crate::{ApiError, AppState};
@@ -85,8 +85,8 @@ impl From<ApiError> for ScimFailure {
     }
 }
 
-impl From<countersign_store::LedgerError> for ScimFailure {
-    fn from(e: countersign_store::LedgerError) -> Self {
+impl From<countersign_ledger::LedgerError> for ScimFailure {
+    fn from(e: countersign_ledger::LedgerError) -> Self {
         ApiError::from(e).into()
     }
 }
@@ -221,9 +221,9 @@ fn render(record: &ScimRecord, base: &str, groups: &[ScimRecord]) -> Value {
 /// The groups a rendering of `rt_name` resources needs: every group for
 /// users (who show the groups they are in), none for groups.
 fn groups_for(
-    l: &countersign_store::Ledger,
+    l: &countersign_ledger::Ledger,
     rt_name: &str,
-) -> std::result::Result<Vec<ScimRecord>, countersign_store::LedgerError> {
+) -> std::result::Result<Vec<ScimRecord>, countersign_ledger::LedgerError> {
     if rt_name == SCIM_USER {
         l.scim_resources(SCIM_GROUP)
     } else {

@@ -3,12 +3,12 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use countersign_ledger::WebhookSecret;
 use countersign_proto::iga::{
     CreateWebhook, DeliveryFilter, DeliveryList, DeliveryLog, ReplayDeliveries, Replayed,
     RotateWebhook, UpdateWebhook, WebhookEndpoint, WebhookList, WebhookSecrets,
 };
 use countersign_proto::{ErrorCode, Problem};
-use countersign_store::WebhookSecret;
 use countersign_webhook::SigningSecret;
 use rand_core::OsRng;
 use time::OffsetDateTime;

@@ -5,11 +5,11 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine as _;
 use countersign_domain::identity::PasskeyEnrolment;
+use countersign_ledger::LedgerError;
 use countersign_proto::model::{
     Credential, CredentialKind, Identity, KeyAlgorithm, Passkey, PasskeyAttestation,
 };
 use countersign_proto::ErrorCode;
-use countersign_store::LedgerError;
 use countersign_webauthn::{
     AttestationConveyance, AttestationKind, CoseAlgorithm, CreationOptions, CredentialDescriptor,
     RegistrationCheck, RegistrationResponseJson, RelyingParty, RpEntity, UserEntity,

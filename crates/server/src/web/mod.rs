@@ -394,8 +394,8 @@ impl From<ApiError> for PageError {
     }
 }
 
-impl From<countersign_store::LedgerError> for PageError {
-    fn from(e: countersign_store::LedgerError) -> Self {
+impl From<countersign_ledger::LedgerError> for PageError {
+    fn from(e: countersign_ledger::LedgerError) -> Self {
         PageError(ApiError::from(e))
     }
 }

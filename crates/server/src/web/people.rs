@@ -10,13 +10,13 @@ use axum::response::{IntoResponse, Response};
 use countersign_domain::delegation::Grantor;
 use countersign_domain::describe;
 use countersign_domain::policy::credential_aal;
+use countersign_ledger::LedgerError;
 use countersign_proto::api::{DelegationFilter, GrantDelegation, IdentityFilter, RequestFilter};
 use countersign_proto::entry::Event;
 use countersign_proto::governance::DelegationScope;
 use countersign_proto::iga::{ControlFilter, ControlState, Resolution};
 use countersign_proto::model::{Credential, CredentialKind, EventKind, Impact};
 use countersign_proto::ErrorCode;
-use countersign_store::LedgerError;
 use countersign_webauthn::{AuthenticationResponseJson, RequestOptions, UserVerification};
 use serde::Deserialize;
 
@@ -931,7 +931,7 @@ pub async fn resolve_challenge(
         "nonce": issued.nonce,
         "payloadType": issued.payload_type,
         "payload": base64::engine::general_purpose::STANDARD.encode(&issued.payload),
-        "challenge": countersign_store::challenge_b64url(&issued.challenge),
+        "challenge": countersign_ledger::challenge_b64url(&issued.challenge),
         "request_options": options,
     }))
     .into_response())

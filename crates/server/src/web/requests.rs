@@ -11,13 +11,13 @@ use axum::http::header::{self, HeaderValue};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use countersign_domain::describe;
+use countersign_ledger::{challenge_b64url, LedgerError, ReadTx};
 use countersign_proto::api::{CreateRequest, DocumentRef, RequestException, RequestFilter};
 use countersign_proto::model::{
     ApprovalOrder, Decision, EntitlementAction, EventKind, Impact, Operation, Request, RequestState,
 };
 use countersign_proto::passkey::{OutlookSlot, SigningChallenge};
 use countersign_proto::ErrorCode;
-use countersign_store::{challenge_b64url, LedgerError, ReadTx};
 use countersign_webauthn::{AuthenticationResponseJson, RequestOptions, UserVerification};
 use serde::Deserialize;
 
@@ -141,7 +141,7 @@ pub fn state_words(s: RequestState) -> String {
 }
 
 /// The page's view of a request.
-pub fn view(l: &countersign_store::Ledger, r: &Request) -> Result<RequestView, LedgerError> {
+pub fn view(l: &countersign_ledger::Ledger, r: &Request) -> Result<RequestView, LedgerError> {
     let tx = l.store().read()?;
     let mut documents = Vec::new();
     for (n, d) in r.documents.iter().enumerate() {
@@ -282,7 +282,7 @@ pub fn view(l: &countersign_store::Ledger, r: &Request) -> Result<RequestView, L
 /// subject, approver, signer, or a delegate of an approver), or someone
 /// who sees everything; the API's rule (`Ledger::sees_request`).
 pub fn visible(
-    l: &countersign_store::Ledger,
+    l: &countersign_ledger::Ledger,
     viewer: &Viewer,
     r: &Request,
     now: time::OffsetDateTime,
@@ -293,7 +293,7 @@ pub fn visible(
 
 /// Load a request the viewer may see, with its state as of now.
 fn load(
-    l: &countersign_store::Ledger,
+    l: &countersign_ledger::Ledger,
     viewer: &Viewer,
     id: &str,
     now: time::OffsetDateTime,
@@ -639,7 +639,7 @@ pub async fn sign_challenge(
 /// options for the one passkey that must sign it.
 pub fn signing_challenge(
     s: &AppState,
-    issued: countersign_store::IssuedStatement,
+    issued: countersign_ledger::IssuedStatement,
 ) -> Result<SigningChallenge, ApiError> {
     use base64::Engine as _;
     let uv = if issued.require_user_verification {
@@ -850,7 +850,7 @@ fn new_page_for(
     }
 }
 
-fn directory(l: &countersign_store::Ledger) -> Result<Vec<PersonRef>, LedgerError> {
+fn directory(l: &countersign_ledger::Ledger) -> Result<Vec<PersonRef>, LedgerError> {
     Ok(l.store()
         .read()?
         .identities(&Default::default())?
@@ -1014,7 +1014,7 @@ pub async fn certificate(
     let html = s
         .run(move |l, now| {
             let r = load(l, &v, &id, now)?;
-            let bundle = countersign_store::evidence::export(l, &r.id, now)?;
+            let bundle = countersign_ledger::evidence::export(l, &r.id, now)?;
             let json = serde_json::to_vec(&bundle)
                 .map_err(|e| LedgerError::Integrity(format!("encoding the bundle: {e}")))?;
             countersign_report::verify_and_render(
@@ -1046,7 +1046,7 @@ pub async fn evidence(
     let (rid, json) = s
         .run(move |l, now| {
             let r = load(l, &v, &id, now)?;
-            let bundle = countersign_store::evidence::export(l, &r.id, now)?;
+            let bundle = countersign_ledger::evidence::export(l, &r.id, now)?;
             let json = serde_json::to_vec_pretty(&bundle)
                 .map_err(|e| LedgerError::Integrity(format!("encoding the bundle: {e}")))?;
             Ok((r.id, json))
@@ -1092,7 +1092,7 @@ pub async fn timeline(
     let page = s
         .run(move |l, now| {
             let r = load(l, &v, &id, now)?;
-            let bundle = countersign_store::evidence::export(l, &r.id, now)?;
+            let bundle = countersign_ledger::evidence::export(l, &r.id, now)?;
             let mut items = Vec::new();
             for e in &bundle.entries {
                 let Ok(opened) =

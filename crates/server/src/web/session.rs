@@ -22,10 +22,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use countersign_domain::policy::Authentication;
+use countersign_ledger::SessionRecord;
 use countersign_proto::governance::Role;
 use countersign_proto::model::Identity;
 use countersign_proto::ErrorCode;
-use countersign_store::SessionRecord;
 use subtle::ConstantTimeEq as _;
 
 use crate::auth::Caller;
@@ -132,11 +132,11 @@ impl Viewer {
     }
 
     /// Whose rows the viewer reads.
-    pub fn scope(&self) -> countersign_store::Scope {
+    pub fn scope(&self) -> countersign_ledger::Scope {
         if self.sees_all() {
-            countersign_store::Scope::All
+            countersign_ledger::Scope::All
         } else {
-            countersign_store::Scope::Party(self.handle().to_string())
+            countersign_ledger::Scope::Party(self.handle().to_string())
         }
     }
 

@@ -11,9 +11,9 @@ use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use countersign_domain::policy::{signature_aal, PasskeyProof};
+use countersign_ledger::{SignIn, WebChallenge};
 use countersign_proto::model::{Credential, Identity};
 use countersign_proto::ErrorCode;
-use countersign_store::{SignIn, WebChallenge};
 use countersign_webauthn::{
     AssertionCheck, AuthenticationResponseJson, RegistrationResponseJson, RequestOptions,
     UserVerification,
@@ -134,13 +134,13 @@ pub async fn passkey_finish(
             let raw_id = answer.credential.raw_id.as_slice().to_vec();
             let key_id = countersign_domain::identity::passkey_key_id(&raw_id);
             let credential = l.passkey(&key_id)?.ok_or_else(|| {
-                countersign_store::LedgerError::refused(
+                countersign_ledger::LedgerError::refused(
                     ErrorCode::CredentialUnknown,
                     "this passkey is not registered here; use your enrolment link, or ask your administrator for one",
                 )
             })?;
             let key = countersign_attest::passkey::enrolled_key(&credential)
-                .map_err(|e| countersign_store::LedgerError::Integrity(format!("stored passkey: {e}")))?;
+                .map_err(|e| countersign_ledger::LedgerError::Integrity(format!("stored passkey: {e}")))?;
             let challenge_id = challenge.id.clone();
             let verified = countersign_webauthn::verify_assertion_response(
                 &answer.credential,
@@ -245,10 +245,10 @@ pub async fn enrol_options(
 /// A registration challenge for `handle`, with the credentials they
 /// already hold (the browser must not make one of those again).
 fn register_challenge(
-    l: &countersign_store::Ledger,
+    l: &countersign_ledger::Ledger,
     handle: &str,
     now: time::OffsetDateTime,
-) -> Result<(Vec<Credential>, WebChallenge), countersign_store::LedgerError> {
+) -> Result<(Vec<Credential>, WebChallenge), countersign_ledger::LedgerError> {
     let existing = l.store().read()?.credentials_of(handle)?;
     let c = l.issue_challenge("register", Some(handle), json!({}), now)?;
     Ok((existing, c))
@@ -277,14 +277,15 @@ pub struct RegistrationAnswer {
 /// browser's answer to it: the enrolment to record, with its counter.
 fn registered(
     state: &AppState,
-    l: &countersign_store::Ledger,
+    l: &countersign_ledger::Ledger,
     handle: &str,
     answer: &RegistrationAnswer,
     now: time::OffsetDateTime,
-) -> Result<(countersign_domain::identity::PasskeyEnrolment, u32), countersign_store::LedgerError> {
+) -> Result<(countersign_domain::identity::PasskeyEnrolment, u32), countersign_ledger::LedgerError>
+{
     let challenge = l.take_challenge(&answer.challenge, "register", now)?;
     if challenge.identity.as_deref() != Some(handle) {
-        return Err(countersign_store::LedgerError::refused(
+        return Err(countersign_ledger::LedgerError::refused(
             ErrorCode::WebauthnFailed,
             "the challenge was issued for someone else",
         ));
@@ -500,17 +501,17 @@ pub async fn oidc_callback(
             let verified = provider
                 .finish(&verifier, &code, &expected, now)
                 .map_err(|e| {
-                    countersign_store::LedgerError::refused(ErrorCode::OidcFailed, e.to_string())
+                    countersign_ledger::LedgerError::refused(ErrorCode::OidcFailed, e.to_string())
                 })?;
             let tx = l.store().read()?;
             let who = if verified.identity.contains('@') {
-                countersign_store::identity_for_email(&*tx, &verified.identity)?
+                countersign_ledger::identity_for_email(&*tx, &verified.identity)?
             } else {
                 tx.identity(&verified.identity)?
             };
             drop(tx);
             let who = who.ok_or_else(|| {
-                countersign_store::LedgerError::refused(
+                countersign_ledger::LedgerError::refused(
                     ErrorCode::IdentityUnmapped,
                     format!(
                         "you signed in as {} at {}, but no Countersign identity has that {}",

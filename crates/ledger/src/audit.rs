@@ -10,7 +10,7 @@ use countersign_tlog::checkpoint::Checkpoint;
 use countersign_tlog::note::NoteVerifier;
 use countersign_tlog::MemoryTree;
 
-use crate::{ReadTx, Result, Store};
+use countersign_store::{ReadTx, Result, Store};
 
 /// One finding.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -72,26 +72,3 @@ impl CheckpointKeeper for CheckpointFile {
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn a_kept_checkpoint_replaces_the_last_and_survives_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = CheckpointFile::new(dir.path().join("checkpoint"));
-        assert_eq!(f.load().unwrap(), None);
-        f.keep("one\n").unwrap();
-        f.keep("two\n").unwrap();
-        let again = CheckpointFile::new(dir.path().join("checkpoint"));
-        assert_eq!(again.load().unwrap().as_deref(), Some("two\n"));
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(f.path()).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-    }
-}
