@@ -12,6 +12,7 @@ mod reconcile;
 mod scim;
 mod scope;
 mod web;
+mod write;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -43,7 +44,8 @@ use countersign_tlog::proof::TlogProof;
 pub use governance::CertificateIssuer;
 use governance::{caller_auth, policy_refusal};
 pub use notify::{MailOutcome, MailRules};
-pub use outbox::{AttemptOutcome, DeliveryRules, EVENT_TYPES};
+use outbox::Outbound;
+pub use outbox::{AttemptOutcome, DeliveryRules, OutboundKind, EVENT_TYPES};
 pub use passkey_signing::{challenge_b64url, IssuedStatement};
 pub(crate) use personal::openings_for;
 pub use personal::{entry_openings, HoldOn, Retention};
@@ -54,6 +56,7 @@ pub use scope::Scope;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 pub use web::{random_secret, SignIn, WebRules};
+pub(crate) use write::Write;
 
 use crate::{EntryTerms, Hashes, ReadTx, Store, StoreError, StoredReceipt, WriteTx};
 
@@ -186,8 +189,6 @@ pub struct Ledger {
     /// The latest checkpoint kept there: nothing is signed that is not
     /// consistent with it.
     kept: std::sync::Mutex<Option<Checkpoint>>,
-    /// The note the current write transaction sealed, kept after commit.
-    sealed: std::sync::Mutex<Option<String>>,
 }
 
 /// A fresh random identifier with a type prefix.
@@ -323,7 +324,6 @@ impl Ledger {
             refusal_budget: std::sync::Mutex::new(HashMap::new()),
             keeper,
             kept: std::sync::Mutex::new(None),
-            sealed: std::sync::Mutex::new(None),
         };
         let latest = {
             let tx = ledger.store.read()?;
@@ -347,13 +347,12 @@ impl Ledger {
             }
         }
         if latest.is_none() {
-            let tx = ledger.store.write()?;
+            let tx = ledger.begin(now)?;
             if tx.tree_size()? == 0 {
-                let created = Event::LogCreated {
+                tx.commit_event(Event::LogCreated {
                     origin: ledger.signer.name().to_string(),
                     verifier_key: ledger.verifier.to_vkey(),
-                };
-                ledger.finish(tx, created, now)?;
+                })?;
             }
         }
         ledger.activate_policy(policy, "startup", now)?;
@@ -416,19 +415,6 @@ impl Ledger {
             .map_err(|e| StoreError::Backend(format!("keeping the checkpoint: {e}")))?;
         *kept = Some(cp);
         Ok(())
-    }
-
-    /// Commit a transaction that was sealed, then keep its checkpoint
-    /// outside the database before the write is acknowledged.
-    fn commit_sealed(&self, tx: Box<dyn WriteTx + '_>) -> Result<()> {
-        // Taken while this transaction still holds the writer: the note
-        // is this transaction's own.
-        let note = self.sealed.lock().unwrap_or_else(|e| e.into_inner()).take();
-        tx.commit()?;
-        match note {
-            Some(note) => self.keep(&note),
-            None => Ok(()),
-        }
     }
 
     /// Check that the stored tree matches the latest signed checkpoint.
@@ -560,7 +546,6 @@ impl Ledger {
         };
         let note = checkpoint.sign(&self.signer)?;
         tx.put_checkpoint(size, &note)?;
-        *self.sealed.lock().unwrap_or_else(|e| e.into_inner()) = Some(note.clone());
         Ok((size, note))
     }
 
@@ -574,20 +559,6 @@ impl Ledger {
             checkpoint: note.to_string(),
         }
         .encode())
-    }
-
-    /// Append `event`, seal a checkpoint over it and commit; answers the
-    /// entry's index. Every single-event write ends here.
-    fn finish(
-        &self,
-        mut tx: Box<dyn WriteTx + '_>,
-        event: Event,
-        now: OffsetDateTime,
-    ) -> Result<u64> {
-        let (index, _) = self.append(&mut *tx, event, now)?;
-        self.seal(&mut *tx)?;
-        self.commit_sealed(tx)?;
-        Ok(index)
     }
 
     // ----------------------------------------------------------- identities
@@ -606,7 +577,7 @@ impl Ledger {
         input: &CreateIdentity,
         now: OffsetDateTime,
     ) -> Result<Receipted<Identity>> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         // Handles differ by more than case: `Alice` is `alice`'s.
         let existing = tx.identity_any_case(&input.handle)?;
         email_free(&*tx, input.email.as_deref(), None)?;
@@ -623,13 +594,9 @@ impl Ledger {
         )?;
         let index = tx.tree_size()?;
         tx.put_identity(&identity, None, index)?;
-        self.finish(
-            tx,
-            Event::IdentityCreated {
-                identity: identity.clone(),
-            },
-            now,
-        )?;
+        tx.commit_event(Event::IdentityCreated {
+            identity: identity.clone(),
+        })?;
         Ok(Receipted {
             value: identity,
             log_index: index,
@@ -642,7 +609,7 @@ impl Ledger {
         patch: &UpdateIdentity,
         now: OffsetDateTime,
     ) -> Result<Receipted<Identity>> {
-        let tx = self.store.write()?;
+        let tx = self.begin(now)?;
         let current = Self::load_identity(&*tx, handle)?;
         let owner = match &patch.owner {
             Some(o) => tx.identity(o)?,
@@ -663,29 +630,24 @@ impl Ledger {
                 log_index: index,
             });
         }
-        self.record_update(tx, next, changed, None, now)
+        self.record_update(tx, next, changed, None)
     }
 
     /// Store an identity's new version and log `identity.updated` with the
     /// fields that changed, in one write.
     fn record_update(
         &self,
-        mut tx: Box<dyn WriteTx + '_>,
+        mut tx: Write<'_>,
         next: Identity,
         changed: Vec<String>,
         reason: Option<&str>,
-        now: OffsetDateTime,
     ) -> Result<Receipted<Identity>> {
         let index = tx.tree_size()?;
         tx.put_identity(&next, reason, index)?;
-        self.finish(
-            tx,
-            Event::IdentityUpdated {
-                identity: next.clone(),
-                changed,
-            },
-            now,
-        )?;
+        tx.commit_event(Event::IdentityUpdated {
+            identity: next.clone(),
+            changed,
+        })?;
         Ok(Receipted {
             value: next,
             log_index: index,
@@ -700,7 +662,7 @@ impl Ledger {
         by: &str,
         now: OffsetDateTime,
     ) -> Result<Receipted<Identity>> {
-        let tx = self.store.write()?;
+        let tx = self.begin(now)?;
         let current = Self::load_identity(&*tx, handle)?;
         if !current.kind.is_human() || current.status == IdentityStatus::Terminated {
             return Err(LedgerError::refused(
@@ -725,7 +687,7 @@ impl Ledger {
         next.updated_at = now;
         next.revision += 1;
         let reason = format!("SCIM may adopt it (allowed by {by})");
-        self.record_update(tx, next, vec!["scim_adoptable".into()], Some(&reason), now)
+        self.record_update(tx, next, vec!["scim_adoptable".into()], Some(&reason))
     }
 
     /// The identity as it was at `at` (the latest version that took effect at or before it).
@@ -766,7 +728,7 @@ impl Ledger {
     // ----------------------------------------------------------- credentials
 
     pub fn key_challenge(&self, handle: &str, now: OffsetDateTime) -> Result<KeyChallenge> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let identity = Self::load_identity(&*tx, handle)?;
         identity::check_active_enrolment(&identity, "keys")?;
         let mut raw = [0u8; 32];
@@ -794,7 +756,7 @@ impl Ledger {
         voucher: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Receipted<Credential>> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let identity = Self::load_identity(&*tx, handle)?;
         let challenge = tx.challenge(&input.challenge)?;
         let existing = countersign_attest::keys::public_key_from_base64(&input.public_key)
@@ -814,13 +776,9 @@ impl Ledger {
         )?;
         tx.take_challenge(&input.challenge)?;
         tx.put_credential(&credential)?;
-        self.finish(
-            tx,
-            Event::CredentialEnrolled {
-                credential: credential.clone(),
-            },
-            now,
-        )?;
+        tx.commit_event(Event::CredentialEnrolled {
+            credential: credential.clone(),
+        })?;
         Ok(Receipted {
             value: credential,
             log_index: index,
@@ -833,7 +791,7 @@ impl Ledger {
         reason: Option<String>,
         now: OffsetDateTime,
     ) -> Result<Receipted<Credential>> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let current = tx.credential(key_id)?.ok_or_else(|| {
             LedgerError::refused(ErrorCode::KeyNotFound, format!("no key {key_id}"))
         })?;
@@ -842,15 +800,11 @@ impl Ledger {
         tx.put_credential(&next)?;
         // A session signed in with the credential ends with it.
         tx.delete_sessions_with(key_id)?;
-        self.finish(
-            tx,
-            Event::CredentialRevoked {
-                key_id: key_id.to_string(),
-                identity: next.identity.clone(),
-                reason,
-            },
-            now,
-        )?;
+        tx.commit_event(Event::CredentialRevoked {
+            key_id: key_id.to_string(),
+            identity: next.identity.clone(),
+            reason,
+        })?;
         Ok(Receipted {
             value: next,
             log_index: index,
@@ -865,7 +819,7 @@ impl Ledger {
         voucher: &str,
         now: OffsetDateTime,
     ) -> Result<Receipted<Credential>> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let current = tx.credential(key_id)?.ok_or_else(|| {
             LedgerError::refused(ErrorCode::KeyNotFound, format!("no key {key_id}"))
         })?;
@@ -877,15 +831,11 @@ impl Ledger {
         };
         let index = tx.tree_size()?;
         tx.put_credential(&next)?;
-        self.finish(
-            tx,
-            Event::CredentialVouched {
-                key_id: key_id.to_string(),
-                identity: next.identity.clone(),
-                vouch,
-            },
-            now,
-        )?;
+        tx.commit_event(Event::CredentialVouched {
+            key_id: key_id.to_string(),
+            identity: next.identity.clone(),
+            vouch,
+        })?;
         Ok(Receipted {
             value: next,
             log_index: index,
@@ -971,11 +921,10 @@ impl Ledger {
         by: &Registrant,
         now: OffsetDateTime,
     ) -> Result<(DocumentVersion, bool)> {
-        let mut tx = self.store.write()?;
-        let (version, new) = self.register_in(tx.as_mut(), v, by, now)?;
+        let mut tx = self.begin(now)?;
+        let (version, new) = self.register_in(&mut tx, v, by, now)?;
         if new {
-            self.seal(&mut *tx)?;
-            self.commit_sealed(tx)?;
+            tx.commit()?;
         }
         Ok((version, new))
     }
@@ -984,7 +933,7 @@ impl Ledger {
     /// (the same bytes as the latest version answer that version).
     fn register_in(
         &self,
-        tx: &mut dyn WriteTx,
+        tx: &mut Write<'_>,
         v: NewVersion<'_>,
         by: &Registrant,
         now: OffsetDateTime,
@@ -1033,13 +982,9 @@ impl Ledger {
             log_index: index,
         };
         tx.put_document_version(&version, content)?;
-        self.append(
-            tx,
-            Event::DocumentRegistered {
-                version: version.clone(),
-            },
-            now,
-        )?;
+        tx.log(Event::DocumentRegistered {
+            version: version.clone(),
+        })?;
         Ok((version, true))
     }
 
@@ -1066,10 +1011,9 @@ impl Ledger {
         caller: &Authentication,
         now: OffsetDateTime,
     ) -> Result<Request> {
-        let mut tx = self.store.write()?;
-        let request = self.create_request_in(tx.as_mut(), input, caller, now)?;
-        self.seal(&mut *tx)?;
-        self.commit_sealed(tx)?;
+        let mut tx = self.begin(now)?;
+        let request = self.create_request_in(&mut tx, input, caller, now)?;
+        tx.commit()?;
         Ok(request)
     }
 
@@ -1092,28 +1036,27 @@ impl Ledger {
             ));
         };
         let sha256 = self.check_content_size(content)?;
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let by = Registrant {
             identity: Some(input.requester.clone()),
             admin: false,
         };
         let (version, _) = self.register_in(
-            tx.as_mut(),
+            &mut tx,
             NewVersion::upload(&doc.document, content, sha256, media_type),
             &by,
             now,
         )?;
         let mut input = input.clone();
         input.documents[0].version = Some(version.version);
-        let request = self.create_request_in(tx.as_mut(), &input, caller, now)?;
-        self.seal(&mut *tx)?;
-        self.commit_sealed(tx)?;
+        let request = self.create_request_in(&mut tx, &input, caller, now)?;
+        tx.commit()?;
         Ok(request)
     }
 
     fn create_request_in(
         &self,
-        tx: &mut dyn WriteTx,
+        tx: &mut Write<'_>,
         input: &CreateRequest,
         caller: &Authentication,
         now: OffsetDateTime,
@@ -1152,7 +1095,7 @@ impl Ledger {
             now,
         )?;
         let decision = self.decide(
-            &*tx,
+            &**tx,
             PolicyAction::CreateRequest,
             &request.requester,
             PolicyResource::Request(request.clone()),
@@ -1169,15 +1112,11 @@ impl Ledger {
             return Err(policy_refusal(&decision).into());
         }
         tx.put_request(&request)?;
-        self.notify_needed(tx, &request, None, None, now)?;
-        self.append(
-            tx,
-            Event::RequestCreated {
-                request: request.clone(),
-                policy: Some(decision),
-            },
-            now,
-        )?;
+        self.notify_needed(&mut **tx, &request, None, None, now)?;
+        tx.log(Event::RequestCreated {
+            request: request.clone(),
+            policy: Some(decision),
+        })?;
         Ok(request)
     }
 
@@ -1215,7 +1154,7 @@ impl Ledger {
         reason: Option<String>,
         now: OffsetDateTime,
     ) -> Result<Receipted<Request>> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let current = tx.request(id)?.ok_or_else(|| {
             LedgerError::refused(
                 ErrorCode::RequestNotFound,
@@ -1224,16 +1163,12 @@ impl Ledger {
         })?;
         let next = rules::close(&current, to, now)?;
         tx.put_request(&next)?;
-        self.notify_outcome(tx.as_mut(), &next, reason.as_deref(), now)?;
-        let index = self.finish(
-            tx,
-            Event::RequestClosed {
-                request: id.to_string(),
-                state: to,
-                reason,
-            },
-            now,
-        )?;
+        self.notify_outcome(&mut *tx, &next, reason.as_deref(), now)?;
+        let index = tx.commit_event(Event::RequestClosed {
+            request: id.to_string(),
+            state: to,
+            reason,
+        })?;
         Ok(Receipted {
             value: next,
             log_index: index,
@@ -1275,7 +1210,7 @@ impl Ledger {
             return Self::replayed(passkey, receipt);
         }
         let outcome = {
-            let mut tx = self.store.write()?;
+            let mut tx = self.begin(now)?;
             if tx.receipt_for_envelope(&digest)?.is_some() {
                 drop(tx);
                 let receipt = self.replay(&digest, now)?.ok_or_else(|| {
@@ -1283,9 +1218,9 @@ impl Ledger {
                 })?;
                 return Self::replayed(passkey, receipt);
             }
-            match self.try_accept(&mut *tx, envelope, &digest, caller, now)? {
+            match self.try_accept(&mut tx, envelope, &digest, caller, now)? {
                 Ok(receipt) => {
-                    self.commit_sealed(tx)?;
+                    tx.commit()?;
                     return Ok(Submission {
                         receipt,
                         recorded: true,
@@ -1312,7 +1247,7 @@ impl Ledger {
                 log_index: None,
             });
         }
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         if passkey {
             // A refused passkey signature uses up its nonce too: the same
             // assertion cannot be tried again.
@@ -1323,22 +1258,18 @@ impl Ledger {
                 tx.take_web_challenge(&nonce)?;
             }
         }
-        let index = self.finish(
-            tx,
-            Event::SignatureRefused {
-                code: refusal.code,
-                detail: refusal.detail.clone(),
-                request: claimed.request,
-                actor: claimed.actor,
-                principal: claimed.principal,
-                key_id: claimed.key_id,
-                policy,
-                auth,
-                envelope_sha256: Some(digest),
-                envelope: keep_envelope.then(|| envelope.clone()),
-            },
-            now,
-        )?;
+        let index = tx.commit_event(Event::SignatureRefused {
+            code: refusal.code,
+            detail: refusal.detail.clone(),
+            request: claimed.request,
+            actor: claimed.actor,
+            principal: claimed.principal,
+            key_id: claimed.key_id,
+            policy,
+            auth,
+            envelope_sha256: Some(digest),
+            envelope: keep_envelope.then(|| envelope.clone()),
+        })?;
         Err(LedgerError::Refused {
             refusal,
             log_index: Some(index),
@@ -1373,7 +1304,7 @@ impl Ledger {
 
     fn try_accept(
         &self,
-        tx: &mut dyn WriteTx,
+        tx: &mut Write<'_>,
         envelope: &Envelope,
         digest: &str,
         caller: &Authentication,
@@ -1398,7 +1329,7 @@ impl Ledger {
         };
         let parties: Vec<&Identity> = actor.iter().chain(principal.iter()).collect();
         self.check_backed(
-            &*tx,
+            &**tx,
             &parties,
             credential.as_ref(),
             request.as_ref(),
@@ -1432,10 +1363,14 @@ impl Ledger {
             Some(verified) => {
                 // A passkey signs a statement the server issued: its nonce
                 // must be live, this signer's, for this request and key.
-                let refusal = match self.take_signing_nonce(tx, &statement, verified, now)? {
+                let refusal = match self.take_signing_nonce(&mut **tx, &statement, verified, now)? {
                     Err(r) => Some(r),
                     Ok(()) => {
-                        match Self::advance_counter(tx, &credential.key_id, verified.sign_count) {
+                        match Self::advance_counter(
+                            &mut **tx,
+                            &credential.key_id,
+                            verified.sign_count,
+                        ) {
                             Ok(()) => None,
                             Err(LedgerError::Refused { refusal, .. }) => Some(refusal),
                             Err(e) => return Err(e),
@@ -1455,7 +1390,7 @@ impl Ledger {
             None => None,
         };
         let (mut query, auth) = self.sign_query(
-            &*tx,
+            &**tx,
             &request,
             &p.actor,
             &checked.principal,
@@ -1515,28 +1450,26 @@ impl Ledger {
             tx.put_exception(&exceptions::consume(e, index))?;
         }
         // The next approver of a sequential request is told it is their turn.
-        self.notify_needed(tx, &accepted.request, Some(&request), None, now)?;
-        self.notify_outcome(tx, &accepted.request, None, now)?;
-        let (appended, entry) = self.append(
-            tx,
-            Event::SignatureAccepted {
-                request: accepted.request.id.clone(),
-                actor: accepted.signature.actor.clone(),
-                principal: accepted.signature.principal.clone(),
-                delegation: accepted.signature.delegation.clone(),
-                exception: accepted.signature.exception.clone(),
-                policy: Some(decision),
-                auth: Some(auth),
-                decision: accepted.signature.decision,
-                key_id: accepted.signature.key_id.clone(),
-                envelope_sha256: digest.to_string(),
-                envelope: envelope.clone(),
-                request_state: accepted.request.state,
-            },
-            now,
-        )?;
-        let (size, note) = self.seal(tx)?;
-        let receipt = self.receipt(&*tx, appended, size, &note)?;
+        self.notify_needed(&mut **tx, &accepted.request, Some(&request), None, now)?;
+        self.notify_outcome(&mut **tx, &accepted.request, None, now)?;
+        let (appended, entry) = tx.log_bytes(Event::SignatureAccepted {
+            request: accepted.request.id.clone(),
+            actor: accepted.signature.actor.clone(),
+            principal: accepted.signature.principal.clone(),
+            delegation: accepted.signature.delegation.clone(),
+            exception: accepted.signature.exception.clone(),
+            policy: Some(decision),
+            auth: Some(auth),
+            decision: accepted.signature.decision,
+            key_id: accepted.signature.key_id.clone(),
+            envelope_sha256: digest.to_string(),
+            envelope: envelope.clone(),
+            request_state: accepted.request.state,
+        })?;
+        // The receipt is answered only after the write commits, with the
+        // checkpoint it proves inclusion in.
+        tx.seal()?;
+        let receipt = tx.receipt(appended)?;
         tx.put_receipt(
             digest,
             &StoredReceipt {
@@ -1546,24 +1479,21 @@ impl Ledger {
             },
         )?;
         let decided = match accepted.request.state {
-            RequestState::Approved => Some("request.approved"),
-            RequestState::Rejected => Some("request.rejected"),
+            RequestState::Approved => Some(OutboundKind::RequestApproved),
+            RequestState::Rejected => Some(OutboundKind::RequestRejected),
             _ => None,
         };
         if let Some(kind) = decided {
-            let data = self.decided_request_data(&*tx, &accepted.request)?;
-            self.emit(
-                tx,
-                outbox::Outbound {
+            let data = self.decided_request_data(&**tx, &accepted.request)?;
+            tx.emit(
+                appended,
+                Outbound {
                     kind,
                     subject: accepted.request.id.clone(),
                     ordering_key: accepted.request.id.clone(),
                     data,
-                    entry: 0,
                 },
-                appended,
-                now,
-            )?;
+            );
         }
         Ok(Ok(SignatureReceipt {
             request: accepted.request.id,

@@ -1430,3 +1430,34 @@ impl WriteTx for SqliteTx<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod conformance {
+    //! The store crate's conformance suite, on a fresh SQLite file per case.
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use countersign_store::conformance::{Backend, Fresh};
+
+    struct Sqlite;
+
+    impl Backend for Sqlite {
+        fn fresh(&self) -> Fresh {
+            let dir = Arc::new(tempfile::tempdir().unwrap());
+            let path = dir.path().join("countersign.db");
+            let store = Arc::new(super::SqliteStore::open(&path).unwrap());
+            Fresh {
+                store,
+                reopen: Box::new(move |old| {
+                    // The directory lives as long as the reopened store's closure.
+                    let _keep = &dir;
+                    drop(old);
+                    Arc::new(super::SqliteStore::open(&path).unwrap())
+                }),
+            }
+        }
+    }
+
+    countersign_store::conformance_tests!(Sqlite);
+}

@@ -25,6 +25,9 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+#[cfg(feature = "testkit")]
+pub mod conformance;
+
 use countersign_domain::identity::Challenge;
 use countersign_proto::api::{IdentityFilter, RequestFilter};
 use countersign_proto::governance::{ApiToken, Delegation, LegalHold, PolicyException};

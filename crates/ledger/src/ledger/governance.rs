@@ -30,8 +30,8 @@ use countersign_proto::ErrorCode;
 use ed25519_dalek::{Signature, Verifier as _};
 use time::OffsetDateTime;
 
-use super::{new_id, Ledger, LedgerError, Receipted, Result};
-use crate::{ReadTx, WriteTx};
+use super::{new_id, Ledger, LedgerError, Receipted, Result, Write};
+use crate::ReadTx;
 
 /// Signs a certificate for an Ed25519 public key valid over
 /// [not_before, not_after]; answers its PEM, or why it could not.
@@ -107,7 +107,7 @@ impl Ledger {
         let view = engine.view();
         let digest = view.policy_set;
         let policy_ids = view.policies.into_iter().map(|p| p.id).collect();
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let previous = tx.meta(META_POLICY_SET)?;
         // Held from before the entry is written until the set is swapped:
         // a signature decided after the `policy.activated` entry always
@@ -117,16 +117,12 @@ impl Ledger {
             None
         } else {
             tx.set_meta(META_POLICY_SET, &digest)?;
-            Some(self.finish(
-                tx,
-                Event::PolicyActivated {
-                    policy_set: digest,
-                    policies: policy_ids,
-                    previous,
-                    trigger: trigger.to_string(),
-                },
-                now,
-            )?)
+            Some(tx.commit_event(Event::PolicyActivated {
+                policy_set: digest,
+                policies: policy_ids,
+                previous,
+                trigger: trigger.to_string(),
+            })?)
         };
         *in_force = engine;
         Ok(index)
@@ -220,19 +216,15 @@ impl Ledger {
         fingerprint: &str,
         now: OffsetDateTime,
     ) -> Result<Option<u64>> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         if tx.meta(META_CA)?.as_deref() == Some(fingerprint) {
             return Ok(None);
         }
         tx.set_meta(META_CA, fingerprint)?;
-        let index = self.finish(
-            tx,
-            Event::CaCreated {
-                certificate: certificate_pem.to_string(),
-                fingerprint: fingerprint.to_string(),
-            },
-            now,
-        )?;
+        let index = tx.commit_event(Event::CaCreated {
+            certificate: certificate_pem.to_string(),
+            fingerprint: fingerprint.to_string(),
+        })?;
         Ok(Some(index))
     }
 
@@ -254,7 +246,7 @@ impl Ledger {
         issue: &CertificateIssuer<'_>,
         now: OffsetDateTime,
     ) -> Result<Receipted<Credential>> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let identity = tx.identity(handle)?.ok_or_else(|| {
             LedgerError::refused(
                 ErrorCode::IdentityUnmapped,
@@ -326,16 +318,12 @@ impl Ledger {
             log_index: index,
         };
         tx.put_credential(&credential)?;
-        self.finish(
-            tx,
-            Event::CredentialCertified {
-                credential: credential.clone(),
-                oidc_issuer: oidc_issuer.to_string(),
-                oidc_subject: oidc_subject.to_string(),
-                token_sha256: token_sha256.to_string(),
-            },
-            now,
-        )?;
+        tx.commit_event(Event::CredentialCertified {
+            credential: credential.clone(),
+            oidc_issuer: oidc_issuer.to_string(),
+            oidc_subject: oidc_subject.to_string(),
+            token_sha256: token_sha256.to_string(),
+        })?;
         Ok(Receipted {
             value: credential,
             log_index: index,
@@ -373,7 +361,7 @@ impl Ledger {
                 ),
             ));
         }
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         if let Some(h) = &input.identity {
             let i = Self::load_identity(&*tx, h)?;
             if i.status != IdentityStatus::Active {
@@ -398,13 +386,9 @@ impl Ledger {
         };
         let index = tx.tree_size()?;
         tx.put_token(&token, Some(secret_sha256))?;
-        self.finish(
-            tx,
-            Event::TokenIssued {
-                token: token.clone(),
-            },
-            now,
-        )?;
+        tx.commit_event(Event::TokenIssued {
+            token: token.clone(),
+        })?;
         Ok(Receipted {
             value: token,
             log_index: index,
@@ -412,7 +396,7 @@ impl Ledger {
     }
 
     pub fn revoke_token(&self, id: &str, now: OffsetDateTime) -> Result<Receipted<ApiToken>> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let mut token = tx.token(id)?.ok_or_else(|| {
             LedgerError::refused(ErrorCode::TokenNotFound, format!("no token {id:?}"))
         })?;
@@ -424,15 +408,11 @@ impl Ledger {
         }
         token.revoked_at = Some(now);
         tx.put_token(&token, None)?;
-        let index = self.finish(
-            tx,
-            Event::TokenRevoked {
-                token: token.id.clone(),
-                name: token.name.clone(),
-                identity: token.identity.clone(),
-            },
-            now,
-        )?;
+        let index = tx.commit_event(Event::TokenRevoked {
+            token: token.id.clone(),
+            name: token.name.clone(),
+            identity: token.identity.clone(),
+        })?;
         Ok(Receipted {
             value: token,
             log_index: index,
@@ -448,9 +428,9 @@ impl Ledger {
         by: &str,
         now: OffsetDateTime,
     ) -> Result<u64> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         tx.set_meta(meta_key, sha256)?;
-        self.finish(tx, Event::TokenRecovered { by: by.to_string() }, now)
+        tx.commit_event(Event::TokenRecovered { by: by.to_string() })
     }
 
     /// The token whose secret hashes to `sha256`, if it is valid at `now`.
@@ -480,7 +460,7 @@ impl Ledger {
                 ))
             }
         };
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let principal = Self::load_identity(&*tx, &principal_handle)?;
         let delegate = Self::load_identity(&*tx, &input.delegate)?;
         let held = match grantor {
@@ -524,14 +504,10 @@ impl Ledger {
             return Err(policy_refusal(&decision).into());
         }
         tx.put_delegation(&d)?;
-        self.finish(
-            tx,
-            Event::DelegationGranted {
-                delegation: d.clone(),
-                policy: decision,
-            },
-            now,
-        )?;
+        tx.commit_event(Event::DelegationGranted {
+            delegation: d.clone(),
+            policy: decision,
+        })?;
         Ok(Receipted {
             value: d,
             log_index: index,
@@ -550,7 +526,7 @@ impl Ledger {
         if let Some(r) = &reason {
             countersign_domain::check_text("reason", r, 1, 2000)?;
         }
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let current = tx.delegation(id)?.ok_or_else(|| {
             LedgerError::refused(
                 ErrorCode::DelegationNotFound,
@@ -575,16 +551,12 @@ impl Ledger {
         );
         let next = delegation::end(&current, &why, now)?;
         tx.put_delegation(&next)?;
-        let index = self.finish(
-            tx,
-            Event::DelegationEnded {
-                delegation: next.id.clone(),
-                principal: next.principal.clone(),
-                delegate: next.delegate.clone(),
-                reason: why,
-            },
-            now,
-        )?;
+        let index = tx.commit_event(Event::DelegationEnded {
+            delegation: next.id.clone(),
+            principal: next.principal.clone(),
+            delegate: next.delegate.clone(),
+            reason: why,
+        })?;
         Ok(Receipted {
             value: next,
             log_index: index,
@@ -592,14 +564,13 @@ impl Ledger {
     }
 
     /// End every delegation `identity` takes part in, because it left active
-    /// status; answers the events to log with the status change.
+    /// status, each with its entry; answers the ended delegations' ids.
     pub(super) fn end_delegations_of(
-        &self,
-        tx: &mut dyn WriteTx,
+        tx: &mut Write<'_>,
         identity: &Identity,
-        now: OffsetDateTime,
-    ) -> Result<Vec<Event>> {
-        let mut events = Vec::new();
+    ) -> Result<Vec<String>> {
+        let now = tx.now();
+        let mut ended = Vec::new();
         for d in tx.delegations_of(&identity.handle)? {
             if d.ended_at.is_some() || d.not_after <= now {
                 continue;
@@ -616,14 +587,15 @@ impl Ledger {
             );
             let next = delegation::end(&d, &why, now)?;
             tx.put_delegation(&next)?;
-            events.push(Event::DelegationEnded {
+            tx.log(Event::DelegationEnded {
                 delegation: next.id.clone(),
                 principal: next.principal.clone(),
                 delegate: next.delegate.clone(),
                 reason: why,
-            });
+            })?;
+            ended.push(next.id);
         }
-        Ok(events)
+        Ok(ended)
     }
 
     pub fn delegations(
@@ -664,7 +636,7 @@ impl Ledger {
         actor: &str,
         now: OffsetDateTime,
     ) -> Result<Receipted<PolicyException>> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let request = tx.request(&input.request)?.ok_or_else(|| {
             LedgerError::refused(
                 ErrorCode::RequestNotFound,
@@ -689,13 +661,9 @@ impl Ledger {
             now,
         )?;
         tx.put_exception(&e)?;
-        self.finish(
-            tx,
-            Event::ExceptionRequested {
-                exception: e.clone(),
-            },
-            now,
-        )?;
+        tx.commit_event(Event::ExceptionRequested {
+            exception: e.clone(),
+        })?;
         Ok(Receipted {
             value: e,
             log_index: index,
@@ -730,7 +698,7 @@ impl Ledger {
             }
             None => max,
         };
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let current = tx.exception(id)?.ok_or_else(|| {
             LedgerError::refused(ErrorCode::ExceptionNotFound, format!("no exception {id:?}"))
         })?;
@@ -764,14 +732,10 @@ impl Ledger {
             return Err(policy_refusal(&decision).into());
         }
         tx.put_exception(&next)?;
-        let index = self.finish(
-            tx,
-            Event::ExceptionDecided {
-                exception: next.clone(),
-                policy: decision,
-            },
-            now,
-        )?;
+        let index = tx.commit_event(Event::ExceptionDecided {
+            exception: next.clone(),
+            policy: decision,
+        })?;
         Ok(Receipted {
             value: next,
             log_index: index,

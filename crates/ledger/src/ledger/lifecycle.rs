@@ -16,9 +16,8 @@ use countersign_proto::model::{CredentialKind, Identity, IdentityStatus, Request
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::outbox::Outbound;
-use super::{Ledger, Receipted, Result};
-use crate::WriteTx;
+use super::outbox::{Outbound, OutboundKind};
+use super::{Ledger, Receipted, Result, Write};
 
 impl Ledger {
     /// Suspend, reactivate or terminate, with the consequences above.
@@ -32,42 +31,29 @@ impl Ledger {
         if let Some(r) = &reason {
             countersign_domain::check_text("reason", r, 1, 2000)?;
         }
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let current = Self::load_identity(&*tx, handle)?;
         let next = identity::change_status(&current, to, now)?;
-        let (mut events, mut outbound) = (Vec::new(), Vec::new());
-        let first = tx.tree_size()?;
-        let next = self.change_status_in(
-            tx.as_mut(),
-            &current,
-            next,
-            reason,
-            now,
-            &mut events,
-            &mut outbound,
-        )?;
-        self.finish_emitting(tx, events, outbound, now)?;
+        let first = tx.next_index()?;
+        let next = self.change_status_in(&mut tx, &current, next, reason)?;
+        tx.commit()?;
         Ok(Receipted {
             value: next,
             log_index: first,
         })
     }
 
-    /// Store a status change and its consequences inside `tx`, adding
-    /// their log events (the status change first) to `events` and their
-    /// outbound events to `outbound`; answers the new record. The caller
-    /// appends `events` in order, then seals and commits.
-    #[allow(clippy::too_many_arguments)]
+    /// Store a status change and its consequences in `tx`, logging their
+    /// entries (the status change first) and queueing their outbound
+    /// events; answers the new record. The caller commits.
     pub(crate) fn change_status_in(
         &self,
-        tx: &mut dyn WriteTx,
+        tx: &mut Write<'_>,
         current: &Identity,
         next: Identity,
         reason: Option<String>,
-        now: OffsetDateTime,
-        events: &mut Vec<Event>,
-        outbound: &mut Vec<Outbound>,
     ) -> Result<Identity> {
+        let now = tx.now();
         let handle = next.handle.clone();
         let to = next.status;
         let leaving = to != IdentityStatus::Active;
@@ -88,19 +74,18 @@ impl Ledger {
                 revoked_keys.push(r.key_id);
             }
         }
-        let first = tx.tree_size()?;
-        let status_entry = events.len();
-        tx.put_identity(&next, reason.as_deref(), first + status_entry as u64)?;
-        events.push(Event::IdentityStatusChanged {
+        let status_entry = tx.next_index()?;
+        tx.put_identity(&next, reason.as_deref(), status_entry)?;
+        tx.log(Event::IdentityStatusChanged {
             identity: next.clone(),
             previous: current.status,
             reason: reason.clone(),
             revoked_keys: revoked_keys.clone(),
-        });
+        })?;
         if !leaving {
             // A reactivated owner is accountable again for the non-human
             // identities that were orphaned when they left.
-            self.flag_owned(tx, &handle, false, "owner reactivated", now, events)?;
+            Self::flag_owned(tx, &handle, false, "owner reactivated")?;
             return Ok(next);
         }
         // Every browser session of a leaver ends with the status change.
@@ -115,23 +100,15 @@ impl Ledger {
                 t.revoked_at = Some(now);
                 tx.put_token(&t, None)?;
                 revoked_tokens.push(t.id.clone());
-                events.push(Event::TokenRevoked {
+                tx.log(Event::TokenRevoked {
                     token: t.id,
                     name: t.name,
                     identity: t.identity,
-                });
+                })?;
             }
         }
 
-        let ended = self.end_delegations_of(tx, &next, now)?;
-        let ended_delegations: Vec<String> = ended
-            .iter()
-            .filter_map(|e| match e {
-                Event::DelegationEnded { delegation, .. } => Some(delegation.clone()),
-                _ => None,
-            })
-            .collect();
-        events.extend(ended);
+        let ended_delegations = Self::end_delegations_of(tx, &next)?;
 
         let manager = match &next.manager {
             Some(m) => tx.identity(m)?,
@@ -145,6 +122,8 @@ impl Ledger {
         })?;
         let mut rerouted = Vec::new();
         let mut voided = Vec::new();
+        // Reported after the status change itself, which goes out first.
+        let mut consequences = Vec::new();
         for r in pending {
             if !lifecycle::must_still_sign(&r, &handle) || r.expires_at <= now {
                 continue;
@@ -162,9 +141,9 @@ impl Ledger {
                     reason,
                 } => {
                     tx.put_request(&request)?;
-                    self.notify_needed(tx, &request, Some(&r), Some(&handle), now)?;
-                    outbound.push(Outbound {
-                        kind: "request.rerouted",
+                    self.notify_needed(&mut **tx, &request, Some(&r), Some(&handle), now)?;
+                    let o = Outbound {
+                        kind: OutboundKind::RequestRerouted,
                         subject: request.id.clone(),
                         ordering_key: request.id.clone(),
                         data: json!({
@@ -174,21 +153,21 @@ impl Ledger {
                             "added": added,
                             "reason": reason,
                         }),
-                        entry: events.len(),
-                    });
+                    };
                     rerouted.push(request.id.clone());
-                    events.push(Event::RequestRerouted {
+                    let index = tx.log(Event::RequestRerouted {
                         request: request.id,
                         removed: handle.clone(),
                         added,
                         reason,
-                    });
+                    })?;
+                    consequences.push((index, o));
                 }
                 Rerouting::Voided { request, reason } => {
                     tx.put_request(&request)?;
-                    self.notify_outcome(tx, &request, Some(&reason), now)?;
-                    outbound.push(Outbound {
-                        kind: "request.voided",
+                    self.notify_outcome(&mut **tx, &request, Some(&reason), now)?;
+                    let o = Outbound {
+                        kind: OutboundKind::RequestVoided,
                         subject: request.id.clone(),
                         ordering_key: request.id.clone(),
                         data: json!({
@@ -196,38 +175,38 @@ impl Ledger {
                             "requester": request.requester,
                             "reason": reason,
                         }),
-                        entry: events.len(),
-                    });
+                    };
                     voided.push(request.id.clone());
-                    events.push(Event::RequestClosed {
+                    let index = tx.log(Event::RequestClosed {
                         request: request.id,
                         state: RequestState::Voided,
                         reason: Some(reason),
-                    });
+                    })?;
+                    consequences.push((index, o));
                 }
             }
         }
 
         let why = format!("owner {handle} is {}", to.as_str());
         let mut orphaned = Vec::new();
-        for (nhi, entry) in self.flag_owned(tx, &handle, true, &why, now, events)? {
-            outbound.push(Outbound {
-                kind: "identity.orphaned",
+        for (nhi, index) in Self::flag_owned(tx, &handle, true, &why)? {
+            let o = Outbound {
+                kind: OutboundKind::IdentityOrphaned,
                 subject: nhi.handle.clone(),
                 ordering_key: nhi.handle.clone(),
                 data: json!({ "identity": nhi, "owner": handle, "reason": why }),
-                entry,
-            });
+            };
+            consequences.push((index, o));
             orphaned.push(nhi.handle);
         }
 
-        outbound.insert(
-            0,
+        tx.emit(
+            status_entry,
             Outbound {
                 kind: if to == IdentityStatus::Terminated {
-                    "identity.terminated"
+                    OutboundKind::IdentityTerminated
                 } else {
-                    "identity.suspended"
+                    OutboundKind::IdentitySuspended
                 },
                 subject: handle.clone(),
                 ordering_key: handle.clone(),
@@ -244,25 +223,24 @@ impl Ledger {
                         "orphaned_identities": orphaned,
                     },
                 }),
-                entry: status_entry,
             },
         );
+        for (index, o) in consequences {
+            tx.emit(index, o);
+        }
         Ok(next)
     }
 
     /// Set `orphaned` on the live non-human identities `owner` owns whose
-    /// flag differs, each change an `identity.updated` entry added to
-    /// `events`; answers each changed identity with its entry's position.
+    /// flag differs, each change an `identity.updated` entry; answers each
+    /// changed identity with its entry's index.
     fn flag_owned(
-        &self,
-        tx: &mut dyn WriteTx,
+        tx: &mut Write<'_>,
         owner: &str,
         orphaned: bool,
         why: &str,
-        now: OffsetDateTime,
-        events: &mut Vec<Event>,
-    ) -> Result<Vec<(Identity, usize)>> {
-        let first = tx.tree_size()?;
+    ) -> Result<Vec<(Identity, u64)>> {
+        let now = tx.now();
         let mut changed = Vec::new();
         for mut nhi in tx.identities(&IdentityFilter::default())? {
             if nhi.kind.is_human()
@@ -275,13 +253,13 @@ impl Ledger {
             nhi.orphaned = orphaned;
             nhi.updated_at = now;
             nhi.revision += 1;
-            let entry = events.len();
-            tx.put_identity(&nhi, Some(why), first + entry as u64)?;
-            events.push(Event::IdentityUpdated {
+            let index = tx.next_index()?;
+            tx.put_identity(&nhi, Some(why), index)?;
+            tx.log(Event::IdentityUpdated {
                 identity: nhi.clone(),
                 changed: vec!["orphaned".to_string()],
-            });
-            changed.push((nhi, entry));
+            })?;
+            changed.push((nhi, index));
         }
         Ok(changed)
     }

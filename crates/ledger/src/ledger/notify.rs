@@ -270,7 +270,7 @@ impl Ledger {
         }
         let mut queued = 0;
         for (r, approvers) in owed {
-            let mut tx = self.store.write()?;
+            let mut tx = self.begin(now)?;
             let requester = Self::display_name(&*tx, &r.requester)?;
             let mut wrote = false;
             for (approver, offsets) in approvers {
@@ -293,7 +293,7 @@ impl Ledger {
                 if let Some(who) = tx.identity(&approver)? {
                     let mail = notify::reminder(&r, &who, &requester, &self.config.web.public_url);
                     self.queue_mail(
-                        tx.as_mut(),
+                        &mut *tx,
                         &who,
                         NotificationKind::Reminder,
                         Some(&r.id),
@@ -326,7 +326,7 @@ impl Ledger {
         now: OffsetDateTime,
     ) -> Result<MailRecord> {
         let rules = self.config.mail.clone().unwrap_or_default();
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let mut m = tx.mail(id)?.ok_or_else(|| {
             LedgerError::refused(
                 countersign_proto::ErrorCode::RouteNotFound,

@@ -23,33 +23,85 @@ use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
-use super::{new_id, Ledger, LedgerError, Receipted, Result};
+use super::{new_id, Ledger, LedgerError, Receipted, Result, Write};
 use crate::{DueDelivery, OutboxEvent, ReadTx, WebhookRecord, WebhookSecret, WriteTx};
 
-/// Every CloudEvents type Countersign emits, without the `dev.countersign.` prefix.
-pub const EVENT_TYPES: &[&str] = &[
-    "request.approved",
-    "request.rejected",
-    "request.voided",
-    "request.rerouted",
-    "identity.suspended",
-    "identity.terminated",
-    "identity.orphaned",
-    "control_exception.raised",
-    "control_exception.updated",
-];
+/// What an outbound CloudEvent reports: its type, without the
+/// `dev.countersign.` prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OutboundKind {
+    RequestApproved,
+    RequestRejected,
+    RequestVoided,
+    RequestRerouted,
+    IdentitySuspended,
+    IdentityTerminated,
+    IdentityOrphaned,
+    ControlExceptionRaised,
+    ControlExceptionUpdated,
+}
 
-/// An outbound event waiting for the log index of the entry it reports.
+impl OutboundKind {
+    /// Every kind, in the order the documentation lists them.
+    pub const ALL: [OutboundKind; 9] = [
+        OutboundKind::RequestApproved,
+        OutboundKind::RequestRejected,
+        OutboundKind::RequestVoided,
+        OutboundKind::RequestRerouted,
+        OutboundKind::IdentitySuspended,
+        OutboundKind::IdentityTerminated,
+        OutboundKind::IdentityOrphaned,
+        OutboundKind::ControlExceptionRaised,
+        OutboundKind::ControlExceptionUpdated,
+    ];
+
+    /// The short type name (`request.approved`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OutboundKind::RequestApproved => "request.approved",
+            OutboundKind::RequestRejected => "request.rejected",
+            OutboundKind::RequestVoided => "request.voided",
+            OutboundKind::RequestRerouted => "request.rerouted",
+            OutboundKind::IdentitySuspended => "identity.suspended",
+            OutboundKind::IdentityTerminated => "identity.terminated",
+            OutboundKind::IdentityOrphaned => "identity.orphaned",
+            OutboundKind::ControlExceptionRaised => "control_exception.raised",
+            OutboundKind::ControlExceptionUpdated => "control_exception.updated",
+        }
+    }
+
+    /// The kind with this short or full (`dev.countersign.…`) type name.
+    pub fn parse(name: &str) -> Option<OutboundKind> {
+        let short = name.strip_prefix(EVENT_TYPE_PREFIX).unwrap_or(name);
+        OutboundKind::ALL.into_iter().find(|k| k.as_str() == short)
+    }
+
+    /// The full CloudEvents type (`dev.countersign.request.approved`).
+    pub fn full_type(self) -> String {
+        format!("{EVENT_TYPE_PREFIX}{}", self.as_str())
+    }
+}
+
+/// Every CloudEvents type Countersign emits, without the `dev.countersign.` prefix.
+pub const EVENT_TYPES: &[&str] = &{
+    let mut names = [""; OutboundKind::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = OutboundKind::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
+
+/// An outbound event, queued on a [`super::Write`] with the index of the
+/// entry it reports.
 pub(crate) struct Outbound {
-    /// Short type (`request.approved`).
-    pub kind: &'static str,
+    pub kind: OutboundKind,
     /// The CloudEvents `subject`: the request, identity or exception id.
     pub subject: String,
     /// Events with the same key reach each endpoint in order.
     pub ordering_key: String,
     pub data: Value,
-    /// Position of the reported entry among the events of the same write.
-    pub entry: usize,
 }
 
 /// What one delivery attempt came to, as the sender reports it.
@@ -70,16 +122,11 @@ pub struct DeliveryRules {
     pub disable_after: u32,
 }
 
-fn full_type(kind: &str) -> String {
-    format!("{EVENT_TYPE_PREFIX}{kind}")
-}
-
 /// Normalise a subscription list to full type names; unknown names are refused.
 fn subscription(events: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for e in events {
-        let short = e.strip_prefix(EVENT_TYPE_PREFIX).unwrap_or(e);
-        if !EVENT_TYPES.contains(&short) {
+        let Some(kind) = OutboundKind::parse(e) else {
             return Err(LedgerError::refused(
                 ErrorCode::InvalidField,
                 format!(
@@ -87,8 +134,8 @@ fn subscription(events: &[String]) -> Result<Vec<String>> {
                     EVENT_TYPES.join(", ")
                 ),
             ));
-        }
-        let full = full_type(short);
+        };
+        let full = kind.full_type();
         if !out.contains(&full) {
             out.push(full);
         }
@@ -112,15 +159,16 @@ fn check_url(url: &str) -> Result<()> {
 
 impl Ledger {
     /// Write `outbound` to the outbox and queue one delivery per endpoint
-    /// subscribed to its type, inside the caller's transaction.
-    pub(crate) fn emit(
+    /// subscribed to its type, inside the caller's transaction (called by
+    /// [`super::Write::commit`]).
+    pub(super) fn emit(
         &self,
         tx: &mut dyn WriteTx,
         outbound: Outbound,
         log_index: u64,
         now: OffsetDateTime,
     ) -> Result<()> {
-        let event_type = full_type(outbound.kind);
+        let event_type = outbound.kind.full_type();
         let event = CloudEvent {
             specversion: CLOUDEVENTS_VERSION.to_string(),
             id: new_id("evt"),
@@ -164,37 +212,6 @@ impl Ledger {
             })?;
         }
         Ok(())
-    }
-
-    /// Append `events`, emit `outbound` for them, seal once and commit.
-    pub(crate) fn finish_emitting(
-        &self,
-        mut tx: Box<dyn WriteTx + '_>,
-        events: Vec<Event>,
-        outbound: Vec<Outbound>,
-        now: OffsetDateTime,
-    ) -> Result<Vec<u64>> {
-        let mut indexes = Vec::with_capacity(events.len());
-        for event in events {
-            indexes.push(self.append(&mut *tx, event, now)?.0);
-        }
-        for o in outbound {
-            let index = indexes.get(o.entry).copied().ok_or_else(|| {
-                LedgerError::Integrity(format!("outbound event for missing entry {}", o.entry))
-            })?;
-            self.emit(&mut *tx, o, index, now)?;
-        }
-        // Nothing appended (a SCIM delete of a user whose identity was
-        // already terminated): the tree has the size it was sealed at, and
-        // a second checkpoint at that size would break the store's unique
-        // key on it.
-        if indexes.is_empty() {
-            tx.commit()?;
-        } else {
-            self.seal(&mut *tx)?;
-            self.commit_sealed(tx)?;
-        }
-        Ok(indexes)
     }
 
     /// The signatures of a decided request, each with its envelope, the
@@ -264,7 +281,7 @@ impl Ledger {
     ) -> Result<Receipted<WebhookEndpoint>> {
         check_url(&input.url)?;
         let events = subscription(&input.events)?;
-        let tx = self.store.write()?;
+        let tx = self.begin(now)?;
         let index = tx.tree_size()?;
         let endpoint = WebhookEndpoint {
             id: new_id("whk"),
@@ -286,17 +303,15 @@ impl Ledger {
             },
             "created",
             None,
-            now,
         )
     }
 
     fn save_webhook(
         &self,
-        mut tx: Box<dyn WriteTx + '_>,
+        mut tx: Write<'_>,
         mut record: WebhookRecord,
         action: &str,
         reason: Option<String>,
-        now: OffsetDateTime,
     ) -> Result<Receipted<WebhookEndpoint>> {
         record.endpoint.secrets = record.secrets.len();
         record.endpoint.public_keys = record
@@ -305,15 +320,11 @@ impl Ledger {
             .map(|s| s.public_key.clone())
             .collect();
         tx.put_webhook(&record)?;
-        let index = self.finish(
-            tx,
-            Event::WebhookChanged {
-                endpoint: record.endpoint.clone(),
-                action: action.to_string(),
-                reason,
-            },
-            now,
-        )?;
+        let index = tx.commit_event(Event::WebhookChanged {
+            endpoint: record.endpoint.clone(),
+            action: action.to_string(),
+            reason,
+        })?;
         Ok(Receipted {
             value: record.endpoint,
             log_index: index,
@@ -333,7 +344,7 @@ impl Ledger {
         patch: &UpdateWebhook,
         now: OffsetDateTime,
     ) -> Result<Receipted<WebhookEndpoint>> {
-        let tx = self.store.write()?;
+        let tx = self.begin(now)?;
         let mut record = Self::load_webhook(&*tx, id)?;
         let mut action = "updated";
         if let Some(url) = &patch.url {
@@ -355,7 +366,7 @@ impl Ledger {
                 record.endpoint.disabled_reason = Some("disabled by an operator".into());
             }
         }
-        self.save_webhook(tx, record, action, None, now)
+        self.save_webhook(tx, record, action, None)
     }
 
     /// Add a new secret; the old ones keep signing for `overlap`, so
@@ -367,7 +378,7 @@ impl Ledger {
         overlap: time::Duration,
         now: OffsetDateTime,
     ) -> Result<Receipted<WebhookEndpoint>> {
-        let tx = self.store.write()?;
+        let tx = self.begin(now)?;
         let mut record = Self::load_webhook(&*tx, id)?;
         record
             .secrets
@@ -377,7 +388,7 @@ impl Ledger {
             s.retire_at = Some(s.retire_at.map_or(retire, |at| at.min(retire)));
         }
         record.secrets.push(secret);
-        self.save_webhook(tx, record, "rotated", None, now)
+        self.save_webhook(tx, record, "rotated", None)
     }
 
     pub fn webhooks(&self) -> Result<Vec<WebhookEndpoint>> {
@@ -416,7 +427,7 @@ impl Ledger {
         rules: &DeliveryRules,
         now: OffsetDateTime,
     ) -> Result<DeliveryRecord> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let mut d = tx.delivery(delivery)?.ok_or_else(|| {
             LedgerError::refused(
                 ErrorCode::DeliveryNotFound,
@@ -464,7 +475,7 @@ impl Ledger {
                 outcome.error.as_deref().unwrap_or("no answer")
             );
             record.endpoint.disabled_reason = Some(why.clone());
-            self.save_webhook(tx, record, "disabled", Some(why), now)?;
+            self.save_webhook(tx, record, "disabled", Some(why))?;
             return Ok(d);
         }
         tx.put_webhook(&record)?;
@@ -478,7 +489,7 @@ impl Ledger {
         input: &ReplayDeliveries,
         now: OffsetDateTime,
     ) -> Result<Vec<u64>> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         if let Some(e) = &input.endpoint {
             Self::load_webhook(&*tx, e)?;
         }

@@ -471,7 +471,7 @@ impl Ledger {
                 .map_err(|e| LedgerError::Integrity(format!("encoding a nonce: {e}")))?,
             expires_at: now + self.config.web.challenge_lifetime,
         };
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         tx.put_web_challenge(&record)?;
         tx.commit()?;
         Ok(IssuedStatement {
@@ -636,7 +636,7 @@ impl Ledger {
             }),
             expires_at: now + self.config.web.challenge_lifetime,
         };
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         tx.put_web_challenge(&record)?;
         tx.commit()?;
         Ok(IssuedStatement {

@@ -186,7 +186,7 @@ impl Ledger {
         now: OffsetDateTime,
     ) -> Result<LegalHold> {
         countersign_domain::check_text("reason", &input.reason, 1, 2000)?;
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let (identity, request) = match on {
             HoldOn::Identity(h) => (Some(Self::load_identity(&*tx, h)?.handle), None),
             HoldOn::Request(r) => {
@@ -211,13 +211,13 @@ impl Ledger {
             log_index: tx.tree_size()?,
         };
         tx.put_hold(&hold)?;
-        hold.log_index = self.finish(tx, Event::HoldPlaced { hold: hold.clone() }, now)?;
+        hold.log_index = tx.commit_event(Event::HoldPlaced { hold: hold.clone() })?;
         Ok(hold)
     }
 
     /// Release a legal hold.
     pub fn release_hold(&self, id: &str, by: &str, now: OffsetDateTime) -> Result<LegalHold> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let mut hold = tx.hold(id)?.ok_or_else(|| {
             LedgerError::refused(ErrorCode::HoldNotFound, format!("no legal hold {id:?}"))
         })?;
@@ -230,14 +230,10 @@ impl Ledger {
         hold.released_at = Some(now);
         hold.released_by = Some(by.to_string());
         tx.put_hold(&hold)?;
-        self.finish(
-            tx,
-            Event::HoldReleased {
-                hold: hold.id.clone(),
-                by: by.to_string(),
-            },
-            now,
-        )?;
+        tx.commit_event(Event::HoldReleased {
+            hold: hold.id.clone(),
+            by: by.to_string(),
+        })?;
         Ok(hold)
     }
 
@@ -257,7 +253,7 @@ impl Ledger {
     /// out and that no legal hold covers. Every proof stays valid: only
     /// openings go, never entries or hashes.
     pub fn erase(&self, handle: &str, by: &str, now: OffsetDateTime) -> Result<Erasure> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let identity = Self::load_identity(&*tx, handle)?;
         if identity.status != IdentityStatus::Terminated {
             return Err(LedgerError::refused(
@@ -373,22 +369,17 @@ impl Ledger {
             .into_iter()
             .collect();
         let commitments: Vec<String> = erase.iter().map(|o| o.commitment.clone()).collect();
-        let (index, _) = self.append(
-            &mut *tx,
-            Event::PersonalErased {
-                identity: handle.clone(),
-                by: by.to_string(),
-                commitments: commitments.clone(),
-                kept: result.kept,
-            },
-            now,
-        )?;
+        let index = tx.log(Event::PersonalErased {
+            identity: handle.clone(),
+            by: by.to_string(),
+            commitments: commitments.clone(),
+            kept: result.kept,
+        })?;
         for c in &commitments {
             tx.erase_opening(c, index)?;
         }
         tx.scrub_person(&handle, &values, ERASED)?;
-        self.seal(&mut *tx)?;
-        self.commit_sealed(tx)?;
+        tx.commit()?;
         self.store.compact()?;
         result.log_index = Some(index);
         Ok(result)

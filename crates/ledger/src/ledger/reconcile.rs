@@ -30,9 +30,9 @@ use countersign_proto::ErrorCode;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::outbox::Outbound;
-use super::{new_id, Ledger, LedgerError, Result};
-use crate::{ReadTx, WriteTx};
+use super::outbox::{Outbound, OutboundKind};
+use super::{new_id, Ledger, LedgerError, Result, Write};
+use crate::ReadTx;
 
 /// The most changes one intake call records.
 pub const MAX_CHANGE_BATCH: usize = 1000;
@@ -126,21 +126,6 @@ fn check_change(c: &ReportChange, skew: time::Duration, now: OffsetDateTime) -> 
     Ok(())
 }
 
-/// A write in progress: the events to append and the outbound events.
-#[derive(Default)]
-struct Pending {
-    events: Vec<Event>,
-    outbound: Vec<Outbound>,
-    report: ReconcileReport,
-}
-
-impl Pending {
-    /// The log index the next pushed event will get.
-    fn next_index(&self, tx: &dyn ReadTx) -> Result<u64> {
-        Ok(tx.tree_size()? + self.events.len() as u64)
-    }
-}
-
 impl Ledger {
     fn reconcile_config(&self) -> &ReconcileConfig {
         &self.config.iga.reconcile
@@ -166,8 +151,8 @@ impl Ledger {
         for (i, c) in input.iter().enumerate() {
             check_change(c, self.config.limits.max_clock_skew, now).map_err(|e| at_item(e, i))?;
         }
-        let mut tx = self.store.write()?;
-        let mut pending = Pending::default();
+        let mut tx = self.begin(now)?;
+        let mut report = ReconcileReport::default();
         let mut results = Vec::with_capacity(input.len());
         let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
         for (i, c) in input.iter().enumerate() {
@@ -196,7 +181,7 @@ impl Ledger {
                 });
                 continue;
             }
-            let index = pending.next_index(&*tx)?;
+            let index = tx.next_index()?;
             let mut change = EntitlementChange {
                 id: new_id("chg"),
                 change: c.clone(),
@@ -206,29 +191,23 @@ impl Ledger {
                 log_index: index,
             };
             let marks = (
-                pending.report.raised.len(),
-                pending.report.reopened.len(),
-                pending.report.updated.len(),
+                report.raised.len(),
+                report.reopened.len(),
+                report.updated.len(),
             );
-            // The change's own entry first, then what reconciling it raised.
-            let entry_at = pending.events.len();
-            pending.events.push(Event::EntitlementChanged {
-                change: change.clone(),
-            });
             let outcome = self.reconcile_one(&*tx, &change)?;
             if outcome.matched.is_some() {
                 change.request.clone_from(&outcome.matched);
-                if let Some(Event::EntitlementChanged { change: logged }) =
-                    pending.events.get_mut(entry_at)
-                {
-                    logged.request.clone_from(&outcome.matched);
-                }
             }
+            // The change's own entry first, then what reconciling it raised.
+            tx.log(Event::EntitlementChanged {
+                change: change.clone(),
+            })?;
             tx.put_change(&change)?;
             for f in outcome.findings {
-                self.raise(tx.as_mut(), f, now, &mut pending)?;
+                Self::raise(&mut tx, f, &mut report)?;
             }
-            let r = &pending.report;
+            let r = &report;
             let exceptions: Vec<String> = r.raised[marks.0..]
                 .iter()
                 .chain(&r.reopened[marks.1..])
@@ -245,7 +224,7 @@ impl Ledger {
         let recorded = results.iter().filter(|r| !r.duplicate).count();
         let duplicates = results.len() - recorded;
         if recorded > 0 {
-            self.finish_emitting(tx, pending.events, pending.outbound, now)?;
+            tx.commit()?;
         }
         Ok(ChangeBatch {
             results,
@@ -275,14 +254,9 @@ impl Ledger {
     /// Turn a finding into a new control exception, or add its evidence to
     /// the one already raised for the same kind and key (reopening it if it
     /// was resolved and the evidence is new).
-    fn raise(
-        &self,
-        tx: &mut dyn WriteTx,
-        f: Finding,
-        now: OffsetDateTime,
-        pending: &mut Pending,
-    ) -> Result<()> {
-        let index = pending.next_index(tx)?;
+    fn raise(tx: &mut Write<'_>, f: Finding, report: &mut ReconcileReport) -> Result<()> {
+        let now = tx.now();
+        let index = tx.next_index()?;
         let Some(mut e) = tx.control_exception_by_key(f.kind, &f.key)? else {
             let e = ControlException {
                 id: new_id("cx"),
@@ -307,14 +281,10 @@ impl Ledger {
                 revision: 1,
             };
             tx.put_control_exception(&e)?;
-            pending.report.raised.push(e.id.clone());
-            pending.outbound.push(control_outbound(
-                "control_exception.raised",
-                &e,
-                "raised",
-                pending.events.len(),
-            ));
-            pending.events.push(Event::ControlRaised { exception: e });
+            report.raised.push(e.id.clone());
+            let o = control_outbound(OutboundKind::ControlExceptionRaised, &e, "raised");
+            let index = tx.log(Event::ControlRaised { exception: e })?;
+            tx.emit(index, o);
             return Ok(());
         };
         if !e.evidence.absorb(&f.evidence) {
@@ -325,10 +295,10 @@ impl Ledger {
             e.reopened += 1;
             e.resolution = None;
             e.acknowledged_by = None;
-            pending.report.reopened.push(e.id.clone());
+            report.reopened.push(e.id.clone());
             "reopened"
         } else {
-            pending.report.updated.push(e.id.clone());
+            report.updated.push(e.id.clone());
             "evidence"
         };
         e.severity = e.severity.max(f.severity);
@@ -336,28 +306,24 @@ impl Ledger {
         e.updated_at = now;
         e.revision += 1;
         tx.put_control_exception(&e)?;
-        pending.outbound.push(control_outbound(
-            "control_exception.updated",
-            &e,
-            action,
-            pending.events.len(),
-        ));
-        pending.events.push(Event::ControlUpdated {
+        let o = control_outbound(OutboundKind::ControlExceptionUpdated, &e, action);
+        let index = tx.log(Event::ControlUpdated {
             exception: e,
             action: action.to_string(),
             by: "reconciliation".to_string(),
             reason: Some("new evidence".to_string()),
             envelope: None,
-        });
+        })?;
+        tx.emit(index, o);
         Ok(())
     }
 
     /// A full reconciliation: every change again, then the time-based rules.
     pub fn reconcile(&self, now: OffsetDateTime) -> Result<ReconcileReport> {
-        let mut tx = self.store.write()?;
-        let mut pending = Pending::default();
+        let mut tx = self.begin(now)?;
+        let mut report = ReconcileReport::default();
         let changes = tx.changes(&ChangeFilter::default())?;
-        pending.report.changes_checked = changes.len();
+        report.changes_checked = changes.len();
         for mut change in changes {
             let outcome = self.reconcile_one(&*tx, &change)?;
             if outcome.matched.is_some() && change.request != outcome.matched {
@@ -365,12 +331,12 @@ impl Ledger {
                 tx.put_change(&change)?;
             }
             for f in outcome.findings {
-                self.raise(tx.as_mut(), f, now, &mut pending)?;
+                Self::raise(&mut tx, f, &mut report)?;
             }
         }
 
         let approved = tx.requests_with_action(RequestState::Approved)?;
-        pending.report.requests_checked = approved.len();
+        report.requests_checked = approved.len();
         for r in approved {
             let executed: Vec<EntitlementChange> = match &r.action {
                 Some(a) => tx
@@ -393,12 +359,12 @@ impl Ledger {
                 now,
                 self.reconcile_config(),
             ) {
-                self.raise(tx.as_mut(), f, now, &mut pending)?;
+                Self::raise(&mut tx, f, &mut report)?;
             }
         }
 
         let identities = tx.identities(&countersign_proto::api::IdentityFilter::default())?;
-        pending.report.identities_checked = identities.len();
+        report.identities_checked = identities.len();
         for identity in identities {
             let watch = identity.status == IdentityStatus::Terminated
                 || (identity.orphaned && !identity.kind.is_human());
@@ -424,7 +390,7 @@ impl Ledger {
                         now,
                         self.reconcile_config(),
                     ) {
-                        self.raise(tx.as_mut(), f, now, &mut pending)?;
+                        Self::raise(&mut tx, f, &mut report)?;
                     }
                 }
             }
@@ -436,16 +402,11 @@ impl Ledger {
                     .last()
                     .map(|h| h.log_index);
                 if let Some(f) = reconcile::orphaned_access(&identity, &holdings, since) {
-                    self.raise(tx.as_mut(), f, now, &mut pending)?;
+                    Self::raise(&mut tx, f, &mut report)?;
                 }
             }
         }
-        let report = std::mem::take(&mut pending.report);
-        if pending.events.is_empty() {
-            tx.commit()?;
-        } else {
-            self.finish_emitting(tx, pending.events, pending.outbound, now)?;
-        }
+        tx.commit()?;
         Ok(report)
     }
 
@@ -479,7 +440,7 @@ impl Ledger {
         by: &str,
         now: OffsetDateTime,
     ) -> Result<super::Receipted<ControlException>> {
-        let tx = self.store.write()?;
+        let tx = self.begin(now)?;
         let mut e = load_control(&*tx, id)?;
         open_only(&e, "assign")?;
         Self::load_identity(&*tx, assignee)?;
@@ -494,7 +455,7 @@ impl Ledger {
         by: &str,
         now: OffsetDateTime,
     ) -> Result<super::Receipted<ControlException>> {
-        let tx = self.store.write()?;
+        let tx = self.begin(now)?;
         let mut e = load_control(&*tx, id)?;
         if e.state != ControlState::Open {
             return Err(LedgerError::refused(
@@ -524,7 +485,7 @@ impl Ledger {
         let invalid = |d: String| LedgerError::refused(ErrorCode::ResolutionInvalid, d);
         let statement =
             countersign_attest::resolution_of(envelope).map_err(|e| invalid(e.to_string()))?;
-        let tx = self.store.write()?;
+        let tx = self.begin(now)?;
         let mut e = load_control(&*tx, id)?;
         if statement.exception != e.id {
             return Err(invalid(format!(
@@ -598,7 +559,7 @@ impl Ledger {
         .map_err(|e| invalid(e.to_string()))?;
         let mut tx = tx;
         if let Some(verified) = &passkey {
-            Self::advance_counter(tx.as_mut(), &credential.key_id, verified.sign_count)?;
+            Self::advance_counter(&mut *tx, &credential.key_id, verified.sign_count)?;
             // A passkey signs only what the server issued: the nonce must be
             // this resolver's, for this exception and passkey, and unused.
             let nonce = statement.nonce.as_deref().ok_or_else(|| {
@@ -658,7 +619,7 @@ impl Ledger {
         now: OffsetDateTime,
     ) -> Result<super::Receipted<ControlException>> {
         countersign_domain::check_text("reason", reason, 1, 2000)?;
-        let tx = self.store.write()?;
+        let tx = self.begin(now)?;
         let mut e = load_control(&*tx, id)?;
         if e.state != ControlState::Resolved {
             return Err(LedgerError::refused(
@@ -679,7 +640,7 @@ impl Ledger {
     #[allow(clippy::too_many_arguments)]
     fn update_control(
         &self,
-        mut tx: Box<dyn WriteTx + '_>,
+        mut tx: Write<'_>,
         mut e: ControlException,
         action: &str,
         by: &str,
@@ -690,38 +651,29 @@ impl Ledger {
         e.updated_at = now;
         e.revision += 1;
         tx.put_control_exception(&e)?;
-        let outbound = control_outbound("control_exception.updated", &e, action, 0);
-        let indexes = self.finish_emitting(
-            tx,
-            vec![Event::ControlUpdated {
-                exception: e.clone(),
-                action: action.to_string(),
-                by: by.to_string(),
-                reason,
-                envelope,
-            }],
-            vec![outbound],
-            now,
-        )?;
+        let outbound = control_outbound(OutboundKind::ControlExceptionUpdated, &e, action);
+        let index = tx.log(Event::ControlUpdated {
+            exception: e.clone(),
+            action: action.to_string(),
+            by: by.to_string(),
+            reason,
+            envelope,
+        })?;
+        tx.emit(index, outbound);
+        tx.commit()?;
         Ok(super::Receipted {
             value: e,
-            log_index: indexes.first().copied().unwrap_or_default(),
+            log_index: index,
         })
     }
 }
 
-fn control_outbound(
-    kind: &'static str,
-    e: &ControlException,
-    action: &str,
-    entry: usize,
-) -> Outbound {
+fn control_outbound(kind: OutboundKind, e: &ControlException, action: &str) -> Outbound {
     Outbound {
         kind,
         subject: e.id.clone(),
         ordering_key: e.id.clone(),
         data: json!({ "exception": e, "action": action }),
-        entry,
     }
 }
 

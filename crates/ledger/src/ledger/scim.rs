@@ -28,9 +28,8 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::outbox::Outbound;
-use super::{new_id, Ledger, LedgerError, Result};
-use crate::{ScimRecord, WriteTx};
+use super::{new_id, Ledger, LedgerError, Result, Write};
+use crate::ScimRecord;
 
 pub const USER: &str = "User";
 pub const GROUP: &str = "Group";
@@ -132,19 +131,11 @@ fn created_of(record: &ScimRecord) -> String {
         .to_string()
 }
 
-/// Events and outbound events of one SCIM write.
-#[derive(Default)]
-struct Batch {
-    events: Vec<Event>,
-    outbound: Vec<Outbound>,
-}
-
 impl Ledger {
     /// Provision a user (SCIM POST).
     pub fn scim_create_user(&self, user: ScimUser, now: OffsetDateTime) -> Result<ScimRecord> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         self.unique_user_name(&*tx, &user.user_name, None)?;
-        let mut batch = Batch::default();
         let manager = self.manager_handle(&*tx, user.manager.as_deref())?;
         // SCIM never adopts an identity made outside SCIM on its own: only
         // one an administrator marked adoptable (`scim_adoptable`), and
@@ -182,12 +173,12 @@ impl Ledger {
                     identity::update_identity(&current, &patch, None, now)?;
                 next.scim_adoptable = false;
                 changed.push("scim_adoptable".into());
-                let index = tx.tree_size()? + batch.events.len() as u64;
+                let index = tx.next_index()?;
                 tx.put_identity(&next, Some("adopted over SCIM"), index)?;
-                batch.events.push(Event::IdentityUpdated {
+                tx.log(Event::IdentityUpdated {
                     identity: next.clone(),
                     changed,
-                });
+                })?;
                 next
             }
             None => {
@@ -210,20 +201,20 @@ impl Ledger {
                     manager,
                 };
                 let identity = identity::create_identity(&input, new_id("idn"), None, None, now)?;
-                let index = tx.tree_size()? + batch.events.len() as u64;
+                let index = tx.next_index()?;
                 tx.put_identity(&identity, Some("provisioned over SCIM"), index)?;
-                batch.events.push(Event::IdentityCreated {
+                tx.log(Event::IdentityCreated {
                     identity: identity.clone(),
-                });
+                })?;
                 identity
             }
         };
-        let identity = self.apply_active(tx.as_mut(), identity, user.active, now, &mut batch)?;
+        let identity = self.apply_active(&mut tx, identity, user.active)?;
         if joiner && identity.status == IdentityStatus::Active {
             // A joiner gets an enrolment link by mail for their first passkey.
-            let index = tx.tree_size()? + batch.events.len() as u64;
-            if let Some(e) = self.invite_joiner(tx.as_mut(), &identity, index, now)? {
-                batch.events.push(e);
+            let index = tx.next_index()?;
+            if let Some(e) = self.invite_joiner(&mut *tx, &identity, index, now)? {
+                tx.log(e)?;
             }
         }
         let mut resource = user.resource;
@@ -237,7 +228,7 @@ impl Ledger {
             resource,
         };
         tx.put_scim_resource(&record)?;
-        self.finish_emitting(tx, batch.events, batch.outbound, now)?;
+        tx.commit()?;
         Ok(record)
     }
 
@@ -249,7 +240,7 @@ impl Ledger {
         user: ScimUser,
         now: OffsetDateTime,
     ) -> Result<ScimRecord> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let current = tx
             .scim_resource(USER, id)?
             .ok_or_else(|| not_found(USER, id))?;
@@ -260,7 +251,6 @@ impl Ledger {
             .clone()
             .ok_or_else(|| LedgerError::Integrity(format!("SCIM user {id} has no identity")))?;
         let identity = Self::load_identity(&*tx, &handle)?;
-        let mut batch = Batch::default();
         let manager = self.manager_handle(&*tx, user.manager.as_deref())?;
         let identity = if identity.status == IdentityStatus::Terminated {
             if user.active {
@@ -280,8 +270,8 @@ impl Ledger {
             if user.email.is_some() && user.email != identity.email {
                 super::email_free(&*tx, user.email.as_deref(), Some(&identity.handle))?;
             }
-            let identity = self.update_in(tx.as_mut(), &identity, &patch, now, &mut batch)?;
-            self.apply_active(tx.as_mut(), identity, user.active, now, &mut batch)?
+            let identity = Self::update_in(&mut tx, &identity, &patch)?;
+            self.apply_active(&mut tx, identity, user.active)?
         };
         let mut resource = user.resource;
         stamp(&mut resource, USER, id, &created_of(&current), now);
@@ -292,15 +282,11 @@ impl Ledger {
             identity: Some(identity.handle),
             ..current
         };
-        if !changed && batch.events.is_empty() {
+        if !changed && !tx.logged_any() {
             return Ok(record);
         }
         tx.put_scim_resource(&record)?;
-        if batch.events.is_empty() {
-            tx.commit()?;
-        } else {
-            self.finish_emitting(tx, batch.events, batch.outbound, now)?;
-        }
+        tx.commit()?;
         Ok(record)
     }
 
@@ -312,24 +298,20 @@ impl Ledger {
         expected_version: Option<u64>,
         now: OffsetDateTime,
     ) -> Result<()> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let current = tx
             .scim_resource(USER, id)?
             .ok_or_else(|| not_found(USER, id))?;
         check_version(&current, expected_version)?;
-        let mut batch = Batch::default();
         if let Some(handle) = &current.identity {
             let identity = Self::load_identity(&*tx, handle)?;
             if identity.status != IdentityStatus::Terminated {
                 let next = identity::change_status(&identity, IdentityStatus::Terminated, now)?;
                 self.change_status_in(
-                    tx.as_mut(),
+                    &mut tx,
                     &identity,
                     next,
                     Some("deprovisioned over SCIM (user deleted)".into()),
-                    now,
-                    &mut batch.events,
-                    &mut batch.outbound,
                 )?;
             }
         }
@@ -342,20 +324,20 @@ impl Ledger {
                 g.version += 1;
                 tx.put_scim_resource(&g)?;
                 let group = self.group_record(&*tx, &g)?;
-                batch.events.push(Event::GroupChanged {
+                tx.log(Event::GroupChanged {
                     group,
                     action: "updated".into(),
-                });
+                })?;
             }
         }
         tx.delete_scim_resource(USER, id)?;
-        self.finish_emitting(tx, batch.events, batch.outbound, now)?;
+        tx.commit()?;
         Ok(())
     }
 
     /// Create a group (SCIM POST).
     pub fn scim_create_group(&self, group: ScimGroup, now: OffsetDateTime) -> Result<ScimRecord> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         self.unique_group_name(&*tx, &group.display_name, None)?;
         let id = new_id("grp");
         let mut resource = group.resource;
@@ -368,24 +350,15 @@ impl Ledger {
             version: 1,
             resource,
         };
-        let mut batch = Batch::default();
         let label = group_label(&group.display_name);
-        self.regroup(
-            tx.as_mut(),
-            None,
-            Some(&label),
-            &[],
-            &group.members,
-            now,
-            &mut batch,
-        )?;
+        Self::regroup(&mut tx, None, Some(&label), &[], &group.members)?;
         tx.put_scim_resource(&record)?;
         let logged = self.group_record(&*tx, &record)?;
-        batch.events.push(Event::GroupChanged {
+        tx.log(Event::GroupChanged {
             group: logged,
             action: "created".into(),
-        });
-        self.finish_emitting(tx, batch.events, batch.outbound, now)?;
+        })?;
+        tx.commit()?;
         Ok(record)
     }
 
@@ -397,7 +370,7 @@ impl Ledger {
         group: ScimGroup,
         now: OffsetDateTime,
     ) -> Result<ScimRecord> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let current = tx
             .scim_resource(GROUP, id)?
             .ok_or_else(|| not_found(GROUP, id))?;
@@ -415,15 +388,12 @@ impl Ledger {
         if resource == current.resource {
             return Ok(current);
         }
-        let mut batch = Batch::default();
-        self.regroup(
-            tx.as_mut(),
+        Self::regroup(
+            &mut tx,
             old_label.as_deref(),
             Some(&new_label),
             &old_members,
             &group.members,
-            now,
-            &mut batch,
         )?;
         let record = ScimRecord {
             version: current.version + 1,
@@ -432,11 +402,11 @@ impl Ledger {
         };
         tx.put_scim_resource(&record)?;
         let logged = self.group_record(&*tx, &record)?;
-        batch.events.push(Event::GroupChanged {
+        tx.log(Event::GroupChanged {
             group: logged,
             action: "updated".into(),
-        });
-        self.finish_emitting(tx, batch.events, batch.outbound, now)?;
+        })?;
+        tx.commit()?;
         Ok(record)
     }
 
@@ -447,7 +417,7 @@ impl Ledger {
         expected_version: Option<u64>,
         now: OffsetDateTime,
     ) -> Result<()> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let current = tx
             .scim_resource(GROUP, id)?
             .ok_or_else(|| not_found(GROUP, id))?;
@@ -457,23 +427,20 @@ impl Ledger {
             .get("displayName")
             .and_then(Value::as_str)
             .map(group_label);
-        let mut batch = Batch::default();
-        self.regroup(
-            tx.as_mut(),
+        Self::regroup(
+            &mut tx,
             old_label.as_deref(),
             None,
             &members_of(&current.resource),
             &[],
-            now,
-            &mut batch,
         )?;
         let logged = self.group_record(&*tx, &current)?;
         tx.delete_scim_resource(GROUP, id)?;
-        batch.events.push(Event::GroupChanged {
+        tx.log(Event::GroupChanged {
             group: logged,
             action: "deleted".into(),
-        });
-        self.finish_emitting(tx, batch.events, batch.outbound, now)?;
+        })?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -554,35 +521,31 @@ impl Ledger {
     }
 
     fn update_in(
-        &self,
-        tx: &mut dyn WriteTx,
+        tx: &mut Write<'_>,
         current: &Identity,
         patch: &UpdateIdentity,
-        now: OffsetDateTime,
-        batch: &mut Batch,
     ) -> Result<Identity> {
-        let (next, changed) = identity::update_identity(current, patch, None, now)?;
+        let (next, changed) = identity::update_identity(current, patch, None, tx.now())?;
         if changed.is_empty() {
             return Ok(next);
         }
-        let index = tx.tree_size()? + batch.events.len() as u64;
+        let index = tx.next_index()?;
         tx.put_identity(&next, Some("updated over SCIM"), index)?;
-        batch.events.push(Event::IdentityUpdated {
+        tx.log(Event::IdentityUpdated {
             identity: next.clone(),
             changed,
-        });
+        })?;
         Ok(next)
     }
 
     /// Make the identity's status follow `active`.
     fn apply_active(
         &self,
-        tx: &mut dyn WriteTx,
+        tx: &mut Write<'_>,
         identity: Identity,
         active: bool,
-        now: OffsetDateTime,
-        batch: &mut Batch,
     ) -> Result<Identity> {
+        let now = tx.now();
         let to = match (identity.status, active) {
             (IdentityStatus::Active, false) => self.config.iga.scim_deactivate,
             (IdentityStatus::Suspended, true) => IdentityStatus::Active,
@@ -599,30 +562,18 @@ impl Ledger {
         } else {
             "deactivated over SCIM (active: false)"
         };
-        self.change_status_in(
-            tx,
-            &identity,
-            next,
-            Some(reason.into()),
-            now,
-            &mut batch.events,
-            &mut batch.outbound,
-        )
+        self.change_status_in(tx, &identity, next, Some(reason.into()))
     }
 
     /// Move identities in and out of a group label: members of `old`
     /// (listed in `before`) leave it, members of `new` (listed in `after`)
     /// join it. Unknown member ids are refused.
-    #[allow(clippy::too_many_arguments)]
     fn regroup(
-        &self,
-        tx: &mut dyn WriteTx,
+        tx: &mut Write<'_>,
         old: Option<&str>,
         new: Option<&str>,
         before: &[String],
         after: &[String],
-        now: OffsetDateTime,
-        batch: &mut Batch,
     ) -> Result<()> {
         let mut handles_after = Vec::new();
         for id in after {
@@ -649,7 +600,7 @@ impl Ledger {
         touched.sort();
         touched.dedup();
         for h in touched {
-            let current = Self::load_identity(&*tx, &h)?;
+            let current = Self::load_identity(&**tx, &h)?;
             if current.status == IdentityStatus::Terminated {
                 continue;
             }
@@ -668,7 +619,7 @@ impl Ledger {
                 groups: Some(groups),
                 ..UpdateIdentity::default()
             };
-            self.update_in(tx, &current, &patch, now, batch)?;
+            Self::update_in(tx, &current, &patch)?;
         }
         Ok(())
     }

@@ -117,7 +117,7 @@ impl Ledger {
             data,
             expires_at: now + self.config.web.challenge_lifetime,
         };
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         tx.put_web_challenge(&challenge)?;
         tx.commit()?;
         Ok(challenge)
@@ -130,7 +130,7 @@ impl Ledger {
         purpose: &str,
         now: OffsetDateTime,
     ) -> Result<WebChallenge> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let found = tx.take_web_challenge(id)?;
         tx.commit()?;
         match found {
@@ -155,7 +155,7 @@ impl Ledger {
         sign_in: SignIn,
         now: OffsetDateTime,
     ) -> Result<(String, SessionRecord)> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let who = Self::load_identity(&*tx, &sign_in.identity)?;
         if who.status != IdentityStatus::Active {
             return Err(LedgerError::refused(
@@ -205,7 +205,7 @@ impl Ledger {
                 .as_ref()
                 .is_some_and(|w| w.status == IdentityStatus::Active);
         if !live {
-            let mut tx = self.store.write()?;
+            let mut tx = self.begin(now)?;
             tx.delete_session(&id)?;
             tx.commit()?;
             return Ok(None);
@@ -214,7 +214,7 @@ impl Ledger {
             return Ok(None);
         };
         if now - session.last_seen >= touch_every(self.config.web.session_idle) {
-            let mut tx = self.store.write()?;
+            let mut tx = self.begin(now)?;
             // Re-read inside the write: the session may have ended meanwhile.
             if let Some(mut s) = tx.session(&id)? {
                 s.last_seen = now;
@@ -229,7 +229,7 @@ impl Ledger {
 
     /// End a session (sign-out).
     pub fn end_session(&self, session_id: &str) -> Result<()> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin_operational()?;
         tx.delete_session(session_id)?;
         tx.commit()?;
         Ok(())
@@ -237,7 +237,7 @@ impl Ledger {
 
     /// Remember that the session fetched a document version's bytes.
     pub fn note_viewed(&self, session_id: &str, sha256: &str) -> Result<()> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin_operational()?;
         if let Some(mut s) = tx.session(session_id)? {
             if !s.viewed.iter().any(|v| v == sha256) {
                 s.viewed.push(sha256.to_string());
@@ -257,7 +257,7 @@ impl Ledger {
         aal: u8,
         auth_time: OffsetDateTime,
     ) -> Result<()> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin_operational()?;
         if let Some(mut s) = tx.session(session_id)? {
             s.aal = s.aal.max(aal).min(3);
             s.auth_time = Some(s.auth_time.map_or(auth_time, |t| t.max(auth_time)));
@@ -269,7 +269,7 @@ impl Ledger {
 
     /// Drop expired challenges, sessions and old invitations.
     pub fn purge_expired(&self, now: OffsetDateTime) -> Result<u64> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let n = tx.purge_expired(now)?;
         tx.commit()?;
         Ok(n)
@@ -301,7 +301,7 @@ impl Ledger {
                 "mail is not configured on this server ([smtp]); hand the link over yourself",
             ));
         }
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let who = Self::load_identity(&*tx, handle)?;
         if who.status != IdentityStatus::Active || !who.kind.is_human() {
             return Err(LedgerError::refused(
@@ -320,18 +320,11 @@ impl Ledger {
             ));
         }
         Self::no_live_passkey(&*tx, &who, now)?;
-        Self::retire_invitations(tx.as_mut(), &who.handle, now)?;
+        Self::retire_invitations(&mut *tx, &who.handle, now)?;
         let index = tx.tree_size()?;
-        let (record, url, event) = self.new_invitation(
-            tx.as_mut(),
-            &who,
-            issued_by,
-            lifetime,
-            send_mail,
-            index,
-            now,
-        )?;
-        let index = self.finish(tx, event, now)?;
+        let (record, url, event) =
+            self.new_invitation(&mut *tx, &who, issued_by, lifetime, send_mail, index, now)?;
+        let index = tx.commit_event(event)?;
         Ok(Invitation {
             id: record.id,
             identity: who.handle,
@@ -490,7 +483,7 @@ impl Ledger {
         invitation: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Receipted<Credential>> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let who = match invitation {
             Some(secret) => {
                 let (_, who) = Self::live_invitation(&*tx, &sha256_hex(secret), now)?;
@@ -502,7 +495,7 @@ impl Ledger {
                 }
                 Self::no_live_passkey(&*tx, &who, now)?;
                 // This link and any other of theirs are used up.
-                Self::retire_invitations(tx.as_mut(), handle, now)?;
+                Self::retire_invitations(&mut *tx, handle, now)?;
                 who
             }
             None => Self::load_identity(&*tx, handle)?,
@@ -514,13 +507,9 @@ impl Ledger {
             identity::enroll_passkey(&who, enrolment, label, existing.as_ref(), index, now)?;
         tx.put_credential(&credential)?;
         tx.set_sign_count(&credential.key_id, sign_count)?;
-        self.finish(
-            tx,
-            Event::CredentialEnrolled {
-                credential: credential.clone(),
-            },
-            now,
-        )?;
+        tx.commit_event(Event::CredentialEnrolled {
+            credential: credential.clone(),
+        })?;
         Ok(Receipted {
             value: credential,
             log_index: index,
@@ -547,7 +536,7 @@ impl Ledger {
         sign_count: u32,
         now: OffsetDateTime,
     ) -> Result<(Credential, Identity)> {
-        let mut tx = self.store.write()?;
+        let mut tx = self.begin(now)?;
         let c = tx
             .credential(key_id)?
             .filter(|c| c.kind == CredentialKind::Passkey)
@@ -572,7 +561,7 @@ impl Ledger {
                 "the passkey's user handle does not belong to its credential",
             ));
         }
-        Self::advance_counter(tx.as_mut(), key_id, sign_count)?;
+        Self::advance_counter(&mut *tx, key_id, sign_count)?;
         tx.commit()?;
         Ok((c, who))
     }
