@@ -277,6 +277,15 @@ CREATE TABLE IF NOT EXISTS legal_holds (
     body TEXT NOT NULL
 );
 "#,
+    r#"
+-- The entries about a party are found by (party, kind), so finding them
+-- costs what the party's own entries cost, not what the log holds.
+CREATE INDEX IF NOT EXISTS log_entries_kind ON log_entries (kind);
+CREATE INDEX IF NOT EXISTS log_entries_identity_kind ON log_entries (identity, kind);
+CREATE INDEX IF NOT EXISTS log_entries_key_kind ON log_entries (key_id, kind);
+DROP INDEX IF EXISTS log_entries_identity;
+DROP INDEX IF EXISTS log_entries_key;
+"#,
 ];
 
 /// A Countersign store in one SQLite file.
@@ -995,11 +1004,23 @@ impl ReadTx for SqliteTx<'_> {
         let mut stmt = self
             .conn
             .prepare_cached(
+                // One indexed lookup per part, never a scan of the log:
+                // `identity.` ≤ kind < `identity/` is the prefix as a range.
                 "SELECT idx FROM log_entries WHERE request = ?1
-                   OR ((kind LIKE 'identity.%' OR kind LIKE 'delegation.%')
-                       AND identity IN (SELECT value FROM json_each(?2)))
-                   OR kind IN ('ca.created', 'policy.activated')
-                   OR (kind LIKE 'credential.%' AND key_id IN (SELECT value FROM json_each(?3)))
+                 UNION
+                 SELECT idx FROM log_entries
+                  WHERE identity IN (SELECT value FROM json_each(?2))
+                    AND kind >= 'identity.' AND kind < 'identity/'
+                 UNION
+                 SELECT idx FROM log_entries
+                  WHERE identity IN (SELECT value FROM json_each(?2))
+                    AND kind >= 'delegation.' AND kind < 'delegation/'
+                 UNION
+                 SELECT idx FROM log_entries WHERE kind IN ('ca.created', 'policy.activated')
+                 UNION
+                 SELECT idx FROM log_entries
+                  WHERE key_id IN (SELECT value FROM json_each(?3))
+                    AND kind >= 'credential.' AND kind < 'credential/'
                  ORDER BY idx",
             )
             .map_err(backend)?;

@@ -1,0 +1,683 @@
+//! `countersign-load`: Countersign's benchmark harness.
+//!
+//! In one run it measures the machine's ceilings (Ed25519 verification,
+//! single and batched, on one core; SHA-256; durable commits of the
+//! database) and the product's figures against a real `countersign serve`
+//! on loopback with a fresh data directory: accepted signatures per second
+//! by client concurrency, receipt latency at a fixed offered rate (open
+//! loop, measured from the scheduled send time so queueing counts),
+//! server CPU per signature and resident memory, and inclusion and
+//! consistency proof times at the size the log reached. Results go to
+//! stdout as Markdown and, with `--out`, as JSON.
+//!
+//! ```text
+//! cargo build --release -p countersign
+//! target/release/countersign-load --size small --out bench.json
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use clap::{Parser, ValueEnum};
+use countersign_ledger::{Hashes, Store as _};
+use countersign_proto::api::{CreateRequest, EnrollKey, KeyChallenge};
+use countersign_proto::model::{Assurance, Decision, Request};
+use countersign_proto::statement::Envelope;
+use ed25519_dalek::{Signer as _, SigningKey, Verifier as _};
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Size {
+    /// Seconds; what CI runs so the harness cannot rot.
+    Tiny,
+    /// About a minute: the figures in BENCHMARKS.md.
+    Small,
+}
+
+struct Plan {
+    approvers: usize,
+    /// Client connections for the closed-loop throughput runs.
+    connections: Vec<usize>,
+    /// Signatures per closed-loop run.
+    per_run: usize,
+    /// Offered rate and duration of the open-loop latency run.
+    offered: u32,
+    offered_for: Duration,
+    ed25519: usize,
+    sha256_bytes: usize,
+    commits: usize,
+    proofs: usize,
+}
+
+impl Size {
+    fn plan(self) -> Plan {
+        match self {
+            Size::Tiny => Plan {
+                approvers: 4,
+                connections: vec![1, 8],
+                per_run: 80,
+                offered: 100,
+                offered_for: Duration::from_secs(1),
+                ed25519: 2_000,
+                sha256_bytes: 8 << 20,
+                commits: 100,
+                proofs: 100,
+            },
+            Size::Small => Plan {
+                approvers: 8,
+                connections: vec![1, 16, 64, 256],
+                per_run: 6_000,
+                offered: 2_000,
+                offered_for: Duration::from_secs(5),
+                ed25519: 50_000,
+                sha256_bytes: 256 << 20,
+                commits: 3_000,
+                proofs: 2_000,
+            },
+        }
+    }
+}
+
+#[derive(Parser)]
+#[command(name = "countersign-load", about = "Countersign's benchmark harness")]
+struct Args {
+    #[arg(long, value_enum, default_value = "small")]
+    size: Size,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The `countersign` binary to serve with [default: beside this one].
+    #[arg(long)]
+    server: Option<PathBuf>,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let plan = args.size.plan();
+    let server = match args.server {
+        Some(p) => p,
+        None => std::env::current_exe()?
+            .parent()
+            .ok_or_else(|| anyhow!("no directory beside this binary"))?
+            .join("countersign"),
+    };
+    let mut results = json!({
+        "size": format!("{:?}", args.size).to_lowercase(),
+        "machine": machine(),
+    });
+    eprintln!("ceilings…");
+    results["ceilings"] = ceilings(&plan)?;
+    eprintln!("signing against a live server…");
+    results["signing"] = signing(&plan, &server)?;
+    print_markdown(&results);
+    if let Some(out) = args.out {
+        std::fs::write(&out, serde_json::to_vec_pretty(&results)?)
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::disallowed_methods)]
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    json!({
+        "cpu": cpu,
+        "cores": std::thread::available_parallelism().map(usize::from).unwrap_or(1),
+    })
+}
+
+fn per_second(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64().max(1e-9)
+}
+
+// ------------------------------------------------------------------ ceilings
+
+fn ceilings(plan: &Plan) -> Result<Value> {
+    let key = SigningKey::generate(&mut rand_core::OsRng);
+    let vk = key.verifying_key();
+    let messages: Vec<Vec<u8>> = (0..plan.ed25519)
+        .map(|i| format!("statement {i} {}", "x".repeat(180)).into_bytes())
+        .collect();
+    let sigs: Vec<_> = messages.iter().map(|m| key.sign(m)).collect();
+    let t = Instant::now();
+    for (m, s) in messages.iter().zip(&sigs) {
+        vk.verify(m, s)?;
+    }
+    let single = per_second(messages.len(), t.elapsed());
+
+    let batch = 64;
+    let keys = vec![vk; batch];
+    let t = Instant::now();
+    for (ms, ss) in messages.chunks(batch).zip(sigs.chunks(batch)) {
+        let ms: Vec<&[u8]> = ms.iter().map(Vec::as_slice).collect();
+        ed25519_dalek::verify_batch(&ms, ss, &keys[..ms.len()])?;
+    }
+    let batched = per_second(messages.len(), t.elapsed());
+
+    let data = vec![0x5au8; plan.sha256_bytes];
+    let t = Instant::now();
+    let digest = Sha256::digest(&data);
+    let sha = plan.sha256_bytes as f64 / (1 << 20) as f64 / t.elapsed().as_secs_f64();
+    std::hint::black_box(digest);
+
+    let dir = tempfile::tempdir()?;
+    let store = countersign_store_sqlite::SqliteStore::open(&dir.path().join("commits.db"))?;
+    let t = Instant::now();
+    for i in 0..plan.commits {
+        let mut tx = store.write()?;
+        tx.set_meta("bench", &i.to_string())?;
+        tx.commit()?;
+    }
+    let commits = per_second(plan.commits, t.elapsed());
+    Ok(json!({
+        "ed25519_verify_per_s": single.round(),
+        "ed25519_batch64_verify_per_s": batched.round(),
+        "sha256_mib_per_s": sha.round(),
+        "sqlite_durable_commits_per_s": commits.round(),
+    }))
+}
+
+// ------------------------------------------------------------------- server
+
+struct Server {
+    child: Child,
+    base: String,
+    token: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn start(binary: &Path) -> Result<Server> {
+    let dir = tempfile::tempdir()?;
+    let port = free_port()?;
+    let child = Command::new(binary)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(dir.path())
+        .env("COUNTERSIGN_LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::blocking::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let token_file = dir.path().join("admin-token");
+    loop {
+        let up = http
+            .get(format!("{base}/readyz"))
+            .send()
+            .is_ok_and(|r| r.status().is_success());
+        if up && token_file.exists() {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the server did not come up on {base}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let token = std::fs::read_to_string(&token_file)?.trim().to_string();
+    Ok(Server {
+        child,
+        base,
+        token,
+        dir,
+    })
+}
+
+/// CPU seconds the process has used (user + system).
+fn cpu_seconds(pid: u32) -> f64 {
+    let ticks = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .unwrap_or(100.0);
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses.
+            let rest = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+            let utime: f64 = rest.get(11)?.parse().ok()?;
+            let stime: f64 = rest.get(12)?.parse().ok()?;
+            Some((utime + stime) / ticks)
+        })
+        .unwrap_or(0.0)
+}
+
+/// Resident and peak resident memory, in MiB.
+fn memory(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .map_or(0.0, |kib| kib / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+struct Client {
+    http: reqwest::blocking::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send()?;
+        let status = resp.status();
+        let text = resp.text()?;
+        if !status.is_success() {
+            bail!("{path} answered {status}: {text}");
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        self.call(reqwest::Method::POST, path, Some(body))
+    }
+}
+
+/// Identities, keys, a document and `requests` requests, each to be
+/// signed by every approver: answers the envelopes, in no particular
+/// request order but each request's approvals together.
+fn prepare(c: &Client, approvers: usize, requests: usize) -> Result<Vec<Envelope>> {
+    for h in ["bench-requester", "bench-beneficiary"] {
+        c.post("/v1/identities", &json!({"handle": h, "kind": "human"}))?;
+    }
+    let mut keys = Vec::new();
+    for i in 0..approvers {
+        let handle = format!("bench-approver-{i}");
+        c.post(
+            "/v1/identities",
+            &json!({"handle": handle, "kind": "human"}),
+        )?;
+        let key = SigningKey::generate(&mut rand_core::OsRng);
+        let public_key = B64.encode(key.verifying_key().as_bytes());
+        let ch: KeyChallenge = serde_json::from_value(c.post(
+            &format!("/v1/identities/{handle}/key-challenges"),
+            &json!({}),
+        )?)?;
+        let proof = key.sign(&countersign_attest::pop_message(
+            &handle,
+            &ch.challenge,
+            &public_key,
+        ));
+        let enroll = EnrollKey {
+            public_key,
+            challenge: ch.challenge,
+            proof: B64.encode(proof.to_bytes()),
+            assurance: Assurance::Software,
+            label: None,
+            expires_at: None,
+            vouch: None,
+        };
+        c.post(
+            &format!("/v1/identities/{handle}/keys"),
+            &serde_json::to_value(enroll)?,
+        )?;
+        keys.push((handle, key));
+    }
+    let resp = c
+        .http
+        .put(format!("{}/v1/documents/bench-memo/content", c.base))
+        .bearer_auth(&c.token)
+        .body("A memo every benchmark request approves.\n")
+        .send()?;
+    if !resp.status().is_success() {
+        bail!("uploading the document answered {}", resp.status());
+    }
+    let names: Vec<&str> = keys.iter().map(|(h, _)| h.as_str()).collect();
+    let mut envelopes = Vec::with_capacity(requests * approvers);
+    for _ in 0..requests {
+        let body: CreateRequest = serde_json::from_value(json!({
+            "event_kind": "role_change",
+            "purpose": "Benchmark approval",
+            "impact": "low",
+            "documents": [{"document": "bench-memo"}],
+            "requester": "bench-requester",
+            "beneficiary": "bench-beneficiary",
+            "approvers": names,
+            "expires_in_seconds": 86_400,
+        }))?;
+        let request: Request =
+            serde_json::from_value(c.post("/v1/requests", &serde_json::to_value(body)?)?)?;
+        for (handle, key) in &keys {
+            let st = countersign_attest::approval_statement(
+                &request,
+                handle,
+                Decision::Approve,
+                None,
+                countersign_attest::key_id(&key.verifying_key()),
+                now(),
+            );
+            envelopes.push(countersign_attest::sign_statement(&st, key)?);
+        }
+    }
+    Ok(envelopes)
+}
+
+/// Submit one envelope; answers the latency, or an error naming why it
+/// was not accepted.
+fn submit(
+    http: &reqwest::blocking::Client,
+    base: &str,
+    token: &str,
+    e: &Envelope,
+) -> Result<Duration> {
+    let t = Instant::now();
+    let resp = http
+        .post(format!("{base}/v1/signatures"))
+        .bearer_auth(token)
+        .json(e)
+        .send()?;
+    let status = resp.status();
+    let body = resp.bytes()?;
+    if status.as_u16() != 201 {
+        bail!(
+            "a signature answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    Ok(t.elapsed())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+/// Closed loop: `connections` clients submit `envelopes` as fast as
+/// answers come back.
+fn closed_loop(s: &Server, envelopes: Vec<Envelope>, connections: usize) -> Result<Value> {
+    let n = envelopes.len();
+    let work = Arc::new(Mutex::new(envelopes));
+    let pid = s.child.id();
+    let cpu0 = cpu_seconds(pid);
+    let t = Instant::now();
+    let threads: Vec<_> = (0..connections)
+        .map(|_| {
+            let work = work.clone();
+            let (base, token) = (s.base.clone(), s.token.clone());
+            std::thread::spawn(move || -> Result<Vec<Duration>> {
+                let http = reqwest::blocking::Client::new();
+                let mut lat = Vec::new();
+                loop {
+                    let next = work.lock().map_err(|_| anyhow!("poisoned"))?.pop();
+                    let Some(e) = next else { break };
+                    lat.push(submit(&http, &base, &token, &e)?);
+                }
+                Ok(lat)
+            })
+        })
+        .collect();
+    let mut lat = Vec::with_capacity(n);
+    for th in threads {
+        lat.extend(
+            th.join()
+                .map_err(|_| anyhow!("a client thread panicked"))??,
+        );
+    }
+    let elapsed = t.elapsed();
+    let cpu = cpu_seconds(pid) - cpu0;
+    lat.sort();
+    Ok(json!({
+        "connections": connections,
+        "signatures": n,
+        "accepted_per_s": per_second(n, elapsed).round(),
+        "p50_ms": round2(percentile(&lat, 0.50)),
+        "p99_ms": round2(percentile(&lat, 0.99)),
+        "server_cpu_ms_per_signature": round2(cpu * 1000.0 / n.max(1) as f64),
+    }))
+}
+
+/// Open loop: send at `rate` per second for `duration` whatever the
+/// answers, each latency measured from when the send was due.
+fn open_loop(s: &Server, envelopes: Vec<Envelope>, rate: u32, workers: usize) -> Result<Value> {
+    let n = envelopes.len();
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+    let (tx, rx) = mpsc::sync_channel::<(Instant, Envelope)>(n.max(1));
+    let rx = Arc::new(Mutex::new(rx));
+    let late = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..workers)
+        .map(|_| {
+            let rx = rx.clone();
+            let (base, token) = (s.base.clone(), s.token.clone());
+            std::thread::spawn(move || -> Result<Vec<Duration>> {
+                let http = reqwest::blocking::Client::new();
+                let mut lat = Vec::new();
+                loop {
+                    let next = rx.lock().map_err(|_| anyhow!("poisoned"))?.recv();
+                    let Ok((due, e)) = next else { break };
+                    submit(&http, &base, &token, &e)?;
+                    lat.push(due.elapsed());
+                }
+                Ok(lat)
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    for (i, e) in envelopes.into_iter().enumerate() {
+        let due = start + interval * i as u32;
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        } else if now - due > Duration::from_millis(5) {
+            late.fetch_add(1, Ordering::Relaxed);
+        }
+        tx.send((due, e))
+            .map_err(|_| anyhow!("the workers stopped"))?;
+    }
+    drop(tx);
+    let mut lat = Vec::with_capacity(n);
+    for th in threads {
+        lat.extend(
+            th.join()
+                .map_err(|_| anyhow!("a client thread panicked"))??,
+        );
+    }
+    let elapsed = start.elapsed();
+    lat.sort();
+    Ok(json!({
+        "offered_per_s": rate,
+        "signatures": n,
+        "achieved_per_s": per_second(n, elapsed).round(),
+        "p50_ms": round2(percentile(&lat, 0.50)),
+        "p99_ms": round2(percentile(&lat, 0.99)),
+        "max_ms": round2(lat.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0)),
+    }))
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn signing(plan: &Plan, binary: &Path) -> Result<Value> {
+    let s = start(binary)?;
+    let c = Client {
+        http: reqwest::blocking::Client::new(),
+        base: s.base.clone(),
+        token: s.token.clone(),
+    };
+    let runs = plan.connections.len();
+    let offered_n = (plan.offered as f64 * plan.offered_for.as_secs_f64()) as usize;
+    let requests = (plan.per_run * runs + offered_n).div_ceil(plan.approvers);
+    let t = Instant::now();
+    let mut envelopes = prepare(&c, plan.approvers, requests)?;
+    let setup = t.elapsed();
+    let mut closed = Vec::new();
+    for &conns in &plan.connections {
+        let batch: Vec<Envelope> = envelopes
+            .drain(..plan.per_run.min(envelopes.len()))
+            .collect();
+        eprintln!("  {} signatures over {conns} connections…", batch.len());
+        closed.push(closed_loop(&s, batch, conns)?);
+    }
+    let batch: Vec<Envelope> = envelopes.drain(..offered_n.min(envelopes.len())).collect();
+    eprintln!(
+        "  {} signatures offered at {}/s…",
+        batch.len(),
+        plan.offered
+    );
+    let open = open_loop(&s, batch, plan.offered, 256)?;
+    let (rss, peak) = memory(s.child.id());
+    // Proofs are timed on the stopped server's database: the server's
+    // work for a proof is exactly these reads and hashes.
+    let db = s.dir.path().join("countersign.db");
+    let mut s = s;
+    s.child.kill()?;
+    s.child.wait()?;
+    let proofs = proof_times(&db, plan.proofs)?;
+    drop(s);
+    Ok(json!({
+        "setup_seconds": round2(setup.as_secs_f64()),
+        "closed_loop": closed,
+        "open_loop": open,
+        "server_rss_mib": round2(rss),
+        "server_peak_rss_mib": round2(peak),
+        "proofs": proofs,
+    }))
+}
+
+fn proof_times(db: &Path, n: usize) -> Result<Value> {
+    let store = countersign_store_sqlite::SqliteStore::open(db)?;
+    let tx = store.read()?;
+    let size = tx.tree_size()?;
+    if size < 2 {
+        bail!("the log has {size} entries; nothing to prove");
+    }
+    let mut inclusion = Vec::with_capacity(n);
+    let mut consistency = Vec::with_capacity(n);
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..n {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let i = seed % size;
+        let t = Instant::now();
+        std::hint::black_box(countersign_tlog::inclusion_proof(i, size, &Hashes(&*tx))?);
+        inclusion.push(t.elapsed());
+        let old = 1 + seed % (size - 1);
+        let t = Instant::now();
+        std::hint::black_box(countersign_tlog::consistency_proof(
+            old,
+            size,
+            &Hashes(&*tx),
+        )?);
+        consistency.push(t.elapsed());
+    }
+    inclusion.sort();
+    consistency.sort();
+    let us = |v: &[Duration], p: f64| round2(percentile(v, p) * 1000.0);
+    Ok(json!({
+        "log_entries": size,
+        "inclusion_p50_us": us(&inclusion, 0.5),
+        "inclusion_p99_us": us(&inclusion, 0.99),
+        "consistency_p50_us": us(&consistency, 0.5),
+        "consistency_p99_us": us(&consistency, 0.99),
+    }))
+}
+
+fn print_markdown(r: &Value) {
+    let c = &r["ceilings"];
+    println!("## Ceilings\n");
+    println!("| measure | value |\n|---|---|");
+    for (k, label) in [
+        ("ed25519_verify_per_s", "Ed25519 verifications/s, one core"),
+        (
+            "ed25519_batch64_verify_per_s",
+            "Ed25519 batch (64) verifications/s, one core",
+        ),
+        ("sha256_mib_per_s", "SHA-256 MiB/s"),
+        ("sqlite_durable_commits_per_s", "SQLite durable commits/s"),
+    ] {
+        println!("| {label} | {} |", c[k]);
+    }
+    let s = &r["signing"];
+    println!("\n## Accepted signatures, closed loop\n");
+    println!(
+        "| connections | signatures | accepted/s | p50 ms | p99 ms | server CPU ms/signature |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for run in s["closed_loop"].as_array().into_iter().flatten() {
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            run["connections"],
+            run["signatures"],
+            run["accepted_per_s"],
+            run["p50_ms"],
+            run["p99_ms"],
+            run["server_cpu_ms_per_signature"]
+        );
+    }
+    let o = &s["open_loop"];
+    println!("\n## Receipt latency, open loop\n");
+    println!("| offered/s | achieved/s | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|");
+    println!(
+        "| {} | {} | {} | {} | {} |",
+        o["offered_per_s"], o["achieved_per_s"], o["p50_ms"], o["p99_ms"], o["max_ms"]
+    );
+    let p = &s["proofs"];
+    println!("\n## Proofs and memory\n");
+    println!("| measure | value |\n|---|---|");
+    println!("| log entries | {} |", p["log_entries"]);
+    println!(
+        "| inclusion proof p50 / p99 µs | {} / {} |",
+        p["inclusion_p50_us"], p["inclusion_p99_us"]
+    );
+    println!(
+        "| consistency proof p50 / p99 µs | {} / {} |",
+        p["consistency_p50_us"], p["consistency_p99_us"]
+    );
+    println!(
+        "| server RSS / peak MiB | {} / {} |",
+        s["server_rss_mib"], s["server_peak_rss_mib"]
+    );
+}
