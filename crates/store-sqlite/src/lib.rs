@@ -7,10 +7,14 @@
 //! scripts applied in order under `PRAGMA user_version`; they are few and
 //! plain enough that a migration crate would add more than it saves.
 //!
-//! All access goes through one connection behind a mutex: writers are
-//! serialised anyway (the log is append-only with one head), and SQLite's
-//! own locking (`BEGIN IMMEDIATE`) keeps a second process from interleaving.
-//! This crate holds SQL and nothing else: no rules, no signing.
+//! Writes go through one connection behind a mutex: writers are serialised
+//! anyway (the log is append-only with one head), and SQLite's own locking
+//! (`BEGIN IMMEDIATE`) keeps a second process from interleaving. Reads of
+//! a database file run on their own connections (a small pool), each a
+//! WAL snapshot of the last commit, so a reader never waits for the writer
+//! and the writer never waits for a reader. Statements are prepared once
+//! per connection and cached. This crate holds SQL and nothing else: no
+//! rules, no signing.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -19,8 +23,8 @@ mod personal;
 mod state;
 mod web;
 
-use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use countersign_domain::identity::Challenge;
 use countersign_proto::api::{IdentityFilter, RequestFilter};
@@ -290,7 +294,139 @@ DROP INDEX IF EXISTS log_entries_key;
 
 /// A Countersign store in one SQLite file.
 pub struct SqliteStore {
+    /// Reader connections, for a database file (an in-memory database is
+    /// read through the writer's connection, the only one that sees it).
+    /// Declared first so they close first: the last connection to close
+    /// folds the write-ahead log into the database file, and only the
+    /// writer's can.
+    readers: Option<Readers>,
     conn: Mutex<Connection>,
+}
+
+/// At most this many reader connections are open at once; a reader past
+/// them waits for one to come back.
+const MAX_READERS: usize = 8;
+/// Statements each connection keeps prepared.
+const STATEMENT_CACHE: usize = 256;
+
+/// The pool of reader connections.
+struct Readers {
+    path: PathBuf,
+    pool: Mutex<ReaderPool>,
+    returned: Condvar,
+}
+
+#[derive(Default)]
+struct ReaderPool {
+    idle: Vec<Connection>,
+    open: usize,
+}
+
+impl Readers {
+    fn take(&self) -> Result<Connection> {
+        let mut pool = self
+            .pool
+            .lock()
+            .map_err(|_| StoreError::Backend("reader pool lock poisoned".into()))?;
+        loop {
+            if let Some(c) = pool.idle.pop() {
+                return Ok(c);
+            }
+            if pool.open < MAX_READERS {
+                pool.open += 1;
+                drop(pool);
+                return self.open_one().inspect_err(|_| {
+                    if let Ok(mut p) = self.pool.lock() {
+                        p.open -= 1;
+                    }
+                });
+            }
+            pool = self
+                .returned
+                .wait(pool)
+                .map_err(|_| StoreError::Backend("reader pool lock poisoned".into()))?;
+        }
+    }
+
+    fn open_one(&self) -> Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(backend)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(conn)
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.idle.push(conn);
+        }
+        self.returned.notify_one();
+    }
+}
+
+/// The connection a transaction runs on: the writer's, held for the whole
+/// transaction, or a reader's, returned to the pool when it ends.
+enum Conn<'a> {
+    Writer(MutexGuard<'a, Connection>),
+    Reader {
+        conn: Option<Connection>,
+        readers: &'a Readers,
+    },
+}
+
+impl Conn<'_> {
+    fn c(&self) -> &Connection {
+        match self {
+            Conn::Writer(g) => g,
+            // Taken only in `drop`.
+            Conn::Reader { conn, .. } => conn.as_ref().unwrap_or_else(|| unreachable!()),
+        }
+    }
+
+    /// `Connection::execute`, with the statement cached.
+    fn execute<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.c().prepare_cached(sql)?.execute(params)
+    }
+
+    /// `Connection::query_row`, with the statement cached.
+    fn query_row<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.c().prepare_cached(sql)?.query_row(params, f)
+    }
+
+    fn prepare_cached(&self, sql: &str) -> rusqlite::Result<rusqlite::CachedStatement<'_>> {
+        self.c().prepare_cached(sql)
+    }
+
+    fn execute_batch(&self, sql: &str) -> rusqlite::Result<()> {
+        self.c().execute_batch(sql)
+    }
+
+    /// An uncached statement, for SQL built at run time.
+    fn prepare(&self, sql: &str) -> rusqlite::Result<rusqlite::Statement<'_>> {
+        self.c().prepare(sql)
+    }
+
+    fn last_insert_rowid(&self) -> i64 {
+        self.c().last_insert_rowid()
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        if let Conn::Reader { conn, readers } = self {
+            if let Some(c) = conn.take() {
+                readers.give_back(c);
+            }
+        }
+    }
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -352,7 +488,12 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self> {
         private_file(path)?;
         let conn = Connection::open(path).map_err(backend)?;
-        let store = Self::setup(conn)?;
+        let mut store = Self::setup(conn)?;
+        store.readers = Some(Readers {
+            path: path.to_path_buf(),
+            pool: Mutex::new(ReaderPool::default()),
+            returned: Condvar::new(),
+        });
         for suffix in ["-wal", "-shm", "-journal"] {
             let mut p = path.as_os_str().to_owned();
             p.push(suffix);
@@ -420,8 +561,10 @@ impl SqliteStore {
                 .map_err(backend)?;
             tx.commit().map_err(backend)?;
         }
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            readers: None,
         })
     }
 
@@ -431,8 +574,7 @@ impl SqliteStore {
             .map_err(|_| StoreError::Backend("database connection lock poisoned".into()))
     }
 
-    fn begin(&self, sql: &str) -> Result<SqliteTx<'_>> {
-        let conn = self.lock()?;
+    fn begin<'a>(&'a self, conn: Conn<'a>, sql: &str) -> Result<SqliteTx<'a>> {
         conn.execute_batch(sql).map_err(backend)?;
         Ok(SqliteTx { conn, open: true })
     }
@@ -440,11 +582,26 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn read(&self) -> Result<Box<dyn ReadTx + '_>> {
-        Ok(Box::new(self.begin("BEGIN DEFERRED")?))
+        let conn = match &self.readers {
+            Some(readers) => Conn::Reader {
+                conn: Some(readers.take()?),
+                readers,
+            },
+            None => Conn::Writer(self.lock()?),
+        };
+        let tx = self.begin(conn, "BEGIN DEFERRED")?;
+        // The snapshot starts at the first read: take it now, so the
+        // transaction is one committed state from its beginning.
+        tx.conn
+            .query_row("SELECT count(*) FROM meta", [], |_| Ok(()))
+            .map_err(backend)?;
+        Ok(Box::new(tx))
     }
 
     fn write(&self) -> Result<Box<dyn WriteTx + '_>> {
-        Ok(Box::new(self.begin("BEGIN IMMEDIATE")?))
+        Ok(Box::new(
+            self.begin(Conn::Writer(self.lock()?), "BEGIN IMMEDIATE")?,
+        ))
     }
 
     fn compact(&self) -> Result<()> {
@@ -455,7 +612,7 @@ impl Store for SqliteStore {
 }
 
 struct SqliteTx<'a> {
-    conn: MutexGuard<'a, Connection>,
+    conn: Conn<'a>,
     open: bool,
 }
 

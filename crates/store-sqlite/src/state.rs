@@ -11,7 +11,7 @@ use crate::{backend, to_u64, SqliteTx};
 
 impl SqliteTx<'_> {
     fn rows<T>(&self, sql: &str, f: impl Fn(&Row<'_>) -> rusqlite::Result<T>) -> Result<Vec<T>> {
-        let mut stmt = self.conn.prepare(sql).map_err(backend)?;
+        let mut stmt = self.conn.prepare_cached(sql).map_err(backend)?;
         let rows = stmt.query_map([], f).map_err(backend)?;
         rows.collect::<rusqlite::Result<Vec<T>>>().map_err(backend)
     }

@@ -83,6 +83,10 @@ pub const CASES: &[(&str, Case)] = &[
         "concurrent_writers_extend_the_log_without_gaps",
         concurrent_writers_extend_the_log_without_gaps,
     ),
+    (
+        "a_reader_does_not_wait_for_a_writer",
+        a_reader_does_not_wait_for_a_writer,
+    ),
     ("meta_values_are_replaced", meta_values_are_replaced),
     (
         "identities_are_found_by_handle_any_case_and_email",
@@ -149,6 +153,7 @@ macro_rules! conformance_tests {
             a_committed_write_survives_reopening,
             readers_see_a_write_whole_or_not_at_all,
             concurrent_writers_extend_the_log_without_gaps,
+            a_reader_does_not_wait_for_a_writer,
             meta_values_are_replaced,
             identities_are_found_by_handle_any_case_and_email,
             an_identity_keeps_its_history_in_order,
@@ -526,6 +531,41 @@ pub fn concurrent_writers_extend_the_log_without_gaps(b: &dyn Backend) {
         countersign_tlog::tree_hash(total, &Hashes(&*tx)).unwrap(),
         root_of_leaves(&leaves)
     );
+}
+
+pub fn a_reader_does_not_wait_for_a_writer(b: &dyn Backend) {
+    let f = b.fresh();
+    let mut tx = f.store.write().unwrap();
+    append(&mut *tx, b"first", &kind("x"));
+    tx.commit().unwrap();
+    let store = f.store.clone();
+    let (holding, held) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let writer = std::thread::spawn(move || {
+        let mut tx = store.write().unwrap();
+        append(&mut *tx, b"second", &kind("x"));
+        holding.send(()).unwrap();
+        released.recv().unwrap();
+        tx.commit().unwrap();
+    });
+    held.recv().unwrap();
+    // The writer holds its transaction until the read is done: a read that
+    // waited for it would never finish.
+    let store = f.store.clone();
+    let (answer, answered) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let tx = store.read().unwrap();
+        answer.send(tx.tree_size().unwrap()).unwrap();
+    });
+    let seen = answered.recv_timeout(Duration::from_secs(10));
+    release.send(()).unwrap();
+    writer.join().unwrap();
+    assert_eq!(
+        seen,
+        Ok(1),
+        "a reader waited for the writer, or saw its uncommitted entry"
+    );
+    assert_eq!(f.store.read().unwrap().tree_size().unwrap(), 2);
 }
 
 // ------------------------------------------------------------------ records
