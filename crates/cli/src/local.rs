@@ -368,6 +368,7 @@ pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
     };
     let state = AppState {
         metrics: Default::default(),
+        pending: Default::default(),
         web: web.clone(),
         ledger: ledger.clone(),
         auth: Arc::new(Authenticator {

@@ -61,6 +61,9 @@ codes! {
     RateLimited = "rate_limited", 429;
     /// The request (headers and body) took longer than the server allows.
     RequestTimeout = "request_timeout", 408;
+    /// More operations are waiting for the server than it queues; nothing
+    /// was done. `Retry-After` says when to try again.
+    ServerBusy = "server_busy", 503;
     /// Something failed inside the server; details are in the server log only.
     Internal = "internal", 500;
     /// The store refused because its data failed an integrity check.

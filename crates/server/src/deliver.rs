@@ -66,7 +66,10 @@ pub async fn run(state: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let due = match state.run(|l, now| l.due_deliveries(now, 100)).await {
+        let due = match state
+            .run_internal(|l, now| l.due_deliveries(now, 100))
+            .await
+        {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e.problem.detail, "reading the outbox failed");
@@ -139,7 +142,7 @@ async fn send_one(
     let id = due.delivery.id;
     let ok = outcome.ok;
     let result = state
-        .run(move |l, now| {
+        .run_internal(move |l, now| {
             let retry_at = now + delay;
             l.record_attempt(id, &outcome, retry_at, &rules, now)
         })

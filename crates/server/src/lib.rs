@@ -78,6 +78,10 @@ pub struct ServerConfig {
     /// How long a request (its body included) may take before it is
     /// answered 408.
     pub request_timeout: Duration,
+    /// Ledger operations running or waiting at once; past them a request
+    /// is answered 503 (`server_busy`) with `Retry-After` at once, instead
+    /// of joining an unbounded queue.
+    pub max_pending: usize,
 }
 
 impl Default for ServerConfig {
@@ -90,6 +94,7 @@ impl Default for ServerConfig {
             reconcile_every: Some(Duration::from_secs(3600)),
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            max_pending: 512,
         }
     }
 }
@@ -113,11 +118,18 @@ pub struct AppState {
     pub web: Arc<WebSettings>,
     /// What `/metrics` reports.
     pub metrics: Arc<metrics::Metrics>,
+    /// The admission of ledger operations (`ServerConfig::max_pending`),
+    /// made on first use.
+    pub pending: Arc<std::sync::OnceLock<Arc<tokio::sync::Semaphore>>>,
 }
 
 impl AppState {
-    /// Run a ledger operation on a blocking thread with the current time.
-    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    /// Run a ledger operation of the server's own, outside the admission
+    /// queue: the background tasks (sweeper, senders, scheduled
+    /// reconciliation) and the probes (`/readyz`, `/metrics`), whose number
+    /// is fixed by the server, not by its clients; an overloaded server
+    /// still does its work and says how it is.
+    pub(crate) async fn run_internal<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&Ledger, OffsetDateTime) -> Result<T, countersign_ledger::LedgerError>
@@ -127,6 +139,49 @@ impl AppState {
         let ledger = self.ledger.clone();
         let now = self.clock.now();
         match tokio::task::spawn_blocking(move || f(&ledger, now)).await {
+            Ok(r) => r.map_err(ApiError::from),
+            Err(e) => Err(ApiError::internal(format!("ledger task failed: {e}"))),
+        }
+    }
+
+    /// Run a ledger operation on a blocking thread with the current time,
+    /// once the admission queue has a place for it.
+    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Ledger, OffsetDateTime) -> Result<T, countersign_ledger::LedgerError>
+            + Send
+            + 'static,
+    {
+        let admission = self
+            .pending
+            .get_or_init(|| Arc::new(tokio::sync::Semaphore::new(self.config.max_pending)))
+            .clone();
+        // Back-pressure: a full queue is answered now, not joined.
+        let Ok(permit) = admission.clone().try_acquire_owned() else {
+            self.metrics.busy();
+            let mut e = ApiError::new(
+                countersign_proto::ErrorCode::ServerBusy,
+                format!(
+                    "the server is busy: {} operations are already running or waiting; try again shortly",
+                    self.config.max_pending
+                ),
+            );
+            e.retry_after = Some(1);
+            return Err(e);
+        };
+        let ledger = self.ledger.clone();
+        let now = self.clock.now();
+        let metrics = self.metrics.clone();
+        metrics.pending(self.config.max_pending - admission.available_permits());
+        let done = tokio::task::spawn_blocking(move || {
+            let out = f(&ledger, now);
+            drop(permit);
+            out
+        })
+        .await;
+        metrics.pending(self.config.max_pending - admission.available_permits());
+        match done {
             Ok(r) => r.map_err(ApiError::from),
             Err(e) => Err(ApiError::internal(format!("ledger task failed: {e}"))),
         }
@@ -221,19 +276,19 @@ pub async fn serve_with(
             let mut tick = tokio::time::interval(state.config.expiry_sweep);
             loop {
                 tick.tick().await;
-                match state.run(|l, now| l.expire_due(now)).await {
+                match state.run_internal(|l, now| l.expire_due(now)).await {
                     Ok(ids) if !ids.is_empty() => {
                         tracing::info!(count = ids.len(), "expired pending requests")
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e.problem.detail, "expiry sweep failed"),
                 }
-                match state.run(|l, now| l.remind_due(now)).await {
+                match state.run_internal(|l, now| l.remind_due(now)).await {
                     Ok(n) if n > 0 => tracing::info!(count = n, "queued reminders"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e.problem.detail, "reminders failed"),
                 }
-                if let Err(e) = state.run(|l, now| l.purge_expired(now)).await {
+                if let Err(e) = state.run_internal(|l, now| l.purge_expired(now)).await {
                     tracing::warn!(error = %e.problem.detail, "purging expired sessions failed");
                 }
             }
@@ -249,7 +304,7 @@ pub async fn serve_with(
             tick.tick().await;
             loop {
                 tick.tick().await;
-                match state.run(|l, now| l.reconcile(now)).await {
+                match state.run_internal(|l, now| l.reconcile(now)).await {
                     Ok(r) => tracing::info!(
                         raised = r.raised.len(),
                         reopened = r.reopened.len(),

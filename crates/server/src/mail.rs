@@ -22,7 +22,7 @@ pub async fn run(state: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let due = match state.run(|l, now| l.due_mails(now, 50)).await {
+        let due = match state.run_internal(|l, now| l.due_mails(now, 50)).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e.problem.detail, "reading the mail outbox failed");
@@ -63,7 +63,7 @@ pub async fn run(state: AppState) {
             let id = m.id.clone();
             let j = jitter();
             if let Err(e) = state
-                .run(move |l, now| l.mail_attempted(&id, outcome, j, now))
+                .run_internal(move |l, now| l.mail_attempted(&id, outcome, j, now))
                 .await
             {
                 tracing::warn!(error = %e.problem.detail, "recording a mail attempt failed");

@@ -66,6 +66,8 @@ pub struct Metrics {
     newest_entry_age: Gauge<f64, AtomicU64>,
     webhook_backlog: Gauge,
     mail_backlog: Gauge,
+    pending: Gauge,
+    busy: Counter,
 }
 
 impl Default for Metrics {
@@ -81,6 +83,8 @@ impl Default for Metrics {
         let newest_entry_age = Gauge::<f64, AtomicU64>::default();
         let webhook_backlog = Gauge::default();
         let mail_backlog = Gauge::default();
+        let pending = Gauge::default();
+        let busy = Counter::default();
         registry.register(
             "http_requests",
             "HTTP requests answered, by method, route template and status",
@@ -121,6 +125,16 @@ impl Default for Metrics {
             "Mails due to be sent now (counted up to 10,000)",
             mail_backlog.clone(),
         );
+        registry.register(
+            "pending_operations",
+            "Ledger operations running or waiting for the database (the admission queue's depth)",
+            pending.clone(),
+        );
+        registry.register(
+            "busy_refusals",
+            "Requests answered 503 server_busy because the admission queue was full",
+            busy.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -131,6 +145,8 @@ impl Default for Metrics {
             newest_entry_age,
             webhook_backlog,
             mail_backlog,
+            pending,
+            busy,
         }
     }
 }
@@ -167,6 +183,16 @@ impl Metrics {
             .inc();
     }
 
+    /// The admission queue's depth now.
+    pub fn pending(&self, depth: usize) {
+        self.pending.set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+
+    /// One request refused because the admission queue was full.
+    pub fn busy(&self) {
+        self.busy.inc();
+    }
+
     pub fn delivery(&self, channel: &str, outcome: &str) {
         self.deliveries
             .get_or_create(&DeliveryLabels {
@@ -180,7 +206,7 @@ impl Metrics {
 /// `GET /metrics`.
 pub async fn serve(State(s): State<AppState>) -> Response {
     let read = s
-        .run(|l, now| {
+        .run_internal(|l, now| {
             let tx = l.store().read()?;
             let size = tx.latest_checkpoint()?.map_or(0, |(size, _)| size);
             let newest = match size.checked_sub(1) {

@@ -1000,3 +1000,91 @@ fn the_kept_checkpoint_is_replaced_whole_and_only_its_owner_reads_it() {
     let mode = std::fs::metadata(f.path()).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[test]
+fn a_full_queue_is_answered_503_at_once_and_drains_when_the_database_frees() {
+    let mut s = TestServer::start();
+    s.stop();
+    s.max_pending = 2;
+    s.boot();
+    // A long transaction from outside holds the database's write lock.
+    let db = rusqlite::Connection::open(s.db_path()).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let writers: Vec<_> = ["waits-1", "waits-2"]
+        .into_iter()
+        .map(|h| {
+            let (base, http) = (s.base.clone(), s.http.clone());
+            std::thread::spawn(move || {
+                http.post(format!("{base}/v1/identities"))
+                    .bearer_auth(TOKEN)
+                    .json(&json!({"handle": h, "kind": "human"}))
+                    .send()
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    // Both take their places in the queue and wait for the lock.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = s
+            .http
+            .get(format!("{}/metrics", s.base))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        if m.lines().any(|l| l == "countersign_pending_operations 2") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the two writes never queued:\n{m}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The third is answered at once, and nothing of it is done.
+    let started = Instant::now();
+    let resp = s
+        .http
+        .post(format!("{}/v1/identities", s.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({"handle": "turned-away", "kind": "human"}))
+        .send()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the full queue was joined"
+    );
+    assert_eq!(resp.status().as_u16(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let body: Value = resp.json().unwrap();
+    assert_eq!(body["code"], "server_busy", "{body}");
+    // The database frees: the queued writes complete, the queue drains.
+    db.execute_batch("COMMIT").unwrap();
+    for w in writers {
+        assert_eq!(w.join().unwrap(), 201);
+    }
+    let (status, _) = s.call(Method::GET, "/v1/identities/waits-2", None, true);
+    assert_eq!(status, 200);
+    let (status, _) = s.call(Method::GET, "/v1/identities/turned-away", None, true);
+    assert_eq!(status, 404, "the refused request was carried out");
+    let m = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        m.lines().any(|l| l == "countersign_pending_operations 0"),
+        "{m}"
+    );
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("countersign_busy_refusals_total ")),
+        "{m}"
+    );
+}

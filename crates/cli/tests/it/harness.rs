@@ -86,6 +86,8 @@ pub struct TestServer {
     pub sweep: std::time::Duration,
     /// How long a client may take to send a request's headers.
     pub header_read_timeout: std::time::Duration,
+    /// `ServerConfig::max_pending` for the next boot.
+    pub max_pending: usize,
     /// Failed authentications and refused signatures allowed per key.
     pub auth_rate: countersign_server::limit::Rate,
     pub refusal_rate: countersign_server::limit::Rate,
@@ -157,6 +159,7 @@ impl TestServer {
             attestation_roots: countersign_webauthn::TrustAnchors::new(),
             sweep: std::time::Duration::from_secs(3600),
             header_read_timeout: std::time::Duration::from_secs(10),
+            max_pending: countersign_server::ServerConfig::default().max_pending,
             auth_rate: countersign_server::limit::Rate {
                 burst: 20,
                 per_minute: 20,
@@ -293,6 +296,7 @@ impl TestServer {
         let verifier = Arc::new(TokenVerifier::load(self.issuers()).unwrap());
         let state = AppState {
             metrics: Default::default(),
+            pending: Default::default(),
             ledger,
             auth: Arc::new(Authenticator {
                 bootstrap_sha256: Some(token_hash(TOKEN)),
@@ -305,6 +309,7 @@ impl TestServer {
                 policy_dir: Some(self.policy_dir()),
                 webhooks: self.webhooks.clone(),
                 header_read_timeout: self.header_read_timeout,
+                max_pending: self.max_pending,
                 ..Default::default()
             },
             workloads: Some(Arc::new(Workloads {

@@ -24,7 +24,7 @@ pub async fn healthz() -> Response {
 /// naming the check that failed (not why: that goes to the server's log).
 pub async fn readyz(State(s): State<AppState>) -> Response {
     let checked = s
-        .run(|l, _| {
+        .run_internal(|l, _| {
             let size = l.ready()?;
             Ok((size, l.policy().digest()))
         })

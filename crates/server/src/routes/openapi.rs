@@ -71,6 +71,11 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
         "Too many failed authentications or refused signatures from this caller or address (`rate_limited`); `Retry-After` says when to try again",
     ),
     (
+        "503",
+        "ServerBusy",
+        "More operations are running or waiting than the server queues (`server_busy`); nothing was done; `Retry-After` says when to try again",
+    ),
+    (
         "default",
         "Problem",
         "Any other error, as an RFC 9457 problem document with a stable `code`",
