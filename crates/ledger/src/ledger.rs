@@ -188,7 +188,9 @@ pub struct Ledger {
     keeper: Option<Arc<dyn crate::CheckpointKeeper>>,
     /// The latest checkpoint kept there: nothing is signed that is not
     /// consistent with it.
-    kept: std::sync::Mutex<Option<Checkpoint>>,
+    /// Kept with its note, so a stored note equal to it needs no second
+    /// verification.
+    kept: std::sync::Mutex<Option<(Checkpoint, String)>>,
 }
 
 /// A fresh random identifier with a type prefix.
@@ -401,19 +403,28 @@ impl Ledger {
     /// Keep `note` outside the database and remember it, unless a newer
     /// checkpoint is already kept (two writers finishing out of order).
     fn keep(&self, note: &str) -> Result<()> {
+        if self.keeper.is_none() {
+            return Ok(());
+        }
+        let cp = Checkpoint::open(note, &self.verifier)
+            .map_err(|e| LedgerError::Integrity(format!("a signed checkpoint: {e}")))?;
+        self.keep_signed(note, cp)
+    }
+
+    /// `keep` for a note this ledger has just signed over `cp`, which
+    /// needs no verification.
+    pub(crate) fn keep_signed(&self, note: &str, cp: Checkpoint) -> Result<()> {
         let Some(keeper) = &self.keeper else {
             return Ok(());
         };
-        let cp = Checkpoint::open(note, &self.verifier)
-            .map_err(|e| LedgerError::Integrity(format!("a signed checkpoint: {e}")))?;
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        if kept.as_ref().is_some_and(|k| k.size >= cp.size) {
+        if kept.as_ref().is_some_and(|(k, _)| k.size >= cp.size) {
             return Ok(());
         }
         keeper
             .keep(note)
             .map_err(|e| StoreError::Backend(format!("keeping the checkpoint: {e}")))?;
-        *kept = Some(cp);
+        *kept = Some((cp, note.to_string()));
         Ok(())
     }
 
@@ -453,7 +464,7 @@ impl Ledger {
         let latest = self.check_head(&*tx)?;
         let size = latest.map_or(0, |c| c.size);
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if let Some(k) = kept.filter(|k| k.size > size) {
+        if let Some((k, _)) = kept.filter(|(k, _)| k.size > size) {
             return Err(LedgerError::Integrity(format!(
                 "the database holds {size} entries, behind the checkpoint for {} kept outside it",
                 k.size
@@ -505,13 +516,14 @@ impl Ledger {
     /// Sign a checkpoint for the current tree, after proving it consistent
     /// with the latest one signed. This is what keeps the log from forking:
     /// if stored hashes were altered, the proof fails and nothing is signed.
-    fn seal(&self, tx: &mut dyn WriteTx) -> Result<(u64, String)> {
+    fn seal(&self, tx: &mut dyn WriteTx) -> Result<(u64, String, Checkpoint)> {
         let size = tx.tree_size()?;
         let root = countersign_tlog::tree_hash(size, &Hashes(&*tx))?;
         // Never sign what is not consistent with the checkpoint kept outside
         // the database, whatever the database says (a live rollback).
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if let Some(k) = kept {
+        let kept_note = kept.as_ref().map(|(_, n)| n.clone());
+        if let Some((k, _)) = kept {
             let consistent = size >= k.size
                 && countersign_tlog::consistency_proof(k.size, size, &Hashes(&*tx))
                     .ok()
@@ -526,7 +538,12 @@ impl Ledger {
                 )));
             }
         }
-        if let Some((_, note)) = tx.latest_checkpoint()? {
+        // The database's latest checkpoint, unless it is the kept one,
+        // whose consistency with this tree was proven just above.
+        let latest = tx
+            .latest_checkpoint()?
+            .filter(|(_, note)| kept_note.as_deref() != Some(note.as_str()));
+        if let Some((_, note)) = latest {
             let old = Checkpoint::open(&note, &self.verifier)
                 .map_err(|e| LedgerError::Integrity(format!("latest checkpoint: {e}")))?;
             let proof = countersign_tlog::consistency_proof(old.size, size, &Hashes(&*tx))?;
@@ -546,12 +563,31 @@ impl Ledger {
         };
         let note = checkpoint.sign(&self.signer)?;
         tx.put_checkpoint(size, &note)?;
-        Ok((size, note))
+        Ok((size, note, checkpoint))
     }
 
     /// A C2SP tlog-proof for entry `index` against the given checkpoint.
     fn receipt(&self, tx: &dyn ReadTx, index: u64, size: u64, note: &str) -> Result<String> {
         let hashes = self.checked_inclusion(tx, index, size, Some(note))?;
+        Ok(TlogProof {
+            index,
+            extra: None,
+            hashes,
+            checkpoint: note.to_string(),
+        }
+        .encode())
+    }
+
+    /// A receipt against `checkpoint`, which this ledger signed as `note`
+    /// in the current write (so its signature needs no second check).
+    pub(crate) fn receipt_signed(
+        &self,
+        tx: &dyn ReadTx,
+        index: u64,
+        checkpoint: &Checkpoint,
+        note: &str,
+    ) -> Result<String> {
+        let hashes = self.verified_inclusion(tx, index, checkpoint)?;
         Ok(TlogProof {
             index,
             extra: None,
@@ -1595,30 +1631,46 @@ impl Ledger {
         size: u64,
         note: Option<&str>,
     ) -> Result<Vec<countersign_tlog::Hash>> {
-        let hashes = countersign_tlog::inclusion_proof(index, size, &Hashes(tx))?;
         let note = match note {
             Some(n) => Some(n.to_string()),
             None => tx.checkpoint(size)?,
         };
-        if let Some(note) = note {
-            let cp = Checkpoint::open(&note, &self.verifier)
-                .map_err(|e| LedgerError::Integrity(format!("checkpoint for size {size}: {e}")))?;
-            let bytes = tx
-                .entry(index)?
-                .ok_or_else(|| LedgerError::Integrity(format!("entry {index} is missing")))?;
-            countersign_tlog::verify_inclusion(
-                index,
-                size,
-                &countersign_tlog::leaf_hash(&bytes),
-                &hashes,
-                &cp.root,
-            )
-            .map_err(|e| {
-                LedgerError::Integrity(format!(
-                    "refusing to answer an inclusion proof for entry {index} at size {size} that fails against its signed checkpoint ({e}): a stored tree hash was altered; run `countersign log audit`"
-                ))
-            })?;
+        match note {
+            Some(note) => {
+                let cp = Checkpoint::open(&note, &self.verifier).map_err(|e| {
+                    LedgerError::Integrity(format!("checkpoint for size {size}: {e}"))
+                })?;
+                self.verified_inclusion(tx, index, &cp)
+            }
+            None => Ok(countersign_tlog::inclusion_proof(index, size, &Hashes(tx))?),
         }
+    }
+
+    /// An inclusion proof for `index` in the tree `cp` signs, checked
+    /// against its root before it is answered.
+    fn verified_inclusion(
+        &self,
+        tx: &dyn ReadTx,
+        index: u64,
+        cp: &Checkpoint,
+    ) -> Result<Vec<countersign_tlog::Hash>> {
+        let size = cp.size;
+        let hashes = countersign_tlog::inclusion_proof(index, size, &Hashes(tx))?;
+        let bytes = tx
+            .entry(index)?
+            .ok_or_else(|| LedgerError::Integrity(format!("entry {index} is missing")))?;
+        countersign_tlog::verify_inclusion(
+            index,
+            size,
+            &countersign_tlog::leaf_hash(&bytes),
+            &hashes,
+            &cp.root,
+        )
+        .map_err(|e| {
+            LedgerError::Integrity(format!(
+                "refusing to answer an inclusion proof for entry {index} at size {size} that fails against its signed checkpoint ({e}): a stored tree hash was altered; run `countersign log audit`"
+            ))
+        })?;
         Ok(hashes)
     }
 

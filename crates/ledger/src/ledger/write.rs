@@ -14,6 +14,7 @@
 use std::ops::{Deref, DerefMut};
 
 use countersign_proto::entry::Event;
+use countersign_tlog::checkpoint::Checkpoint;
 use time::OffsetDateTime;
 
 use super::outbox::Outbound;
@@ -32,8 +33,8 @@ pub(crate) struct Write<'l> {
     logged: Vec<u64>,
     /// Outbound messages, each with the index of the entry it reports.
     outbound: Vec<(u64, Outbound)>,
-    /// The checkpoint signed over this write so far: (size, note).
-    sealed: Option<(u64, String)>,
+    /// The checkpoint signed over this write so far: its note and itself.
+    sealed: Option<(String, Checkpoint)>,
 }
 
 impl Ledger {
@@ -106,20 +107,21 @@ impl<'l> Write<'l> {
     /// with the last one; answers (size, note). A receipt computed against
     /// it is valid once the write commits.
     pub fn seal(&mut self) -> Result<(u64, String)> {
-        let sealed = self.ledger.seal(&mut *self.tx)?;
-        self.sealed = Some(sealed.clone());
-        Ok(sealed)
+        let (size, note, checkpoint) = self.ledger.seal(&mut *self.tx)?;
+        self.sealed = Some((note.clone(), checkpoint));
+        Ok((size, note))
     }
 
     /// A C2SP tlog-proof for entry `index` against the checkpoint this
     /// write sealed.
     pub fn receipt(&self, index: u64) -> Result<String> {
-        let Some((size, note)) = &self.sealed else {
+        let Some((note, checkpoint)) = &self.sealed else {
             return Err(LedgerError::Integrity(
                 "a receipt asked for before the write was sealed".into(),
             ));
         };
-        self.ledger.receipt(&*self.tx, index, *size, note)
+        self.ledger
+            .receipt_signed(&*self.tx, index, checkpoint, note)
     }
 
     /// Log `event` and commit; answers its index. Most writes are this.
@@ -146,7 +148,7 @@ impl<'l> Write<'l> {
         // Nothing logged since the last seal (or at all): a second
         // checkpoint at one size would break the store's unique key on it.
         let unsealed =
-            !self.logged.is_empty() && self.sealed.as_ref().is_none_or(|(s, _)| *s < size);
+            !self.logged.is_empty() && self.sealed.as_ref().is_none_or(|(_, c)| c.size < size);
         if unsealed {
             self.seal()?;
         }
@@ -155,7 +157,7 @@ impl<'l> Write<'l> {
         } = self;
         tx.commit()?;
         match sealed {
-            Some((_, note)) => ledger.keep(&note),
+            Some((note, checkpoint)) => ledger.keep_signed(&note, checkpoint),
             None => Ok(()),
         }
     }
