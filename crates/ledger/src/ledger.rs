@@ -1436,7 +1436,7 @@ impl Ledger {
             caller,
             now,
         )?;
-        let policy = self.policy();
+        let policy = self.policy_in_force(&**tx)?;
         let mut decision = policy.decide(&query);
         let mut used = None;
         if !decision.allowed() {

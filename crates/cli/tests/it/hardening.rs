@@ -1088,3 +1088,52 @@ fn a_full_queue_is_answered_503_at_once_and_drains_when_the_database_frees() {
         "{m}"
     );
 }
+
+#[test]
+fn no_decision_is_made_with_a_policy_set_other_than_the_one_the_log_activated() {
+    let s = TestServer::start();
+    let (r, keys) = s.onboarding(&["bob"]);
+    // The database now says another set is in force (another instance
+    // activated one, or the administrator edited it): the server's own set
+    // is not the recorded one, and it decides nothing with it.
+    let db = rusqlite::Connection::open(s.db_path()).unwrap();
+    let recorded: String = db
+        .query_row("SELECT value FROM meta WHERE key = 'policy_set'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    db.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'policy_set'",
+        [format!("sha256:{}", "0".repeat(64))],
+    )
+    .unwrap();
+    let before = s.tree_size();
+    let envelope = sign(
+        &statement(&r, "bob", &keys[0], Decision::Approve, s.now()),
+        &keys[0],
+    );
+    let (status, body) = s.submit(&envelope);
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["code"], "integrity_failure", "{body}");
+    let (status, body) = s.call(
+        Method::POST,
+        "/v1/requests",
+        Some(
+            &serde_json::to_value(request_body("offer-letter", "alice", "dave", &["bob"])).unwrap(),
+        ),
+        true,
+    );
+    assert_eq!(
+        status, 500,
+        "a request was created under an unrecorded policy set: {body}"
+    );
+    assert_eq!(s.tree_size(), before, "something was logged");
+    // With the recorded set back, the same signature is accepted.
+    db.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'policy_set'",
+        [recorded],
+    )
+    .unwrap();
+    let (status, body) = s.submit(&envelope);
+    assert_eq!(status, 201, "{body}");
+}

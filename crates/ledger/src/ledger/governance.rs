@@ -95,6 +95,21 @@ impl Ledger {
             .clone()
     }
 
+    /// The policy set in force, checked inside the caller's transaction
+    /// against the one the log last activated: a decision is never made
+    /// with a set other than the recorded one (another instance activated
+    /// a new set, or the database was edited).
+    pub(super) fn policy_in_force(&self, tx: &dyn ReadTx) -> Result<Arc<dyn PolicyEngine>> {
+        let engine = self.policy();
+        let digest = engine.digest();
+        match tx.meta(META_POLICY_SET)? {
+            Some(recorded) if recorded != digest => Err(LedgerError::Integrity(format!(
+                "the policy set in force here ({digest}) is not the one the log last activated ({recorded}): another instance activated a new set, or the database was edited; reload the policy (`countersign policy reload`) or restart"
+            ))),
+            _ => Ok(engine),
+        }
+    }
+
     /// Put `engine` in force. When its digest differs from the last one
     /// recorded, a `policy.activated` entry records the change; answers its
     /// index.
@@ -161,7 +176,7 @@ impl Ledger {
         parties: &[String],
     ) -> Result<PolicyDecision> {
         let query = self.query(tx, action, principal, resource, context, parties)?;
-        Ok(self.policy().decide(&query))
+        Ok(self.policy_in_force(tx)?.decide(&query))
     }
 
     /// A policy question, with every identity it names (and their owners)
