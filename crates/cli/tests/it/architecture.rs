@@ -146,3 +146,20 @@ fn a_backend_sees_the_storage_seam_and_not_the_ledger() {
     }
     assert!(seen >= 1, "no backend crate found");
 }
+
+#[test]
+fn the_readmes_run_command_names_one_binary() {
+    // `cargo run --release -p countersign -- serve` (the README's first
+    // command) must not be ambiguous when the package has several binaries.
+    let manifest = std::fs::read_to_string(workspace().join("crates/cli/Cargo.toml")).unwrap();
+    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    assert!(
+        readme.contains("cargo run --release -p countersign -- serve"),
+        "the README's run command changed; update this test"
+    );
+    let bins = manifest.matches("[[bin]]").count();
+    assert!(
+        bins <= 1 || manifest.contains("default-run = \"countersign\""),
+        "crates/cli has {bins} binaries and no default-run: `cargo run -p countersign` would refuse"
+    );
+}
