@@ -193,6 +193,17 @@ pub struct Ledger {
     kept: std::sync::Mutex<Option<(Checkpoint, String)>>,
 }
 
+/// A C2SP tlog-proof: entry `index`, its inclusion `hashes`, the `note`.
+fn encode_receipt(index: u64, hashes: Vec<countersign_tlog::Hash>, note: &str) -> String {
+    TlogProof {
+        index,
+        extra: None,
+        hashes,
+        checkpoint: note.to_string(),
+    }
+    .encode()
+}
+
 /// A fresh random identifier with a type prefix.
 pub(crate) fn new_id(prefix: &str) -> String {
     let mut raw = [0u8; 12];
@@ -516,7 +527,7 @@ impl Ledger {
     /// Sign a checkpoint for the current tree, after proving it consistent
     /// with the latest one signed. This is what keeps the log from forking:
     /// if stored hashes were altered, the proof fails and nothing is signed.
-    fn seal(&self, tx: &mut dyn WriteTx) -> Result<(u64, String, Checkpoint)> {
+    fn seal(&self, tx: &mut dyn WriteTx) -> Result<(String, Checkpoint)> {
         let size = tx.tree_size()?;
         let root = countersign_tlog::tree_hash(size, &Hashes(&*tx))?;
         // Never sign what is not consistent with the checkpoint kept outside
@@ -563,19 +574,13 @@ impl Ledger {
         };
         let note = checkpoint.sign(&self.signer)?;
         tx.put_checkpoint(size, &note)?;
-        Ok((size, note, checkpoint))
+        Ok((note, checkpoint))
     }
 
     /// A C2SP tlog-proof for entry `index` against the given checkpoint.
     fn receipt(&self, tx: &dyn ReadTx, index: u64, size: u64, note: &str) -> Result<String> {
         let hashes = self.checked_inclusion(tx, index, size, Some(note))?;
-        Ok(TlogProof {
-            index,
-            extra: None,
-            hashes,
-            checkpoint: note.to_string(),
-        }
-        .encode())
+        Ok(encode_receipt(index, hashes, note))
     }
 
     /// A receipt against `checkpoint`, which this ledger signed as `note`
@@ -588,13 +593,7 @@ impl Ledger {
         note: &str,
     ) -> Result<String> {
         let hashes = self.verified_inclusion(tx, index, checkpoint)?;
-        Ok(TlogProof {
-            index,
-            extra: None,
-            hashes,
-            checkpoint: note.to_string(),
-        }
-        .encode())
+        Ok(encode_receipt(index, hashes, note))
     }
 
     // ----------------------------------------------------------- identities

@@ -170,21 +170,17 @@ impl AppState {
             e.retry_after = Some(1);
             return Err(e);
         };
-        let ledger = self.ledger.clone();
-        let now = self.clock.now();
-        let metrics = self.metrics.clone();
-        metrics.pending(self.config.max_pending - admission.available_permits());
-        let done = tokio::task::spawn_blocking(move || {
-            let out = f(&ledger, now);
-            drop(permit);
-            out
-        })
-        .await;
-        metrics.pending(self.config.max_pending - admission.available_permits());
-        match done {
-            Ok(r) => r.map_err(ApiError::from),
-            Err(e) => Err(ApiError::internal(format!("ledger task failed: {e}"))),
-        }
+        let depth = || self.config.max_pending - admission.available_permits();
+        self.metrics.pending(depth());
+        let done = self
+            .run_internal(move |l, now| {
+                let out = f(l, now);
+                drop(permit);
+                out
+            })
+            .await;
+        self.metrics.pending(depth());
+        done
     }
 }
 

@@ -17,7 +17,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -300,25 +299,19 @@ struct Client {
 }
 
 impl Client {
-    fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value> {
-        let mut req = self
+    fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        let resp = self
             .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req.send()?;
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()?;
         let status = resp.status();
         let text = resp.text()?;
         if !status.is_success() {
             bail!("{path} answered {status}: {text}");
         }
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        self.call(reqwest::Method::POST, path, Some(body))
     }
 }
 
@@ -434,40 +427,61 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
-/// Closed loop: `connections` clients submit `envelopes` as fast as
-/// answers come back.
-fn closed_loop(s: &Server, envelopes: Vec<Envelope>, connections: usize) -> Result<Value> {
-    let n = envelopes.len();
-    let work = Arc::new(Mutex::new(envelopes));
-    let pid = s.child.id();
-    let cpu0 = cpu_seconds(pid);
-    let t = Instant::now();
-    let threads: Vec<_> = (0..connections)
+/// A signature to send, and when it was due (open loop), from which its
+/// latency is measured instead of from when it was sent.
+type Work = (Envelope, Option<Instant>);
+
+/// `workers` clients, each submitting what `next` hands it until it
+/// answers `None`; answers every latency.
+fn clients(
+    s: &Server,
+    workers: usize,
+    next: Arc<dyn Fn() -> Result<Option<Work>> + Send + Sync>,
+) -> Result<Vec<Duration>> {
+    let threads: Vec<_> = (0..workers)
         .map(|_| {
-            let work = work.clone();
+            let next = next.clone();
             let (base, token) = (s.base.clone(), s.token.clone());
             std::thread::spawn(move || -> Result<Vec<Duration>> {
                 let http = reqwest::blocking::Client::new();
                 let mut lat = Vec::new();
-                loop {
-                    let next = work.lock().map_err(|_| anyhow!("poisoned"))?.pop();
-                    let Some(e) = next else { break };
-                    lat.push(submit(&http, &base, &token, &e)?);
+                while let Some((e, due)) = next()? {
+                    let took = submit(&http, &base, &token, &e)?;
+                    lat.push(due.map_or(took, |d| d.elapsed()));
                 }
                 Ok(lat)
             })
         })
         .collect();
-    let mut lat = Vec::with_capacity(n);
+    let mut lat = Vec::new();
     for th in threads {
         lat.extend(
             th.join()
                 .map_err(|_| anyhow!("a client thread panicked"))??,
         );
     }
+    lat.sort();
+    Ok(lat)
+}
+
+/// Closed loop: `connections` clients submit `envelopes` as fast as
+/// answers come back.
+fn closed_loop(s: &Server, envelopes: Vec<Envelope>, connections: usize) -> Result<Value> {
+    let n = envelopes.len();
+    let work = Mutex::new(envelopes);
+    let pid = s.child.id();
+    let cpu0 = cpu_seconds(pid);
+    let t = Instant::now();
+    let lat = clients(
+        s,
+        connections,
+        Arc::new(move || {
+            let next = work.lock().map_err(|_| anyhow!("poisoned"))?.pop();
+            Ok(next.map(|e| (e, None)))
+        }),
+    )?;
     let elapsed = t.elapsed();
     let cpu = cpu_seconds(pid) - cpu0;
-    lat.sort();
     Ok(json!({
         "connections": connections,
         "signatures": n,
@@ -478,53 +492,35 @@ fn closed_loop(s: &Server, envelopes: Vec<Envelope>, connections: usize) -> Resu
     }))
 }
 
-/// Open loop: send at `rate` per second for `duration` whatever the
-/// answers, each latency measured from when the send was due.
+/// Open loop: send at `rate` per second whatever the answers, each
+/// latency measured from when the send was due.
 fn open_loop(s: &Server, envelopes: Vec<Envelope>, rate: u32, workers: usize) -> Result<Value> {
     let n = envelopes.len();
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
-    let (tx, rx) = mpsc::sync_channel::<(Instant, Envelope)>(n.max(1));
-    let rx = Arc::new(Mutex::new(rx));
-    let late = Arc::new(AtomicUsize::new(0));
-    let threads: Vec<_> = (0..workers)
-        .map(|_| {
-            let rx = rx.clone();
-            let (base, token) = (s.base.clone(), s.token.clone());
-            std::thread::spawn(move || -> Result<Vec<Duration>> {
-                let http = reqwest::blocking::Client::new();
-                let mut lat = Vec::new();
-                loop {
-                    let next = rx.lock().map_err(|_| anyhow!("poisoned"))?.recv();
-                    let Ok((due, e)) = next else { break };
-                    submit(&http, &base, &token, &e)?;
-                    lat.push(due.elapsed());
-                }
-                Ok(lat)
-            })
-        })
-        .collect();
+    let (tx, rx) = mpsc::sync_channel::<Work>(n.max(1));
+    let rx = Mutex::new(rx);
     let start = Instant::now();
-    for (i, e) in envelopes.into_iter().enumerate() {
-        let due = start + interval * i as u32;
-        let now = Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
-        } else if now - due > Duration::from_millis(5) {
-            late.fetch_add(1, Ordering::Relaxed);
+    let lat = std::thread::scope(|scope| -> Result<Vec<Duration>> {
+        let pool = scope.spawn(move || {
+            clients(
+                s,
+                workers,
+                Arc::new(move || Ok(rx.lock().map_err(|_| anyhow!("poisoned"))?.recv().ok())),
+            )
+        });
+        for (i, e) in envelopes.into_iter().enumerate() {
+            let due = start + interval * i as u32;
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            tx.send((e, Some(due)))
+                .map_err(|_| anyhow!("the workers stopped"))?;
         }
-        tx.send((due, e))
-            .map_err(|_| anyhow!("the workers stopped"))?;
-    }
-    drop(tx);
-    let mut lat = Vec::with_capacity(n);
-    for th in threads {
-        lat.extend(
-            th.join()
-                .map_err(|_| anyhow!("a client thread panicked"))??,
-        );
-    }
+        drop(tx);
+        pool.join()
+            .map_err(|_| anyhow!("the client pool panicked"))?
+    })?;
     let elapsed = start.elapsed();
-    lat.sort();
     Ok(json!({
         "offered_per_s": rate,
         "signatures": n,

@@ -1025,16 +1025,14 @@ fn a_full_queue_is_answered_503_at_once_and_drains_when_the_database_frees() {
             })
         })
         .collect();
+    let metrics = || {
+        let resp = s.http.get(format!("{}/metrics", s.base)).send().unwrap();
+        resp.text().unwrap()
+    };
     // Both take their places in the queue and wait for the lock.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let m = s
-            .http
-            .get(format!("{}/metrics", s.base))
-            .send()
-            .unwrap()
-            .text()
-            .unwrap();
+        let m = metrics();
         if m.lines().any(|l| l == "countersign_pending_operations 2") {
             break;
         }
@@ -1071,13 +1069,7 @@ fn a_full_queue_is_answered_503_at_once_and_drains_when_the_database_frees() {
     assert_eq!(status, 200);
     let (status, _) = s.call(Method::GET, "/v1/identities/turned-away", None, true);
     assert_eq!(status, 404, "the refused request was carried out");
-    let m = s
-        .http
-        .get(format!("{}/metrics", s.base))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let m = metrics();
     assert!(
         m.lines().any(|l| l == "countersign_pending_operations 0"),
         "{m}"

@@ -29,8 +29,9 @@ pub(crate) struct Write<'l> {
     /// When the write happens; `None` for a write of operational state
     /// only (a session, a counter), which cannot log.
     now: Option<OffsetDateTime>,
-    /// Indexes of the entries logged so far, in order.
-    logged: Vec<u64>,
+    /// The index of the first entry this write logged: it logged every
+    /// entry from there to the tree's end.
+    first: Option<u64>,
     /// Outbound messages, each with the index of the entry it reports.
     outbound: Vec<(u64, Outbound)>,
     /// The checkpoint signed over this write so far: its note and itself.
@@ -54,7 +55,7 @@ impl Ledger {
             ledger: self,
             tx: self.store.write()?,
             now,
-            logged: Vec::new(),
+            first: None,
             outbound: Vec::new(),
             sealed: None,
         })
@@ -75,7 +76,7 @@ impl<'l> Write<'l> {
 
     /// Whether this write has logged anything yet.
     pub fn logged_any(&self) -> bool {
-        !self.logged.is_empty()
+        self.first.is_some()
     }
 
     /// Append `event` to the log; answers its index.
@@ -93,7 +94,7 @@ impl<'l> Write<'l> {
             )));
         };
         let (index, bytes) = self.ledger.append(&mut *self.tx, event, now)?;
-        self.logged.push(index);
+        self.first.get_or_insert(index);
         Ok((index, bytes))
     }
 
@@ -104,12 +105,12 @@ impl<'l> Write<'l> {
     }
 
     /// Sign a checkpoint over everything logged so far, proven consistent
-    /// with the last one; answers (size, note). A receipt computed against
-    /// it is valid once the write commits.
-    pub fn seal(&mut self) -> Result<(u64, String)> {
-        let (size, note, checkpoint) = self.ledger.seal(&mut *self.tx)?;
-        self.sealed = Some((note.clone(), checkpoint));
-        Ok((size, note))
+    /// with the last one. A receipt computed against it is valid once the
+    /// write commits.
+    pub fn seal(&mut self) -> Result<()> {
+        let (note, checkpoint) = self.ledger.seal(&mut *self.tx)?;
+        self.sealed = Some((note, checkpoint));
+        Ok(())
     }
 
     /// A C2SP tlog-proof for entry `index` against the checkpoint this
@@ -136,19 +137,22 @@ impl<'l> Write<'l> {
     /// checkpoint outside the database.
     pub fn commit(mut self) -> Result<()> {
         let now = self.now();
+        let size = self.tx.tree_size()?;
         for (index, o) in std::mem::take(&mut self.outbound) {
-            if !self.logged.contains(&index) {
+            if !self
+                .first
+                .is_some_and(|first| (first..size).contains(&index))
+            {
                 return Err(LedgerError::Integrity(format!(
                     "an outbound message reports entry {index}, which this write did not log"
                 )));
             }
             self.ledger.emit(&mut *self.tx, o, index, now)?;
         }
-        let size = self.tx.tree_size()?;
         // Nothing logged since the last seal (or at all): a second
         // checkpoint at one size would break the store's unique key on it.
         let unsealed =
-            !self.logged.is_empty() && self.sealed.as_ref().is_none_or(|(_, c)| c.size < size);
+            self.first.is_some() && self.sealed.as_ref().is_none_or(|(_, c)| c.size < size);
         if unsealed {
             self.seal()?;
         }
