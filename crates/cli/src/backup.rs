@@ -13,7 +13,8 @@ use countersign_tlog::checkpoint::Checkpoint;
 use countersign_tlog::note::NoteVerifier;
 
 use crate::local::{
-    lock_for_serving, write_private, DataDir, CHECKPOINT_FILE, DB_FILE, KEY_FILE, POLICY_DIR,
+    lock_for_serving, write_private, DataDir, Database, CHECKPOINT_FILE, DB_FILE, KEY_FILE,
+    POLICY_DIR,
 };
 
 /// What goes with the database: the log key, the workload CA, the policy
@@ -63,11 +64,23 @@ fn private_dir(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// PostgreSQL is backed up with its own tools, which see a consistent
+/// snapshot of a live database; this command would only copy half of it.
+fn sqlite_only(dir: &DataDir, what: &str) -> Result<()> {
+    if let Database::Postgres(_) = dir.database {
+        bail!(
+            "`countersign {what}` copies a SQLite data directory; on PostgreSQL use pg_dump / pg_restore for the database and copy {KEY_FILE}, ca.key, ca.pem, {POLICY_DIR}/, countersign.toml and {CHECKPOINT_FILE} from the data directory beside it, then check the result with `countersign log audit` (README, \"Running on PostgreSQL\")"
+        );
+    }
+    Ok(())
+}
+
 /// Back `dir` up into the new directory `out`; answers the backup's
 /// latest checkpoint (size, note).
 pub fn backup(dir: &DataDir, out: &Path) -> Result<(u64, String)> {
+    sqlite_only(dir, "backup")?;
     if !dir.initialised() {
-        bail!("{} holds no Countersign data directory", dir.0.display());
+        bail!("{} holds no Countersign data directory", dir.path.display());
     }
     if out.exists() && fs::read_dir(out)?.next().is_some() {
         bail!(
@@ -76,17 +89,17 @@ pub fn backup(dir: &DataDir, out: &Path) -> Result<(u64, String)> {
         );
     }
     private_dir(out)?;
-    let store = SqliteStore::open(&dir.0.join(DB_FILE))
-        .with_context(|| format!("opening {}", dir.0.join(DB_FILE).display()))?;
+    let store = SqliteStore::open(&dir.path.join(DB_FILE))
+        .with_context(|| format!("opening {}", dir.path.join(DB_FILE).display()))?;
     store.backup_to(&out.join(DB_FILE))?;
     drop(store);
     for f in FILES {
-        let from = dir.0.join(f);
+        let from = dir.path.join(f);
         if from.exists() {
             fs::copy(&from, out.join(f)).with_context(|| format!("copying {}", from.display()))?;
         }
     }
-    copy_tree(&dir.0.join(POLICY_DIR), &out.join(POLICY_DIR))?;
+    copy_tree(&dir.path.join(POLICY_DIR), &out.join(POLICY_DIR))?;
     // The copy keeps its own latest checkpoint: the server may have signed
     // newer ones since the copy was taken.
     let verifier = dir.signer()?.verifier();
@@ -101,20 +114,21 @@ pub fn backup(dir: &DataDir, out: &Path) -> Result<(u64, String)> {
 /// checkpoint `dir` kept (receipts already answered would be lost: the
 /// server would refuse it anyway). Answers the restored checkpoint.
 pub fn restore(dir: &DataDir, from: &Path) -> Result<(u64, String)> {
-    let source = DataDir(from.to_path_buf());
+    sqlite_only(dir, "restore")?;
+    let source = DataDir::sqlite(from.to_path_buf());
     if !source.initialised() {
         bail!(
             "{} is not a Countersign backup (no {DB_FILE} and {KEY_FILE})",
             from.display()
         );
     }
-    private_dir(&dir.0)?;
+    private_dir(&dir.path)?;
     let _serving = lock_for_serving(dir)
         .map_err(|e| anyhow::anyhow!("{e:#}; `restore` needs the server stopped"))?;
     let verifier = source.signer()?.verifier();
     let (size, note) = audited(&from.join(DB_FILE), &verifier)?
         .context("the backup's database has no checkpoint")?;
-    if let Ok(k) = fs::read_to_string(dir.0.join(CHECKPOINT_FILE)) {
+    if let Ok(k) = fs::read_to_string(dir.path.join(CHECKPOINT_FILE)) {
         let kept = Checkpoint::open(&k, &verifier).context(
             "the data directory's kept checkpoint is not signed by the backup's log key: this backup is of another log",
         )?;
@@ -135,28 +149,28 @@ pub fn restore(dir: &DataDir, from: &Path) -> Result<(u64, String)> {
         }
     }
     for suffix in ["", "-wal", "-shm"] {
-        let p = dir.0.join(format!("{DB_FILE}{suffix}"));
+        let p = dir.path.join(format!("{DB_FILE}{suffix}"));
         if p.exists() {
             fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
         }
     }
-    fs::copy(from.join(DB_FILE), dir.0.join(DB_FILE)).context("copying the database")?;
+    fs::copy(from.join(DB_FILE), dir.path.join(DB_FILE)).context("copying the database")?;
     for f in FILES {
         let p = from.join(f);
         if p.exists() {
-            let target = dir.0.join(f);
+            let target = dir.path.join(f);
             if target.exists() {
                 fs::remove_file(&target)?;
             }
             fs::copy(&p, &target).with_context(|| format!("copying {}", p.display()))?;
         }
     }
-    let policy = dir.0.join(POLICY_DIR);
+    let policy = dir.path.join(POLICY_DIR);
     if policy.exists() {
         fs::remove_dir_all(&policy)?;
     }
     copy_tree(&from.join(POLICY_DIR), &policy)?;
-    let kept = dir.0.join(CHECKPOINT_FILE);
+    let kept = dir.path.join(CHECKPOINT_FILE);
     if kept.exists() {
         fs::remove_file(&kept)?;
     }

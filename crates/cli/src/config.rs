@@ -43,6 +43,45 @@ pub struct FileConfig {
     /// termination.
     #[serde(default)]
     pub retention: RetentionSection,
+    /// Where the log is kept (`--database` / `COUNTERSIGN_DATABASE_URL`
+    /// win over it); without it, SQLite in the data directory. Read
+    /// before the rest of the file, by [`database_url`]; declared here so
+    /// the section is part of the checked file.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub database: DatabaseSection,
+}
+
+/// `[database] url = "postgres://…"`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    #[allow(dead_code)]
+    pub url: Option<String>,
+}
+
+/// The database URL a configuration file names, read before the rest
+/// of the file is (every local command needs it; only `serve` needs the
+/// rest, and checks it all).
+pub fn database_url(data: &Path, explicit: Option<&Path>) -> Result<Option<String>> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => data.join(CONFIG_FILE),
+    };
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
+            return Ok(None)
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let value: toml::Table =
+        toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+    match value.get("database").and_then(|d| d.get("url")) {
+        None => Ok(None),
+        Some(toml::Value::String(url)) => Ok(Some(url.clone())),
+        Some(_) => bail!("in {}: database.url must be a string", path.display()),
+    }
 }
 
 /// Retention of personal values, in days, per class.

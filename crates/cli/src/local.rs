@@ -20,6 +20,7 @@ use countersign_oidc::{Purpose, TokenVerifier};
 use countersign_policy::PolicySet;
 use countersign_server::auth::{token_hash, Authenticator};
 use countersign_server::{AppState, Clock as _, ServerConfig, SystemClock, Workloads};
+use countersign_store_postgres::PostgresStore;
 use countersign_store_sqlite::SqliteStore;
 use countersign_tlog::note::NoteSigner;
 use rand_core::{OsRng, RngCore as _};
@@ -35,26 +36,111 @@ const CA_KEY_FILE: &str = "ca.key";
 const CA_CERT_FILE: &str = "ca.pem";
 const ADMIN_TOKEN_META: &str = "admin_token_sha256";
 
-pub struct DataDir(pub PathBuf);
+/// Where the database is: SQLite in the data directory (the
+/// zero-configuration default) or a PostgreSQL server, chosen by the URL
+/// given with `--database` / `COUNTERSIGN_DATABASE_URL`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Database {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Database {
+    /// Read a database URL; none means SQLite in the data directory.
+    pub fn from_url(url: Option<&str>) -> Result<Self> {
+        match url.map(str::trim) {
+            None | Some("") => Ok(Database::Sqlite),
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                Ok(Database::Postgres(u.to_string()))
+            }
+            Some(u) => bail!(
+                "--database {:?} is not a database URL Countersign knows: give postgres://USER@HOST:PORT/DATABASE, or leave it out to use SQLite in the data directory",
+                redact(u)
+            ),
+        }
+    }
+
+    /// How the database is named in messages: never with its password.
+    pub fn describe(&self, dir: &Path) -> String {
+        match self {
+            Database::Sqlite => dir.join(DB_FILE).display().to_string(),
+            Database::Postgres(url) => redact(url),
+        }
+    }
+}
+
+/// A database URL with any password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// A data directory, and the database its server keeps the log in.
+pub struct DataDir {
+    pub path: PathBuf,
+    pub database: Database,
+}
 
 impl DataDir {
-    fn db(&self) -> PathBuf {
-        self.0.join(DB_FILE)
-    }
-    fn key(&self) -> PathBuf {
-        self.0.join(KEY_FILE)
-    }
-    pub fn policy_dir(&self) -> PathBuf {
-        self.0.join(POLICY_DIR)
-    }
-    pub fn initialised(&self) -> bool {
-        self.db().exists() && self.key().exists()
+    /// The data directory at `path`, with the database in it (SQLite).
+    pub fn sqlite(path: PathBuf) -> Self {
+        DataDir {
+            path,
+            database: Database::Sqlite,
+        }
     }
 
-    fn open_store(&self) -> Result<Arc<SqliteStore>> {
-        Ok(Arc::new(SqliteStore::open(&self.db()).with_context(
-            || format!("opening {}", self.db().display()),
-        )?))
+    fn db(&self) -> PathBuf {
+        self.path.join(DB_FILE)
+    }
+    fn key(&self) -> PathBuf {
+        self.path.join(KEY_FILE)
+    }
+    pub fn policy_dir(&self) -> PathBuf {
+        self.path.join(POLICY_DIR)
+    }
+    /// Whether this directory holds a log key and its database exists
+    /// (for PostgreSQL, opening the store says whether it holds a log).
+    pub fn initialised(&self) -> bool {
+        self.key().exists()
+            && match self.database {
+                Database::Sqlite => self.db().exists(),
+                Database::Postgres(_) => true,
+            }
+    }
+
+    pub fn open_store(&self) -> Result<Arc<dyn Store>> {
+        let described = self.database.describe(&self.path);
+        Ok(match &self.database {
+            Database::Sqlite => Arc::new(
+                SqliteStore::open(&self.db()).with_context(|| format!("opening {described}"))?,
+            ),
+            Database::Postgres(url) => {
+                Arc::new(PostgresStore::open(url).with_context(|| format!("opening {described}"))?)
+            }
+        })
+    }
+
+    /// Whether the database already holds a Countersign log (its origin).
+    fn database_origin(&self) -> Result<Option<String>> {
+        if self.database == Database::Sqlite && !self.db().exists() {
+            return Ok(None);
+        }
+        let store = self.open_store()?;
+        let tx = store.read()?;
+        Ok(tx.meta("origin")?)
     }
 
     pub fn signer(&self) -> Result<NoteSigner> {
@@ -83,9 +169,21 @@ impl DataDir {
 
     /// Load the workload CA, creating it on first use.
     pub fn ca(&self, origin: &str) -> Result<CertificateAuthority> {
-        let key = self.0.join(CA_KEY_FILE);
-        let cert = self.0.join(CA_CERT_FILE);
+        let key = self.path.join(CA_KEY_FILE);
+        let cert = self.path.join(CA_CERT_FILE);
         if !key.exists() && !cert.exists() {
+            if let Database::Postgres(_) = self.database {
+                // Every instance on one log certifies workloads with the
+                // same CA: a second one made here would replace it.
+                let store = self.open_store()?;
+                if store.read()?.meta("ca_fingerprint")?.is_some() {
+                    bail!(
+                        "{} has no {CA_KEY_FILE} and {CA_CERT_FILE}, but the log on {} already has a workload CA; copy both from a data directory of an instance serving this log",
+                        self.path.display(),
+                        self.database.describe(&self.path)
+                    );
+                }
+            }
             let (ca, key_pem) = CertificateAuthority::generate(
                 &format!("{origin} workload CA"),
                 SystemClock.now(),
@@ -106,7 +204,7 @@ impl DataDir {
 
     /// Where the latest signed checkpoint is kept, outside the database.
     pub fn checkpoint_file(&self) -> PathBuf {
-        self.0.join(CHECKPOINT_FILE)
+        self.path.join(CHECKPOINT_FILE)
     }
 
     /// Open the ledger, checking the stored log against its latest
@@ -116,7 +214,7 @@ impl DataDir {
         if !self.initialised() {
             bail!(
                 "{} is not initialised; run `countersign init` first",
-                self.0.display()
+                self.path.display()
             );
         }
         let store = self.open_store()?;
@@ -165,7 +263,7 @@ fn new_admin_token() -> String {
 /// did it. Answers the file's path.
 pub fn recover_admin_token(dir: &DataDir) -> Result<PathBuf> {
     if !dir.initialised() {
-        bail!("{} holds no Countersign data directory", dir.0.display());
+        bail!("{} holds no Countersign data directory", dir.path.display());
     }
     // A running server keeps the old token's hash: it must be stopped.
     let _serving = lock_for_serving(dir)
@@ -185,7 +283,7 @@ pub fn recover_admin_token(dir: &DataDir) -> Result<PathBuf> {
         &by,
         SystemClock.now(),
     )?;
-    let file = dir.0.join(ADMIN_TOKEN_FILE);
+    let file = dir.path.join(ADMIN_TOKEN_FILE);
     if file.exists() {
         fs::remove_file(&file).with_context(|| format!("replacing {}", file.display()))?;
     }
@@ -194,20 +292,27 @@ pub fn recover_admin_token(dir: &DataDir) -> Result<PathBuf> {
 }
 
 pub fn init(dir: &DataDir, origin: &str) -> Result<String> {
-    if dir.db().exists() || dir.key().exists() {
+    if dir.key().exists() || (dir.database == Database::Sqlite && dir.db().exists()) {
         bail!(
             "{} is already initialised; refusing to overwrite it",
-            dir.0.display()
+            dir.path.display()
+        );
+    }
+    if let Some(existing) = dir.database_origin()? {
+        bail!(
+            "the database {} already holds the Countersign log {existing:?}; refusing to start another log in it. To run one more instance on that log, copy {KEY_FILE}, {CA_KEY_FILE}, {CA_CERT_FILE} and {POLICY_DIR}/ from a data directory of an instance already serving it into {}",
+            dir.database.describe(&dir.path),
+            dir.path.display()
         );
     }
     if !countersign_tlog::note::is_valid_key_name(origin) {
         bail!("origin {origin:?} is not a valid log name: no spaces and no '+'");
     }
-    fs::create_dir_all(&dir.0).with_context(|| format!("creating {}", dir.0.display()))?;
+    fs::create_dir_all(&dir.path).with_context(|| format!("creating {}", dir.path.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        fs::set_permissions(&dir.0, fs::Permissions::from_mode(0o700))?;
+        fs::set_permissions(&dir.path, fs::Permissions::from_mode(0o700))?;
     }
     let key = ed25519_dalek::SigningKey::generate(&mut OsRng);
     let signer = NoteSigner::new(origin, key).context("creating the log key")?;
@@ -291,7 +396,7 @@ const SERVE_LOCK: &str = "serve.lock";
 
 /// Take the data directory for this server, or say who has it.
 pub fn lock_for_serving(dir: &DataDir) -> Result<std::fs::File> {
-    let path = dir.0.join(SERVE_LOCK);
+    let path = dir.path.join(SERVE_LOCK);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -302,7 +407,7 @@ pub fn lock_for_serving(dir: &DataDir) -> Result<std::fs::File> {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => bail!(
             "another `countersign serve` is already running on {} (it holds {}); two servers on one SQLite database would each sign their own checkpoints. Stop it first, or give this one another --data directory",
-            dir.0.display(),
+            dir.path.display(),
             path.display()
         ),
         Err(std::fs::TryLockError::Error(e)) => {
@@ -316,11 +421,11 @@ pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
         // The token goes to a file only its owner reads, never to stderr,
         // which service managers keep in their logs.
         let token = init(dir, &opts.origin)?;
-        let file = dir.0.join(ADMIN_TOKEN_FILE);
+        let file = dir.path.join(ADMIN_TOKEN_FILE);
         write_private(&file, &format!("{token}\n"))?;
         eprintln!(
             "Initialised {} (log origin {}).\nThe admin token is in {} (readable only by you; only its hash is stored):\n\n    export COUNTERSIGN_TOKEN=$(cat {})\n\nKeep it somewhere safe and delete the file.\n",
-            dir.0.display(),
+            dir.path.display(),
             opts.origin,
             file.display(),
             file.display()
@@ -328,8 +433,12 @@ pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
     }
     // One server per SQLite file: a second would interleave its own
     // checkpoints with the first's. The lock goes when the process does,
-    // however it ends.
-    let _serving = lock_for_serving(dir)?;
+    // however it ends. Instances on one PostgreSQL database are
+    // serialised by the database itself.
+    let _serving = match dir.database {
+        Database::Sqlite => Some(lock_for_serving(dir)?),
+        Database::Postgres(_) => None,
+    };
     let policy = Arc::new(dir.policy()?);
     let mut config = opts.ledger.clone();
     if config.iga.event_source == countersign_ledger::IgaConfig::default().event_source {
@@ -466,7 +575,10 @@ async fn shutdown_signal() {
 /// `log audit`: recompute the tree from the stored entries.
 pub fn audit(dir: &DataDir, json: bool) -> Result<bool> {
     if !dir.initialised() {
-        bail!("{} is not initialised; nothing to audit", dir.0.display());
+        bail!(
+            "{} is not initialised; nothing to audit",
+            dir.path.display()
+        );
     }
     let store = dir.open_store()?;
     let verifier = dir.signer()?.verifier();

@@ -58,6 +58,15 @@ struct Cli {
         default_value = "countersign-data"
     )]
     data: PathBuf,
+    /// The database (server-side commands): `postgres://USER@HOST:PORT/DB`
+    /// for PostgreSQL; without it, SQLite in the data directory.
+    #[arg(
+        long,
+        global = true,
+        env = "COUNTERSIGN_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database: Option<String>,
     /// Server URL (client commands).
     #[arg(
         long,
@@ -743,16 +752,29 @@ pub(crate) fn read_key(path: &Path) -> Result<SigningKey> {
 
 fn run(cli: Cli) -> Result<bool> {
     let json = cli.json;
-    let dir = DataDir(cli.data.clone());
+    let database = match &cli.database {
+        Some(url) => Some(url.clone()),
+        None => {
+            let explicit = match &cli.command {
+                Command::Serve { config, .. } => config.as_deref(),
+                _ => None,
+            };
+            config::database_url(&cli.data, explicit)?
+        }
+    };
+    let dir = DataDir {
+        path: cli.data.clone(),
+        database: local::Database::from_url(database.as_deref())?,
+    };
     let client = || Client::new(&cli.server, cli.token.clone());
     match cli.command {
         Command::Init { origin } => {
             let token = local::init(&dir, &origin)?;
-            let out = serde_json::json!({"data": dir.0, "origin": origin, "admin_token": token});
+            let out = serde_json::json!({"data": dir.path, "origin": origin, "admin_token": token});
             print(json, &out, |_| {
                 format!(
                     "Initialised {} (log origin {origin}).\nAdmin token (shown once, stored only as a hash):\n\n    {token}\n\nexport COUNTERSIGN_TOKEN={token}",
-                    dir.0.display()
+                    dir.path.display()
                 )
             })
         }
@@ -764,7 +786,7 @@ fn run(cli: Cli) -> Result<bool> {
             step_up_window_seconds,
             workload_certificate_seconds,
         } => {
-            let mut file = config::FileConfig::load(&dir.0, config.as_deref())?;
+            let mut file = config::FileConfig::load(&dir.path, config.as_deref())?;
             let g = &mut file.governance;
             g.step_up_window_seconds = step_up_window_seconds.or(g.step_up_window_seconds);
             g.workload_certificate_seconds =
@@ -905,7 +927,7 @@ fn run(cli: Cli) -> Result<bool> {
                 |_| {
                     format!(
                     "backed up {} into {} (log size {size}, audited clean); it holds the log key: keep it as safe as the server",
-                    dir.0.display(),
+                    dir.path.display(),
                     out.display()
                 )
                 },
@@ -920,7 +942,7 @@ fn run(cli: Cli) -> Result<bool> {
                     format!(
                     "restored {} into {} (log size {size}, audited clean, not behind the kept checkpoint)",
                     from.display(),
-                    dir.0.display()
+                    dir.path.display()
                 )
                 },
             )

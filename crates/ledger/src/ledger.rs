@@ -2,7 +2,9 @@
 //! state, log entries and signed checkpoints, atomically.
 
 mod backing;
+pub(crate) mod batch;
 mod governance;
+pub mod lease;
 mod lifecycle;
 mod notify;
 mod outbox;
@@ -167,6 +169,15 @@ impl Refused {
     }
 }
 
+/// A signature accepted and logged in a write not yet sealed.
+struct Accepted {
+    /// The request as the signature left it.
+    request: Request,
+    log_index: u64,
+    /// The exact bytes of the entry.
+    entry: Vec<u8>,
+}
+
 /// A record together with the log index of the entry that recorded it.
 #[derive(Clone, Debug)]
 pub struct Receipted<T> {
@@ -191,6 +202,8 @@ pub struct Ledger {
     /// Kept with its note, so a stored note equal to it needs no second
     /// verification.
     kept: std::sync::Mutex<Option<(Checkpoint, String)>>,
+    /// Signature submissions waiting to be committed together.
+    batcher: batch::Batcher,
 }
 
 /// A C2SP tlog-proof: entry `index`, its inclusion `hashes`, the `note`.
@@ -337,6 +350,7 @@ impl Ledger {
             refusal_budget: std::sync::Mutex::new(HashMap::new()),
             keeper,
             kept: std::sync::Mutex::new(None),
+            batcher: batch::Batcher::default(),
         };
         let latest = {
             let tx = ledger.store.read()?;
@@ -1229,6 +1243,10 @@ impl Ledger {
     /// Accept or refuse a signed approval. A refusal is recorded in the log
     /// and answered with its index; re-submitting an accepted envelope
     /// answers the original receipt and records nothing.
+    ///
+    /// Submissions arriving together are committed together
+    /// ([`batch`](self::batch)): one durable transaction and one signed
+    /// checkpoint for the lot, each answered only after both are durable.
     pub fn submit_signature(
         &self,
         envelope: &Envelope,
@@ -1244,71 +1262,16 @@ impl Ledger {
         if let Some(receipt) = self.replay(&digest, now)? {
             return Self::replayed(passkey, receipt);
         }
-        let outcome = {
-            let mut tx = self.begin(now)?;
-            if tx.receipt_for_envelope(&digest)?.is_some() {
-                drop(tx);
-                let receipt = self.replay(&digest, now)?.ok_or_else(|| {
-                    LedgerError::Integrity("receipt vanished during submission".into())
-                })?;
-                return Self::replayed(passkey, receipt);
-            }
-            match self.try_accept(&mut tx, envelope, &digest, caller, now)? {
-                Ok(receipt) => {
-                    tx.commit()?;
-                    return Ok(Submission {
-                        receipt,
-                        recorded: true,
-                    });
-                }
-                Err(refusal) => refusal,
-            }
-        };
-        let Refused {
-            refusal: SigningRefusal { refusal, claimed },
-            policy,
-            auth,
-        } = outcome;
-        let keep_envelope = refusal.code != ErrorCode::StatementInvalid;
-        if unproven(refusal.code) && !self.spend_refusal_budget(caller, now) {
-            // Garbage proves nothing about anyone: past the caller's budget
-            // it is answered, not written to a log that keeps it forever.
-            let mut refusal = refusal;
-            refusal.detail.push_str(
-                " (not recorded: this caller's hourly budget of refusals of unverifiable envelopes is spent)",
-            );
-            return Err(LedgerError::Refused {
-                refusal,
-                log_index: None,
-            });
-        }
-        let mut tx = self.begin(now)?;
-        if passkey {
-            // A refused passkey signature uses up its nonce too: the same
-            // assertion cannot be tried again.
-            if let Some(nonce) = countersign_attest::statement_of(envelope)
-                .ok()
-                .and_then(|s| s.predicate.nonce)
-            {
-                tx.take_web_challenge(&nonce)?;
-            }
-        }
-        let index = tx.commit_event(Event::SignatureRefused {
-            code: refusal.code,
-            detail: refusal.detail.clone(),
-            request: claimed.request,
-            actor: claimed.actor,
-            principal: claimed.principal,
-            key_id: claimed.key_id,
-            policy,
-            auth,
-            envelope_sha256: Some(digest),
-            envelope: keep_envelope.then(|| envelope.clone()),
-        })?;
-        Err(LedgerError::Refused {
-            refusal,
-            log_index: Some(index),
-        })
+        self.batcher.submit(
+            self,
+            batch::Job {
+                envelope: envelope.clone(),
+                digest,
+                passkey,
+                caller: caller.clone(),
+                now,
+            },
+        )
     }
 
     /// Take one unproven refusal from the caller's hourly budget; false
@@ -1344,7 +1307,7 @@ impl Ledger {
         digest: &str,
         caller: &Authentication,
         now: OffsetDateTime,
-    ) -> Result<std::result::Result<SignatureReceipt, Refused>> {
+    ) -> Result<std::result::Result<Accepted, Refused>> {
         let (statement, claimed) = match signing::claims(envelope) {
             Ok(c) => c,
             Err(r) => return Ok(Err(Refused::plain(r))),
@@ -1502,41 +1465,61 @@ impl Ledger {
             request_state: accepted.request.state,
         })?;
         // The receipt is answered only after the write commits, with the
-        // checkpoint it proves inclusion in.
-        tx.seal()?;
-        let receipt = tx.receipt(appended)?;
+        // checkpoint it proves inclusion in (`finish_accepted`).
+        Ok(Ok(Accepted {
+            request: accepted.request,
+            log_index: appended,
+            entry,
+        }))
+    }
+
+    /// Receipt an accepted signature against the checkpoint its write
+    /// sealed, remember the receipt for re-submissions, and report a
+    /// request the signature decided.
+    fn finish_accepted(
+        &self,
+        tx: &mut Write<'_>,
+        accepted: Accepted,
+        digest: &str,
+    ) -> Result<SignatureReceipt> {
+        let Accepted {
+            request,
+            log_index,
+            entry,
+        } = accepted;
+        let receipt = tx.receipt(log_index)?;
         tx.put_receipt(
             digest,
             &StoredReceipt {
-                request: accepted.request.id.clone(),
-                log_index: appended,
+                request: request.id.clone(),
+                log_index,
                 receipt: receipt.clone(),
             },
         )?;
-        let decided = match accepted.request.state {
+        let decided = match request.state {
             RequestState::Approved => Some(OutboundKind::RequestApproved),
             RequestState::Rejected => Some(OutboundKind::RequestRejected),
             _ => None,
         };
         if let Some(kind) = decided {
-            let data = self.decided_request_data(&**tx, &accepted.request)?;
+            let data = self.decided_request_data(&**tx, &request)?;
             tx.emit(
-                appended,
+                log_index,
                 Outbound {
                     kind,
-                    subject: accepted.request.id.clone(),
-                    ordering_key: accepted.request.id.clone(),
+                    subject: request.id.clone(),
+                    ordering_key: request.id.clone(),
                     data,
                 },
             );
         }
-        Ok(Ok(SignatureReceipt {
-            request: accepted.request.id,
-            request_state: accepted.request.state,
-            log_index: appended,
+        Ok(SignatureReceipt {
+            request: request.id,
+            request_state: request.state,
+            log_index,
             receipt,
             entry: String::from_utf8_lossy(&entry).into_owned(),
-        }))
+        })
     }
 
     /// The answer to an envelope that was already accepted: its receipt

@@ -27,11 +27,12 @@ pub use ledger::{
 };
 
 pub use kept::{CheckpointFile, CheckpointKeeper};
+pub use ledger::lease::LEADER;
 
 /// The storage seam the ledger writes through, and the records its
 /// answers carry.
 pub use countersign_store::{
-    DueDelivery, EntryTerms, Hashes, InvitationRecord, MailRecord, OutboxEvent, ReadTx, ScimRecord,
-    SessionRecord, StateRows, Store, StoreError, StoredOpening, StoredReceipt, WebChallenge,
-    WebhookRecord, WebhookSecret, WriteTx,
+    DueDelivery, EntryTerms, Hashes, InvitationRecord, Lease, MailRecord, OutboxEvent, ReadTx,
+    ScimRecord, SessionRecord, StateRows, Store, StoreError, StoredOpening, StoredReceipt,
+    WebChallenge, WebhookRecord, WebhookSecret, WriteTx,
 };

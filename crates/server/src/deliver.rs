@@ -66,8 +66,12 @@ pub async fn run(state: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        // Each delivery is claimed for longer than its attempt may take,
+        // so no other instance on this log sends it meanwhile.
+        let instance = state.config.instance.clone();
+        let claim = settings.timeout + state.config.lease;
         let due = match state
-            .run_internal(|l, now| l.due_deliveries(now, 100))
+            .run_internal(move |l, now| l.claim_due_deliveries(&instance, claim, now, 100))
             .await
         {
             Ok(d) => d,

@@ -82,6 +82,19 @@ pub struct ServerConfig {
     /// is answered 503 (`server_busy`) with `Retry-After` at once, instead
     /// of joining an unbounded queue.
     pub max_pending: usize,
+    /// This instance's name among those serving one log: who holds a
+    /// lease (the scheduled tasks' `leader`, a delivery being sent).
+    pub instance: String,
+    /// How long a lease lasts unless renewed: how soon another instance
+    /// takes the scheduled tasks, or a delivery, over from one that died.
+    pub lease: Duration,
+}
+
+/// A name for this process among the instances serving one log.
+fn instance_name() -> String {
+    let mut raw = [0u8; 4];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut raw);
+    format!("pid{}-{}", std::process::id(), hex::encode(raw))
 }
 
 impl Default for ServerConfig {
@@ -95,6 +108,8 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             max_pending: 512,
+            instance: instance_name(),
+            lease: Duration::from_secs(15),
         }
     }
 }
@@ -266,12 +281,32 @@ pub async fn serve_with(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    {
+        let metrics = state.metrics.clone();
+        state
+            .ledger
+            .observe_batches(Box::new(move |n| metrics.batch(n)));
+    }
+    let leader = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(state.config.lease / 3);
+            loop {
+                tick.tick().await;
+                leads(&state).await;
+            }
+        })
+    };
     let sweeper = {
         let state = state.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(state.config.expiry_sweep);
             loop {
                 tick.tick().await;
+                if !leads(&state).await {
+                    continue;
+                }
+                state.metrics.scheduled_run("sweep");
                 match state.run_internal(|l, now| l.expire_due(now)).await {
                     Ok(ids) if !ids.is_empty() => {
                         tracing::info!(count = ids.len(), "expired pending requests")
@@ -300,6 +335,10 @@ pub async fn serve_with(
             tick.tick().await;
             loop {
                 tick.tick().await;
+                if !leads(&state).await {
+                    continue;
+                }
+                state.metrics.scheduled_run("reconcile");
                 match state.run_internal(|l, now| l.reconcile(now)).await {
                     Ok(r) => tracing::info!(
                         raised = r.raised.len(),
@@ -316,6 +355,7 @@ pub async fn serve_with(
     });
     let public = state.web.public_url.clone();
     let header_timeout = state.config.header_read_timeout;
+    let after = state.clone();
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let handle = axum_server::Handle::new();
     let stopper = {
@@ -358,11 +398,44 @@ pub async fn serve_with(
         }
     };
     stopper.abort();
+    leader.abort();
     sweeper.abort();
     sender.abort();
     mailer.abort();
     if let Some(r) = reconciler {
         r.abort();
     }
+    // Stopping on purpose: another instance need not wait for the lease
+    // to run out before it takes the scheduled tasks over.
+    let instance = after.config.instance.clone();
+    if let Err(e) = after
+        .run_internal(move |l, _| l.release_lease(countersign_ledger::LEADER, &instance))
+        .await
+    {
+        tracing::warn!(error = %e.problem.detail, "giving up the leader lease failed");
+    }
+    after.metrics.set_leader(false);
     result
+}
+
+/// Take or renew the leader lease: whether this instance runs the
+/// scheduled tasks now. Asked again before every task, so a task never
+/// starts on an instance whose lease has run out.
+async fn leads(state: &AppState) -> bool {
+    let instance = state.config.instance.clone();
+    let ttl = state.config.lease;
+    let held = state
+        .run_internal(move |l, now| l.take_lease(countersign_ledger::LEADER, &instance, ttl, now))
+        .await;
+    let leads = match held {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::warn!(error = %e.problem.detail, "renewing the leader lease failed");
+            false
+        }
+    };
+    if state.metrics.set_leader(leads) != leads {
+        tracing::info!(instance = %state.config.instance, leads, "leader of the scheduled tasks");
+    }
+    leads
 }

@@ -13,6 +13,10 @@ use countersign_mail::{Email, Recipient};
 use crate::deliver::jitter;
 use crate::AppState;
 
+/// The longest one mail's sending is given before another instance may
+/// try it (the SMTP transport's own timeouts are shorter).
+const MAIL_CLAIM: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Poll and send until the task is aborted; nothing when mail is off.
 pub async fn run(state: AppState) {
     let Some(mailer) = state.web.mailer.clone() else {
@@ -22,7 +26,14 @@ pub async fn run(state: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let due = match state.run_internal(|l, now| l.due_mails(now, 50)).await {
+        // A mail is claimed for longer than sending it may take, so no
+        // other instance on this log sends it meanwhile.
+        let instance = state.config.instance.clone();
+        let claim = MAIL_CLAIM + state.config.lease;
+        let due = match state
+            .run_internal(move |l, now| l.claim_due_mails(&instance, claim, now, 50))
+            .await
+        {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e.problem.detail, "reading the mail outbox failed");

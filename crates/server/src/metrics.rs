@@ -68,6 +68,15 @@ pub struct Metrics {
     mail_backlog: Gauge,
     pending: Gauge,
     busy: Counter,
+    leader: Gauge,
+    scheduled: Family<TaskLabels, Counter>,
+    batches: Histogram,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TaskLabels {
+    /// `sweep` (expiry, reminders, purging) or `reconcile`.
+    pub task: String,
 }
 
 impl Default for Metrics {
@@ -85,6 +94,25 @@ impl Default for Metrics {
         let mail_backlog = Gauge::default();
         let pending = Gauge::default();
         let busy = Counter::default();
+        let leader = Gauge::default();
+        // 1 to 256 submissions.
+        let batches = Histogram::new(exponential_buckets(1.0, 2.0, 9));
+        registry.register(
+            "signature_batch_size",
+            "Signature submissions written together in one durable transaction and checkpoint",
+            batches.clone(),
+        );
+        let scheduled = Family::<TaskLabels, Counter>::default();
+        registry.register(
+            "leader",
+            "1 while this instance holds the leader lease and runs the scheduled tasks, else 0",
+            leader.clone(),
+        );
+        registry.register(
+            "scheduled_runs",
+            "Scheduled tasks this instance ran as leader, by task",
+            scheduled.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests answered, by method, route template and status",
@@ -147,6 +175,9 @@ impl Default for Metrics {
             mail_backlog,
             pending,
             busy,
+            leader,
+            scheduled,
+            batches,
         }
     }
 }
@@ -186,6 +217,23 @@ impl Metrics {
     /// The admission queue's depth now.
     pub fn pending(&self, depth: usize) {
         self.pending.set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+
+    /// Whether this instance leads now; answers whether it led before.
+    pub fn set_leader(&self, leads: bool) -> bool {
+        self.leader.set(i64::from(leads)) == 1
+    }
+
+    /// One batch of `n` signature submissions written.
+    pub fn batch(&self, n: usize) {
+        self.batches.observe(n as f64);
+    }
+
+    /// One run of a scheduled task on this instance.
+    pub fn scheduled_run(&self, task: &str) {
+        self.scheduled
+            .get_or_create(&TaskLabels { task: task.into() })
+            .inc();
     }
 
     /// One request refused because the admission queue was full.

@@ -37,9 +37,9 @@ use countersign_proto::model::{
     Credential, Document, DocumentVersion, Identity, IdentityHistoryEntry, Request, RequestState,
 };
 use countersign_store::{
-    DueDelivery, EntryTerms, InvitationRecord, MailRecord, OutboxEvent, ReadTx, Result, ScimRecord,
-    SessionRecord, StateRows, Store, StoreError, StoredOpening, StoredReceipt, WebChallenge,
-    WebhookRecord, WriteTx,
+    DueDelivery, EntryTerms, InvitationRecord, Lease, MailRecord, OutboxEvent, ReadTx, Result,
+    ScimRecord, SessionRecord, StateRows, Store, StoreError, StoredOpening, StoredReceipt,
+    WebChallenge, WebhookRecord, WriteTx,
 };
 use countersign_tlog::Hash;
 use rusqlite::{params, Connection, OptionalExtension as _};
@@ -290,6 +290,15 @@ CREATE INDEX IF NOT EXISTS log_entries_key_kind ON log_entries (key_id, kind);
 DROP INDEX IF EXISTS log_entries_identity;
 DROP INDEX IF EXISTS log_entries_key;
 "#,
+    r#"
+-- Which instance does a piece of work (the scheduled tasks, a delivery)
+-- until when: operational state, never logged.
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until INTEGER NOT NULL
+);
+"#,
 ];
 
 /// A Countersign store in one SQLite file.
@@ -474,6 +483,16 @@ fn private_file(path: &Path) -> Result<()> {
     #[cfg(not(unix))]
     let _ = path;
     Ok(())
+}
+
+/// A time as milliseconds since the epoch (leases).
+fn unix_millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn from_unix_millis(ms: i64) -> Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|e| StoreError::Corrupt(format!("time {ms}: {e}")))
 }
 
 fn to_u64(v: i64) -> Result<u64> {
@@ -1240,6 +1259,26 @@ impl ReadTx for SqliteTx<'_> {
         self.state_rows_()
     }
 
+    fn lease(&self, name: &str) -> Result<Option<Lease>> {
+        let row: Option<(String, i64)> = self
+            .conn
+            .query_row(
+                "SELECT holder, until FROM leases WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(backend)?;
+        row.map(|(holder, until)| {
+            Ok(Lease {
+                name: name.to_string(),
+                holder,
+                until: from_unix_millis(until)?,
+            })
+        })
+        .transpose()
+    }
+
     fn hold(&self, id: &str) -> Result<Option<LegalHold>> {
         self.one(
             "legal hold",
@@ -1592,6 +1631,24 @@ impl WriteTx for SqliteTx<'_> {
 
     fn put_hold(&mut self, hold: &LegalHold) -> Result<()> {
         self.put_hold_(hold)
+    }
+
+    fn put_lease(&mut self, lease: &Lease) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO leases (name, holder, until) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until",
+                params![lease.name, lease.holder, unix_millis(lease.until)],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn delete_lease(&mut self, name: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM leases WHERE name = ?1", [name])
+            .map_err(backend)?;
+        Ok(())
     }
 
     fn scrub_person(&mut self, handle: &str, values: &[String], replacement: &str) -> Result<u64> {

@@ -29,7 +29,7 @@ use countersign_tlog::Hash;
 use time::OffsetDateTime;
 
 use crate::{
-    EntryTerms, Hashes, OutboxEvent, SessionRecord, Store, StoreError, StoredOpening,
+    EntryTerms, Hashes, Lease, OutboxEvent, SessionRecord, Store, StoreError, StoredOpening,
     StoredReceipt, WebChallenge, WebhookRecord, WebhookSecret, WriteTx,
 };
 
@@ -88,6 +88,10 @@ pub const CASES: &[(&str, Case)] = &[
         a_reader_does_not_wait_for_a_writer,
     ),
     ("meta_values_are_replaced", meta_values_are_replaced),
+    (
+        "leases_are_replaced_and_deleted_to_the_millisecond",
+        leases_are_replaced_and_deleted_to_the_millisecond,
+    ),
     (
         "identities_are_found_by_handle_any_case_and_email",
         identities_are_found_by_handle_any_case_and_email,
@@ -155,6 +159,7 @@ macro_rules! conformance_tests {
             concurrent_writers_extend_the_log_without_gaps,
             a_reader_does_not_wait_for_a_writer,
             meta_values_are_replaced,
+            leases_are_replaced_and_deleted_to_the_millisecond,
             identities_are_found_by_handle_any_case_and_email,
             an_identity_keeps_its_history_in_order,
             challenges_are_taken_once,
@@ -579,6 +584,44 @@ pub fn meta_values_are_replaced(b: &dyn Backend) {
     assert_eq!(
         f.store.read().unwrap().meta("k").unwrap().as_deref(),
         Some("two")
+    );
+}
+
+pub fn leases_are_replaced_and_deleted_to_the_millisecond(b: &dyn Backend) {
+    let f = b.fresh();
+    let until = at(100) + time::Duration::milliseconds(250);
+    let mut tx = f.store.write().unwrap();
+    assert_eq!(tx.lease("leader").unwrap(), None);
+    tx.put_lease(&Lease {
+        name: "leader".into(),
+        holder: "a".into(),
+        until,
+    })
+    .unwrap();
+    tx.put_lease(&Lease {
+        name: "delivery:1".into(),
+        holder: "a".into(),
+        until,
+    })
+    .unwrap();
+    tx.commit().unwrap();
+    let mut tx = f.store.write().unwrap();
+    let held = tx.lease("leader").unwrap().unwrap();
+    assert_eq!((held.holder.as_str(), held.until), ("a", until));
+    tx.put_lease(&Lease {
+        name: "leader".into(),
+        holder: "b".into(),
+        until: until + time::Duration::seconds(5),
+    })
+    .unwrap();
+    tx.delete_lease("delivery:1").unwrap();
+    tx.commit().unwrap();
+    let tx = f.store.read().unwrap();
+    assert_eq!(tx.lease("leader").unwrap().unwrap().holder, "b");
+    assert_eq!(
+        tx.lease("delivery:1").unwrap(),
+        None,
+        "a deleted lease is gone"
     );
 }
 

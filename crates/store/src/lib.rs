@@ -267,6 +267,16 @@ pub struct StoredOpening {
     pub erased_by: Option<u64>,
 }
 
+/// A lease: which instance among those serving one log does a piece of
+/// work (`leader`, `delivery:<id>`, `mail:<id>`) until when. Operational
+/// state, never logged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub name: String,
+    pub holder: String,
+    pub until: OffsetDateTime,
+}
+
 /// The state tables as stored, columns and JSON bodies unparsed, for
 /// `log audit` to compare with the state it rebuilds from the log.
 #[derive(Clone, Debug, Default)]
@@ -440,6 +450,7 @@ pub trait ReadTx {
     fn holds(&self) -> Result<Vec<LegalHold>>;
     /// The state tables as stored, for the audit.
     fn state_rows(&self) -> Result<StateRows>;
+    fn lease(&self, name: &str) -> Result<Option<Lease>>;
 }
 
 /// Writes, inside one transaction that holds the store's write lock.
@@ -507,6 +518,10 @@ pub trait WriteTx: ReadTx {
     /// Delete a commitment's salt and value, recording the erasing entry.
     fn erase_opening(&mut self, commitment: &str, erased_by: u64) -> Result<()>;
     fn put_hold(&mut self, hold: &LegalHold) -> Result<()>;
+    /// Take or renew a lease (the caller decided, in this transaction,
+    /// that it may).
+    fn put_lease(&mut self, lease: &Lease) -> Result<()>;
+    fn delete_lease(&mut self, name: &str) -> Result<()>;
     /// Erase a person from the operational records: delete their
     /// sessions, invitations, mail and SCIM resources, and in every record
     /// that names `handle`, replace each string equal to one of `values`

@@ -19,7 +19,7 @@ use crate::harness::*;
 /// An approved two-signature request; answers the server, the request id and
 /// the log indexes of bob's and carol's signatures.
 fn approved() -> (TestServer, String, u64, u64) {
-    let s = TestServer::start();
+    let s = TestServer::start_sqlite();
     let (r, keys) = s.onboarding(&["bob", "carol"]);
     let (bob, carol) = (&keys[0], &keys[1]);
     let (_, b) = s.submit(&sign(
@@ -359,6 +359,24 @@ fn check_receipts(base: &str, token: &str, receipts: &[SignatureReceipt]) {
     }
 }
 
+/// How many signature batches the server at `base` wrote, and how many
+/// signatures they held (its `/metrics`).
+fn batch_sizes(base: &str) -> (u64, u64) {
+    let text = reqwest::blocking::get(format!("{base}/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    (
+        value("countersign_signature_batch_size_count ") as u64,
+        value("countersign_signature_batch_size_sum ") as u64,
+    )
+}
+
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -419,9 +437,10 @@ fn receipts_survive_sigkill_and_later_checkpoints_stay_consistent() {
     let http = reqwest::blocking::Client::new();
     let bob = seed_onboarding(&http, &base, &token, "contract");
     let mut all: Vec<SignatureReceipt> = Vec::new();
+    let (mut batches_seen, mut batched_seen) = (0, 0);
     for cycle in 0..cycles {
         let post = |path: &str, body: Value| post_as(&http, &base, &token, path, body);
-        let requests: Vec<Request> = (0..40)
+        let requests: Vec<Request> = (0..80)
             .map(|_| {
                 serde_json::from_value(post(
                     "/v1/requests",
@@ -431,10 +450,11 @@ fn receipts_survive_sigkill_and_later_checkpoints_stay_consistent() {
                 .unwrap()
             })
             .collect();
-        // Four clients submit signatures; the server is killed mid-stream.
+        // Sixteen clients submit signatures, so they are written in
+        // batches; the server is killed mid-stream, mid-batch.
         let receipts: Arc<Mutex<Vec<SignatureReceipt>>> = Arc::default();
         let threads: Vec<_> = requests
-            .chunks(10)
+            .chunks(5)
             .map(|chunk| {
                 let (chunk, base, key, receipts, token) = (
                     chunk.to_vec(),
@@ -475,6 +495,9 @@ fn receipts_survive_sigkill_and_later_checkpoints_stay_consistent() {
         while receipts.lock().unwrap().len() < wanted && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(2));
         }
+        let (batches, batched) = batch_sizes(&base);
+        batches_seen += batches;
+        batched_seen += batched;
         drop(server); // SIGKILL
         for t in threads {
             t.join().unwrap();
@@ -494,8 +517,12 @@ fn receipts_survive_sigkill_and_later_checkpoints_stay_consistent() {
     }
     drop(server);
     eprintln!(
-        "{cycles} SIGKILL cycles, {} acknowledged receipts, none lost",
+        "{cycles} SIGKILL cycles, {} acknowledged receipts, none lost; {batched_seen} signatures in {batches_seen} batches before the kills",
         all.len()
+    );
+    assert!(
+        batched_seen > batches_seen,
+        "no batch held more than one signature ({batched_seen} in {batches_seen}): the kills did not fall on batches"
     );
     let audit = Command::new(binary())
         .args(["log", "audit", "--data"])

@@ -688,7 +688,7 @@ fn the_first_serve_keeps_secrets_out_of_logs_and_files_private() {
 #[test]
 fn exit_statuses_keep_their_meaning_on_a_closed_pipe() {
     use std::process::{Command, Stdio};
-    let mut s = TestServer::start();
+    let mut s = TestServer::start_sqlite();
     s.person("alice");
     s.stop();
     let clean = s.dir.path().join("clean.db");
@@ -834,7 +834,7 @@ fn copy_db(s: &TestServer, to: &std::path::Path) {
 #[test]
 fn a_rolled_back_database_is_refused_and_a_client_catches_the_fork() {
     use std::process::Command;
-    let mut s = TestServer::start();
+    let mut s = TestServer::start_sqlite();
     s.person("alice");
     let state = s.dir.path().join("client-state");
     let cli = |s: &TestServer, args: &[&str]| {
@@ -919,7 +919,7 @@ fn a_rolled_back_database_is_refused_and_a_client_catches_the_fork() {
 /// A database rolled back under the running server: it refuses to sign.
 #[test]
 fn a_live_rollback_is_refused_before_anything_is_signed() {
-    let s = TestServer::start();
+    let s = TestServer::start_sqlite();
     s.person("alice");
     s.person("bob");
     let size = s.tree_size();
@@ -1003,7 +1003,7 @@ fn the_kept_checkpoint_is_replaced_whole_and_only_its_owner_reads_it() {
 
 #[test]
 fn a_full_queue_is_answered_503_at_once_and_drains_when_the_database_frees() {
-    let mut s = TestServer::start();
+    let mut s = TestServer::start_sqlite();
     s.stop();
     s.max_pending = 2;
     s.boot();
@@ -1083,7 +1083,7 @@ fn a_full_queue_is_answered_503_at_once_and_drains_when_the_database_frees() {
 
 #[test]
 fn no_decision_is_made_with_a_policy_set_other_than_the_one_the_log_activated() {
-    let s = TestServer::start();
+    let s = TestServer::start_sqlite();
     let (r, keys) = s.onboarding(&["bob"]);
     // The database now says another set is in force (another instance
     // activated one, or the administrator edited it): the server's own set

@@ -13,6 +13,8 @@ use countersign_proto::model::*;
 use countersign_proto::statement::{Envelope, Statement};
 use countersign_server::auth::{token_hash, Authenticator};
 use countersign_server::{AppState, Clock, ServerConfig, WebhookSettings, Workloads};
+use countersign_store_postgres::testkit::TestDatabase;
+use countersign_store_postgres::PostgresStore;
 use countersign_store_sqlite::SqliteStore;
 use countersign_tlog::note::NoteSigner;
 use ed25519_dalek::{Signer as _, SigningKey};
@@ -55,10 +57,38 @@ pub fn wall_clock() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
-/// An in-process server on 127.0.0.1:0 over a SQLite file in a temp dir.
+/// The database a test server keeps its log in.
+pub enum Backend {
+    /// `countersign.db` in the server's directory.
+    Sqlite,
+    /// A database of its own on the PostgreSQL server that
+    /// `COUNTERSIGN_TEST_POSTGRES` names, dropped when the test ends.
+    Postgres(Arc<TestDatabase>),
+}
+
+impl Backend {
+    /// PostgreSQL when `COUNTERSIGN_TEST_POSTGRES` names a server, else SQLite.
+    pub fn from_env() -> Self {
+        match countersign_store_postgres::testkit::server_from_env() {
+            Some(server) => Backend::Postgres(Arc::new(TestDatabase::create(&server))),
+            None => Backend::Sqlite,
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Backend::Postgres(_))
+    }
+}
+
+/// An in-process server on 127.0.0.1:0 over a fresh database: a SQLite
+/// file in a temp dir, or a PostgreSQL database of its own when
+/// `COUNTERSIGN_TEST_POSTGRES` names a server (the integration suite runs
+/// on both).
 pub struct TestServer {
     pub base: String,
     pub dir: tempfile::TempDir,
+    /// Where the log is kept.
+    pub backend: Backend,
     pub clock: Arc<TestClock>,
     pub http: Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -121,7 +151,27 @@ impl TestServer {
 
     /// Start with the given IAM/IGA settings.
     pub fn start_with(iga: IgaConfig) -> Self {
+        Self::start_on(Backend::from_env(), iga)
+    }
+
+    /// Start on SQLite whatever the environment says: for the tests that
+    /// edit, copy or cut the database file itself.
+    pub fn start_sqlite() -> Self {
+        Self::start_on(Backend::Sqlite, IgaConfig::default())
+    }
+
+    /// Start on the given backend with the given IAM/IGA settings.
+    pub fn start_on(backend: Backend, iga: IgaConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        if let Backend::Postgres(db) = &backend {
+            // The binary's local commands (`log audit --data`) find the
+            // database where an operator would name it.
+            std::fs::write(
+                dir.path().join("countersign.toml"),
+                format!("[database]\nurl = \"{}\"\n", db.url),
+            )
+            .unwrap();
+        }
         let signer = NoteSigner::new(ORIGIN, SigningKey::generate(&mut rand_core::OsRng)).unwrap();
         let skey = signer.to_skey();
         // Lay the data directory out as `countersign init` does, so the
@@ -141,6 +191,7 @@ impl TestServer {
         let mut s = TestServer {
             base: String::new(),
             dir,
+            backend,
             clock,
             http: Client::new(),
             shutdown: None,
@@ -238,8 +289,22 @@ impl TestServer {
         ]
     }
 
+    /// The SQLite file, for the tests that work on it directly (they
+    /// start with [`TestServer::start_sqlite`]).
     pub fn db_path(&self) -> PathBuf {
+        assert!(
+            !self.backend.is_postgres(),
+            "this test works on the SQLite file; start it with TestServer::start_sqlite()"
+        );
         self.dir.path().join("countersign.db")
+    }
+
+    /// A new connection to this server's store, as another process would open it.
+    pub fn open_store(&self) -> Arc<dyn countersign_ledger::Store> {
+        match &self.backend {
+            Backend::Sqlite => Arc::new(SqliteStore::open(&self.db_path()).unwrap()),
+            Backend::Postgres(db) => Arc::new(PostgresStore::open(&db.url).unwrap()),
+        }
     }
 
     /// Start (or restart) serving the same database.
@@ -258,7 +323,7 @@ impl TestServer {
         let addr = std_listener.local_addr().unwrap();
         self.port = addr.port();
         let origin = self.origin();
-        let store = Arc::new(SqliteStore::open(&self.db_path()).unwrap());
+        let store = self.open_store();
         let signer = NoteSigner::from_skey(&self.skey).unwrap();
         let policy = Arc::new(PolicySet::load_dir(&self.policy_dir()).unwrap());
         let keeper: Arc<dyn countersign_ledger::CheckpointKeeper> = Arc::new(

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod architecture;
+mod batch;
 mod bench;
 mod browser;
 mod cli_signing;

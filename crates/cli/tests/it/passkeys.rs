@@ -412,7 +412,7 @@ fn a_hardware_label_on_a_file_key_is_refused_unless_an_administrator_vouches() {
 
 #[test]
 fn keys_labelled_hardware_before_migrate_as_declared_and_can_be_vouched_for_later() {
-    let mut s = TestServer::start();
+    let mut s = TestServer::start_sqlite();
     s.human("bob");
     let key = s.enroll("bob", None);
     let kid = countersign_attest::key_id(&key.verifying_key());

@@ -225,7 +225,7 @@ fn the_log_holds_commitments_and_bundles_open_them() {
 
 #[test]
 fn erasure_waits_for_retention_and_holds_and_leaves_every_proof_valid() {
-    let mut s = TestServer::start();
+    let mut s = TestServer::start_sqlite();
     s.retention.identity = std::time::Duration::from_secs(86_400);
     s.retention.approval = std::time::Duration::from_secs(10 * 86_400);
     s.stop();
@@ -417,7 +417,7 @@ fn holds_and_erasure_need_their_roles() {
 
 #[test]
 fn log_audit_catches_an_edited_or_deleted_opening() {
-    let mut s = TestServer::start();
+    let mut s = TestServer::start_sqlite();
     dora(&s);
     s.stop();
     let audit = |s: &TestServer| log_audit(s.dir.path());

@@ -348,7 +348,7 @@ fn a_change_that_differs_from_the_signed_action_is_a_mismatch() {
 
 #[test]
 fn a_proxy_signature_without_a_valid_delegation_is_flagged() {
-    let s = TestServer::start();
+    let s = TestServer::start_sqlite();
     let keys: Vec<SigningKey> = ["alice", "dave", "bob", "carol"]
         .iter()
         .map(|h| {

@@ -27,7 +27,7 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let s = TestServer::start();
+    let s = TestServer::start_sqlite();
     let (approved, keys) = s.onboarding(&["bob", "carol"]);
     let (bob, carol) = (keys[0].clone(), keys[1].clone());
     let bob_signed = sign(

@@ -310,11 +310,6 @@ impl Ledger {
         Ok(queued)
     }
 
-    /// Mails due for sending at `now`.
-    pub fn due_mails(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<MailRecord>> {
-        Ok(self.store.read()?.due_mails(now, limit)?)
-    }
-
     /// Record what sending mail `id` came to: sent; retried later with
     /// capped exponential backoff; or dead after a permanent failure or
     /// the last attempt. `jitter` (0 to 1) spreads retries.
@@ -363,6 +358,7 @@ impl Ledger {
             }
         }
         tx.put_mail(&m)?;
+        tx.delete_lease(&super::lease::mail_lease(id))?;
         tx.commit()?;
         Ok(m)
     }

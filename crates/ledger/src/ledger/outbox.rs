@@ -24,7 +24,7 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use super::{new_id, Ledger, LedgerError, Receipted, Result, Write};
-use crate::{DueDelivery, OutboxEvent, ReadTx, WebhookRecord, WebhookSecret, WriteTx};
+use crate::{OutboxEvent, ReadTx, WebhookRecord, WebhookSecret, WriteTx};
 
 /// What an outbound CloudEvent reports: its type, without the
 /// `dev.countersign.` prefix.
@@ -407,15 +407,6 @@ impl Ledger {
 
     // ----------------------------------------------------------- deliveries
 
-    /// Deliveries due at `now`, with the secrets still in force.
-    pub fn due_deliveries(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<DueDelivery>> {
-        let mut due = self.store.read()?.due_deliveries(now, limit)?;
-        for d in &mut due {
-            d.secrets.retain(|s| s.retire_at.is_none_or(|at| at > now));
-        }
-        Ok(due)
-    }
-
     /// Record one attempt. A failure schedules the next attempt at
     /// `retry_at`, or moves the delivery to dead-letter once the attempts
     /// are used up; enough consecutive failures disable the endpoint.
@@ -452,6 +443,8 @@ impl Ledger {
             d.next_attempt_at = Some(retry_at);
         }
         tx.put_delivery(&d)?;
+        // The attempt is recorded: the claim on it ends with this write.
+        tx.delete_lease(&super::lease::delivery_lease(delivery))?;
         tx.add_delivery_attempt(&DeliveryAttempt {
             delivery,
             attempt: d.attempts,

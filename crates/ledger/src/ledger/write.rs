@@ -69,6 +69,14 @@ impl<'l> Write<'l> {
         self.now.unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
+    /// Log what follows at `now` (a batch's jobs each keep their own
+    /// time); nothing for an operational write.
+    pub fn at(&mut self, now: OffsetDateTime) {
+        if self.now.is_some() {
+            self.now = Some(now);
+        }
+    }
+
     /// The index the next logged event will get.
     pub fn next_index(&self) -> Result<u64> {
         Ok(self.tx.tree_size()?)
