@@ -225,6 +225,32 @@ pub struct ServerSection {
     /// (default 30), and per minute after it (default 30).
     pub refusal_burst: Option<u32>,
     pub refusals_per_minute: Option<u32>,
+    /// How often expired requests are closed, reminders queued and
+    /// expired sessions purged, in seconds (default 15).
+    pub sweep_seconds: Option<u64>,
+    /// How long this instance's leases last unless renewed, in seconds
+    /// (default 15, at least 3): how soon another instance on the same
+    /// PostgreSQL database takes the scheduled tasks over from one that
+    /// died.
+    pub lease_seconds: Option<u64>,
+}
+
+impl ServerSection {
+    /// `sweep_seconds` and `lease_seconds`, checked.
+    pub fn schedule(&self) -> Result<(std::time::Duration, std::time::Duration)> {
+        let sweep = self.sweep_seconds.unwrap_or(15);
+        let lease = self.lease_seconds.unwrap_or(15);
+        if sweep == 0 {
+            bail!("server.sweep_seconds must be at least 1");
+        }
+        if lease < 3 {
+            bail!("server.lease_seconds must be at least 3 (a lease is renewed every third of it)");
+        }
+        Ok((
+            std::time::Duration::from_secs(sweep),
+            std::time::Duration::from_secs(lease),
+        ))
+    }
 }
 
 impl ServerSection {

@@ -339,6 +339,8 @@ pub struct ServeOptions {
     pub origin: String,
     pub ledger: LedgerConfig,
     pub webhooks: countersign_server::WebhookSettings,
+    /// How often the sweeper runs, and how long a lease lasts.
+    pub schedule: (std::time::Duration, std::time::Duration),
     pub reconcile_every: Option<std::time::Duration>,
     pub issuers: Vec<countersign_oidc::IssuerConfig>,
     pub web: crate::config::Web,
@@ -490,6 +492,8 @@ pub fn serve(dir: &DataDir, opts: ServeOptions) -> Result<()> {
             policy_dir: Some(dir.policy_dir()),
             webhooks: opts.webhooks,
             reconcile_every: opts.reconcile_every,
+            expiry_sweep: opts.schedule.0,
+            lease: opts.schedule.1,
             ..ServerConfig::default()
         },
         workloads: Some(Arc::new(Workloads { verifier, ca })),

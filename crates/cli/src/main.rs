@@ -816,6 +816,7 @@ fn run(cli: Cli) -> Result<bool> {
                         mail: file.mail_rules()?,
                         retention: file.retention(),
                     },
+                    schedule: file.server.schedule()?,
                     webhooks: file.webhooks()?,
                     reconcile_every: match file.iga.reconcile_every_seconds {
                         Some(0) => None,

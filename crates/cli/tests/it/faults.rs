@@ -313,7 +313,7 @@ pub(crate) fn seed_onboarding(
 
 /// Every receipt verifies with the log's key, its entry is stored as it was
 /// acknowledged, and its checkpoint is a prefix of the latest one.
-fn check_receipts(base: &str, token: &str, receipts: &[SignatureReceipt]) {
+pub(crate) fn check_receipts(base: &str, token: &str, receipts: &[SignatureReceipt]) {
     let verifier = NoteVerifier::from_vkey(
         reqwest::blocking::get(format!("{base}/v1/log/key"))
             .unwrap()

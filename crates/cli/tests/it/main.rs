@@ -13,6 +13,7 @@ mod faults;
 mod governance;
 mod hardening;
 mod harness;
+mod instances;
 mod interop;
 mod mail;
 mod openapi;

@@ -115,7 +115,7 @@ impl Receiver {
     }
 
     /// The accepted events, parsed.
-    fn events(&self) -> Vec<CloudEvent> {
+    pub(crate) fn events(&self) -> Vec<CloudEvent> {
         self.inbox
             .lock()
             .unwrap()
