@@ -410,7 +410,7 @@ fn wait_until_up(base: &str) {
 }
 
 /// `countersign serve` on `dir` that is expected to stop at once: its output.
-fn serve_once(dir: &std::path::Path) -> std::process::Output {
+pub(crate) fn serve_once(dir: &std::path::Path) -> std::process::Output {
     Command::new(binary())
         .args([
             "serve",

@@ -447,3 +447,108 @@ fn three_instances_keep_one_log_through_losing_one() {
     let (code, report) = log_audit(dirs[0].path());
     assert_eq!(code, Some(0), "{report}");
 }
+
+/// `[database] url` for the data directory `dir`.
+fn point_at(dir: &std::path::Path, db: &TestDatabase) {
+    std::fs::write(
+        dir.join("countersign.toml"),
+        format!("[database]\nurl = \"{}\"\n", db.url),
+    )
+    .unwrap();
+}
+
+fn pg_tool(program: &str, args: &[&str]) {
+    let out = Command::new(program).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_pg_dump_restores_checked_by_audit_and_against_the_kept_checkpoint() {
+    let Some(pg) = postgres() else { return };
+    let live = TestDatabase::create(&pg);
+    let dir = tempfile::tempdir().unwrap();
+    point_at(dir.path(), &live);
+    let token = init_data_dir(dir.path());
+    let (server, base) = spawn_server(dir.path());
+    let http = reqwest::blocking::Client::new();
+    let bob = seed_onboarding(&http, &base, &token, "contract");
+    let older = dir.path().join("older.dump");
+    let newer = dir.path().join("newer.dump");
+    pg_tool(
+        "pg_dump",
+        &["-Fc", &live.url, "-f", older.to_str().unwrap()],
+    );
+    // Written after the older dump: a request and bob's signature.
+    let r: Request = serde_json::from_value(post_as(
+        &http,
+        &base,
+        &token,
+        "/v1/requests",
+        serde_json::to_value(request_body("contract", "alice", "dave", &["bob"])).unwrap(),
+    ))
+    .unwrap();
+    let env = sign(
+        &statement(&r, "bob", &bob, Decision::Approve, wall_clock()),
+        &bob,
+    );
+    let signed = http
+        .post(format!("{base}/v1/signatures"))
+        .bearer_auth(&token)
+        .json(&env)
+        .send()
+        .unwrap();
+    assert_eq!(signed.status(), 201);
+    let receipt: SignatureReceipt = signed.json().unwrap();
+    pg_tool(
+        "pg_dump",
+        &["-Fc", &live.url, "-f", newer.to_str().unwrap()],
+    );
+    drop(server);
+
+    // The older dump audits clean on its own, but the server refuses it:
+    // it is behind the checkpoint this data directory kept.
+    let stale = TestDatabase::create(&pg);
+    pg_tool("pg_restore", &["-d", &stale.url, older.to_str().unwrap()]);
+    point_at(dir.path(), &stale);
+    let (code, report) = log_audit(dir.path());
+    assert_eq!(code, Some(0), "{report}");
+    let refused = crate::faults::serve_once(dir.path());
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("behind the checkpoint kept"), "{said}");
+
+    // The newer dump restores, audits clean and serves the receipt
+    // answered before the dump.
+    let restored = TestDatabase::create(&pg);
+    pg_tool(
+        "pg_restore",
+        &["-d", &restored.url, newer.to_str().unwrap()],
+    );
+    point_at(dir.path(), &restored);
+    let (code, report) = log_audit(dir.path());
+    assert_eq!(code, Some(0), "{report}");
+    let (server, base) = spawn_server(dir.path());
+    check_receipts(&base, &token, &[receipt]);
+    drop(server);
+
+    // A database administrator's edit of a log entry on PostgreSQL is
+    // caught by the audit, and the server will not start on it.
+    let mut db = restored.connect();
+    let edited = db
+        .execute(
+            "UPDATE log_entries SET data = data || '\\x20'::bytea WHERE idx = 2",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(edited, 1);
+    drop(db);
+    let (code, report) = log_audit(dir.path());
+    assert_eq!(code, Some(1), "{report}");
+    assert!(report.contains("FAILED"), "{report}");
+    let refused = crate::faults::serve_once(dir.path());
+    assert!(!refused.status.success());
+}
