@@ -40,6 +40,12 @@ impl TestDatabase {
     /// Create a uniquely named database on the server at `server_url`.
     /// Panics if the server cannot be reached: it is for tests.
     pub fn create(server_url: &str) -> TestDatabase {
+        Self::try_create(server_url).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Create a uniquely named database on the server at `server_url`,
+    /// or say why not (the benchmark harness's scratch databases).
+    pub fn try_create(server_url: &str) -> crate::Result<TestDatabase> {
         static CREATED: AtomicU64 = AtomicU64::new(0);
         let random = std::collections::hash_map::RandomState::new()
             .build_hasher()
@@ -50,16 +56,23 @@ impl TestDatabase {
             CREATED.fetch_add(1, Ordering::Relaxed)
         );
         let sql = format!("CREATE DATABASE \"{name}\"");
+        let mut created = Ok(());
         on_own_thread(|| {
-            connect(server_url)
-                .batch_execute(&sql)
-                .unwrap_or_else(|e| panic!("creating test database {name}: {}", describe(&e)));
+            created = Client::connect(server_url, NoTls)
+                .and_then(|mut c| c.batch_execute(&sql))
+                .map_err(|e| {
+                    crate::StoreError::Setup(format!(
+                        "creating the database {name} on the PostgreSQL server: {}",
+                        describe(&e)
+                    ))
+                });
         });
-        TestDatabase {
+        created?;
+        Ok(TestDatabase {
             url: with_database(server_url, &name),
             name,
             server: server_url.to_string(),
-        }
+        })
     }
 
     /// A client of the database itself, to look at or tamper with what a

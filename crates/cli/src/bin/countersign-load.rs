@@ -96,6 +96,22 @@ struct Args {
     /// The `countersign` binary to serve with [default: beside this one].
     #[arg(long)]
     server: Option<PathBuf>,
+    /// Also measure on PostgreSQL: the server to create fresh databases
+    /// on (each dropped after), e.g. `postgres://postgres@127.0.0.1:5432/postgres`.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// On PostgreSQL, also measure this many instances on one database,
+    /// the clients spread over them [default: 3; 1 skips it].
+    #[arg(long, default_value_t = 3)]
+    instances: usize,
+}
+
+/// Where the servers under test keep their log.
+#[derive(Clone)]
+enum Backend {
+    Sqlite,
+    /// A database of its own on this PostgreSQL server.
+    Postgres(String),
 }
 
 fn main() -> Result<()> {
@@ -113,9 +129,22 @@ fn main() -> Result<()> {
         "machine": machine(),
     });
     eprintln!("ceilings…");
-    results["ceilings"] = ceilings(&plan)?;
-    eprintln!("signing against a live server…");
-    results["signing"] = signing(&plan, &server)?;
+    results["ceilings"] = ceilings(&plan, args.postgres.as_deref())?;
+    eprintln!("signing against a live server on SQLite…");
+    results["signing"] = signing(&plan, &server, &Backend::Sqlite, 1)?;
+    if let Some(pg) = &args.postgres {
+        let backend = Backend::Postgres(pg.clone());
+        eprintln!("signing against a live server on PostgreSQL…");
+        results["signing_postgres"] = signing(&plan, &server, &backend, 1)?;
+        if args.instances > 1 {
+            eprintln!(
+                "signing against {} instances on one PostgreSQL database…",
+                args.instances
+            );
+            results["signing_postgres_instances"] =
+                signing(&plan, &server, &backend, args.instances)?;
+        }
+    }
     print_markdown(&results);
     if let Some(out) = args.out {
         std::fs::write(&out, serde_json::to_vec_pretty(&results)?)
@@ -151,7 +180,7 @@ fn per_second(n: usize, d: Duration) -> f64 {
 
 // ------------------------------------------------------------------ ceilings
 
-fn ceilings(plan: &Plan) -> Result<Value> {
+fn ceilings(plan: &Plan, postgres: Option<&str>) -> Result<Value> {
     let key = SigningKey::generate(&mut rand_core::OsRng);
     let vk = key.verifying_key();
     let messages: Vec<Vec<u8>> = (0..plan.ed25519)
@@ -188,13 +217,31 @@ fn ceilings(plan: &Plan) -> Result<Value> {
         tx.commit()?;
     }
     let commits = per_second(plan.commits, t.elapsed());
-    Ok(json!({
+    let mut out = json!({
         "ed25519_verify_per_s": single.round(),
         "ed25519_batch64_verify_per_s": batched.round(),
         "sha256_mib_per_s": sha.round(),
         "sqlite_durable_commits_per_s": commits.round(),
-    }))
+    });
+    if let Some(pg) = postgres {
+        // The same write through the PostgreSQL backend: a transaction
+        // taking the log's lock, one row, a durable commit.
+        let db = Database::try_create(pg)?;
+        let store = countersign_store_postgres::PostgresStore::open(&db.url)?;
+        let t = Instant::now();
+        for i in 0..plan.commits {
+            let mut tx = store.write()?;
+            tx.set_meta("bench", &i.to_string())?;
+            tx.commit()?;
+        }
+        out["postgres_durable_commits_per_s"] =
+            json!(per_second(plan.commits, t.elapsed()).round());
+    }
+    Ok(out)
 }
+
+/// A fresh database on a PostgreSQL server, dropped when this goes.
+type Database = countersign_store_postgres::testkit::TestDatabase;
 
 // ------------------------------------------------------------------- server
 
@@ -218,8 +265,10 @@ fn free_port() -> Result<u16> {
         .port())
 }
 
-fn start(binary: &Path) -> Result<Server> {
-    let dir = tempfile::tempdir()?;
+/// `countersign serve` in `dir` (its `countersign.toml` says where the
+/// log is); answers once it is ready, with the admin token `token` or,
+/// for a new data directory, the one it wrote.
+fn start(binary: &Path, dir: tempfile::TempDir, token: Option<&str>) -> Result<Server> {
     let port = free_port()?;
     let child = Command::new(binary)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
@@ -233,14 +282,14 @@ fn start(binary: &Path) -> Result<Server> {
         .with_context(|| format!("starting {}", binary.display()))?;
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::blocking::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     let token_file = dir.path().join("admin-token");
     loop {
         let up = http
             .get(format!("{base}/readyz"))
             .send()
             .is_ok_and(|r| r.status().is_success());
-        if up && token_file.exists() {
+        if up && (token.is_some() || token_file.exists()) {
             break;
         }
         if Instant::now() > deadline {
@@ -248,13 +297,74 @@ fn start(binary: &Path) -> Result<Server> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let token = std::fs::read_to_string(&token_file)?.trim().to_string();
+    let token = match token {
+        Some(t) => t.to_string(),
+        None => std::fs::read_to_string(&token_file)?.trim().to_string(),
+    };
     Ok(Server {
         child,
         base,
         token,
         dir,
     })
+}
+
+/// The servers under test: `n` instances on one database (SQLite: one).
+struct Fleet {
+    servers: Vec<Server>,
+    database: Option<Database>,
+}
+
+impl Fleet {
+    fn start(binary: &Path, backend: &Backend, n: usize) -> Result<Self> {
+        let database = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres(server) => Some(Database::try_create(server)?),
+        };
+        let config = |dir: &Path| -> Result<()> {
+            if let Some(db) = &database {
+                std::fs::write(
+                    dir.join("countersign.toml"),
+                    format!("[database]\nurl = \"{}\"\n", db.url),
+                )?;
+            }
+            Ok(())
+        };
+        let first_dir = tempfile::tempdir()?;
+        config(first_dir.path())?;
+        let first = start(binary, first_dir, None)?;
+        let token = first.token.clone();
+        let mut servers = vec![first];
+        for _ in 1..n.max(1) {
+            // Another instance: the first one's log key, CA and policy.
+            let dir = tempfile::tempdir()?;
+            config(dir.path())?;
+            let from = servers[0].dir.path().to_path_buf();
+            for f in ["log.key", "ca.key", "ca.pem"] {
+                std::fs::copy(from.join(f), dir.path().join(f))?;
+            }
+            std::fs::create_dir_all(dir.path().join("policy"))?;
+            for e in std::fs::read_dir(from.join("policy"))? {
+                let e = e?;
+                std::fs::copy(e.path(), dir.path().join("policy").join(e.file_name()))?;
+            }
+            servers.push(start(binary, dir, Some(&token))?);
+        }
+        Ok(Fleet { servers, database })
+    }
+
+    fn bases(&self) -> Vec<String> {
+        self.servers.iter().map(|s| s.base.clone()).collect()
+    }
+
+    fn token(&self) -> String {
+        self.servers[0].token.clone()
+    }
+
+    /// CPU seconds every instance has used.
+    fn cpu_seconds(&self) -> f64 {
+        self.servers.iter().map(|s| cpu_seconds(s.child.id())).sum()
+    }
 }
 
 /// CPU seconds the process has used (user + system).
@@ -434,14 +544,16 @@ type Work = (Envelope, Option<Instant>);
 /// `workers` clients, each submitting what `next` hands it until it
 /// answers `None`; answers every latency.
 fn clients(
-    s: &Server,
+    f: &Fleet,
     workers: usize,
     next: Arc<dyn Fn() -> Result<Option<Work>> + Send + Sync>,
 ) -> Result<Vec<Duration>> {
+    let bases = f.bases();
     let threads: Vec<_> = (0..workers)
-        .map(|_| {
+        .map(|w| {
             let next = next.clone();
-            let (base, token) = (s.base.clone(), s.token.clone());
+            // Clients are spread over the instances, as a load balancer would.
+            let (base, token) = (bases[w % bases.len()].clone(), f.token());
             std::thread::spawn(move || -> Result<Vec<Duration>> {
                 let http = reqwest::blocking::Client::new();
                 let mut lat = Vec::new();
@@ -466,11 +578,10 @@ fn clients(
 
 /// Closed loop: `connections` clients submit `envelopes` as fast as
 /// answers come back.
-fn closed_loop(s: &Server, envelopes: Vec<Envelope>, connections: usize) -> Result<Value> {
+fn closed_loop(s: &Fleet, envelopes: Vec<Envelope>, connections: usize) -> Result<Value> {
     let n = envelopes.len();
     let work = Mutex::new(envelopes);
-    let pid = s.child.id();
-    let cpu0 = cpu_seconds(pid);
+    let cpu0 = s.cpu_seconds();
     let t = Instant::now();
     let lat = clients(
         s,
@@ -481,7 +592,7 @@ fn closed_loop(s: &Server, envelopes: Vec<Envelope>, connections: usize) -> Resu
         }),
     )?;
     let elapsed = t.elapsed();
-    let cpu = cpu_seconds(pid) - cpu0;
+    let cpu = s.cpu_seconds() - cpu0;
     Ok(json!({
         "connections": connections,
         "signatures": n,
@@ -494,7 +605,7 @@ fn closed_loop(s: &Server, envelopes: Vec<Envelope>, connections: usize) -> Resu
 
 /// Open loop: send at `rate` per second whatever the answers, each
 /// latency measured from when the send was due.
-fn open_loop(s: &Server, envelopes: Vec<Envelope>, rate: u32, workers: usize) -> Result<Value> {
+fn open_loop(s: &Fleet, envelopes: Vec<Envelope>, rate: u32, workers: usize) -> Result<Value> {
     let n = envelopes.len();
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
     let (tx, rx) = mpsc::sync_channel::<Work>(n.max(1));
@@ -535,12 +646,12 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-fn signing(plan: &Plan, binary: &Path) -> Result<Value> {
-    let s = start(binary)?;
+fn signing(plan: &Plan, binary: &Path, backend: &Backend, instances: usize) -> Result<Value> {
+    let s = Fleet::start(binary, backend, instances)?;
     let c = Client {
         http: reqwest::blocking::Client::new(),
-        base: s.base.clone(),
-        token: s.token.clone(),
+        base: s.servers[0].base.clone(),
+        token: s.token(),
     };
     let runs = plan.connections.len();
     let offered_n = (plan.offered as f64 * plan.offered_for.as_secs_f64()) as usize;
@@ -563,16 +674,28 @@ fn signing(plan: &Plan, binary: &Path) -> Result<Value> {
         plan.offered
     );
     let open = open_loop(&s, batch, plan.offered, 256)?;
-    let (rss, peak) = memory(s.child.id());
-    // Proofs are timed on the stopped server's database: the server's
+    let (rss, peak) = memory(s.servers[0].child.id());
+    // Proofs are timed on the stopped servers' database: the server's
     // work for a proof is exactly these reads and hashes.
-    let db = s.dir.path().join("countersign.db");
-    let mut s = s;
-    s.child.kill()?;
-    s.child.wait()?;
-    let proofs = proof_times(&db, plan.proofs)?;
-    drop(s);
+    let db = s.servers[0].dir.path().join("countersign.db");
+    let Fleet { servers, database } = s;
+    let mut kept_dirs = Vec::new();
+    for mut server in servers {
+        server.child.kill()?;
+        server.child.wait()?;
+        kept_dirs.push(server);
+    }
+    let store: Arc<dyn countersign_ledger::Store> = match &database {
+        None => Arc::new(countersign_store_sqlite::SqliteStore::open(&db)?),
+        Some(d) => Arc::new(countersign_store_postgres::PostgresStore::open(&d.url)?),
+    };
+    let proofs = proof_times(&*store, plan.proofs)?;
+    drop(store);
+    drop(kept_dirs);
+    drop(database);
     Ok(json!({
+        "backend": match backend { Backend::Sqlite => "sqlite", Backend::Postgres(_) => "postgres" },
+        "instances": instances,
         "setup_seconds": round2(setup.as_secs_f64()),
         "closed_loop": closed,
         "open_loop": open,
@@ -582,8 +705,7 @@ fn signing(plan: &Plan, binary: &Path) -> Result<Value> {
     }))
 }
 
-fn proof_times(db: &Path, n: usize) -> Result<Value> {
-    let store = countersign_store_sqlite::SqliteStore::open(db)?;
+fn proof_times(store: &dyn countersign_ledger::Store, n: usize) -> Result<Value> {
     let tx = store.read()?;
     let size = tx.tree_size()?;
     if size < 2 {
@@ -633,11 +755,37 @@ fn print_markdown(r: &Value) {
         ),
         ("sha256_mib_per_s", "SHA-256 MiB/s"),
         ("sqlite_durable_commits_per_s", "SQLite durable commits/s"),
+        (
+            "postgres_durable_commits_per_s",
+            "PostgreSQL durable commits/s (the log's lock, one row)",
+        ),
     ] {
-        println!("| {label} | {} |", c[k]);
+        if !c[k].is_null() {
+            println!("| {label} | {} |", c[k]);
+        }
     }
-    let s = &r["signing"];
-    println!("\n## Accepted signatures, closed loop\n");
+    for (key, title) in [
+        ("signing", "SQLite"),
+        ("signing_postgres", "PostgreSQL"),
+        (
+            "signing_postgres_instances",
+            "PostgreSQL, several instances",
+        ),
+    ] {
+        let s = &r[key];
+        if s.is_null() {
+            continue;
+        }
+        print_signing(title, s);
+    }
+}
+
+fn print_signing(title: &str, s: &Value) {
+    println!(
+        "\n## Accepted signatures, closed loop: {title} ({} instance{})\n",
+        s["instances"],
+        if s["instances"] == 1 { "" } else { "s" }
+    );
     println!(
         "| connections | signatures | accepted/s | p50 ms | p99 ms | server CPU ms/signature |"
     );
@@ -654,14 +802,14 @@ fn print_markdown(r: &Value) {
         );
     }
     let o = &s["open_loop"];
-    println!("\n## Receipt latency, open loop\n");
+    println!("\n## Receipt latency, open loop: {title}\n");
     println!("| offered/s | achieved/s | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|");
     println!(
         "| {} | {} | {} | {} | {} |",
         o["offered_per_s"], o["achieved_per_s"], o["p50_ms"], o["p99_ms"], o["max_ms"]
     );
     let p = &s["proofs"];
-    println!("\n## Proofs and memory\n");
+    println!("\n## Proofs and memory: {title}\n");
     println!("| measure | value |\n|---|---|");
     println!("| log entries | {} |", p["log_entries"]);
     println!(

@@ -8,17 +8,22 @@ use serde_json::Value;
 fn the_benchmark_harness_runs_every_phase_at_its_tiny_size() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bench.json");
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_countersign-load"))
-        .args([
-            "--size",
-            "tiny",
-            "--server",
-            env!("CARGO_BIN_EXE_countersign"),
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
+    // On PostgreSQL too (one instance, then two on one database) when
+    // the suite has a server.
+    let postgres = countersign_store_postgres::testkit::server_from_env();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_countersign-load"));
+    cmd.args([
+        "--size",
+        "tiny",
+        "--server",
+        env!("CARGO_BIN_EXE_countersign"),
+        "--out",
+    ])
+    .arg(&out);
+    if let Some(pg) = &postgres {
+        cmd.args(["--postgres", pg, "--instances", "2"]);
+    }
+    let run = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         run.status.success(),
@@ -46,7 +51,25 @@ fn the_benchmark_harness_runs_every_phase_at_its_tiny_size() {
             r["ceilings"]
         );
     }
-    let s = &r["signing"];
+    let mut sections = vec![("signing", 1)];
+    if postgres.is_some() {
+        assert!(
+            r["ceilings"]["postgres_durable_commits_per_s"]
+                .as_f64()
+                .unwrap()
+                > 0.0
+        );
+        sections.extend([("signing_postgres", 1), ("signing_postgres_instances", 2)]);
+    }
+    for (section, instances) in sections {
+        check_signing(&r[section], instances);
+    }
+}
+
+/// One backend's figures: every phase ran and its signatures are in the
+/// log the proofs ran on.
+fn check_signing(s: &Value, instances: u64) {
+    assert_eq!(s["instances"], instances, "{s}");
     let runs = s["closed_loop"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
     let mut signed = 0;

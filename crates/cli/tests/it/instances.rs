@@ -249,8 +249,8 @@ fn three_instances_keep_one_log_through_losing_one() {
         })
         .expect("no instance leads the scheduled tasks");
     let mut pg_client = db.connect();
-    let holding = |client: &mut postgres::Client, pid: u32| -> i64 {
-        client
+    let mut holding = |pid: u32| -> i64 {
+        pg_client
             .query_one(
                 "SELECT count(*) FROM leases WHERE name LIKE 'delivery:%' AND holder LIKE $1",
                 &[&format!("pid{pid}-%")],
@@ -269,7 +269,7 @@ fn three_instances_keep_one_log_through_losing_one() {
     let killed_after = loop {
         signal("-STOP", lost.pid);
         std::thread::sleep(Duration::from_millis(20));
-        if holding(&mut pg_client, lost.pid) == 0 {
+        if holding(lost.pid) == 0 {
             let n = receipts.lock().unwrap().len();
             bases.lock().unwrap()[leader] = None;
             drop(lost.server.take()); // SIGKILL
