@@ -1126,6 +1126,36 @@ impl ReadTx for PgTx<'_> {
         .transpose()
     }
 
+    fn subtree_hashes(&self, wanted: &[(u8, u64)]) -> Result<Vec<Option<Hash>>> {
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One round trip for a whole proof's hashes.
+        let levels: Vec<i16> = wanted.iter().map(|&(l, _)| i16::from(l)).collect();
+        let indexes: Vec<i64> = wanted.iter().map(|&(_, i)| key_i64(i)).collect();
+        let rows = self.query(
+            "SELECT t.level, t.idx, t.hash FROM tree_hashes t
+               JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx)
+                 ON t.level = w.level AND t.idx = w.idx",
+            &[&levels, &indexes],
+        )?;
+        let mut found = std::collections::HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let level: i16 = col(r, 0)?;
+            let index: i64 = col(r, 1)?;
+            let raw: Vec<u8> = col(r, 2)?;
+            let hash = Hash::try_from(raw.as_slice()).map_err(|_| {
+                StoreError::Corrupt(format!("tree hash ({level}, {index}) is not 32 bytes"))
+            })?;
+            found.insert((level, index), hash);
+        }
+        Ok(levels
+            .iter()
+            .zip(&indexes)
+            .map(|(l, i)| found.get(&(*l, *i)).copied())
+            .collect())
+    }
+
     fn latest_checkpoint(&self) -> Result<Option<(u64, String)>> {
         self.query_first(
             "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1",

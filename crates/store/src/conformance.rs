@@ -361,6 +361,14 @@ pub fn entries_and_hashes_read_back_as_written(b: &dyn Backend) {
         "the complete subtree of 4 is stored"
     );
     assert_eq!(tx.subtree_hash(3, 0).unwrap(), None, "no subtree of 8 yet");
+    // Many at once: in the order asked, missing ones `None`, repeats answered.
+    let wanted = [(2, 0), (0, 6), (3, 0), (0, 6), (1, 2), (9, 9)];
+    let one_by_one: Vec<Option<Hash>> = wanted
+        .iter()
+        .map(|&(l, i)| tx.subtree_hash(l, i).unwrap())
+        .collect();
+    assert_eq!(tx.subtree_hashes(&wanted).unwrap(), one_by_one);
+    assert_eq!(tx.subtree_hashes(&[]).unwrap(), Vec::<Option<Hash>>::new());
 }
 
 pub fn an_entry_goes_only_at_the_end_of_the_log(b: &dyn Backend) {

@@ -435,6 +435,15 @@ pub trait ReadTx {
     ) -> Result<Vec<u64>>;
     /// A stored complete-subtree hash.
     fn subtree_hash(&self, level: u8, index: u64) -> Result<Option<Hash>>;
+    /// Many stored subtree hashes, in the order asked (`None` where one
+    /// is not stored). A backend with a round trip per query answers in
+    /// one: a proof asks for all it needs at once.
+    fn subtree_hashes(&self, wanted: &[(u8, u64)]) -> Result<Vec<Option<Hash>>> {
+        wanted
+            .iter()
+            .map(|&(level, index)| self.subtree_hash(level, index))
+            .collect()
+    }
     /// The latest signed checkpoint: (tree size, signed note).
     fn latest_checkpoint(&self) -> Result<Option<(u64, String)>>;
     fn checkpoint(&self, size: u64) -> Result<Option<String>>;
@@ -550,10 +559,26 @@ impl countersign_tlog::HashSource for Hashes<'_> {
     fn subtree_hash(&self, level: u8, index: u64) -> countersign_tlog::Result<Hash> {
         match self.0.subtree_hash(level, index) {
             Ok(Some(h)) => Ok(h),
-            Ok(None) => Err(countersign_tlog::Error::Source(format!(
-                "stored hash missing: level {level} index {index}"
-            ))),
+            Ok(None) => Err(missing_hash(level, index)),
             Err(e) => Err(countersign_tlog::Error::Source(e.to_string())),
         }
     }
+
+    fn subtree_hashes(&self, wanted: &[(u8, u64)]) -> countersign_tlog::Result<Vec<Hash>> {
+        let found = self
+            .0
+            .subtree_hashes(wanted)
+            .map_err(|e| countersign_tlog::Error::Source(e.to_string()))?;
+        wanted
+            .iter()
+            .zip(found)
+            .map(|(&(level, index), h)| h.ok_or_else(|| missing_hash(level, index)))
+            .collect()
+    }
+}
+
+fn missing_hash(level: u8, index: u64) -> countersign_tlog::Error {
+    countersign_tlog::Error::Source(format!(
+        "stored hash missing: level {level} index {index}"
+    ))
 }

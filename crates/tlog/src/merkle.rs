@@ -48,6 +48,53 @@ pub trait HashSource {
     /// (level 0 holds the leaf hashes). Implementations return
     /// [`Error::MissingSubtree`] for a subtree they do not hold.
     fn subtree_hash(&self, level: u8, index: u64) -> Result<Hash>;
+
+    /// Many subtree hashes at once, in the order asked. A source with a
+    /// round trip per read (a database server) answers them in one; the
+    /// proofs and tree hashes here ask for all they need at once.
+    fn subtree_hashes(&self, wanted: &[(u8, u64)]) -> Result<Vec<Hash>> {
+        wanted
+            .iter()
+            .map(|&(level, index)| self.subtree_hash(level, index))
+            .collect()
+    }
+}
+
+/// Runs `f` twice: first against a source that only notes which subtree
+/// hashes it reads (which subtrees a proof needs depends on sizes and
+/// indexes alone, never on hash values), then against those hashes,
+/// fetched from `src` in one [`HashSource::subtree_hashes`] call.
+fn prefetched<T>(src: &dyn HashSource, f: impl Fn(&dyn HashSource) -> Result<T>) -> Result<T> {
+    struct Noting(std::cell::RefCell<Vec<(u8, u64)>>);
+    impl HashSource for Noting {
+        fn subtree_hash(&self, level: u8, index: u64) -> Result<Hash> {
+            self.0.borrow_mut().push((level, index));
+            Ok([0; 32])
+        }
+    }
+    struct Fetched(std::collections::HashMap<(u8, u64), Hash>);
+    impl HashSource for Fetched {
+        fn subtree_hash(&self, level: u8, index: u64) -> Result<Hash> {
+            self.0
+                .get(&(level, index))
+                .copied()
+                .ok_or(Error::MissingSubtree { level, index })
+        }
+    }
+    let noting = Noting(Default::default());
+    f(&noting)?;
+    let mut wanted = noting.0.into_inner();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let hashes = src.subtree_hashes(&wanted)?;
+    if hashes.len() != wanted.len() {
+        return Err(Error::Source(format!(
+            "asked for {} subtree hashes, got {}",
+            wanted.len(),
+            hashes.len()
+        )));
+    }
+    f(&Fetched(wanted.into_iter().zip(hashes).collect()))
 }
 
 /// When leaf number `n` (0-based; the tree currently has `n` leaves) with leaf hash `leaf`
@@ -72,7 +119,7 @@ pub fn tree_hash(size: u64, src: &dyn HashSource) -> Result<Hash> {
     if size == 0 {
         return Ok(empty_root());
     }
-    range_hash(0, size, src)
+    prefetched(src, |src| range_hash(0, size, src))
 }
 
 /// RFC 6962 `PATH(index, D[size])`: the audit path for leaf `index` in the tree of the
@@ -81,9 +128,11 @@ pub fn inclusion_proof(index: u64, size: u64, src: &dyn HashSource) -> Result<Ve
     if index >= size {
         return Err(Error::IndexOutOfRange { index, size });
     }
-    let mut out = Vec::with_capacity(inclusion_proof_len(index, size));
-    path(index, 0, size, src, &mut out)?;
-    Ok(out)
+    prefetched(src, |src| {
+        let mut out = Vec::with_capacity(inclusion_proof_len(index, size));
+        path(index, 0, size, src, &mut out)?;
+        Ok(out)
+    })
 }
 
 /// RFC 6962 `PROOF(old_size, D[new_size])`: the consistency proof between the trees of the
@@ -93,12 +142,14 @@ pub fn consistency_proof(old_size: u64, new_size: u64, src: &dyn HashSource) -> 
     if old_size > new_size {
         return Err(Error::SizeOrder { old_size, new_size });
     }
-    let mut out = Vec::new();
     if old_size == 0 || old_size == new_size {
-        return Ok(out);
+        return Ok(Vec::new());
     }
-    subproof(old_size, 0, new_size, true, src, &mut out)?;
-    Ok(out)
+    prefetched(src, |src| {
+        let mut out = Vec::new();
+        subproof(old_size, 0, new_size, true, src, &mut out)?;
+        Ok(out)
+    })
 }
 
 /// Verifies that `leaf` is the leaf hash at `index` in the tree of size `size` with root
@@ -930,6 +981,56 @@ mod tests {
             self.reads.set(self.reads.get() + 1);
             self.inner.subtree_hash(level, index)
         }
+    }
+
+    /// Counts single reads and batches.
+    struct Batching<'a> {
+        inner: &'a MemoryTree,
+        singles: Cell<u32>,
+        batches: Cell<u32>,
+    }
+
+    impl HashSource for Batching<'_> {
+        fn subtree_hash(&self, level: u8, index: u64) -> Result<Hash> {
+            self.singles.set(self.singles.get() + 1);
+            self.inner.subtree_hash(level, index)
+        }
+        fn subtree_hashes(&self, wanted: &[(u8, u64)]) -> Result<Vec<Hash>> {
+            self.batches.set(self.batches.get() + 1);
+            wanted
+                .iter()
+                .map(|&(l, i)| self.inner.subtree_hash(l, i))
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_proof_or_root_asks_its_source_once() {
+        let mut tree = MemoryTree::new();
+        for i in 0u32..777 {
+            tree.push(leaf_hash(&i.to_be_bytes()));
+        }
+        let src = Batching {
+            inner: &tree,
+            singles: Cell::new(0),
+            batches: Cell::new(0),
+        };
+        let root = tree_hash(777, &src).unwrap();
+        assert_eq!(root, tree.root());
+        let proof = inclusion_proof(300, 777, &src).unwrap();
+        verify_inclusion(300, 777, &leaf_hash(&300u32.to_be_bytes()), &proof, &root).unwrap();
+        let old_root = tree_hash(500, &tree).unwrap();
+        let proof = consistency_proof(500, 777, &src).unwrap();
+        verify_consistency(500, 777, &old_root, &root, &proof).unwrap();
+        assert_eq!((src.batches.get(), src.singles.get()), (3, 0));
+        // A subtree the source lacks is still an error, not a made-up hash.
+        let short = MemoryTree::new();
+        let src = Batching {
+            inner: &short,
+            singles: Cell::new(0),
+            batches: Cell::new(0),
+        };
+        assert!(inclusion_proof(3, 10, &src).is_err());
     }
 
     #[test]

@@ -428,7 +428,7 @@ impl Client {
 /// Identities, keys, a document and `requests` requests, each to be
 /// signed by every approver: answers the envelopes, in no particular
 /// request order but each request's approvals together.
-fn prepare(c: &Client, approvers: usize, requests: usize) -> Result<Vec<Envelope>> {
+fn prepare(c: &Client, approvers: usize, requests: usize) -> Result<Vec<Approval>> {
     for h in ["bench-requester", "bench-beneficiary"] {
         c.post("/v1/identities", &json!({"handle": h, "kind": "human"}))?;
     }
@@ -489,19 +489,38 @@ fn prepare(c: &Client, approvers: usize, requests: usize) -> Result<Vec<Envelope
         }))?;
         let request: Request =
             serde_json::from_value(c.post("/v1/requests", &serde_json::to_value(body)?)?)?;
+        let request = Arc::new(request);
         for (handle, key) in &keys {
-            let st = countersign_attest::approval_statement(
-                &request,
-                handle,
-                Decision::Approve,
-                None,
-                countersign_attest::key_id(&key.verifying_key()),
-                now(),
-            );
-            envelopes.push(countersign_attest::sign_statement(&st, key)?);
+            envelopes.push(Approval {
+                request: request.clone(),
+                handle: handle.clone(),
+                key: key.clone(),
+            });
         }
     }
     Ok(envelopes)
+}
+
+/// One approver's approval of one request, signed when it is sent (a
+/// statement signed long before is refused as clock skew, as it should).
+struct Approval {
+    request: Arc<Request>,
+    handle: String,
+    key: SigningKey,
+}
+
+impl Approval {
+    fn sign(&self) -> Result<Envelope> {
+        let st = countersign_attest::approval_statement(
+            &self.request,
+            &self.handle,
+            Decision::Approve,
+            None,
+            countersign_attest::key_id(&self.key.verifying_key()),
+            now(),
+        );
+        Ok(countersign_attest::sign_statement(&st, &self.key)?)
+    }
 }
 
 /// Submit one envelope; answers the latency, or an error naming why it
@@ -539,7 +558,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 /// A signature to send, and when it was due (open loop), from which its
 /// latency is measured instead of from when it was sent.
-type Work = (Envelope, Option<Instant>);
+type Work = (Approval, Option<Instant>);
 
 /// `workers` clients, each submitting what `next` hands it until it
 /// answers `None`; answers every latency.
@@ -557,7 +576,8 @@ fn clients(
             std::thread::spawn(move || -> Result<Vec<Duration>> {
                 let http = reqwest::blocking::Client::new();
                 let mut lat = Vec::new();
-                while let Some((e, due)) = next()? {
+                while let Some((approval, due)) = next()? {
+                    let e = approval.sign()?;
                     let took = submit(&http, &base, &token, &e)?;
                     lat.push(due.map_or(took, |d| d.elapsed()));
                 }
@@ -578,7 +598,7 @@ fn clients(
 
 /// Closed loop: `connections` clients submit `envelopes` as fast as
 /// answers come back.
-fn closed_loop(s: &Fleet, envelopes: Vec<Envelope>, connections: usize) -> Result<Value> {
+fn closed_loop(s: &Fleet, envelopes: Vec<Approval>, connections: usize) -> Result<Value> {
     let n = envelopes.len();
     let work = Mutex::new(envelopes);
     let cpu0 = s.cpu_seconds();
@@ -605,7 +625,7 @@ fn closed_loop(s: &Fleet, envelopes: Vec<Envelope>, connections: usize) -> Resul
 
 /// Open loop: send at `rate` per second whatever the answers, each
 /// latency measured from when the send was due.
-fn open_loop(s: &Fleet, envelopes: Vec<Envelope>, rate: u32, workers: usize) -> Result<Value> {
+fn open_loop(s: &Fleet, envelopes: Vec<Approval>, rate: u32, workers: usize) -> Result<Value> {
     let n = envelopes.len();
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
     let (tx, rx) = mpsc::sync_channel::<Work>(n.max(1));
@@ -661,13 +681,13 @@ fn signing(plan: &Plan, binary: &Path, backend: &Backend, instances: usize) -> R
     let setup = t.elapsed();
     let mut closed = Vec::new();
     for &conns in &plan.connections {
-        let batch: Vec<Envelope> = envelopes
+        let batch: Vec<Approval> = envelopes
             .drain(..plan.per_run.min(envelopes.len()))
             .collect();
         eprintln!("  {} signatures over {conns} connections…", batch.len());
         closed.push(closed_loop(&s, batch, conns)?);
     }
-    let batch: Vec<Envelope> = envelopes.drain(..offered_n.min(envelopes.len())).collect();
+    let batch: Vec<Approval> = envelopes.drain(..offered_n.min(envelopes.len())).collect();
     eprintln!(
         "  {} signatures offered at {}/s…",
         batch.len(),
