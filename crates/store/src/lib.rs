@@ -578,7 +578,5 @@ impl countersign_tlog::HashSource for Hashes<'_> {
 }
 
 fn missing_hash(level: u8, index: u64) -> countersign_tlog::Error {
-    countersign_tlog::Error::Source(format!(
-        "stored hash missing: level {level} index {index}"
-    ))
+    countersign_tlog::Error::Source(format!("stored hash missing: level {level} index {index}"))
 }
