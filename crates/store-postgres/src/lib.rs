@@ -510,6 +510,10 @@ pub(crate) struct PgTx<'a> {
     open: bool,
     /// The first statement that failed, which aborted the transaction.
     failed: RefCell<Option<Failure>>,
+    /// The log's size as this transaction sees it, once read: a reader's
+    /// snapshot does not move, and a writer holds the log's lock, so only
+    /// its own appends move it (one round trip saved per ask).
+    size: std::cell::Cell<Option<u64>>,
 }
 
 impl Drop for PgTx<'_> {
@@ -548,6 +552,7 @@ impl<'a> PgTx<'a> {
             holder: RefCell::new(holder),
             open: true,
             failed: RefCell::new(None),
+            size: std::cell::Cell::new(None),
         }
     }
 
@@ -1052,13 +1057,20 @@ impl ReadTx for PgTx<'_> {
     }
 
     fn tree_size(&self) -> Result<u64> {
-        let row = self.query_first("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_entries", &[])?;
-        match row {
-            Some(r) => to_u64(col(&r, 0)?),
-            None => Err(StoreError::Backend(
-                "the tree size query answered no row".into(),
-            )),
+        if let Some(size) = self.size.get() {
+            return Ok(size);
         }
+        let row = self.query_first("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_entries", &[])?;
+        let size = match row {
+            Some(r) => to_u64(col(&r, 0)?)?,
+            None => {
+                return Err(StoreError::Backend(
+                    "the tree size query answered no row".into(),
+                ))
+            }
+        };
+        self.size.set(Some(size));
+        Ok(size)
     }
 
     fn entry(&self, index: u64) -> Result<Option<Vec<u8>>> {
@@ -1068,6 +1080,23 @@ impl ReadTx for PgTx<'_> {
         )?
         .map(|r| col(&r, 0))
         .transpose()
+    }
+
+    fn entries_at(&self, indexes: &[u64]) -> Result<Vec<Option<Vec<u8>>>> {
+        if indexes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<i64> = indexes.iter().map(|&i| key_i64(i)).collect();
+        let mut found = std::collections::HashMap::with_capacity(keys.len());
+        for r in self.query(
+            "SELECT idx, data FROM log_entries WHERE idx = ANY($1)",
+            &[&keys],
+        )? {
+            let idx: i64 = col(&r, 0)?;
+            let data: Vec<u8> = col(&r, 1)?;
+            found.insert(idx, data);
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
     }
 
     fn entries(&self, start: u64, limit: u64) -> Result<Vec<(u64, Vec<u8>)>> {
@@ -1180,6 +1209,10 @@ impl ReadTx for PgTx<'_> {
 
     fn openings_of(&self, handle: &str) -> Result<Vec<StoredOpening>> {
         self.openings_of_(handle)
+    }
+
+    fn openings(&self, commitments: &[String]) -> Result<Vec<StoredOpening>> {
+        self.openings_(commitments)
     }
 
     fn state_rows(&self) -> Result<StateRows> {
@@ -1437,12 +1470,11 @@ impl WriteTx for PgTx<'_> {
             // Approvers change while pending only by re-routing; keep the
             // index equal to the list.
             self.execute("DELETE FROM request_approvers WHERE request = $1", &[&r.id])?;
-            for a in &r.approvers {
-                self.execute(
-                    "INSERT INTO request_approvers (request, approver) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    &[&r.id, a],
-                )?;
-            }
+            self.execute(
+                "INSERT INTO request_approvers (request, approver)
+                 SELECT $1, a FROM unnest($2::text[]) AS a ON CONFLICT DO NOTHING",
+                &[&r.id, &r.approvers],
+            )?;
         }
         Ok(())
     }
@@ -1512,12 +1544,21 @@ impl WriteTx for PgTx<'_> {
                 &terms.key_id,
             ],
         )?;
-        for (level, idx, hash) in hashes {
-            self.execute(
-                "INSERT INTO tree_hashes (level, idx, hash) VALUES ($1, $2, $3)",
-                &[&i16::from(*level), &to_i64(*idx)?, &hash.as_slice()],
-            )?;
-        }
+        // Whatever happens next, the size is read afresh if asked.
+        self.size.set(None);
+        // Every subtree hash the entry completes, in one statement.
+        let levels: Vec<i16> = hashes.iter().map(|(l, _, _)| i16::from(*l)).collect();
+        let indexes = hashes
+            .iter()
+            .map(|(_, i, _)| to_i64(*i))
+            .collect::<Result<Vec<i64>>>()?;
+        let values: Vec<&[u8]> = hashes.iter().map(|(_, _, h)| h.as_slice()).collect();
+        self.execute(
+            "INSERT INTO tree_hashes (level, idx, hash)
+             SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])",
+            &[&levels, &indexes, &values],
+        )?;
+        self.size.set(Some(size + 1));
         Ok(())
     }
 

@@ -115,6 +115,19 @@ impl PgTx<'_> {
         .transpose()
     }
 
+    pub(crate) fn openings_(&self, commitments: &[String]) -> Result<Vec<StoredOpening>> {
+        if commitments.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.query(
+            &format!("SELECT {COLUMNS} FROM openings WHERE commitment = ANY($1)"),
+            &[&commitments],
+        )?
+        .iter()
+        .map(stored)
+        .collect()
+    }
+
     pub(crate) fn openings_of_(&self, handle: &str) -> Result<Vec<StoredOpening>> {
         self.query(
             &format!("SELECT {COLUMNS} FROM openings WHERE subject = $1 ORDER BY log_index"),

@@ -345,6 +345,17 @@ pub fn entries_and_hashes_read_back_as_written(b: &dyn Backend) {
         "a range past the end stops at the end"
     );
     assert_eq!(tx.entries(u64::MAX - 1, 10).unwrap().len(), 0);
+    // Many entries at once, in the order asked, with the missing ones.
+    assert_eq!(
+        tx.entries_at(&[3, 9, 0, 3, u64::MAX]).unwrap(),
+        vec![
+            Some(leaves[3].clone()),
+            None,
+            Some(leaves[0].clone()),
+            Some(leaves[3].clone()),
+            None
+        ]
+    );
     // The stored hashes give the same root as hashing the leaves afresh.
     let leaf_hashes: Vec<Hash> = leaves
         .iter()
@@ -1090,6 +1101,12 @@ pub fn openings_are_erased_and_the_erasure_is_recorded(b: &dyn Backend) {
     assert_eq!(erased.erased_by, Some(9));
     assert_eq!(tx.openings_of("ana").unwrap().len(), 1);
     assert!(tx.openings_of("bo").unwrap().is_empty());
+    // Many at once: those held, whatever else is asked.
+    let many = tx
+        .openings(&["commitment:sha256:none".into(), opening.commitment.clone()])
+        .unwrap();
+    assert_eq!(many, vec![erased]);
+    assert!(tx.openings(&[]).unwrap().is_empty());
 }
 
 pub fn state_rows_show_what_was_stored(b: &dyn Backend) {

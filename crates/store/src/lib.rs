@@ -421,6 +421,11 @@ pub trait ReadTx {
     /// Number of log entries.
     fn tree_size(&self) -> Result<u64>;
     fn entry(&self, index: u64) -> Result<Option<Vec<u8>>>;
+    /// Many entries, in the order asked (`None` for one not stored); one
+    /// query on a backend with round trips.
+    fn entries_at(&self, indexes: &[u64]) -> Result<Vec<Option<Vec<u8>>>> {
+        indexes.iter().map(|&i| self.entry(i)).collect()
+    }
     /// Entries `[start, start+limit)` that exist, in index order.
     fn entries(&self, start: u64, limit: u64) -> Result<Vec<(u64, Vec<u8>)>>;
     /// Indexes of the entries about `request`, the `identity.*` and
@@ -452,6 +457,15 @@ pub trait ReadTx {
 
     /// The opening behind a commitment.
     fn opening(&self, commitment: &str) -> Result<Option<StoredOpening>>;
+    /// The openings held for any of `commitments` (those not held are
+    /// left out); one query on a backend with round trips.
+    fn openings(&self, commitments: &[String]) -> Result<Vec<StoredOpening>> {
+        let mut out = Vec::new();
+        for c in commitments {
+            out.extend(self.opening(c)?);
+        }
+        Ok(out)
+    }
     /// Every opening whose subject is `handle`, erased ones included.
     fn openings_of(&self, handle: &str) -> Result<Vec<StoredOpening>>;
     fn hold(&self, id: &str) -> Result<Option<LegalHold>>;

@@ -37,11 +37,9 @@ impl Ledger {
         }
         let id = request.map_or("", |r| r.id.as_str());
         let mut replay = Replay::default();
-        for i in tx.entry_indexes_about(id, &handles, &keys)? {
-            let bytes = tx
-                .entry(i)?
-                .ok_or_else(|| LedgerError::Integrity(format!("entry {i} is missing")))?;
-            replay.apply(i, &personal::open(tx, i, &bytes)?.entry);
+        let about = tx.entry_indexes_about(id, &handles, &keys)?;
+        for (i, opened) in personal::open_many(tx, &about)? {
+            replay.apply(i, &opened.entry);
         }
         let mut rows = StateRows::default();
         for i in identities {

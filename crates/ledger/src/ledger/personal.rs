@@ -136,6 +136,34 @@ pub(crate) fn open(tx: &dyn ReadTx, index: u64, bytes: &[u8]) -> Result<Opened> 
         .map_err(|e| LedgerError::Integrity(format!("entry {index}: {e}")))
 }
 
+/// Entries `(index, bytes)` with their personal fields opened, every
+/// entry read and every opening fetched in one store call each.
+pub(crate) fn open_many(tx: &dyn ReadTx, indexes: &[u64]) -> Result<Vec<(u64, Opened)>> {
+    let entries = tx.entries_at(indexes)?;
+    let mut commitments = Vec::new();
+    let mut present = Vec::with_capacity(indexes.len());
+    for (&i, bytes) in indexes.iter().zip(entries) {
+        let bytes = bytes.ok_or_else(|| LedgerError::Integrity(format!("entry {i} is missing")))?;
+        commitments.extend(commitment::commitments_in(&bytes));
+        present.push((i, bytes));
+    }
+    commitments.sort_unstable();
+    commitments.dedup();
+    let stored = tx.openings(&commitments)?;
+    let openings: BTreeMap<&str, &Opening> = stored
+        .iter()
+        .filter_map(|o| o.opening.as_ref().map(|x| (o.commitment.as_str(), x)))
+        .collect();
+    present
+        .into_iter()
+        .map(|(i, bytes)| {
+            commitment::open_entry(&bytes, |c| openings.get(c).copied())
+                .map(|opened| (i, opened))
+                .map_err(|e| LedgerError::Integrity(format!("entry {i}: {e}")))
+        })
+        .collect()
+}
+
 /// The openings the store still holds for the commitments in `bytes`.
 pub fn entry_openings(tx: &dyn ReadTx, bytes: &[u8]) -> Result<BTreeMap<String, Opening>> {
     Ok(openings_for(tx, bytes)?
