@@ -4,7 +4,9 @@
 use countersign_attest::passkey::{Origins, PasskeyVerified};
 use countersign_attest::{statement_of, verify_with_credential};
 use countersign_proto::governance::Delegation;
-use countersign_proto::model::{Credential, Identity, Request, RequestState, SignatureRecord};
+use countersign_proto::model::{
+    Credential, CredentialKind, Identity, Request, RequestState, SignatureRecord,
+};
 use countersign_proto::statement::{Envelope, Statement};
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
@@ -87,6 +89,10 @@ pub struct SigningFacts<'a> {
     /// Whether user verification was demanded is the signing nonce's to
     /// say, checked by the ledger; without it a passkey proves a lower AAL.
     pub origins: Origins<'a>,
+    /// An Ed25519 public key (base64) the envelope's signature was already
+    /// verified with, before the serialised section: a key credential
+    /// holding that same key needs no second verification.
+    pub verified_with: Option<&'a str>,
 }
 
 /// An envelope that passed every check that does not depend on policy.
@@ -134,8 +140,15 @@ pub fn check(
             format!("key {} is not an enrolled credential", p.key_id),
         )
     })?;
-    let passkey = verify_with_credential(envelope, credential, facts.origins, false)
-        .map_err(|e| refuse(ErrorCode::SignatureInvalid, e.to_string()))?;
+    let already = credential.kind != CredentialKind::Passkey
+        && facts.verified_with == Some(credential.public_key.as_str())
+        && envelope.signatures.iter().all(|s| s.extension.is_none());
+    let passkey = if already {
+        None
+    } else {
+        verify_with_credential(envelope, credential, facts.origins, false)
+            .map_err(|e| refuse(ErrorCode::SignatureInvalid, e.to_string()))?
+    };
     if credential.identity != p.actor {
         return Err(refuse(
             ErrorCode::ActorMismatch,

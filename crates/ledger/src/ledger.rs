@@ -1262,6 +1262,14 @@ impl Ledger {
         if let Some(receipt) = self.replay(&digest, now)? {
             return Self::replayed(passkey, receipt);
         }
+        // Verified here, by the caller's own thread, not in the writer's
+        // serialised section; the section checks the key is still the
+        // credential's and otherwise verifies again.
+        let verified_with = if passkey {
+            None
+        } else {
+            self.preverify(envelope)?
+        };
         self.batcher.submit(
             self,
             batch::Job {
@@ -1270,8 +1278,31 @@ impl Ledger {
                 passkey,
                 caller: caller.clone(),
                 now,
+                verified_with,
             },
         )
+    }
+
+    /// The Ed25519 public key of the enrolled credential the envelope's
+    /// statement names, if the envelope's signature verifies with it;
+    /// `None` leaves verification (and the refusal that names what is
+    /// wrong) to the signing check.
+    fn preverify(&self, envelope: &Envelope) -> Result<Option<String>> {
+        let Ok(statement) = countersign_attest::statement_of(envelope) else {
+            return Ok(None);
+        };
+        let Some(credential) = self.store.read()?.credential(&statement.predicate.key_id)? else {
+            return Ok(None);
+        };
+        if credential.kind == countersign_proto::model::CredentialKind::Passkey
+            || envelope.signatures.iter().any(|s| s.extension.is_some())
+        {
+            return Ok(None);
+        }
+        let verified = countersign_attest::keys::public_key_from_base64(&credential.public_key)
+            .ok()
+            .is_some_and(|key| countersign_attest::verify_envelope(envelope, &key).is_ok());
+        Ok(verified.then_some(credential.public_key))
     }
 
     /// Take one unproven refusal from the caller's hourly budget; false
@@ -1300,11 +1331,13 @@ impl Ledger {
         true
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn try_accept(
         &self,
         tx: &mut Write<'_>,
         envelope: &Envelope,
         digest: &str,
+        verified_with: Option<&str>,
         caller: &Authentication,
         now: OffsetDateTime,
     ) -> Result<std::result::Result<Accepted, Refused>> {
@@ -1339,6 +1372,7 @@ impl Ledger {
             request: request.as_ref(),
             delegations: &delegations,
             origins: countersign_attest::passkey::Origins::Exact(&self.config.web.origins),
+            verified_with,
         };
         let checked = match signing::check(
             envelope,

@@ -42,6 +42,9 @@ pub(crate) struct Job {
     pub passkey: bool,
     pub caller: Authentication,
     pub now: OffsetDateTime,
+    /// The public key the envelope's signature was verified with before
+    /// the job was queued, if it was.
+    pub verified_with: Option<String>,
 }
 
 struct Queued {
@@ -161,7 +164,14 @@ impl Ledger {
             let outcome = if again {
                 Outcome::Replay
             } else {
-                match self.try_accept(&mut tx, &job.envelope, &job.digest, &job.caller, job.now)? {
+                match self.try_accept(
+                    &mut tx,
+                    &job.envelope,
+                    &job.digest,
+                    job.verified_with.as_deref(),
+                    &job.caller,
+                    job.now,
+                )? {
                     Ok(accepted) => Outcome::Accepted(accepted),
                     Err(refused) => {
                         let index = self.log_refusal(&mut tx, job, &refused)?;
