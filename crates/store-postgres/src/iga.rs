@@ -9,11 +9,7 @@ use countersign_proto::iga::{
 use countersign_store::{DueDelivery, OutboxEvent, Result, ScimRecord, StoreError, WebhookRecord};
 use time::OffsetDateTime;
 
-use crate::{col, from_json, key_i64, to_i64, to_json, to_u64, Params, PgTx};
-
-fn millis(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
-}
+use crate::{col, from_json, key_i64, to_i64, to_json, to_u64, unix_millis, Params, PgTx};
 
 impl PgTx<'_> {
     pub(crate) fn scim_resource_(&self, rt: &str, id: &str) -> Result<Option<ScimRecord>> {
@@ -138,7 +134,7 @@ impl PgTx<'_> {
                    WHERE e.endpoint = d.endpoint AND e.ordering_key = d.ordering_key
                      AND e.state = 'pending' AND e.id < d.id)
              ORDER BY d.id LIMIT $2",
-            &[&millis(now), &i64::from(limit)],
+            &[&unix_millis(now), &i64::from(limit)],
         )?
         .iter()
         .map(|r| {
@@ -254,7 +250,7 @@ impl PgTx<'_> {
                 &e.id,
                 &e.event_type,
                 &e.ordering_key,
-                &millis(e.created_at),
+                &unix_millis(e.created_at),
                 &e.body,
             ],
         )
@@ -263,7 +259,7 @@ impl PgTx<'_> {
 
     pub(crate) fn put_delivery_(&mut self, d: &DeliveryRecord) -> Result<u64> {
         let due = match d.state {
-            DeliveryState::Pending => d.next_attempt_at.map(millis),
+            DeliveryState::Pending => d.next_attempt_at.map(unix_millis),
             _ => None,
         };
         if d.id == 0 {

@@ -97,6 +97,9 @@ use countersign_proto::iga::{
 use countersign_proto::model::{
     Credential, Document, DocumentVersion, Identity, IdentityHistoryEntry, Request, RequestState,
 };
+use countersign_store::rows::{
+    from_json, from_unix_millis, key_i64, to_i64, to_json, to_u64, unix_millis,
+};
 use countersign_store::{
     DueDelivery, EntryTerms, InvitationRecord, Lease, MailRecord, OutboxEvent, ReadTx, Result,
     ScimRecord, SessionRecord, StateRows, Store, StoreError, StoredOpening, StoredReceipt,
@@ -107,7 +110,6 @@ use postgres::error::SqlState;
 use postgres::types::{FromSql, ToSql};
 use postgres::{Client, Config, NoTls, Row, Statement};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use time::OffsetDateTime;
 
 /// The key of the advisory lock every write transaction (and every
@@ -309,39 +311,6 @@ pub(crate) fn pg_error(e: &postgres::Error) -> StoreError {
     } else {
         StoreError::Backend(describe(e))
     }
-}
-
-pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Backend(format!("encoding record: {e}")))
-}
-
-pub(crate) fn from_json<T: DeserializeOwned>(what: &str, s: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what} record: {e}")))
-}
-
-pub(crate) fn to_i64(v: u64) -> Result<i64> {
-    i64::try_from(v)
-        .map_err(|_| StoreError::Backend(format!("{v} does not fit in PostgreSQL BIGINT")))
-}
-
-/// A key for a lookup: a number past BIGINT's range names no row, so it
-/// is clamped (to a value no row holds) rather than refused.
-pub(crate) fn key_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-pub(crate) fn to_u64(v: i64) -> Result<u64> {
-    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative index {v}")))
-}
-
-/// A time as milliseconds since the epoch (leases).
-fn unix_millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-fn from_unix_millis(ms: i64) -> Result<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map_err(|e| StoreError::Corrupt(format!("time {ms}: {e}")))
 }
 
 /// Column `i` of `row`.

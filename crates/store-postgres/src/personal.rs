@@ -3,106 +3,30 @@
 //! records when they are erased.
 
 use countersign_proto::governance::LegalHold;
-use countersign_proto::personal::{Opening, RetentionClass};
+use countersign_store::rows::{scrub_personal, OpeningRow, BODY_TABLES};
 use countersign_store::{Result, StoreError, StoredOpening};
 use postgres::Row;
 use serde_json::Value;
-use time::OffsetDateTime;
 
-use crate::{col, to_i64, to_json, to_u64, PgTx};
+use crate::{col, to_i64, to_json, PgTx};
 
 const COLUMNS: &str =
     "commitment, salt, value, log_index, path, subject, request, class, at, erased_by";
 
-fn class_of(name: &str) -> Result<RetentionClass> {
-    RetentionClass::ALL
-        .into_iter()
-        .find(|c| c.name() == name)
-        .ok_or_else(|| StoreError::Corrupt(format!("opening with retention class {name:?}")))
-}
-
 fn stored(r: &Row) -> Result<StoredOpening> {
-    let salt: Option<String> = col(r, 1)?;
-    let value: Option<String> = col(r, 2)?;
-    let opening = match (salt, value) {
-        (Some(salt), Some(value)) => Some(Opening { salt, value }),
-        _ => None,
-    };
-    let erased_by: Option<i64> = col(r, 9)?;
-    Ok(StoredOpening {
+    OpeningRow {
         commitment: col(r, 0)?,
-        opening,
-        log_index: to_u64(col(r, 3)?)?,
+        salt: col(r, 1)?,
+        value: col(r, 2)?,
+        log_index: col(r, 3)?,
         path: col(r, 4)?,
         subject: col(r, 5)?,
         request: col(r, 6)?,
-        class: class_of(&col::<String>(r, 7)?)?,
-        at: OffsetDateTime::from_unix_timestamp(col(r, 8)?)
-            .map_err(|e| StoreError::Corrupt(format!("opening time: {e}")))?,
-        erased_by: erased_by.map(to_u64).transpose()?,
-    })
-}
-
-/// Tables whose JSON `body` may hold a person's values, with the column
-/// that names the person where there is one (else the body is searched
-/// for their handle).
-const BODY_TABLES: &[(&str, Option<&str>)] = &[
-    ("identities", Some("handle")),
-    ("identity_history", Some("handle")),
-    ("credentials", Some("identity")),
-    ("requests", None),
-    ("delegations", None),
-    ("policy_exceptions", None),
-    ("api_tokens", None),
-    ("outbox", None),
-    ("deliveries", None),
-    ("delivery_attempts", None),
-    ("control_exceptions", None),
-    ("entitlement_changes", None),
-];
-
-/// The record fields that hold personal values (names, addresses, free
-/// text, URLs). Only these are blanked: a value that happens to equal a
-/// handle, a role or a state elsewhere in a record is left alone.
-const PERSONAL_KEYS: &[&str] = &[
-    "display_name",
-    "email",
-    "name",
-    "label",
-    "purpose",
-    "reason",
-    "justification",
-    "decision_reason",
-    "end_reason",
-    "disabled_reason",
-    "revocation_reason",
-    "detail",
-    "url",
-    "payload",
-];
-
-/// Replace, in `v`, every string equal to one of `values` held by a
-/// personal field (at any depth) by `replacement`; answers whether anything
-/// changed.
-fn scrub(v: &mut Value, values: &[String], replacement: &str) -> bool {
-    match v {
-        Value::Array(items) => items
-            .iter_mut()
-            .fold(false, |acc, i| scrub(i, values, replacement) | acc),
-        Value::Object(map) => map.iter_mut().fold(false, |acc, (k, i)| {
-            let changed = match i {
-                Value::String(s)
-                    if PERSONAL_KEYS.contains(&k.as_str()) && values.iter().any(|x| x == s) =>
-                {
-                    *s = replacement.to_string();
-                    true
-                }
-                _ => scrub(i, values, replacement),
-            };
-            changed | acc
-        }),
-        _ => false,
+        class: col(r, 7)?,
+        at: col(r, 8)?,
+        erased_by: col(r, 9)?,
     }
+    .into_stored()
 }
 
 impl PgTx<'_> {
@@ -224,7 +148,7 @@ impl PgTx<'_> {
                 let Ok(mut json) = serde_json::from_str::<Value>(&body) else {
                     continue;
                 };
-                if !scrub(&mut json, values, replacement) {
+                if !scrub_personal(&mut json, values, replacement) {
                     continue;
                 }
                 let body = to_json(&json)?;

@@ -26,6 +26,25 @@ pub fn server_from_env() -> Option<String> {
         .filter(|s| !s.trim().is_empty())
 }
 
+/// The test server for tests that need one (`what` says which), or
+/// `None` after saying they do not run. Under CI (`CI` set, and not
+/// `false` or `0`) a missing server fails instead: a check CI skips is
+/// a check that is not made.
+pub fn server_for(what: &str) -> Option<String> {
+    if let Some(s) = server_from_env() {
+        return Some(s);
+    }
+    let ci = std::env::var("CI").unwrap_or_default();
+    if !ci.is_empty() && ci != "false" && ci != "0" {
+        panic!(
+            "{SERVER_ENV} is unset under CI, so {what} would go untested; set it to a server \
+             URL such as postgres://postgres@127.0.0.1:5432/postgres"
+        );
+    }
+    eprintln!("{SERVER_ENV} unset: {what} not run");
+    None
+}
+
 /// A database created for one test, dropped (with any connection still
 /// open to it) when this value is.
 pub struct TestDatabase {

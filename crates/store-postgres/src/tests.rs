@@ -14,28 +14,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use countersign_store::conformance::{Backend, Fresh};
-use countersign_store::{EntryTerms, Hashes, Store, StoreError, WriteTx};
-use countersign_tlog::Hash;
+use countersign_store::conformance::{assert_one_gap_free_log, kind, try_append, Backend, Fresh};
+use countersign_store::{Store, StoreError, WriteTx};
 
 use crate::schema::MIGRATIONS;
-use crate::testkit::{server_from_env, TestDatabase};
+use crate::testkit::{server_for, TestDatabase};
 use crate::PostgresStore;
 
 /// The test server, or `None` (after saying so) when there is none to use.
 fn server() -> Option<String> {
-    if let Some(s) = server_from_env() {
-        return Some(s);
-    }
-    let ci = std::env::var("CI").unwrap_or_default();
-    if !ci.is_empty() && ci != "false" && ci != "0" {
-        panic!(
-            "COUNTERSIGN_TEST_POSTGRES is unset under CI, so the PostgreSQL backend would go \
-             untested; set it to a server URL such as postgres://postgres@127.0.0.1:5432/postgres"
-        );
-    }
-    eprintln!("COUNTERSIGN_TEST_POSTGRES unset: PostgreSQL conformance not run");
-    None
+    server_for("the PostgreSQL backend's tests")
 }
 
 fn database() -> Option<TestDatabase> {
@@ -82,36 +70,9 @@ fn open(db: &TestDatabase) -> PostgresStore {
     PostgresStore::open(&db.url).unwrap()
 }
 
-fn kind(k: &str) -> EntryTerms {
-    EntryTerms {
-        kind: k.to_string(),
-        ..EntryTerms::default()
-    }
-}
-
-/// RFC 6962 Merkle tree hash of the leaves, computed afresh.
-fn root_of_leaves(leaves: &[Hash]) -> Hash {
-    match leaves.len() {
-        0 => countersign_tlog::empty_root(),
-        1 => leaves[0],
-        n => {
-            let k = n.next_power_of_two() / 2;
-            countersign_tlog::node_hash(
-                &root_of_leaves(&leaves[..k]),
-                &root_of_leaves(&leaves[k..]),
-            )
-        }
-    }
-}
-
-/// Append `bytes` at the end of the log with the hashes it completes.
+/// Append `bytes` (of kind `x`) at the end of the log with the hashes it completes.
 fn append(tx: &mut dyn WriteTx, bytes: &[u8]) -> countersign_store::Result<u64> {
-    let index = tx.tree_size()?;
-    let leaf = countersign_tlog::leaf_hash(bytes);
-    let hashes = countersign_tlog::hashes_to_store(index, leaf, &Hashes(&*tx))
-        .map_err(|e| StoreError::Backend(e.to_string()))?;
-    tx.append_entry(index, bytes, &kind("x"), &hashes)?;
-    Ok(index)
+    try_append(tx, bytes, &kind("x"))
 }
 
 #[test]
@@ -208,27 +169,8 @@ fn stores_of_several_processes_extend_one_log_without_gaps() {
     for t in threads {
         t.join().unwrap();
     }
-    let total = (writers * each) as u64;
     let reader = open(&db);
-    let tx = reader.read().unwrap();
-    assert_eq!(tx.tree_size().unwrap(), total);
-    let entries = tx.entries(0, total + 5).unwrap();
-    for (i, (index, _)) in entries.iter().enumerate() {
-        assert_eq!(*index, i as u64, "a gap or a duplicate index");
-    }
-    let mut distinct: Vec<&Vec<u8>> = entries.iter().map(|(_, b)| b).collect();
-    distinct.sort();
-    distinct.dedup();
-    assert_eq!(distinct.len() as u64, total, "an entry was overwritten");
-    assert_eq!(tx.checkpoints().unwrap().len() as u64, total);
-    let leaves: Vec<Hash> = entries
-        .iter()
-        .map(|(_, b)| countersign_tlog::leaf_hash(b))
-        .collect();
-    assert_eq!(
-        countersign_tlog::tree_hash(total, &Hashes(&*tx)).unwrap(),
-        root_of_leaves(&leaves)
-    );
+    assert_one_gap_free_log(&*reader.read().unwrap(), (writers * each) as u64);
     // Each writer saw the head the last one left: none had to retry.
     assert_eq!(retries.load(Ordering::Relaxed), 0, "a writer lost a race");
 }

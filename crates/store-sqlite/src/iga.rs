@@ -10,11 +10,7 @@ use countersign_store::{DueDelivery, OutboxEvent, Result, ScimRecord, StoreError
 use rusqlite::{params, OptionalExtension as _};
 use time::OffsetDateTime;
 
-use crate::{backend, from_json, key_i64, to_i64, to_json, to_u64, SqliteTx};
-
-fn millis(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
-}
+use crate::{backend, from_json, key_i64, to_i64, to_json, to_u64, unix_millis, SqliteTx};
 
 impl SqliteTx<'_> {
     pub(crate) fn scim_resource_(&self, rt: &str, id: &str) -> Result<Option<ScimRecord>> {
@@ -157,7 +153,7 @@ impl SqliteTx<'_> {
             )
             .map_err(backend)?;
         let rows = stmt
-            .query_map(params![millis(now), i64::from(limit)], |r| {
+            .query_map(params![unix_millis(now), i64::from(limit)], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
@@ -299,7 +295,7 @@ impl SqliteTx<'_> {
         self.conn
             .execute(
                 "INSERT INTO outbox (id, event_type, ordering_key, created_at, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![e.id, e.event_type, e.ordering_key, millis(e.created_at), e.body],
+                params![e.id, e.event_type, e.ordering_key, unix_millis(e.created_at), e.body],
             )
             .map(drop)
             .map_err(backend)
@@ -307,7 +303,7 @@ impl SqliteTx<'_> {
 
     pub(crate) fn put_delivery_(&mut self, d: &DeliveryRecord) -> Result<u64> {
         let due = match d.state {
-            DeliveryState::Pending => d.next_attempt_at.map(millis),
+            DeliveryState::Pending => d.next_attempt_at.map(unix_millis),
             _ => None,
         };
         if d.id == 0 {

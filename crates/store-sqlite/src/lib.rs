@@ -36,6 +36,9 @@ use countersign_proto::iga::{
 use countersign_proto::model::{
     Credential, Document, DocumentVersion, Identity, IdentityHistoryEntry, Request, RequestState,
 };
+use countersign_store::rows::{
+    from_json, from_unix_millis, key_i64, to_i64, to_json, to_u64, unix_millis,
+};
 use countersign_store::{
     DueDelivery, EntryTerms, InvitationRecord, Lease, MailRecord, OutboxEvent, ReadTx, Result,
     ScimRecord, SessionRecord, StateRows, Store, StoreError, StoredOpening, StoredReceipt,
@@ -44,7 +47,6 @@ use countersign_store::{
 use countersign_tlog::Hash;
 use rusqlite::{params, Connection, OptionalExtension as _};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use time::OffsetDateTime;
 
 const MIGRATIONS: &[&str] = &[
@@ -442,24 +444,6 @@ fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-fn to_json<T: Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Backend(format!("encoding record: {e}")))
-}
-
-fn from_json<T: DeserializeOwned>(what: &str, s: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what} record: {e}")))
-}
-
-fn to_i64(v: u64) -> Result<i64> {
-    i64::try_from(v).map_err(|_| StoreError::Backend(format!("{v} does not fit in SQLite INTEGER")))
-}
-
-/// A key for a lookup: a number past SQLite's INTEGER range names no row,
-/// so it is clamped (to a value no row holds) rather than refused.
-fn key_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
 /// Create `path` with mode 0600 if it does not exist, else set its mode.
 fn private_file(path: &Path) -> Result<()> {
     #[cfg(unix)]
@@ -483,20 +467,6 @@ fn private_file(path: &Path) -> Result<()> {
     #[cfg(not(unix))]
     let _ = path;
     Ok(())
-}
-
-/// A time as milliseconds since the epoch (leases).
-fn unix_millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-fn from_unix_millis(ms: i64) -> Result<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map_err(|e| StoreError::Corrupt(format!("time {ms}: {e}")))
-}
-
-fn to_u64(v: i64) -> Result<u64> {
-    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative index {v}")))
 }
 
 impl SqliteStore {

@@ -3,26 +3,18 @@
 //! records when they are erased.
 
 use countersign_proto::governance::LegalHold;
-use countersign_proto::personal::{Opening, RetentionClass};
+use countersign_store::rows::{scrub_personal, OpeningRow, BODY_TABLES};
 use countersign_store::{Result, StoreError, StoredOpening};
 use rusqlite::{params, OptionalExtension as _, Row};
 use serde_json::Value;
-use time::OffsetDateTime;
 
-use crate::{backend, to_i64, to_json, to_u64, SqliteTx};
+use crate::{backend, to_i64, to_json, SqliteTx};
 
 const COLUMNS: &str =
     "commitment, salt, value, log_index, path, subject, request, class, at, erased_by";
 
-fn class_of(name: &str) -> Result<RetentionClass> {
-    RetentionClass::ALL
-        .into_iter()
-        .find(|c| c.name() == name)
-        .ok_or_else(|| StoreError::Corrupt(format!("opening with retention class {name:?}")))
-}
-
-fn row_of(r: &Row<'_>) -> rusqlite::Result<RawOpening> {
-    Ok(RawOpening {
+fn row_of(r: &Row<'_>) -> rusqlite::Result<OpeningRow> {
+    Ok(OpeningRow {
         commitment: r.get(0)?,
         salt: r.get(1)?,
         value: r.get(2)?,
@@ -36,102 +28,6 @@ fn row_of(r: &Row<'_>) -> rusqlite::Result<RawOpening> {
     })
 }
 
-struct RawOpening {
-    commitment: String,
-    salt: Option<String>,
-    value: Option<String>,
-    log_index: i64,
-    path: String,
-    subject: Option<String>,
-    request: Option<String>,
-    class: String,
-    at: i64,
-    erased_by: Option<i64>,
-}
-
-impl RawOpening {
-    fn into_stored(self) -> Result<StoredOpening> {
-        let opening = match (self.salt, self.value) {
-            (Some(salt), Some(value)) => Some(Opening { salt, value }),
-            _ => None,
-        };
-        Ok(StoredOpening {
-            commitment: self.commitment,
-            opening,
-            log_index: to_u64(self.log_index)?,
-            path: self.path,
-            subject: self.subject,
-            request: self.request,
-            class: class_of(&self.class)?,
-            at: OffsetDateTime::from_unix_timestamp(self.at)
-                .map_err(|e| StoreError::Corrupt(format!("opening time: {e}")))?,
-            erased_by: self.erased_by.map(to_u64).transpose()?,
-        })
-    }
-}
-
-/// Tables whose JSON `body` may hold a person's values, with the column
-/// that names the person where there is one (else the body is searched
-/// for their handle).
-const BODY_TABLES: &[(&str, Option<&str>)] = &[
-    ("identities", Some("handle")),
-    ("identity_history", Some("handle")),
-    ("credentials", Some("identity")),
-    ("requests", None),
-    ("delegations", None),
-    ("policy_exceptions", None),
-    ("api_tokens", None),
-    ("outbox", None),
-    ("deliveries", None),
-    ("delivery_attempts", None),
-    ("control_exceptions", None),
-    ("entitlement_changes", None),
-];
-
-/// The record fields that hold personal values (names, addresses, free
-/// text, URLs). Only these are blanked: a value that happens to equal a
-/// handle, a role or a state elsewhere in a record is left alone.
-const PERSONAL_KEYS: &[&str] = &[
-    "display_name",
-    "email",
-    "name",
-    "label",
-    "purpose",
-    "reason",
-    "justification",
-    "decision_reason",
-    "end_reason",
-    "disabled_reason",
-    "revocation_reason",
-    "detail",
-    "url",
-    "payload",
-];
-
-/// Replace, in `v`, every string equal to one of `values` held by a
-/// personal field (at any depth) by `replacement`; answers whether anything
-/// changed.
-fn scrub(v: &mut Value, values: &[String], replacement: &str) -> bool {
-    match v {
-        Value::Array(items) => items
-            .iter_mut()
-            .fold(false, |acc, i| scrub(i, values, replacement) | acc),
-        Value::Object(map) => map.iter_mut().fold(false, |acc, (k, i)| {
-            let changed = match i {
-                Value::String(s)
-                    if PERSONAL_KEYS.contains(&k.as_str()) && values.iter().any(|x| x == s) =>
-                {
-                    *s = replacement.to_string();
-                    true
-                }
-                _ => scrub(i, values, replacement),
-            };
-            changed | acc
-        }),
-        _ => false,
-    }
-}
-
 impl SqliteTx<'_> {
     pub(crate) fn opening_(&self, commitment: &str) -> Result<Option<StoredOpening>> {
         self.conn
@@ -142,7 +38,7 @@ impl SqliteTx<'_> {
             )
             .optional()
             .map_err(backend)?
-            .map(RawOpening::into_stored)
+            .map(OpeningRow::into_stored)
             .transpose()
     }
 
@@ -253,7 +149,7 @@ impl SqliteTx<'_> {
                 let Ok(mut json) = serde_json::from_str::<Value>(&body) else {
                     continue;
                 };
-                if scrub(&mut json, values, replacement) {
+                if scrub_personal(&mut json, values, replacement) {
                     self.conn
                         .execute(
                             &format!("UPDATE {table} SET body = ?2 WHERE rowid = ?1"),

@@ -193,8 +193,10 @@ fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+// Fixtures, also for a backend's own tests.
+
 /// RFC 6962 Merkle tree hash of the leaves, computed afresh.
-fn root_of_leaves(leaves: &[Hash]) -> Hash {
+pub fn root_of_leaves(leaves: &[Hash]) -> Hash {
     match leaves.len() {
         0 => countersign_tlog::empty_root(),
         1 => leaves[0],
@@ -208,27 +210,37 @@ fn root_of_leaves(leaves: &[Hash]) -> Hash {
     }
 }
 
-fn at(seconds: i64) -> OffsetDateTime {
+/// A fixed time `seconds` after a moment in 2027.
+pub fn at(seconds: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_800_000_000 + seconds).unwrap()
 }
 
-/// Append entry `index` with the hashes it completes, as the ledger does.
-fn append(tx: &mut dyn WriteTx, bytes: &[u8], terms: &EntryTerms) -> u64 {
-    let index = tx.tree_size().unwrap();
+/// Append `bytes` at the end of the log with the hashes it completes, as
+/// the ledger does; answers its index.
+pub fn try_append(tx: &mut dyn WriteTx, bytes: &[u8], terms: &EntryTerms) -> crate::Result<u64> {
+    let index = tx.tree_size()?;
     let leaf = countersign_tlog::leaf_hash(bytes);
-    let hashes = countersign_tlog::hashes_to_store(index, leaf, &Hashes(&*tx)).unwrap();
-    tx.append_entry(index, bytes, terms, &hashes).unwrap();
-    index
+    let hashes = countersign_tlog::hashes_to_store(index, leaf, &Hashes(&*tx))
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    tx.append_entry(index, bytes, terms, &hashes)?;
+    Ok(index)
 }
 
-fn kind(k: &str) -> EntryTerms {
+/// [`try_append`], which must succeed.
+pub fn append(tx: &mut dyn WriteTx, bytes: &[u8], terms: &EntryTerms) -> u64 {
+    try_append(tx, bytes, terms).unwrap()
+}
+
+/// Search terms of kind `k` alone.
+pub fn kind(k: &str) -> EntryTerms {
     EntryTerms {
         kind: k.to_string(),
         ..EntryTerms::default()
     }
 }
 
-fn person(handle: &str, email: Option<&str>, now: OffsetDateTime) -> Identity {
+/// A person `handle` (display name `<handle> person`) created at `now`.
+pub fn person(handle: &str, email: Option<&str>, now: OffsetDateTime) -> Identity {
     let input = CreateIdentity {
         handle: handle.to_string(),
         kind: IdentityKind::Human,
@@ -512,12 +524,7 @@ pub fn concurrent_writers_extend_the_log_without_gaps(b: &dyn Backend) {
                     loop {
                         let result = (|| -> crate::Result<()> {
                             let mut tx = store.write()?;
-                            let index = tx.tree_size()?;
-                            let leaf = countersign_tlog::leaf_hash(&bytes);
-                            let hashes =
-                                countersign_tlog::hashes_to_store(index, leaf, &Hashes(&*tx))
-                                    .map_err(|e| StoreError::Backend(e.to_string()))?;
-                            tx.append_entry(index, &bytes, &kind("x"), &hashes)?;
+                            let index = try_append(&mut *tx, &bytes, &kind("x"))?;
                             tx.put_checkpoint(index + 1, &format!("note {}\n", index + 1))?;
                             tx.commit()
                         })();
@@ -535,7 +542,13 @@ pub fn concurrent_writers_extend_the_log_without_gaps(b: &dyn Backend) {
         t.join().unwrap();
     }
     let tx = f.store.read().unwrap();
-    let total = (writers * each) as u64;
+    assert_one_gap_free_log(&*tx, (writers * each) as u64);
+}
+
+/// The log holds `total` distinct entries at indexes 0 to `total - 1`,
+/// one checkpoint per entry, and its stored hashes give the root of
+/// those entries hashed afresh: what concurrent writers must leave.
+pub fn assert_one_gap_free_log(tx: &dyn crate::ReadTx, total: u64) {
     assert_eq!(tx.tree_size().unwrap(), total);
     let entries = tx.entries(0, total + 5).unwrap();
     assert_eq!(entries.len() as u64, total);
@@ -552,7 +565,7 @@ pub fn concurrent_writers_extend_the_log_without_gaps(b: &dyn Backend) {
         .map(|(_, b)| countersign_tlog::leaf_hash(b))
         .collect();
     assert_eq!(
-        countersign_tlog::tree_hash(total, &Hashes(&*tx)).unwrap(),
+        countersign_tlog::tree_hash(total, &Hashes(tx)).unwrap(),
         root_of_leaves(&leaves)
     );
 }
@@ -894,7 +907,8 @@ pub fn receipts_answer_resubmissions(b: &dyn Backend) {
     assert_eq!(tx.receipt_for_envelope("digest-2").unwrap(), None);
 }
 
-fn endpoint(id: &str, events: &[&str]) -> WebhookRecord {
+/// An enabled webhook endpoint subscribed to `events` (all if none).
+pub fn endpoint(id: &str, events: &[&str]) -> WebhookRecord {
     WebhookRecord {
         endpoint: WebhookEndpoint {
             id: id.into(),
@@ -918,7 +932,8 @@ fn endpoint(id: &str, events: &[&str]) -> WebhookRecord {
     }
 }
 
-fn delivery(endpoint: &str, event: &str, key: &str) -> DeliveryRecord {
+/// A pending delivery of `event` to `endpoint`, ordered by `key`.
+pub fn delivery(endpoint: &str, event: &str, key: &str) -> DeliveryRecord {
     DeliveryRecord {
         id: 0,
         endpoint: endpoint.into(),

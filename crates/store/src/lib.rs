@@ -27,6 +27,7 @@
 
 #[cfg(feature = "testkit")]
 pub mod conformance;
+pub mod rows;
 
 use countersign_domain::identity::Challenge;
 use countersign_proto::api::{IdentityFilter, RequestFilter};

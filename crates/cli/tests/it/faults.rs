@@ -362,18 +362,11 @@ pub(crate) fn check_receipts(base: &str, token: &str, receipts: &[SignatureRecei
 /// How many signature batches the server at `base` wrote, and how many
 /// signatures they held (its `/metrics`).
 fn batch_sizes(base: &str) -> (u64, u64) {
-    let text = reqwest::blocking::get(format!("{base}/metrics"))
-        .unwrap()
-        .text()
-        .unwrap();
-    let value = |name: &str| -> f64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or(0.0)
-    };
+    let text = metrics_text(&reqwest::blocking::Client::new(), base);
+    let value = |name: &str| metric(&text, name).unwrap_or(0.0) as u64;
     (
-        value("countersign_signature_batch_size_count ") as u64,
-        value("countersign_signature_batch_size_sum ") as u64,
+        value("countersign_signature_batch_size_count"),
+        value("countersign_signature_batch_size_sum"),
     )
 }
 

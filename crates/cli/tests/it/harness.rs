@@ -743,6 +743,29 @@ pub fn log_audit(dir: &Path) -> (Option<i32>, String) {
     )
 }
 
+/// The OpenMetrics text a server at `base` answers on `/metrics`.
+pub fn metrics_text(http: &Client, base: &str) -> String {
+    http.get(format!("{base}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
+}
+
+/// One unlabelled value of an OpenMetrics text.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// The sum over labels of a metric family.
+pub fn metric_sum(text: &str, family: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(family) && l[family.len()..].starts_with('{'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// Path to the real binary.
 pub fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_countersign"))

@@ -10,7 +10,7 @@ use countersign_ledger::Store as _;
 use countersign_proto::api::SignatureReceipt;
 use countersign_proto::iga::{DeliveryFilter, DeliveryState};
 use countersign_proto::model::*;
-use countersign_store_postgres::testkit::{server_from_env, TestDatabase};
+use countersign_store_postgres::testkit::{server_for, TestDatabase};
 use countersign_tlog::checkpoint::Checkpoint;
 use countersign_tlog::note::NoteVerifier;
 use serde_json::json;
@@ -21,32 +21,9 @@ use crate::faults::{
 use crate::harness::*;
 use crate::webhooks::{Mode, Receiver, LOOPBACK_WEBHOOKS};
 
-/// The PostgreSQL server to test on; `None` (and a note) outside CI when
-/// none is named. In CI, no server named is a failure, not a skip.
+/// The PostgreSQL server to test on (`None` outside CI when none is named).
 fn postgres() -> Option<String> {
-    let server = server_from_env();
-    if server.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "COUNTERSIGN_TEST_POSTGRES is unset in CI: the tests of several instances on one database would not run"
-        );
-        eprintln!("COUNTERSIGN_TEST_POSTGRES unset: the tests of several instances on one database are not run");
-    }
-    server
-}
-
-/// Parse one unlabelled value out of an OpenMetrics text.
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-}
-
-/// The sum over labels of a counter family.
-fn metric_sum(text: &str, family: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(family) && l[family.len()..].starts_with('{'))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    server_for("the tests of several instances on one database")
 }
 
 struct Instance {
@@ -239,12 +216,7 @@ fn three_instances_keep_one_log_through_losing_one() {
     }
     let leader = (0..3)
         .find(|&i| {
-            let text = http
-                .get(format!("{}/metrics", instances[i].base))
-                .send()
-                .unwrap()
-                .text()
-                .unwrap();
+            let text = metrics_text(&http, &instances[i].base);
             metric(&text, "countersign_leader") == Some(1.0)
         })
         .expect("no instance leads the scheduled tasks");
@@ -416,12 +388,7 @@ fn three_instances_keep_one_log_through_losing_one() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let successor = loop {
         let found = survivors.iter().copied().find(|&i| {
-            let text = http
-                .get(format!("{}/metrics", instances[i].base))
-                .send()
-                .unwrap()
-                .text()
-                .unwrap();
+            let text = metrics_text(&http, &instances[i].base);
             metric(&text, "countersign_leader") == Some(1.0)
                 && metric_sum(&text, "countersign_scheduled_runs_total") > 0.0
         });

@@ -5,11 +5,11 @@
 //! case folding, upserts, what a purge or a scrub touches.
 
 use countersign_domain::identity::Challenge;
-use countersign_proto::api::{CreateIdentity, CreateRequest, IdentityFilter, RequestFilter};
+use countersign_proto::api::{CreateRequest, IdentityFilter, RequestFilter};
 use countersign_proto::governance::{ApiToken, Delegation, LegalHold, PolicyException};
 use countersign_proto::iga::{
     ChangeFilter, ControlException, ControlFilter, ControlKind, ControlState, DeliveryAttempt,
-    DeliveryFilter, DeliveryRecord, DeliveryState, EntitlementChange, WebhookEndpoint,
+    DeliveryFilter, DeliveryState, EntitlementChange,
 };
 use countersign_proto::model::{
     Credential, DocumentVersion, Identity, IdentityKind, IdentityStatus, Request, RequestState,
@@ -17,20 +17,16 @@ use countersign_proto::model::{
 use countersign_proto::notify::{NotificationKind, NotificationState};
 use countersign_proto::personal::{Opening, RetentionClass};
 use countersign_store::{
-    EntryTerms, Hashes, InvitationRecord, Lease, MailRecord, OutboxEvent, ReadTx, ScimRecord,
+    EntryTerms, InvitationRecord, Lease, MailRecord, OutboxEvent, ReadTx, ScimRecord,
     SessionRecord, Store, StoreError, StoredOpening, StoredReceipt, WebChallenge, WebhookRecord,
-    WebhookSecret, WriteTx,
 };
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
+
+use countersign_store::conformance::{append, at, delivery, endpoint};
 
 use super::database;
 use crate::PostgresStore;
-
-fn at(seconds: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(1_800_000_000 + seconds).unwrap()
-}
 
 fn rfc(seconds: i64) -> String {
     at(seconds).format(&Rfc3339).unwrap()
@@ -63,25 +59,7 @@ impl Answers {
 }
 
 fn person(handle: &str, email: Option<&str>, seconds: i64) -> Identity {
-    let input = CreateIdentity {
-        handle: handle.to_string(),
-        kind: IdentityKind::Human,
-        display_name: Some(format!("{handle} person")),
-        email: email.map(str::to_string),
-        owner: None,
-        shared: false,
-        groups: Vec::new(),
-        roles: Vec::new(),
-        manager: None,
-    };
-    countersign_domain::identity::create_identity(
-        &input,
-        format!("idn_{handle}"),
-        None,
-        None,
-        at(seconds),
-    )
-    .unwrap()
+    countersign_store::conformance::person(handle, email, at(seconds))
 }
 
 fn document(name: &str, version: u32) -> DocumentVersion {
@@ -248,44 +226,9 @@ fn control(id: &str, kind: &str, key: &str, subject: &str) -> ControlException {
 }
 
 fn webhook(id: &str, enabled: bool) -> WebhookRecord {
-    WebhookRecord {
-        endpoint: WebhookEndpoint {
-            id: id.into(),
-            url: format!("https://hooks.example.com/{id}"),
-            events: Vec::new(),
-            enabled,
-            disabled_reason: None,
-            public_keys: vec!["whpk_x".into()],
-            secrets: 1,
-            consecutive_failures: 0,
-            created_at: at(0),
-            log_index: 0,
-        },
-        secrets: vec![WebhookSecret {
-            hmac: "whsec_x".into(),
-            signing_key: "whsk_x".into(),
-            public_key: "whpk_x".into(),
-            created_at: at(0),
-            retire_at: None,
-        }],
-    }
-}
-
-fn delivery(endpoint: &str, event: &str, key: &str) -> DeliveryRecord {
-    DeliveryRecord {
-        id: 0,
-        endpoint: endpoint.into(),
-        event_id: event.into(),
-        event_type: "dev.countersign.request.approved".into(),
-        ordering_key: key.into(),
-        state: DeliveryState::Pending,
-        attempts: 0,
-        next_attempt_at: Some(at(0)),
-        last_status: None,
-        last_error: None,
-        created_at: at(0),
-        updated_at: at(0),
-    }
+    let mut w = endpoint(id, &[]);
+    w.endpoint.enabled = enabled;
+    w
 }
 
 fn opening(commitment: &str, subject: &str, index: u64, request: Option<&str>) -> StoredOpening {
@@ -317,13 +260,6 @@ fn terms(
         identity: identity.map(str::to_string),
         key_id: key.map(str::to_string),
     }
-}
-
-fn append(tx: &mut dyn WriteTx, bytes: &[u8], terms: &EntryTerms) {
-    let index = tx.tree_size().unwrap();
-    let leaf = countersign_tlog::leaf_hash(bytes);
-    let hashes = countersign_tlog::hashes_to_store(index, leaf, &Hashes(&*tx)).unwrap();
-    tx.append_entry(index, bytes, terms, &hashes).unwrap();
 }
 
 /// Every read, with arguments that find something, nothing, or an edge.
